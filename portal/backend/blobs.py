@@ -1,0 +1,78 @@
+"""BlobStore: where originals, thumbnails, renditions and receipts live (local folder by default)."""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Protocol
+
+from portal.backend.errors import NotFound, ValidationError
+
+_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,299}")
+
+
+def check_key(key: str) -> str:
+    """Refuse keys that could escape the store (absolute paths, '..', odd characters)."""
+    if not _KEY.fullmatch(key) or ".." in key.split("/") or "//" in key:
+        raise ValidationError(f"Invalid blob key {key!r}.")
+    return key
+
+
+class BlobStore(Protocol):
+    """The contract every blob backend meets; one contract test suite runs against each."""
+
+    def put(self, key: str, data: bytes, *, content_type: str) -> None:
+        """Store `data` under `key`, replacing what was there."""
+
+    def get(self, key: str) -> bytes:
+        """The bytes under `key`, or NotFound."""
+
+    def delete(self, key: str) -> None:
+        """Remove `key`; removing a missing key is not an error."""
+
+    def exists(self, key: str) -> bool:
+        """True when `key` is stored."""
+
+
+class LocalBlobStore:
+    """Blobs as files under one folder; writes are atomic (temp file + rename)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, key: str) -> Path:
+        """Filesystem path of a key."""
+        return self.root / check_key(key)
+
+    def put(self, key: str, data: bytes, *, content_type: str) -> None:
+        """Write atomically so a crash never leaves half a file under the key."""
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def get(self, key: str) -> bytes:
+        """Read a blob."""
+        path = self._path(key)
+        if not path.is_file():
+            raise NotFound(f"No stored file {key!r}.")
+        return path.read_bytes()
+
+    def delete(self, key: str) -> None:
+        """Delete a blob if present."""
+        self._path(key).unlink(missing_ok=True)
+
+    def exists(self, key: str) -> bool:
+        """True when the blob is stored."""
+        return self._path(key).is_file()

@@ -1,0 +1,59 @@
+"""Opening the portal: settings -> database (migrated) -> blob store -> demo data when empty."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import text
+
+from portal.backend.blobs import BlobStore, LocalBlobStore
+from portal.backend.config import Settings
+from portal.backend.db import migrate
+from portal.backend.db.engine import Database
+from portal.backend.db.schema import metadata
+from portal.backend.demo import is_demo, is_empty, seed_demo
+from portal.backend.errors import ConfigError, ValidationError
+
+
+@dataclass(frozen=True)
+class Portal:
+    """Everything a page or CLI command needs, built once per process."""
+
+    settings: Settings
+    db: Database
+    blobs: BlobStore
+
+
+def make_blob_store(settings: Settings) -> BlobStore:
+    """The blob store the settings ask for."""
+    if settings.blob_backend == "local":
+        return LocalBlobStore(settings.blob_dir)
+    raise ConfigError("PORTAL_BLOB_BACKEND=supabase is not available in this version; use 'local'.")
+
+
+def open_portal(settings: Settings, *, upgrade: bool = True, seed: bool | None = None) -> Portal:
+    """Connect, upgrade the schema, and seed demo data into an empty database when enabled."""
+    db = Database(settings.database_url)
+    if upgrade:
+        migrate.upgrade(db)
+    if (settings.demo_data if seed is None else seed) and is_empty(db):
+        seed_demo(db)
+    return Portal(settings=settings, db=db, blobs=make_blob_store(settings))
+
+
+def reset_database(db: Database, *, force: bool = False) -> None:
+    """Drop every portal table (demo databases only unless forced); the ledger's triggers go with it."""
+    if not force and not is_empty(db) and not is_demo(db):
+        raise ValidationError(
+            "This database holds real (non-demo) data; refusing to reset it. "
+            "Back it up and pass --force if you really mean to destroy it."
+        )
+    with db.write() as conn:
+        if conn.dialect.name == "postgresql":
+            for table in reversed(metadata.sorted_tables):
+                conn.execute(text(f'DROP TABLE IF EXISTS "{table.name}" CASCADE'))
+            conn.execute(text("DROP FUNCTION IF EXISTS portal_reject_change() CASCADE"))
+        else:
+            for table in reversed(metadata.sorted_tables):
+                conn.execute(text(f'DROP TABLE IF EXISTS "{table.name}"'))
+        conn.execute(text("DROP TABLE IF EXISTS alembic_version"))

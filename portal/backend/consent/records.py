@@ -1,0 +1,200 @@
+"""Recording consent decisions: the rules for each change, then one append to the ledger."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from portal.backend.consent import ledger
+from portal.backend.consent.ledger import LedgerEntry, NewEntry
+from portal.backend.consent.purposes import (
+    Purpose,
+    current_text,
+    resolve_codes,
+    text_version,
+)
+from portal.backend.consent.status import ALLOWING, latest_entries_query, status_of
+from portal.backend.db.engine import Database
+from portal.backend.db.schema import CHANNELS, assets, consent_ledger, subjects
+from portal.backend.db.types import utcnow
+from portal.backend.errors import ConsentStateError, UnknownSubject, ValidationError
+from portal.backend.organisation import get_organisation
+
+_SUBMISSION_ID = re.compile(r"[A-Za-z0-9-]{8,64}")
+# Actions a person or staff member may record; `expired` is written only by the daily job.
+RECORDABLE = ("given", "refused", "withdrawn", "renewed", "revoked")
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One consent change for one purpose, for all images (asset_id None) or one image."""
+
+    purpose: str
+    action: str
+    asset_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Context:
+    """Who records the decisions, how, and with what proof (R12: minimal evidence)."""
+
+    channel: str
+    actor: str
+    event_id: int | None = None
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+    submission_id: str | None = None
+    locale: str | None = None
+
+
+def _subject_row(conn: Connection, subject_id: str) -> Any:
+    """The subject's row, refusing unknown and erased subjects."""
+    row = conn.execute(select(subjects).where(subjects.c.id == subject_id)).one_or_none()
+    if row is None:
+        raise UnknownSubject(subject_id)
+    if row.erased_at is not None:
+        raise ConsentStateError(f"Subject {subject_id} was erased; no new consent can be recorded for them.")
+    return row
+
+
+def _replayed(conn: Connection, subject_id: str, submission_id: str) -> list[LedgerEntry]:
+    """Entries already recorded for this submission id, oldest first."""
+    rows = conn.execute(
+        select(consent_ledger)
+        .where(
+            consent_ledger.c.subject_id == subject_id,
+            consent_ledger.c.idempotency_key.like(f"{submission_id}:%"),
+        )
+        .order_by(consent_ledger.c.seq)
+    )
+    return [LedgerEntry.from_row(r) for r in rows]
+
+
+def _check_transition(purpose: str, action: str, current: str, scoped: bool) -> None:
+    """Refuse changes that make no sense for the current status."""
+    what = f"{purpose!r}" + (" for this image" if scoped else "")
+    if action == "withdrawn" and current not in ALLOWING:
+        reason = "was never given" if current == "unknown" else f"is {current}, not given"
+        raise ConsentStateError(f"Nothing to withdraw: consent for {what} {reason}.")
+    if action in ("renewed", "revoked") and current not in (*ALLOWING, "expired"):
+        raise ConsentStateError(f"Cannot mark consent for {what} as {action}: it {current if current != 'unknown' else 'was never given'}.")
+    if action == "refused" and current in ALLOWING:
+        raise ConsentStateError(f"Consent for {what} is currently given; record a withdrawal instead of a refusal.")
+
+
+def record_decisions(
+    conn: Connection,
+    *,
+    subject_id: str,
+    decisions: Sequence[Decision],
+    context: Context,
+    now: datetime,
+) -> list[LedgerEntry]:
+    """Validate every decision first, then append them all in the caller's transaction (all or nothing)."""
+    if context.channel not in CHANNELS:
+        raise ValidationError(f"Unknown channel {context.channel!r}; use one of {', '.join(CHANNELS)}.")
+    if context.submission_id and not _SUBMISSION_ID.fullmatch(context.submission_id):
+        raise ValidationError("A submission id must be 8-64 letters, digits or hyphens (a UUID).")
+    if not context.actor.strip():
+        raise ValidationError("Every consent entry needs an actor (who recorded it).")
+    subject = _subject_row(conn, subject_id)
+    if context.submission_id:
+        replay = _replayed(conn, subject_id, context.submission_id)
+        if replay:
+            # A double submit: the first one was committed whole, so answer with what it recorded.
+            return replay
+    known = resolve_codes(conn, [d.purpose for d in decisions])
+    seen: set[tuple[str, int | None]] = set()
+    for d in decisions:
+        if d.action not in RECORDABLE:
+            raise ValidationError(f"Unknown consent action {d.action!r}; use one of {', '.join(RECORDABLE)}.")
+        if (d.purpose, d.asset_id) in seen:
+            raise ValidationError(f"Purpose {d.purpose!r} appears twice in one submission.")
+        seen.add((d.purpose, d.asset_id))
+    asset_ids = {d.asset_id for d in decisions if d.asset_id is not None}
+    if asset_ids:
+        found = set(conn.execute(select(assets.c.id).where(assets.c.id.in_(asset_ids))).scalars())
+        missing = sorted(asset_ids - found)
+        if missing:
+            raise ValidationError(f"No image with id {missing[0]}.")
+    latest = {
+        (r.purpose_code, r.scope_asset_id): r for r in conn.execute(latest_entries_query(subject_id)).all()
+    }
+    org = get_organisation(conn)
+    locale = context.locale or subject.locale
+    evidence = dict(context.evidence)
+    if subject.is_minor:
+        # R15: the record says who consented for the child and how they were verified.
+        evidence.setdefault("guardian", {"name": subject.guardian_name, "verified_by": subject.guardian_verification})
+    entries: list[NewEntry] = []
+    for d in decisions:
+        purpose: Purpose = known[d.purpose]
+        prior = latest.get((d.purpose, d.asset_id))
+        current = status_of(prior.action if prior else None, prior.valid_until if prior else None, now)
+        _check_transition(d.purpose, d.action, current, d.asset_id is not None)
+        if d.action in ("given", "refused", "renewed"):
+            shown = current_text(conn, purpose.id, locale)
+        else:
+            # Withdrawal and revocation refer to the wording the consent was given under.
+            assert prior is not None
+            shown = text_version(conn, purpose.id, prior.text_version, prior.text_locale)
+        valid_until = None
+        if d.action in ALLOWING:
+            valid_until = now + timedelta(days=purpose.validity_days or org.consent_validity_days)
+        key = None
+        if context.submission_id:
+            key = f"{context.submission_id}:{d.purpose}:{d.asset_id or '*'}"[:120]
+        entries.append(
+            NewEntry(
+                subject_id=subject_id,
+                purpose_id=purpose.id,
+                action=d.action,
+                text_version=shown.version,
+                text_locale=shown.locale,
+                text_hash=shown.text_hash,
+                channel=context.channel,
+                actor=context.actor,
+                scope_asset_id=d.asset_id,
+                event_id=context.event_id,
+                valid_until=valid_until,
+                evidence=evidence,
+                idempotency_key=key,
+            )
+        )
+    try:
+        return ledger.append(conn, entries, now=now)
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from None
+
+
+def record_consent(
+    db: Database,
+    *,
+    subject_id: str,
+    decisions: Sequence[Decision],
+    context: Context,
+    now: datetime | None = None,
+) -> list[LedgerEntry]:
+    """Record decisions for one subject in their own transaction."""
+    with db.write() as conn:
+        return record_decisions(conn, subject_id=subject_id, decisions=decisions, context=context, now=now or utcnow())
+
+
+def withdraw_all(
+    db: Database, *, subject_id: str, context: Context, now: datetime | None = None
+) -> list[LedgerEntry]:
+    """Withdraw every consent currently given, general and per image, in one step (R7)."""
+    now = now or utcnow()
+    with db.write() as conn:
+        _subject_row(conn, subject_id)
+        rows = conn.execute(latest_entries_query(subject_id)).all()
+        decisions = [
+            Decision(purpose=r.purpose_code, action="withdrawn", asset_id=r.scope_asset_id)
+            for r in rows
+            if status_of(r.action, r.valid_until, now) in ALLOWING
+        ]
+        return record_decisions(conn, subject_id=subject_id, decisions=decisions, context=context, now=now)

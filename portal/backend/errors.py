@@ -1,0 +1,55 @@
+"""Errors a user or operator can cause, each with a message a person can act on."""
+
+from __future__ import annotations
+
+
+class PortalError(Exception):
+    """Base of every error the portal reports to a person instead of crashing."""
+
+
+class ConfigError(PortalError):
+    """A setting is missing or unusable."""
+
+
+class DatabaseUnavailable(PortalError):
+    """The database cannot be reached or opened."""
+
+
+class ValidationError(PortalError):
+    """Input that the portal refuses, with the reason."""
+
+
+class NotFound(PortalError):
+    """A subject, purpose, event or other record does not exist."""
+
+
+class UnknownPurpose(NotFound):
+    """A purpose code that the organisation does not have."""
+
+    def __init__(self, code: str, known: list[str]) -> None:
+        super().__init__(f"Unknown purpose {code!r}. Known purposes: {', '.join(known) or '(none)'}.")
+        self.code = code
+
+
+class UnknownSubject(NotFound):
+    """A subject id that does not exist."""
+
+    def __init__(self, subject_id: str) -> None:
+        super().__init__(f"No subject with id {subject_id!r}.")
+        self.subject_id = subject_id
+
+
+class ConsentStateError(PortalError):
+    """A consent change that does not fit the current state (e.g. withdrawing what was never given)."""
+
+
+class LedgerTampered(PortalError):
+    """The consent ledger's hash chain does not verify."""
+
+
+class TokenError(PortalError):
+    """A link or QR token that is forged, expired, revoked or malformed."""
+
+
+class AuthError(PortalError):
+    """Sign-in failed or the account may not do this."""

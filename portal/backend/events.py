@@ -1,0 +1,75 @@
+"""Events (photo shoots, gatherings): what they ask consent for and their rotatable QR secret."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import Connection, insert, select
+
+from portal.backend.consent.purposes import resolve_codes
+from portal.backend.db.schema import event_purposes, events, purposes
+from portal.backend.errors import NotFound
+from portal.backend.subjects import clean_name
+
+
+@dataclass(frozen=True)
+class Event:
+    """An event and the purpose codes its consent form asks for."""
+
+    id: int
+    name: str
+    starts_on: date | None
+    place: str
+    purpose_codes: tuple[str, ...]
+
+
+def create_event(
+    conn: Connection,
+    *,
+    name: str,
+    purpose_codes: Sequence[str],
+    now: datetime,
+    starts_on: date | None = None,
+    place: str = "",
+    created_by: int | None = None,
+) -> Event:
+    """Create an event with a fresh QR secret."""
+    found = resolve_codes(conn, list(purpose_codes))
+    event_id = conn.execute(
+        insert(events)
+        .values(
+            name=clean_name(name, field_label="Event name"),
+            starts_on=starts_on,
+            place=place.strip()[:200],
+            qr_secret=secrets.token_hex(16),
+            created_at=now,
+            created_by=created_by,
+        )
+        .returning(events.c.id)
+    ).scalar_one()
+    if found:
+        conn.execute(insert(event_purposes), [{"event_id": event_id, "purpose_id": p.id} for p in found.values()])
+    return get_event(conn, event_id)
+
+
+def get_event(conn: Connection, event_id: int) -> Event:
+    """The event with this id or NotFound."""
+    row = conn.execute(select(events).where(events.c.id == event_id)).one_or_none()
+    if row is None:
+        raise NotFound(f"No event with id {event_id}.")
+    codes = conn.execute(
+        select(purposes.c.code)
+        .join(event_purposes, event_purposes.c.purpose_id == purposes.c.id)
+        .where(event_purposes.c.event_id == event_id)
+        .order_by(purposes.c.sort_order)
+    ).scalars()
+    return Event(id=row.id, name=row.name, starts_on=row.starts_on, place=row.place, purpose_codes=tuple(codes))
+
+
+def list_events(conn: Connection) -> list[Event]:
+    """All events, newest first."""
+    ids = conn.execute(select(events.c.id).order_by(events.c.starts_on.desc(), events.c.id.desc())).scalars()
+    return [get_event(conn, i) for i in ids]
