@@ -28,10 +28,10 @@ def safe_url(url: str) -> str:
 class Database:
     """One database: an engine plus the two verbs `read()` and `write()`."""
 
-    def __init__(self, url: str, *, schema: str | None = None, echo: bool = False) -> None:
+    def __init__(self, url: str, *, schema: str | None = None, create: bool = True, echo: bool = False) -> None:
         self.url = url
         self.schema = schema
-        self.engine = _make_engine(url, schema=schema, echo=echo)
+        self.engine = _make_engine(url, schema=schema, create=create, echo=echo)
 
     @property
     def dialect(self) -> str:
@@ -82,7 +82,7 @@ def _is_connect_error(exc: DBAPIError) -> bool:
     return exc.statement is None or "unable to open database" in str(exc.orig).lower()
 
 
-def _make_engine(url: str, *, schema: str | None, echo: bool) -> Engine:
+def _make_engine(url: str, *, schema: str | None, create: bool, echo: bool) -> Engine:
     """Create an engine with the pragmas and session settings the portal relies on."""
     try:
         parsed = make_url(url)
@@ -95,7 +95,13 @@ def _make_engine(url: str, *, schema: str | None, echo: bool) -> Engine:
     kwargs: dict[str, Any] = {"echo": echo, "future": True}
     if backend == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            path = Path(parsed.database)
+            if not create and not path.is_file():
+                raise DatabaseUnavailable(
+                    f"There is no database file at {path}. Check --database-url, or create it with "
+                    "`python -m portal db upgrade`."
+                )
+            path.parent.mkdir(parents=True, exist_ok=True)
         kwargs["connect_args"] = {"timeout": 60, "check_same_thread": False}
         engine = create_engine(parsed, **kwargs)
         _configure_sqlite(engine)

@@ -1,0 +1,5 @@
+"""`python -m portal`: the admin CLI."""
+
+from portal.cli import main
+
+raise SystemExit(main())

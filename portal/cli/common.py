@@ -1,0 +1,73 @@
+"""Helpers shared by CLI commands: options, opening the database, printing."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+from datetime import datetime
+from typing import Any
+
+from portal.backend.bootstrap import Portal, make_blob_store
+from portal.backend.config import load_settings
+from portal.backend.db import migrate
+from portal.backend.db.engine import Database, safe_url
+from portal.backend.errors import ConfigError
+
+EXIT_ERROR = 1
+EXIT_TAMPERED = 3
+
+
+def add_common(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Options every leaf command takes (also accepted after the command name)."""
+    parser.add_argument("--database-url", default=argparse.SUPPRESS, help="SQLAlchemy URL of the database")
+    return parser
+
+
+def settings_for(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    """Settings with --database-url applied."""
+    return load_settings(database_url=getattr(args, "database_url", None))
+
+
+def open_database(args: argparse.Namespace, *, require_schema: bool = True) -> Portal:
+    """Open the database; refuse to work on one whose schema is not current."""
+    settings = settings_for(args)
+    db = Database(settings.database_url, create=not require_schema)
+    if require_schema:
+        current = migrate.current_revision(db)
+        head = migrate.head_revision()
+        if current != head:
+            state = "empty" if current is None else f"at schema revision {current}"
+            raise ConfigError(
+                f"The database at {safe_url(settings.database_url)} is {state}; this portal needs revision {head}. "
+                "Run `python -m portal db upgrade` first."
+            )
+    return Portal(settings=settings, db=db, blobs=make_blob_store(settings))
+
+
+def cli_actor() -> str:
+    """Who is recorded as acting when an operator uses the CLI."""
+    try:
+        return f"cli:{getpass.getuser()}"[:100]
+    except (KeyError, OSError):
+        return "cli"
+
+
+def fmt_time(value: datetime | None) -> str:
+    """A time for people: UTC, to the minute."""
+    return "-" if value is None else value.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def print_json(data: Any) -> None:
+    """Print JSON with times as ISO strings."""
+    print(json.dumps(data, indent=2, ensure_ascii=False, default=lambda v: v.isoformat() if isinstance(v, datetime) else str(v)))
+
+
+def print_table(headers: list[str], rows: list[list[Any]]) -> None:
+    """A plain, aligned text table."""
+    cells = [[str(c) for c in headers]] + [["-" if c is None else str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    for n, r in enumerate(cells):
+        print("  ".join(c.ljust(widths[i]) for i, c in enumerate(r)).rstrip())
+        if n == 0:
+            print("  ".join("-" * w for w in widths))

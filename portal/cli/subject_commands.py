@@ -1,0 +1,172 @@
+"""`subjects add | withdraw | show | list | personal-link`."""
+
+from __future__ import annotations
+
+import argparse
+
+from portal.backend.consent import ledger
+from portal.backend.consent.purposes import list_purposes
+from portal.backend.consent.records import Context, Decision, record_consent, withdraw_all
+from portal.backend.consent.status import subject_consents
+from portal.backend.db.types import utcnow
+from portal.backend.errors import ValidationError
+from portal.backend.subjects import create_personal_link, get_subject, list_subjects, register_subject
+from portal.cli.common import add_common, cli_actor, fmt_time, open_database, print_json, print_table
+
+
+def register(groups: argparse._SubParsersAction) -> None:
+    """Add the subjects group."""
+    sub = groups.add_parser("subjects", help="data subjects and their consents").add_subparsers(
+        dest="command", metavar="COMMAND", required=True
+    )
+    add = add_common(sub.add_parser("add", help="register a person with their choices (e.g. from a paper form)"))
+    add.add_argument("--name", required=True)
+    add.add_argument("--email")
+    add.add_argument("--phone")
+    add.add_argument("--locale", default="en", help="language of the texts they agreed to (en, sv)")
+    add.add_argument("--consent", nargs="+", action="extend", default=[], metavar="CODE", help="purposes given")
+    add.add_argument("--refuse", nargs="+", action="extend", default=[], metavar="CODE", help="purposes refused")
+    add.add_argument("--channel", choices=("paper", "staff"), default="staff")
+    add.add_argument("--event", type=int, help="event id the consent was collected at")
+    add.add_argument("--birth-year", type=int)
+    add.add_argument("--minor", action="store_true", help="below the age of digital consent")
+    add.add_argument("--guardian", help="guardian's name (required for minors)")
+    add.add_argument("--guardian-verification", help="how the guardian was verified")
+    add.add_argument("--note", help="short evidence note, e.g. where the signed paper form is filed")
+    add.add_argument("--json", action="store_true")
+    add.set_defaults(handler=add_command)
+
+    wd = add_common(sub.add_parser("withdraw", help="withdraw consent for one or more purposes, or all"))
+    wd.add_argument("subject_id", metavar="ID")
+    which = wd.add_mutually_exclusive_group(required=True)
+    which.add_argument("--purpose", nargs="+", action="extend", metavar="CODE")
+    which.add_argument("--all", action="store_true")
+    wd.add_argument("--channel", choices=("paper", "staff"), default="staff")
+    wd.set_defaults(handler=withdraw_command)
+
+    show = add_common(sub.add_parser("show", help="a subject's current consents and history"))
+    show.add_argument("subject_id", metavar="ID")
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(handler=show_command)
+
+    lst = add_common(sub.add_parser("list", help="subjects with their status per purpose"))
+    lst.add_argument("--search", default="")
+    lst.add_argument("--limit", type=int, default=50)
+    lst.set_defaults(handler=list_command)
+
+    link = add_common(sub.add_parser("personal-link", help="make a new personal link for a subject"))
+    link.add_argument("subject_id", metavar="ID")
+    link.set_defaults(handler=link_command)
+
+
+def add_command(args: argparse.Namespace) -> int:
+    """Register a subject; all choices are recorded in the same transaction or none are."""
+    overlap = sorted(set(args.consent) & set(args.refuse))
+    if overlap:
+        raise ValidationError(f"Purpose {overlap[0]!r} is both given and refused; choose one.")
+    portal = open_database(args)
+    choices = {code: True for code in args.consent} | {code: False for code in args.refuse}
+    evidence = {"act": "signature" if args.channel == "paper" else "staff_entry"}
+    if args.note:
+        evidence["note"] = args.note[:500]
+    reg = register_subject(
+        portal.db,
+        name=args.name,
+        email=args.email,
+        phone=args.phone,
+        locale=args.locale,
+        birth_year=args.birth_year,
+        is_minor=args.minor,
+        guardian_name=args.guardian,
+        guardian_verification=args.guardian_verification,
+        event_id=args.event,
+        choices=choices,
+        context=Context(channel=args.channel, actor=cli_actor(), event_id=args.event, evidence=evidence),
+    )
+    if args.json:
+        print_json({"subject_id": reg.subject.id, "entries": [e.entry_id for e in reg.entries]})
+    else:
+        print(f"Registered {reg.subject.display_name} as {reg.subject.id} with {len(reg.entries)} consent entries.")
+    return 0
+
+
+def withdraw_command(args: argparse.Namespace) -> int:
+    """Withdraw purposes or everything."""
+    portal = open_database(args)
+    context = Context(channel=args.channel, actor=cli_actor(), evidence={"act": "staff_entry"})
+    if args.all:
+        entries = withdraw_all(portal.db, subject_id=args.subject_id, context=context)
+        if not entries:
+            print("No consent is currently given; nothing was withdrawn.")
+            return 0
+    else:
+        entries = record_consent(
+            portal.db,
+            subject_id=args.subject_id,
+            decisions=[Decision(purpose=code, action="withdrawn") for code in dict.fromkeys(args.purpose)],
+            context=context,
+        )
+    print(f"Withdrawn: {len(entries)} consent(s) for subject {args.subject_id}.")
+    return 0
+
+
+def show_command(args: argparse.Namespace) -> int:
+    """Print status and history."""
+    portal = open_database(args)
+    now = utcnow()
+    with portal.db.read() as conn:
+        subject = get_subject(conn, args.subject_id)
+        statuses = subject_consents(conn, subject.id, now)
+        history = ledger.entries_for_subject(conn, subject.id)
+        codes = {p.id: p.code for p in list_purposes(conn, active_only=False)}
+    if args.json:
+        print_json(
+            {
+                "subject": subject.__dict__,
+                "consents": [s.__dict__ | {"allowed": s.allowed} for s in statuses],
+                "ledger": [e.__dict__ | {"purpose_code": codes[e.purpose_id]} for e in history],
+            }
+        )
+        return 0
+    print(f"{subject.display_name or '(erased)'}  id {subject.id}")
+    print(f"e-mail {subject.email or '-'}, language {subject.locale}, registered {fmt_time(subject.created_at)}")
+    if subject.is_minor:
+        print(f"minor; guardian {subject.guardian_name} (verified: {subject.guardian_verification})")
+    print()
+    print_table(
+        ["purpose", "image", "status", "since", "valid until", "text v."],
+        [
+            [s.purpose_code, s.scope_asset_id or "all", s.status, fmt_time(s.since), fmt_time(s.valid_until),
+             s.text_version]
+            for s in statuses
+        ],
+    )
+    print()
+    print_table(
+        ["seq", "time", "purpose", "action", "channel", "actor"],
+        [[e.seq, fmt_time(e.recorded_at), codes[e.purpose_id], e.action, e.channel, e.actor] for e in history],
+    )
+    return 0
+
+
+def list_command(args: argparse.Namespace) -> int:
+    """Print subjects with their status per purpose."""
+    portal = open_database(args)
+    with portal.db.read() as conn:
+        codes = [p.code for p in list_purposes(conn)]
+        total, rows = list_subjects(conn, now=utcnow(), search=args.search, limit=args.limit)
+    print_table(
+        ["id", "name", *codes],
+        [[r["id"], r["name"], *[r["consents"].get(c, "unknown") for c in codes]] for r in rows],
+    )
+    print(f"\n{len(rows)} of {total} subjects shown.")
+    return 0
+
+
+def link_command(args: argparse.Namespace) -> int:
+    """Print a fresh personal link."""
+    portal = open_database(args)
+    s = portal.settings
+    print(create_personal_link(portal.db, subject_id=args.subject_id, secret=s.secret_key, base_url=s.base_url,
+                               ttl_days=s.link_ttl_days))
+    return 0
