@@ -15,6 +15,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "my_consents.no_link": "Open this page with the personal link you received after registering. "
         "If you have lost it, ask {controller} for a new one.",
         "my_consents.withdraw": "Withdraw",
+        "my_consents.give": "I agree",
         "my_consents.withdraw_all": "Withdraw everything",
         "my_consents.withdraw_all_confirm": "Yes, withdraw all my consents",
         "my_consents.withdrawn": "Withdrawn. We have recorded it and will stop using your photos for this.",
@@ -39,6 +40,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "my_consents.no_link": "Öppna sidan med den personliga länk du fick när du registrerade dig. "
         "Om du har tappat bort den, be {controller} om en ny.",
         "my_consents.withdraw": "Återkalla",
+        "my_consents.give": "Jag godkänner",
         "my_consents.withdraw_all": "Återkalla allt",
         "my_consents.withdraw_all_confirm": "Ja, återkalla alla mina samtycken",
         "my_consents.withdrawn": "Återkallat. Vi har registrerat det och slutar använda dina bilder för detta.",

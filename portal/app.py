@@ -1,0 +1,48 @@
+"""Router only: page config, sign-in state, and the pages this visitor may see."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# `streamlit run portal/app.py` puts portal/ on sys.path, not the repository root that holds the package.
+_ROOT = str(Path(__file__).resolve().parent.parent)
+if _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)
+
+import streamlit as st  # noqa: E402
+
+from portal.backend.organisation import get_organisation  # noqa: E402
+from portal.components.context import USER_KEY, current_user, get_portal  # noqa: E402
+
+st.set_page_config(page_title="Image consent portal", page_icon="📷", layout="wide")
+portal = get_portal()
+user = current_user()
+
+with portal.db.read() as conn:
+    org = get_organisation(conn)
+if org.is_demo:
+    st.warning(
+        "**Demo data.** Everything here is invented for trying the portal; the demo accounts are public.",
+        icon="🧪",
+    )
+
+if "link" in st.query_params:
+    # A data subject with a personal link sees their own page and nothing of the staff side.
+    pages = [st.Page("pages/my_consents.py", title="My consents", icon="🔗", url_path="my-consents", default=True)]
+    position = "hidden"
+elif user is None:
+    pages = [st.Page("pages/sign_in.py", title="Sign in", icon="🔑", url_path="sign-in", default=True)]
+    position = "hidden"
+else:
+    pages = [st.Page("pages/overview.py", title="Overview", icon="🏠", url_path="overview", default=True)]
+    if user.can("manager"):
+        pages.append(st.Page("pages/subjects.py", title="Subjects", icon="👥", url_path="subjects"))
+    position = "sidebar"
+    with st.sidebar:
+        st.caption(f"Signed in as **{user.display_name}** ({user.role})")
+        if st.button("Sign out", key="sign_out"):
+            st.session_state.pop(USER_KEY, None)
+            st.rerun()
+
+st.navigation(pages, position=position).run()

@@ -1,0 +1,117 @@
+"""A data subject's own consents, reached by their personal link: see, give and withdraw (R7)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from portal.backend.consent.purposes import current_texts, list_purposes, text_version
+from portal.backend.consent.records import Context, Decision, record_consent, withdraw_all
+from portal.backend.consent.status import subject_consents
+from portal.backend.db.types import utcnow
+from portal.backend.errors import PortalError, TokenError
+from portal.backend.i18n import LOCALES, best_locale, t
+from portal.backend.organisation import get_organisation
+from portal.backend.subjects import resolve_personal_link
+from portal.components.consent_labels import status_label
+from portal.components.context import get_portal
+
+portal = get_portal()
+token = st.query_params.get("link", "")
+with portal.db.read() as conn:
+    org = get_organisation(conn)
+
+if not token:
+    locale = best_locale([getattr(st.context, "locale", None) or "en"])
+    st.title(t("my_consents.title", locale))
+    st.info(t("my_consents.no_link", locale, controller=org.controller_name))
+    st.stop()
+
+try:
+    subject = resolve_personal_link(portal.db, token=token, secret=portal.settings.secret_key)
+except TokenError as exc:
+    st.title(t("my_consents.title", "en"))
+    st.error(str(exc))
+    st.stop()
+    raise  # unreachable
+
+locale = st.segmented_control(
+    t("language", subject.locale),
+    options=list(LOCALES),
+    format_func=lambda code: {"en": "English", "sv": "Svenska"}[code],
+    default=subject.locale if subject.locale in LOCALES else "en",
+    key="locale",
+) or "en"
+
+
+def _act(decisions: list[Decision]) -> None:
+    """Record the subject's own change with the wording shown in their chosen language."""
+    try:
+        record_consent(
+            portal.db,
+            subject_id=subject.id,
+            decisions=decisions,
+            context=Context(channel="portal", actor="subject", evidence={"act": "button"}, locale=locale),
+        )
+    except PortalError as exc:
+        st.session_state["flash_error"] = str(exc)
+    else:
+        st.session_state["flash"] = t("my_consents.withdrawn", locale) if decisions[0].action == "withdrawn" else None
+
+
+st.title(t("my_consents.title", locale))
+st.write(t("my_consents.intro", locale, name=subject.display_name))
+st.caption(t("my_consents.controller", locale, controller=org.controller_name, email=org.contact_email))
+if msg := st.session_state.pop("flash", None):
+    st.success(msg)
+if msg := st.session_state.pop("flash_error", None):
+    st.error(msg)
+
+now = utcnow()
+with portal.db.read() as conn:
+    statuses = {s.purpose_code: s for s in subject_consents(conn, subject.id, now) if s.scope_asset_id is None}
+    texts = current_texts(conn, locale)
+    purposes = list_purposes(conn)
+    shown_texts = {
+        p.code: (text_version(conn, p.id, statuses[p.code].text_version, locale)
+                 if statuses[p.code].text_version and statuses[p.code].allowed else texts[p.id])
+        for p in purposes if p.id in texts
+    }
+
+for p in purposes:
+    if p.code not in shown_texts:
+        continue
+    text, status = shown_texts[p.code], statuses[p.code]
+    with st.container(border=True):
+        st.subheader(text.title)
+        st.write(text.body)
+        st.caption(f"{t('my_consents.recipients', locale)}: {', '.join(text.recipients)}")
+        line = status_label(status.status, locale)
+        if status.allowed and status.valid_until:
+            line += " · " + t("my_consents.valid_until", locale, date=status.valid_until.date().isoformat())
+        elif status.since:
+            line += " · " + t("my_consents.since", locale, date=status.since.date().isoformat())
+        st.markdown(f"**{line}**")
+        if status.allowed:
+            st.button(t("my_consents.withdraw", locale), key=f"withdraw_{p.code}", on_click=_act,
+                      args=([Decision(purpose=p.code, action="withdrawn")],), width="stretch")
+        elif not p.biometric:
+            # Face matching needs a selfie, so it is given through the consent form, not with one button.
+            st.button(t("my_consents.give", locale), key=f"give_{p.code}", on_click=_act,
+                      args=([Decision(purpose=p.code, action="given")],), width="stretch")
+
+if any(s.allowed for s in statuses.values()):
+    st.divider()
+    if st.button(t("my_consents.withdraw_all", locale), key="withdraw_all", width="stretch"):
+        st.session_state["confirm_all"] = True
+    if st.session_state.get("confirm_all"):
+        if st.button(t("my_consents.withdraw_all_confirm", locale), key="withdraw_all_confirm", type="primary",
+                     width="stretch"):
+            try:
+                withdraw_all(portal.db, subject_id=subject.id,
+                             context=Context(channel="portal", actor="subject", evidence={"act": "button"}))
+            except PortalError as exc:
+                st.error(str(exc))
+            else:
+                st.session_state["confirm_all"] = False
+                st.session_state["flash"] = t("my_consents.all_withdrawn", locale)
+                st.rerun()
