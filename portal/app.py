@@ -41,8 +41,7 @@ else:
     position = "sidebar"
     with st.sidebar:
         st.caption(f"Signed in as **{user.display_name}** ({user.role})")
-        if st.button("Sign out", key="sign_out"):
-            st.session_state.pop(USER_KEY, None)
-            st.rerun()
+        # A callback runs before the next script run, so that run already sees the user signed out.
+        st.button("Sign out", key="sign_out", on_click=lambda: st.session_state.pop(USER_KEY, None))
 
 st.navigation(pages, position=position).run()

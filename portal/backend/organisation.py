@@ -52,13 +52,16 @@ class Organisation:
         return [part.strip() for part in self.languages.split(",") if part.strip()]
 
 
+_FIELDS = tuple(f.name for f in fields(Organisation))
+_SELECT = select(*(organisation.c[name] for name in _FIELDS)).where(organisation.c.id == 1)
+
+
 def get_organisation(conn: Connection) -> Organisation:
     """The organisation row, or NotFound when the portal has not been set up."""
-    row = conn.execute(select(organisation).where(organisation.c.id == 1)).one_or_none()
+    row = conn.execute(_SELECT).one_or_none()
     if row is None:
         raise NotFound("The organisation is not set up yet: run `python -m portal demo` or fill in Settings.")
-    m = row._mapping
-    return Organisation(**{f.name: m[f.name] for f in fields(Organisation)})
+    return Organisation(*row)
 
 
 def save_organisation(conn: Connection, org: Organisation, *, now: datetime) -> Organisation:

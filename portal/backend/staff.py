@@ -109,20 +109,24 @@ def list_users(conn: Connection) -> list[StaffUser]:
 def authenticate(db: Database, *, email: str, password: str, now: datetime | None = None) -> StaffUser:
     """Check e-mail and password; the same message for every failure so accounts cannot be probed."""
     now = now or utcnow()
-    failure = AuthError("E-mail or password is wrong, or the account is disabled.")
     with db.write() as conn:
         row = conn.execute(
             select(staff_users).where(staff_users.c.email == (email or "").strip().lower())
         ).one_or_none()
         if row is None:
             verify_password(password, hash_password("timing-equaliser"))
-            raise failure
-        if not row.active or not verify_password(password or "", row.password_hash):
+            user = None
+        elif not row.active or not verify_password(password or "", row.password_hash):
+            # Logged and committed before the error is raised, so failed attempts leave a trace.
             audit(conn, actor=f"staff:{row.id}", action="sign_in_failed", now=now)
-            raise failure
-        conn.execute(update(staff_users).where(staff_users.c.id == row.id).values(last_sign_in_at=now))
-        audit(conn, actor=f"staff:{row.id}", action="sign_in", now=now)
-        return _user(row)
+            user = None
+        else:
+            conn.execute(update(staff_users).where(staff_users.c.id == row.id).values(last_sign_in_at=now))
+            audit(conn, actor=f"staff:{row.id}", action="sign_in", now=now)
+            user = _user(row)
+    if user is None:
+        raise AuthError("E-mail or password is wrong, or the account is disabled.")
+    return user
 
 
 def audit(

@@ -31,6 +31,7 @@ from portal.backend.organisation import get_organisation
 NAME_MAX = 200
 _EMAIL = re.compile(r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+")
 _LINK_KIND = "subject-link"
+_INSERT_SUBJECT = insert(subjects)
 
 
 @dataclass(frozen=True)
@@ -138,25 +139,24 @@ def register_subject(
                 raise ValidationError("Say how the guardian was verified (for example 'ID card checked by staff').")
         if event_id is not None and conn.execute(select(events.c.id).where(events.c.id == event_id)).first() is None:
             raise ValidationError(f"No event with id {event_id}.")
-        subject_id = str(uuid.uuid4())
-        conn.execute(
-            insert(subjects).values(
-                id=subject_id,
-                display_name=clean,
-                email=mail,
-                phone=(phone or "").strip() or None,
-                locale=locale,
-                birth_year=birth_year,
-                is_minor=minor,
-                guardian_name=guardian,
-                guardian_verification=(guardian_verification or "").strip()[:200] or None,
-                event_id=event_id,
-                created_at=now,
-            )
+        subject = Subject(
+            id=str(uuid.uuid4()),
+            display_name=clean,
+            email=mail,
+            phone=(phone or "").strip() or None,
+            locale=locale,
+            birth_year=birth_year,
+            is_minor=minor,
+            guardian_name=guardian,
+            guardian_verification=(guardian_verification or "").strip()[:200] or None,
+            event_id=event_id,
+            created_at=now,
+            erased_at=None,
         )
+        conn.execute(_INSERT_SUBJECT, subject.__dict__)
         decisions = [Decision(purpose=code, action="given" if ok else "refused") for code, ok in (choices or {}).items()]
-        entries = record_decisions(conn, subject_id=subject_id, decisions=decisions, context=context, now=now)
-        return Registration(subject=get_subject(conn, subject_id), entries=entries)
+        entries = record_decisions(conn, subject_id=subject.id, decisions=decisions, context=context, now=now)
+        return Registration(subject=subject, entries=entries)
 
 
 def list_subjects(

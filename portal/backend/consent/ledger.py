@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, insert, select, update
+from sqlalchemy import Connection, Row, bindparam, insert, select, update
 
 from portal.backend.db.engine import Database
 from portal.backend.db.schema import consent_ledger, ledger_head
@@ -122,13 +122,19 @@ def compute_hash(values: Mapping[str, Any]) -> str:
     return hashlib.sha256(f"{values['prev_hash']}\n{body}".encode()).hexdigest()
 
 
+_HEAD = select(ledger_head.c.seq, ledger_head.c.entry_hash).where(ledger_head.c.id == 1)
+# Row lock: concurrent appenders wait here, then read the head the winner committed.
+_HEAD_FOR_UPDATE = _HEAD.with_for_update()
+_INSERT = insert(consent_ledger)
+_MOVE_HEAD = update(ledger_head).where(ledger_head.c.id == 1).values(
+    seq=bindparam("new_seq"), entry_hash=bindparam("new_hash")
+)
+
+
 def _lock_head(conn: Connection) -> tuple[int, str]:
     """Lock the chain head for this transaction and return (seq, hash)."""
-    stmt = select(ledger_head.c.seq, ledger_head.c.entry_hash).where(ledger_head.c.id == 1)
-    if conn.dialect.name == "postgresql":
-        # Row lock: concurrent appenders wait here, then read the head the winner committed.
-        stmt = stmt.with_for_update()
-    row = conn.execute(stmt).one_or_none()
+    # SQLite needs no row lock: the write transaction (BEGIN IMMEDIATE) already excludes other writers.
+    row = conn.execute(_HEAD_FOR_UPDATE if conn.dialect.name == "postgresql" else _HEAD).one_or_none()
     if row is None:
         raise RuntimeError("ledger_head row is missing; run `python -m portal db upgrade`")
     return int(row.seq), str(row.entry_hash)
@@ -174,8 +180,8 @@ def append(conn: Connection, entries: Sequence[NewEntry], *, now: datetime) -> l
         new_rows.append(values)
         result.append(LedgerEntry(**values))
     if new_rows:
-        conn.execute(insert(consent_ledger), new_rows)
-        conn.execute(update(ledger_head).where(ledger_head.c.id == 1).values(seq=seq, entry_hash=prev))
+        conn.execute(_INSERT, new_rows)
+        conn.execute(_MOVE_HEAD, {"new_seq": seq, "new_hash": prev})
     return result
 
 
@@ -240,7 +246,7 @@ def verify_connection(conn: Connection, *, chunk: int = 5000) -> VerifyReport:
                 f"entry {seq} ({row['entry_id']}) does not match its hash: its contents were changed",
             )
         prev, expected_seq, checked = row["entry_hash"], seq + 1, checked + 1
-    head = conn.execute(select(ledger_head.c.seq, ledger_head.c.entry_hash).where(ledger_head.c.id == 1)).one_or_none()
+    head = conn.execute(_HEAD).one_or_none()
     if head is None:
         return VerifyReport(False, checked, None, "the ledger head record is missing")
     if int(head.seq) != checked or head.entry_hash != prev:

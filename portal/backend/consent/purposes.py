@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, Select, func, insert, select
 
 from portal.backend.db.schema import purpose_texts, purposes
 from portal.backend.errors import UnknownPurpose, ValidationError
@@ -98,12 +98,13 @@ def _text(row: Any) -> PurposeText:
     )
 
 
+_ALL_PURPOSES = select(purposes).order_by(purposes.c.sort_order, purposes.c.id)
+_ACTIVE_PURPOSES = _ALL_PURPOSES.where(purposes.c.active.is_(True))
+
+
 def list_purposes(conn: Connection, *, active_only: bool = True) -> list[Purpose]:
     """Purposes in display order."""
-    stmt = select(purposes).order_by(purposes.c.sort_order, purposes.c.id)
-    if active_only:
-        stmt = stmt.where(purposes.c.active.is_(True))
-    return [_purpose(r) for r in conn.execute(stmt)]
+    return [_purpose(r) for r in conn.execute(_ACTIVE_PURPOSES if active_only else _ALL_PURPOSES)]
 
 
 def get_purpose(conn: Connection, code: str) -> Purpose:
@@ -209,21 +210,26 @@ def current_text(conn: Connection, purpose_id: int, locale: str) -> PurposeText:
     return text_version(conn, purpose_id, int(version), locale)
 
 
-def current_texts(conn: Connection, locale: str) -> dict[int, PurposeText]:
-    """Newest text of every purpose in `locale` (English fallback), keyed by purpose id."""
+def _current_texts_query() -> Select:
+    """Every purpose's newest text rows (all locales)."""
     latest = (
         select(purpose_texts.c.purpose_id, func.max(purpose_texts.c.version).label("version"))
         .group_by(purpose_texts.c.purpose_id)
         .subquery()
     )
-    rows = conn.execute(
-        select(purpose_texts).join(
-            latest,
-            (purpose_texts.c.purpose_id == latest.c.purpose_id) & (purpose_texts.c.version == latest.c.version),
-        )
-    ).all()
+    return select(purpose_texts).join(
+        latest,
+        (purpose_texts.c.purpose_id == latest.c.purpose_id) & (purpose_texts.c.version == latest.c.version),
+    )
+
+
+_CURRENT_TEXTS = _current_texts_query()
+
+
+def current_texts(conn: Connection, locale: str) -> dict[int, PurposeText]:
+    """Newest text of every purpose in `locale` (English fallback), keyed by purpose id."""
     result: dict[int, PurposeText] = {}
-    for row in rows:
+    for row in conn.execute(_CURRENT_TEXTS):
         if row.locale == locale or (row.locale == FALLBACK_LOCALE and row.purpose_id not in result):
             result[row.purpose_id] = _text(row)
     return result

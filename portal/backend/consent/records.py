@@ -8,16 +8,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 
 from portal.backend.consent import ledger
 from portal.backend.consent.ledger import LedgerEntry, NewEntry
-from portal.backend.consent.purposes import (
-    Purpose,
-    current_text,
-    resolve_codes,
-    text_version,
-)
+from portal.backend.consent.purposes import Purpose, current_texts, resolve_codes
 from portal.backend.consent.status import ALLOWING, latest_entries_query, status_of
 from portal.backend.db.engine import Database
 from portal.backend.db.schema import CHANNELS, assets, consent_ledger, subjects
@@ -25,6 +20,10 @@ from portal.backend.db.types import utcnow
 from portal.backend.errors import ConsentStateError, UnknownSubject, ValidationError
 from portal.backend.organisation import get_organisation
 
+_NEW_WORDING = ("given", "refused", "renewed")
+# Built once: constructing and cache-keying the statement per call is measurable in the ledger benchmark.
+_LATEST = latest_entries_query(bindparam("subject_id"))
+_SUBJECT = select(subjects).where(subjects.c.id == bindparam("subject_id"))
 _SUBMISSION_ID = re.compile(r"[A-Za-z0-9-]{8,64}")
 # Actions a person or staff member may record; `expired` is written only by the daily job.
 RECORDABLE = ("given", "refused", "withdrawn", "renewed", "revoked")
@@ -53,7 +52,7 @@ class Context:
 
 def _subject_row(conn: Connection, subject_id: str) -> Any:
     """The subject's row, refusing unknown and erased subjects."""
-    row = conn.execute(select(subjects).where(subjects.c.id == subject_id)).one_or_none()
+    row = conn.execute(_SUBJECT, {"subject_id": subject_id}).one_or_none()
     if row is None:
         raise UnknownSubject(subject_id)
     if row.erased_at is not None:
@@ -121,11 +120,13 @@ def record_decisions(
         missing = sorted(asset_ids - found)
         if missing:
             raise ValidationError(f"No image with id {missing[0]}.")
-    latest = {
-        (r.purpose_code, r.scope_asset_id): r for r in conn.execute(latest_entries_query(subject_id)).all()
-    }
-    org = get_organisation(conn)
+    latest = {(r.purpose_code, r.scope_asset_id): r for r in conn.execute(_LATEST, {"subject_id": subject_id})}
     locale = context.locale or subject.locale
+    # One query for the wording of every purpose, and the organisation only when a validity period is needed.
+    texts = current_texts(conn, locale) if any(d.action in _NEW_WORDING for d in decisions) else {}
+    default_validity = None
+    if any(d.action in ALLOWING and not known[d.purpose].validity_days for d in decisions):
+        default_validity = get_organisation(conn).consent_validity_days
     evidence = dict(context.evidence)
     if subject.is_minor:
         # R15: the record says who consented for the child and how they were verified.
@@ -136,15 +137,18 @@ def record_decisions(
         prior = latest.get((d.purpose, d.asset_id))
         current = status_of(prior.action if prior else None, prior.valid_until if prior else None, now)
         _check_transition(d.purpose, d.action, current, d.asset_id is not None)
-        if d.action in ("given", "refused", "renewed"):
-            shown = current_text(conn, purpose.id, locale)
+        if d.action in _NEW_WORDING:
+            shown = texts.get(purpose.id)
+            if shown is None:
+                raise ValidationError(f"Purpose {d.purpose!r} has no published text; publish one before asking.")
+            wording = (shown.version, shown.locale, shown.text_hash)
         else:
             # Withdrawal and revocation refer to the wording the consent was given under.
             assert prior is not None
-            shown = text_version(conn, purpose.id, prior.text_version, prior.text_locale)
+            wording = (prior.text_version, prior.text_locale, prior.text_hash)
         valid_until = None
         if d.action in ALLOWING:
-            valid_until = now + timedelta(days=purpose.validity_days or org.consent_validity_days)
+            valid_until = now + timedelta(days=purpose.validity_days or default_validity or 0)
         key = None
         if context.submission_id:
             key = f"{context.submission_id}:{d.purpose}:{d.asset_id or '*'}"[:120]
@@ -153,9 +157,9 @@ def record_decisions(
                 subject_id=subject_id,
                 purpose_id=purpose.id,
                 action=d.action,
-                text_version=shown.version,
-                text_locale=shown.locale,
-                text_hash=shown.text_hash,
+                text_version=wording[0],
+                text_locale=wording[1],
+                text_hash=wording[2],
                 channel=context.channel,
                 actor=context.actor,
                 scope_asset_id=d.asset_id,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, Select, and_, case, func, literal, select
 
@@ -51,7 +52,7 @@ def image_status(general: str, image: str | None) -> str:
     return general
 
 
-def latest_entries_query(subject_id: str | None = None) -> Select:
+def latest_entries_query(subject_id: Any = None) -> Select:
     """SQL for the latest ledger entry per (subject, purpose, scope); the input to every status read."""
     latest = select(func.max(consent_ledger.c.seq).label("seq")).group_by(
         consent_ledger.c.subject_id, consent_ledger.c.purpose_id, consent_ledger.c.scope_asset_id

@@ -1,0 +1,95 @@
+"""Ledger throughput: record consent events through the real service on SQLite and PostgreSQL, then verify.
+
+    python bench/ledger.py [--events 100000] [--postgres URL] [--skip-sqlite]
+
+Prints events per second for two realistic write paths and the time of `ledger verify`:
+  registrations - a QR-form submission: one subject plus 5 purpose choices in one transaction;
+  changes       - one withdrawal or renewal per transaction (a subject pressing one button).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sqlalchemy import create_engine, text  # noqa: E402
+
+from portal.backend.consent import ledger  # noqa: E402
+from portal.backend.consent.records import Context, Decision, record_consent  # noqa: E402
+from portal.backend.db import migrate  # noqa: E402
+from portal.backend.db.engine import Database  # noqa: E402
+from portal.backend.subjects import register_subject  # noqa: E402
+from tests.factories import make_org  # noqa: E402
+
+CODES = ("internal", "website", "social_media", "print", "partners")
+CTX = Context(channel="qr_form", actor="subject", evidence={"act": "checkbox"})
+
+
+def run(db: Database, label: str, events: int) -> None:
+    """Fill `db` with about `events` ledger entries and print the figures."""
+    migrate.upgrade(db)
+    make_org(db)
+    registrations = int(events * 0.8) // len(CODES)
+    changes = events - registrations * len(CODES)
+    ids: list[str] = []
+    start = time.perf_counter()
+    for i in range(registrations):
+        choices = {code: (i + n) % 3 != 0 for n, code in enumerate(CODES)}
+        ids.append(register_subject(db, name=f"Bench Person {i}", choices=choices, context=CTX).subject.id)
+    reg_s = time.perf_counter() - start
+    start = time.perf_counter()
+    for i in range(changes):
+        sid = ids[i % len(ids)]
+        # internal is given for subjects whose index is not ≡ 0 (mod 3); alternate withdraw / give.
+        action = "withdrawn" if (i // len(ids)) % 2 == 0 else "given"
+        code = "internal" if i % len(ids) % 3 else "website"
+        record_consent(db, subject_id=sid, decisions=[Decision(code, action)], context=CTX)
+    chg_s = time.perf_counter() - start
+    start = time.perf_counter()
+    report = ledger.verify(db)
+    ver_s = time.perf_counter() - start
+    assert report.ok, report.problem
+    total = registrations * len(CODES) + changes
+    print(f"{label:10} registrations: {registrations:>7,} ({registrations * len(CODES):,} events) in {reg_s:7.1f} s"
+          f" = {registrations * len(CODES) / reg_s:7,.0f} events/s ({registrations / reg_s:,.0f} forms/s)")
+    print(f"{label:10} changes:       {changes:>7,} events in {chg_s:7.1f} s = {changes / chg_s:7,.0f} events/s")
+    print(f"{label:10} total {total:,} events in {reg_s + chg_s:.1f} s = {total / (reg_s + chg_s):,.0f} events/s;"
+          f" ledger verify of {report.checked:,} entries: {ver_s:.2f} s ({report.checked / ver_s:,.0f} entries/s)")
+
+
+def main() -> None:
+    """Run on SQLite and, when a URL is given, on PostgreSQL."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--events", type=int, default=100_000)
+    ap.add_argument("--postgres", default=os.environ.get("PORTAL_TEST_POSTGRES_URL", ""))
+    ap.add_argument("--skip-sqlite", action="store_true")
+    args = ap.parse_args()
+    if not args.skip_sqlite:
+        with tempfile.TemporaryDirectory() as tmp:
+            db = Database(f"sqlite:///{tmp}/bench.db")
+            run(db, "sqlite", args.events)
+            db.dispose()
+    if args.postgres:
+        schema = f"bench_{uuid.uuid4().hex[:8]}"
+        admin = create_engine(args.postgres)
+        with admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        try:
+            db = Database(args.postgres, schema=schema)
+            run(db, "postgresql", args.events)
+            db.dispose()
+        finally:
+            with admin.begin() as conn:
+                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+            admin.dispose()
+
+
+if __name__ == "__main__":
+    main()

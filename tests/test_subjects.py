@@ -1,0 +1,101 @@
+"""Subjects: name and e-mail validation, hostile text stored inertly, personal links."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from portal.backend import tokens
+from portal.backend.db.engine import Database
+from portal.backend.db.schema import subjects
+from portal.backend.errors import TokenError, ValidationError
+from portal.backend.subjects import (
+    clean_email,
+    create_personal_link,
+    get_subject,
+    link_token,
+    list_subjects,
+    resolve_personal_link,
+    revoke_links,
+)
+from tests.factories import make_subject
+
+SECRET = "test-secret-" + "x" * 40
+T0 = datetime(2026, 5, 1, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("", "Name is empty"),
+        ("   ", "Name is empty"),
+        ("x" * 10_000, "Name is 10,000 characters long; at most 200"),
+        ("<script>alert(1)</script>", "cannot contain < or >"),
+        ("<b>Bold</b>", "cannot contain < or >"),
+        ("Eve\u202eevil", "control or invisible"),
+        ("Null\x00Byte", "control or invisible"),
+    ],
+)
+def test_bad_names_are_refused_and_nothing_is_written(org_db: Database, name: str, message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        make_subject(org_db, name=name, choices={"internal": True})
+    with org_db.read() as conn:
+        assert conn.execute(select(func.count()).select_from(subjects)).scalar_one() == 0
+
+
+@pytest.mark.parametrize("name", ["Robert'); DROP TABLE subjects;--", "O'Brien \"Bob\" & Co", "Zoë 🤳 Åström"])
+def test_sql_and_unicode_in_names_are_stored_literally(org_db: Database, name: str) -> None:
+    sid = make_subject(org_db, name=name, choices={"internal": True})
+    with org_db.read() as conn:
+        assert get_subject(conn, sid).display_name == name
+        total, rows = list_subjects(conn, now=T0, search=name[:5])
+    assert total == 1 and rows[0]["name"] == name
+
+
+def test_search_treats_wildcards_literally(org_db: Database) -> None:
+    make_subject(org_db, name="Anna Lind")
+    make_subject(org_db, name="Per 100% Sure")
+    with org_db.read() as conn:
+        assert list_subjects(conn, now=T0, search="%")[0] == 1
+        assert list_subjects(conn, now=T0, search="_")[0] == 0
+
+
+@pytest.mark.parametrize("email", ["not-an-email", "a@b", "x@y.z<script>", "@example.org", "a" * 250 + "@ex.org"])
+def test_bad_email(email: str) -> None:
+    with pytest.raises(ValidationError, match="not an e-mail address"):
+        clean_email(email)
+
+
+def test_personal_link_round_trip_and_failures(org_db: Database) -> None:
+    sid = make_subject(org_db, name="Link Person")
+    url = create_personal_link(org_db, subject_id=sid, secret=SECRET, base_url="https://portal.example/",
+                               ttl_days=30, now=T0)
+    assert url.startswith("https://portal.example/?link=v1.")
+    token = link_token(url)
+    assert resolve_personal_link(org_db, token=token, secret=SECRET, now=T0 + timedelta(days=1)).id == sid
+
+    body, sig = token.split(".")[1:]
+    forged_body = tokens.sign({"lid": "other", "exp": 2**40}, secret="wrong", kind="subject-link").split(".")[1]
+    cases = {
+        "tampered": f"v1.{forged_body}.{sig}",
+        "truncated": token[:-5],
+        "garbage": "hello",
+        "other secret": tokens.sign({"lid": "x"}, secret="another-secret", kind="subject-link"),
+        "event token": tokens.sign(tokens.peek(token), secret=SECRET, kind="event"),
+    }
+    for label, bad in cases.items():
+        with pytest.raises(TokenError):
+            resolve_personal_link(org_db, token=bad, secret=SECRET, now=T0)
+        assert label
+    with pytest.raises(TokenError, match="expired"):
+        resolve_personal_link(org_db, token=token, secret=SECRET, now=T0 + timedelta(days=31))
+    assert revoke_links(org_db, subject_id=sid, now=T0) == 1
+    with pytest.raises(TokenError, match="withdrawn"):
+        resolve_personal_link(org_db, token=token, secret=SECRET, now=T0 + timedelta(days=1))
+
+
+def test_unknown_event_is_refused(org_db: Database) -> None:
+    with pytest.raises(ValidationError, match="No event with id 42"):
+        make_subject(org_db, event_id=42)
