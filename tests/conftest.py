@@ -24,13 +24,17 @@ def require_postgres() -> str:
     if not PG_URL:
         if IN_CI:
             pytest.fail("PORTAL_TEST_POSTGRES_URL is not set: in CI the PostgreSQL tests must run, not skip.")
-        pytest.skip("PostgreSQL tests need PORTAL_TEST_POSTGRES_URL (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test)")
+        pytest.skip(
+            "PostgreSQL tests need PORTAL_TEST_POSTGRES_URL (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test)"
+        )
     return PG_URL
 
 
 def schema_url(base: str, schema: str) -> str:
     """A PostgreSQL URL whose connections use `schema` first (so the CLI and the app can be pointed at it)."""
-    return make_url(base).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
+    return (
+        make_url(base).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
+    )
 
 
 @pytest.fixture

@@ -24,8 +24,15 @@ def make_org(db: Database, *, validity_days: int = 365, now: datetime | None = N
     with db.write() as conn:
         save_organisation(conn, replace(DEMO_ORGANISATION, is_demo=False, consent_validity_days=validity_days), now=now)
         for order, p in enumerate(STANDARD_PURPOSES):
-            add_purpose(conn, code=p.code, dpv_code=p.dpv_code, sort_order=order, biometric=p.biometric,
-                        third_party=p.third_party, now=now)
+            add_purpose(
+                conn,
+                code=p.code,
+                dpv_code=p.dpv_code,
+                sort_order=order,
+                biometric=p.biometric,
+                third_party=p.third_party,
+                now=now,
+            )
             publish_text(conn, code=p.code, texts=p.texts, now=now)
 
 

@@ -25,8 +25,11 @@ def _imports(path) -> set[str]:  # type: ignore[no-untyped-def]
 def test_backend_sources_do_not_import_streamlit_or_ui() -> None:
     offenders = {}
     for path in BACKEND.rglob("*.py"):
-        bad = {n for n in _imports(path) if n.split(".")[0] == "streamlit"
-               or n.startswith(("portal.pages", "portal.components"))}
+        bad = {
+            n
+            for n in _imports(path)
+            if n.split(".")[0] == "streamlit" or n.startswith(("portal.pages", "portal.components"))
+        }
         if bad:
             offenders[str(path.relative_to(ROOT))] = sorted(bad)
     assert offenders == {}
@@ -34,11 +37,14 @@ def test_backend_sources_do_not_import_streamlit_or_ui() -> None:
 
 
 def test_importing_the_whole_backend_loads_no_streamlit() -> None:
-    modules = sorted(
-        ".".join(p.relative_to(ROOT).with_suffix("").parts)
-        for p in BACKEND.rglob("*.py")
-        if "migrations" not in p.parts and p.name != "__init__.py"
-    ) + ["portal.cli"]
+    modules = [
+        *sorted(
+            ".".join(p.relative_to(ROOT).with_suffix("").parts)
+            for p in BACKEND.rglob("*.py")
+            if "migrations" not in p.parts and p.name != "__init__.py"
+        ),
+        "portal.cli",
+    ]
     code = "import sys\n" + "".join(f"import {m}\n" for m in modules) + "print('streamlit' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -21,8 +21,9 @@ def cli(url: str | None, *args: str, cwd: Path = ROOT) -> subprocess.CompletedPr
     env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")}
     env["PYTHONPATH"] = str(ROOT)
     extra = ["--database-url", url] if url else []
-    return subprocess.run([sys.executable, "-m", "portal", *args, *extra], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "portal", *args, *extra], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 def _count(url: str, table) -> int:  # type: ignore[no-untyped-def]
@@ -61,14 +62,37 @@ def test_commands_refuse_an_unmigrated_database(db_url: str) -> None:
 
 
 def test_subject_lifecycle(demo_url: str) -> None:
-    add = cli(demo_url, "subjects", "add", "--name", "Karl Paper", "--email", "karl@example.org", "--consent",
-              "website", "print", "--refuse", "social_media", "--channel", "paper", "--note", "form #12", "--json")
+    add = cli(
+        demo_url,
+        "subjects",
+        "add",
+        "--name",
+        "Karl Paper",
+        "--email",
+        "karl@example.org",
+        "--consent",
+        "website",
+        "print",
+        "--refuse",
+        "social_media",
+        "--channel",
+        "paper",
+        "--note",
+        "form #12",
+        "--json",
+    )
     assert add.returncode == 0, add.stderr
     sid = json.loads(add.stdout)["subject_id"]
     shown = json.loads(cli(demo_url, "subjects", "show", sid, "--json").stdout)
     status = {c["purpose_code"]: c["status"] for c in shown["consents"] if c["scope_asset_id"] is None}
-    assert status == {"internal": "unknown", "website": "given", "social_media": "refused", "print": "given",
-                      "partners": "unknown", "face_matching": "unknown"}
+    assert status == {
+        "internal": "unknown",
+        "website": "given",
+        "social_media": "refused",
+        "print": "given",
+        "partners": "unknown",
+        "face_matching": "unknown",
+    }
     assert {e["channel"] for e in shown["ledger"]} == {"paper"}
     assert json.loads(shown["ledger"][0]["evidence"]) == {"act": "signature", "note": "form #12"}
 

@@ -34,7 +34,7 @@ def test_concurrent_writers_keep_one_valid_chain(org_db: Database) -> None:
                 record_consent(own, subject_id=subjects[i], decisions=[Decision("internal", action)], context=STAFF)
                 # Everyone also appends for the same person, which forces contention on one chain.
                 record_consent(own, subject_id=shared, decisions=[Decision("print", "given")], context=STAFF)
-        except BaseException as exc:  # noqa: BLE001 - collected and re-raised in the main thread
+        except BaseException as exc:
             errors.append(exc)
         finally:
             own.dispose()

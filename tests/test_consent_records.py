@@ -32,7 +32,9 @@ def test_registration_records_each_purpose_separately(org_db: Database) -> None:
         entries = ledger.entries_for_subject(conn, sid)
         statuses = subject_consents(conn, sid, T0)
     assert [(e.action, e.channel, e.actor) for e in entries] == [
-        ("given", "staff", "staff:test"), ("refused", "staff", "staff:test"), ("given", "staff", "staff:test")
+        ("given", "staff", "staff:test"),
+        ("refused", "staff", "staff:test"),
+        ("given", "staff", "staff:test"),
     ]
     assert status_for(statuses, "internal") == "given"
     assert status_for(statuses, "website") == "refused"
@@ -50,7 +52,7 @@ def test_refusing_everything_still_registers(org_db: Database) -> None:
 
 def test_unknown_purpose_writes_nothing(org_db: Database) -> None:
     before_ledger, before_subjects = _count(org_db), _count(org_db, subjects)
-    with pytest.raises(UnknownPurpose, match="Unknown purpose 'billboards'. Known purposes: internal"):
+    with pytest.raises(UnknownPurpose, match=r"Unknown purpose .billboards.\. Known purposes: internal"):
         make_subject(org_db, choices={"internal": True, "billboards": True})
     assert (_count(org_db), _count(org_db, subjects)) == (before_ledger, before_subjects)
 
@@ -62,8 +64,12 @@ def test_withdrawing_what_was_never_given_is_refused(org_db: Database) -> None:
     # All or nothing: a valid withdrawal in the same request is not written either.
     before = _count(org_db)
     with pytest.raises(ConsentStateError):
-        record_consent(org_db, subject_id=sid, context=STAFF,
-                       decisions=[Decision("internal", "withdrawn"), Decision("print", "withdrawn")])
+        record_consent(
+            org_db,
+            subject_id=sid,
+            context=STAFF,
+            decisions=[Decision("internal", "withdrawn"), Decision("print", "withdrawn")],
+        )
     assert _count(org_db) == before
 
 
@@ -81,20 +87,33 @@ def test_renewal_needs_an_earlier_consent(org_db: Database) -> None:
 
 def test_unknown_subject_and_bad_input(org_db: Database) -> None:
     with pytest.raises(UnknownSubject):
-        record_consent(org_db, subject_id="8d0b0a4e-0000-4000-8000-000000000000",
-                       decisions=[Decision("website", "given")], context=STAFF)
+        record_consent(
+            org_db,
+            subject_id="8d0b0a4e-0000-4000-8000-000000000000",
+            decisions=[Decision("website", "given")],
+            context=STAFF,
+        )
     sid = make_subject(org_db)
     with pytest.raises(ValidationError, match="channel"):
-        record_consent(org_db, subject_id=sid, decisions=[Decision("website", "given")],
-                       context=Context(channel="fax", actor="x"))
+        record_consent(
+            org_db, subject_id=sid, decisions=[Decision("website", "given")], context=Context(channel="fax", actor="x")
+        )
     with pytest.raises(ValidationError, match="action"):
         record_consent(org_db, subject_id=sid, decisions=[Decision("website", "maybe")], context=STAFF)
     with pytest.raises(ValidationError, match="twice"):
-        record_consent(org_db, subject_id=sid, context=STAFF,
-                       decisions=[Decision("website", "given"), Decision("website", "refused")])
+        record_consent(
+            org_db,
+            subject_id=sid,
+            context=STAFF,
+            decisions=[Decision("website", "given"), Decision("website", "refused")],
+        )
     with pytest.raises(ValidationError, match="evidence"):
-        record_consent(org_db, subject_id=sid, decisions=[Decision("website", "given")],
-                       context=Context(channel="staff", actor="x", evidence={"blob": "x" * 5000}))
+        record_consent(
+            org_db,
+            subject_id=sid,
+            decisions=[Decision("website", "given")],
+            context=Context(channel="staff", actor="x", evidence={"blob": "x" * 5000}),
+        )
     with pytest.raises(ValidationError, match="No image"):
         record_consent(org_db, subject_id=sid, decisions=[Decision("website", "given", 999)], context=STAFF)
 
@@ -109,16 +128,24 @@ def test_double_submit_records_once(org_db: Database) -> None:
     assert [e.entry_id for e in second] == [e.entry_id for e in first]
     assert _count(org_db) == count
     with pytest.raises(ValidationError, match="submission id"):
-        record_consent(org_db, subject_id=sid, decisions=decisions,
-                       context=Context(channel="portal", actor="subject", submission_id="x%_"))
+        record_consent(
+            org_db,
+            subject_id=sid,
+            decisions=decisions,
+            context=Context(channel="portal", actor="subject", submission_id="x%_"),
+        )
 
 
 def test_texts_are_versioned_and_the_ledger_keeps_the_old_wording(org_db: Database) -> None:
     sid = make_subject(org_db, choices={"website": True}, locale="sv")
     with org_db.write() as conn:
         v1_sv = current_text(conn, get_purpose(conn, "website").id, "sv")
-        publish_text(conn, code="website", now=utcnow(),
-                     texts={"en": TextContent("Website v2", "New wording."), "sv": TextContent("Webb v2", "Ny text.")})
+        publish_text(
+            conn,
+            code="website",
+            now=utcnow(),
+            texts={"en": TextContent("Website v2", "New wording."), "sv": TextContent("Webb v2", "Ny text.")},
+        )
     other = make_subject(org_db, name="Later Person", choices={"website": True}, locale="sv")
     with org_db.read() as conn:
         first = ledger.entries_for_subject(conn, sid)[0]
@@ -140,8 +167,14 @@ def test_minor_needs_a_guardian_and_the_record_says_who(org_db: Database) -> Non
         make_subject(org_db, name="Child", birth_year=year - 9, choices={"internal": True})
     with pytest.raises(ValidationError, match="how the guardian was verified"):
         make_subject(org_db, name="Child", birth_year=year - 9, guardian_name="Parent", choices={"internal": True})
-    sid = make_subject(org_db, name="Child", birth_year=year - 9, guardian_name="Parent Person",
-                       guardian_verification="ID card checked", choices={"internal": True})
+    sid = make_subject(
+        org_db,
+        name="Child",
+        birth_year=year - 9,
+        guardian_name="Parent Person",
+        guardian_verification="ID card checked",
+        choices={"internal": True},
+    )
     # Sweden's threshold is 13 (R15): a 14-year-old consents alone.
     teen = make_subject(org_db, name="Teen", birth_year=year - 14, choices={"internal": True})
     with org_db.read() as conn:

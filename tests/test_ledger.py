@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 
 from portal.backend.consent import ledger
 from portal.backend.consent.records import Decision, record_consent
+from portal.backend.db import migrate
 from portal.backend.db.engine import Database
 from portal.backend.db.schema import consent_ledger
-from portal.backend.db import migrate
 from tests.factories import STAFF, make_org, make_subject
 
 
@@ -40,7 +42,7 @@ def test_entries_form_a_chain(org_db: Database) -> None:
         entries = ledger.list_entries(conn, limit=1000)
     assert [e.seq for e in entries] == list(range(1, len(entries) + 1))
     assert entries[0].prev_hash == ledger.GENESIS_HASH
-    for before, after in zip(entries, entries[1:], strict=False):
+    for before, after in itertools.pairwise(entries):
         assert after.prev_hash == before.entry_hash
     for e in entries:
         assert ledger.compute_hash(e.__dict__) == e.entry_hash
@@ -95,7 +97,9 @@ def test_edited_entry_with_recomputed_own_hash_breaks_the_next_link(org_db: Data
     row["actor"] = "someone-else"
     forged = ledger.compute_hash(row)
     with org_db.write() as conn:
-        conn.execute(text("UPDATE consent_ledger SET actor = 'someone-else', entry_hash = :h WHERE seq = 5"), {"h": forged})
+        conn.execute(
+            text("UPDATE consent_ledger SET actor = 'someone-else', entry_hash = :h WHERE seq = 5"), {"h": forged}
+        )
     report = ledger.verify(org_db)
     assert not report.ok and report.first_bad_seq == 6
     assert "does not link" in (report.problem or "")
@@ -136,9 +140,17 @@ def test_reordered_entries_are_detected(org_db: Database) -> None:
 def test_appended_forgery_is_detected(org_db: Database) -> None:
     _fill(org_db, people=1)
     with org_db.read() as conn:
-        last = dict(conn.execute(select(consent_ledger).order_by(consent_ledger.c.seq.desc()).limit(1)).mappings().one())
-    forged = dict(last, seq=last["seq"] + 1, entry_id="00000000-0000-4000-8000-000000000000", action="given",
-                  prev_hash=last["entry_hash"], idempotency_key=None)
+        last = dict(
+            conn.execute(select(consent_ledger).order_by(consent_ledger.c.seq.desc()).limit(1)).mappings().one()
+        )
+    forged = dict(
+        last,
+        seq=last["seq"] + 1,
+        entry_id="00000000-0000-4000-8000-000000000000",
+        action="given",
+        prev_hash=last["entry_hash"],
+        idempotency_key=None,
+    )
     forged["entry_hash"] = ledger.compute_hash(forged)
     # Inserting is allowed by the triggers; the chain head is what exposes it.
     with org_db.write() as conn:

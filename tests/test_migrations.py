@@ -32,9 +32,13 @@ def test_upgrade_from_an_older_revision_keeps_every_row(empty_db: Database) -> N
     migrate.upgrade(empty_db, "0001")
     with empty_db.write() as conn:
         # A row written by the older version (before the ledger triggers and head existed).
-        conn.execute(text("INSERT INTO subjects (id, display_name, locale, is_minor, created_at) "
-                          "VALUES ('11111111-1111-4111-8111-111111111111', 'Early Bird', 'en', false, "
-                          "'2026-01-01 00:00:00')"))
+        conn.execute(
+            text(
+                "INSERT INTO subjects (id, display_name, locale, is_minor, created_at) "
+                "VALUES ('11111111-1111-4111-8111-111111111111', 'Early Bird', 'en', false, "
+                "'2026-01-01 00:00:00')"
+            )
+        )
     migrate.upgrade(empty_db)
     assert migrate.current_revision(empty_db) == migrate.head_revision()
     with empty_db.read() as conn:
@@ -52,7 +56,7 @@ def test_concurrent_upgrades_do_not_collide(empty_db: Database) -> None:
         own = Database(empty_db.url)
         try:
             migrate.upgrade(own)
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             errors.append(exc)
         finally:
             own.dispose()
@@ -64,3 +68,14 @@ def test_concurrent_upgrades_do_not_collide(empty_db: Database) -> None:
         t.join()
     assert errors == []
     assert migrate.current_revision(empty_db) == migrate.head_revision()
+
+
+def test_a_database_from_a_newer_version_is_refused_clearly(db: Database) -> None:
+    import pytest
+
+    from portal.backend.errors import ConfigError
+
+    with db.write() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    with pytest.raises(ConfigError, match="newer version of the portal"):
+        migrate.upgrade(db)

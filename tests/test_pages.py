@@ -55,8 +55,9 @@ def _subject_id(db: Database, name: str) -> str:
 
 def _link(db: Database, name: str) -> str:
     s = load_settings(env={}, secrets_path=None)
-    url = create_personal_link(db, subject_id=_subject_id(db, name), secret=s.secret_key, base_url=s.base_url,
-                               ttl_days=30)
+    url = create_personal_link(
+        db, subject_id=_subject_id(db, name), secret=s.secret_key, base_url=s.base_url, ttl_days=30
+    )
     return link_token(url)
 
 
@@ -94,9 +95,12 @@ def test_manager_sees_overview_and_subjects(portal_env: Database) -> None:
     assert not at.exception
     assert "Erik Johansson" in [s.value for s in at.subheader]
     with portal_env.read() as conn:
-        assert conn.execute(
-            select(func.count()).select_from(audit_log).where(audit_log.c.action == "view_subject")
-        ).scalar_one() == 1
+        assert (
+            conn.execute(
+                select(func.count()).select_from(audit_log).where(audit_log.c.action == "view_subject")
+            ).scalar_one()
+            == 1
+        )
 
 
 def test_search_filters_subjects(portal_env: Database) -> None:
@@ -109,7 +113,7 @@ def test_search_filters_subjects(portal_env: Database) -> None:
 def test_staff_cannot_reach_manager_pages(portal_env: Database) -> None:
     at = _sign_in(_run(), "staff@demo.example", "demo-staff-pass")
     assert [t.value for t in at.title] == ["Overview"]
-    with pytest.raises(ValueError, match="not a registered page|Could not find"):
+    with pytest.raises(ValueError, match=r"not a registered page|Could not find"):
         at.switch_page("pages/subjects.py")
     # The page's own guard holds even if it were run directly.
     assert "Verify the consent ledger" not in [b.label for b in at.button]

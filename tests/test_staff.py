@@ -20,13 +20,15 @@ def test_hashes_are_salted_and_verify() -> None:
 
 def test_sign_in_and_roles(org_db: Database) -> None:
     with org_db.write() as conn:
-        create_user(conn, email="Boss@Example.org", display_name="Boss", role="manager",
-                    password="long enough pw", now=utcnow())
+        create_user(
+            conn, email="Boss@Example.org", display_name="Boss", role="manager", password="long enough pw", now=utcnow()
+        )
         with pytest.raises(ValidationError, match="at least 10"):
             create_user(conn, email="x@example.org", display_name="X", role="staff", password="short", now=utcnow())
         with pytest.raises(ValidationError, match="Role"):
-            create_user(conn, email="y@example.org", display_name="Y", role="root", password="long enough pw",
-                        now=utcnow())
+            create_user(
+                conn, email="y@example.org", display_name="Y", role="root", password="long enough pw", now=utcnow()
+            )
     user = authenticate(org_db, email="boss@example.org ", password="long enough pw")
     assert user.role == "manager" and user.can("staff") and user.can("manager") and not user.can("admin")
     with pytest.raises(AuthError, match="E-mail or password is wrong"):

@@ -67,8 +67,16 @@ def _asset(db: Database) -> int:
     with db.write() as conn:
         return conn.execute(
             insert(assets)
-            .values(sha256="a" * 64, blob_key="originals/a", filename="a.jpg", content_type="image/jpeg", width=10,
-                    height=10, bytes=100, uploaded_at=T0)
+            .values(
+                sha256="a" * 64,
+                blob_key="originals/a",
+                filename="a.jpg",
+                content_type="image/jpeg",
+                width=10,
+                height=10,
+                bytes=100,
+                uploaded_at=T0,
+            )
             .returning(assets.c.id)
         ).scalar_one()
 
@@ -85,7 +93,9 @@ def test_expiry_is_honoured(org_db: Database) -> None:
 
 def test_renewal_after_expiry_restores_use(org_db: Database) -> None:
     sid = make_subject(org_db, choices={"website": True}, now=T0)
-    record_consent(org_db, subject_id=sid, decisions=[Decision("website", "renewed")], context=STAFF, now=T0 + 400 * DAY)
+    record_consent(
+        org_db, subject_id=sid, decisions=[Decision("website", "renewed")], context=STAFF, now=T0 + 400 * DAY
+    )
     with org_db.read() as conn:
         statuses = subject_consents(conn, sid, T0 + 401 * DAY)
     assert status_for(statuses, "website") == "renewed"
@@ -94,8 +104,13 @@ def test_renewal_after_expiry_restores_use(org_db: Database) -> None:
 def test_per_image_veto_and_grant(org_db: Database) -> None:
     asset_id = _asset(org_db)
     vetoer = make_subject(org_db, name="Vetoer", choices={"website": True, "print": False}, now=T0)
-    record_consent(org_db, subject_id=vetoer, context=STAFF, now=T0 + DAY,
-                   decisions=[Decision("website", "refused", asset_id), Decision("print", "given", asset_id)])
+    record_consent(
+        org_db,
+        subject_id=vetoer,
+        context=STAFF,
+        now=T0 + DAY,
+        decisions=[Decision("website", "refused", asset_id), Decision("print", "given", asset_id)],
+    )
     with org_db.read() as conn:
         statuses = subject_consents(conn, vetoer, T0 + 2 * DAY)
     assert status_for(statuses, "website") == "given"
@@ -103,8 +118,9 @@ def test_per_image_veto_and_grant(org_db: Database) -> None:
     assert status_for(statuses, "print") == "refused"
     assert status_for(statuses, "print", asset_id) == "given"
     # A later general renewal does not lift the veto on that one photo.
-    record_consent(org_db, subject_id=vetoer, decisions=[Decision("website", "renewed")], context=STAFF,
-                   now=T0 + 3 * DAY)
+    record_consent(
+        org_db, subject_id=vetoer, decisions=[Decision("website", "renewed")], context=STAFF, now=T0 + 3 * DAY
+    )
     with org_db.read() as conn:
         statuses = subject_consents(conn, vetoer, T0 + 4 * DAY)
     assert status_for(statuses, "website", asset_id) == "refused"
@@ -115,9 +131,13 @@ def test_sql_status_agrees_with_python(org_db: Database) -> None:
     for i, choices in enumerate([{"website": True}, {"website": False}, {"internal": True, "print": True}]):
         make_subject(org_db, name=f"P{i}", choices=choices, now=T0 + i * 200 * DAY)
     sid = make_subject(org_db, name="Changer", choices={"website": True}, now=T0 + 500 * DAY)
-    record_consent(org_db, subject_id=sid, decisions=[Decision("website", "withdrawn"),
-                                                      Decision("print", "refused", asset_id)],
-                   context=STAFF, now=T0 + 501 * DAY)
+    record_consent(
+        org_db,
+        subject_id=sid,
+        decisions=[Decision("website", "withdrawn"), Decision("print", "refused", asset_id)],
+        context=STAFF,
+        now=T0 + 501 * DAY,
+    )
     now = T0 + 600 * DAY
     with org_db.read() as conn:
         sub = latest_entries_query().subquery()

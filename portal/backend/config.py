@@ -27,9 +27,13 @@ class Setting:
 SETTINGS: tuple[Setting, ...] = (
     Setting("database_url", "sqlite:///data/portal.db", "SQLAlchemy URL of the database (SQLite file or PostgreSQL)."),
     Setting("data_dir", "data", "Folder for the embedded mode: SQLite file and local blob store."),
-    Setting("blob_backend", "local", "Where blobs live: `local` (folder under data_dir) or `supabase` (Storage bucket)."),
+    Setting(
+        "blob_backend", "local", "Where blobs live: `local` (folder under data_dir) or `supabase` (Storage bucket)."
+    ),
     Setting("environment", "development", "`development` or `production`; production refuses demo secrets."),
-    Setting("secret_key", DEMO_SECRET, "Key that signs QR and personal-link tokens. Set a long random value in production."),
+    Setting(
+        "secret_key", DEMO_SECRET, "Key that signs QR and personal-link tokens. Set a long random value in production."
+    ),
     Setting("base_url", "http://localhost:8501", "Public address of the portal, used in QR codes and personal links."),
     Setting("link_ttl_days", 180, "Days a personal link stays valid."),
     Setting("demo_data", True, "Fill an empty database with demo data on first start."),

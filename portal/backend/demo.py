@@ -100,8 +100,13 @@ def seed_demo(db: Database, *, now: datetime | None = None) -> DemoSummary:
         )
 
     def register(
-        name: str, locale: str, choices: dict[str, bool], days_ago: int, channel: str,
-        event_id: int | None = None, **kw: Any,
+        name: str,
+        locale: str,
+        choices: dict[str, bool],
+        days_ago: int,
+        channel: str,
+        event_id: int | None = None,
+        **kw: Any,
     ) -> str:
         """Register one demo subject at a past time."""
         actor = {"qr_form": "subject", "kiosk": "guardian"}.get(channel, "staff:3")
@@ -132,28 +137,49 @@ def seed_demo(db: Database, *, now: datetime | None = None) -> DemoSummary:
     register("Liam O'Brien", "en", {"internal": True, "print": True}, 800, "paper", email="liam@example.org")
     register("Noah Berg", "en", {"website": True, "social_media": True}, 340, "staff", email="noah@example.org")
     erik = register(
-        "Erik Johansson", "sv", {"internal": True, "website": True, "social_media": False}, 300, "staff",
+        "Erik Johansson",
+        "sv",
+        {"internal": True, "website": True, "social_media": False},
+        300,
+        "staff",
         email="erik.johansson@example.se",
     )
     register(
-        "Anna Lindqvist", "sv",
+        "Anna Lindqvist",
+        "sv",
         {"internal": True, "website": True, "social_media": True, "print": True, "face_matching": False},
-        210, "qr_form", email="anna.lindqvist@example.se", event_id=spring.id,
+        210,
+        "qr_form",
+        email="anna.lindqvist@example.se",
+        event_id=spring.id,
     )
     register(
-        "Sofia Nilsson", "en",
+        "Sofia Nilsson",
+        "en",
         {"internal": False, "website": False, "social_media": False, "print": False, "face_matching": False},
-        209, "qr_form", event_id=spring.id,
+        209,
+        "qr_form",
+        event_id=spring.id,
     )
     register(
-        "Ella Svensson", "sv", {"internal": True, "website": True, "partners": False}, 40, "kiosk",
-        birth_year=(now - 10 * 365 * day).year, guardian_name="Maria Svensson",
-        guardian_verification="ID card checked by staff at the kiosk", event_id=summer.id,
+        "Ella Svensson",
+        "sv",
+        {"internal": True, "website": True, "partners": False},
+        40,
+        "kiosk",
+        birth_year=(now - 10 * 365 * day).year,
+        guardian_name="Maria Svensson",
+        guardian_verification="ID card checked by staff at the kiosk",
+        event_id=summer.id,
     )
     olivia = register(
-        "Olivia Karlsson", "en",
+        "Olivia Karlsson",
+        "en",
         {"internal": True, "website": True, "social_media": True, "print": True, "partners": True},
-        39, "qr_form", email="olivia@example.org", event_id=summer.id,
+        39,
+        "qr_form",
+        email="olivia@example.org",
+        event_id=summer.id,
     )
     change(erik, "website", "withdrawn", 20)
     change(olivia, "partners", "withdrawn", 5)
@@ -161,4 +187,3 @@ def seed_demo(db: Database, *, now: datetime | None = None) -> DemoSummary:
         n_subjects = conn.execute(select(func.count()).select_from(subjects)).scalar_one()
         n_entries = conn.execute(select(func.count()).select_from(consent_ledger)).scalar_one()
     return DemoSummary(subjects=n_subjects, ledger_entries=n_entries)
-

@@ -154,7 +154,9 @@ def register_subject(
             erased_at=None,
         )
         conn.execute(_INSERT_SUBJECT, subject.__dict__)
-        decisions = [Decision(purpose=code, action="given" if ok else "refused") for code, ok in (choices or {}).items()]
+        decisions = [
+            Decision(purpose=code, action="given" if ok else "refused") for code, ok in (choices or {}).items()
+        ]
         entries = record_decisions(conn, subject_id=subject.id, decisions=decisions, context=context, now=now)
         return Registration(subject=subject, entries=entries)
 
@@ -215,9 +217,7 @@ def create_personal_link(
         if subject.erased_at is not None:
             raise ValidationError("This subject was erased; no link can be made for them.")
         conn.execute(
-            insert(subject_links).values(
-                id=link_id, subject_id=subject_id, created_at=now, expires_at=expires
-            )
+            insert(subject_links).values(id=link_id, subject_id=subject_id, created_at=now, expires_at=expires)
         )
     token = tokens.sign({"lid": link_id, "exp": int(expires.timestamp())}, secret=secret, kind=_LINK_KIND)
     return f"{base_url.rstrip('/')}/?link={token}"

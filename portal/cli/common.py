@@ -60,7 +60,11 @@ def fmt_time(value: datetime | None) -> str:
 
 def print_json(data: Any) -> None:
     """Print JSON with times as ISO strings."""
-    print(json.dumps(data, indent=2, ensure_ascii=False, default=lambda v: v.isoformat() if isinstance(v, datetime) else str(v)))
+    print(
+        json.dumps(
+            data, indent=2, ensure_ascii=False, default=lambda v: v.isoformat() if isinstance(v, datetime) else str(v)
+        )
+    )
 
 
 def print_table(headers: list[str], rows: list[list[Any]]) -> None:

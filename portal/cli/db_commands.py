@@ -14,10 +14,12 @@ from portal.cli.common import add_common, settings_for
 
 def register(groups: argparse._SubParsersAction) -> None:
     """Add the db and demo groups."""
-    db = groups.add_parser("db", help="database schema").add_subparsers(dest="command", metavar="COMMAND", required=True)
-    add_common(db.add_parser("upgrade", help="upgrade the schema to the newest revision (keeps all rows)")).set_defaults(
-        handler=upgrade
+    db = groups.add_parser("db", help="database schema").add_subparsers(
+        dest="command", metavar="COMMAND", required=True
     )
+    add_common(
+        db.add_parser("upgrade", help="upgrade the schema to the newest revision (keeps all rows)")
+    ).set_defaults(handler=upgrade)
     add_common(db.add_parser("current", help="print the schema revision")).set_defaults(handler=current)
     demo = add_common(groups.add_parser("demo", help="fill an empty database with demo data"))
     demo.add_argument("--reset", action="store_true", help="drop everything first (demo databases only)")

@@ -15,9 +15,9 @@ def register(groups: argparse._SubParsersAction) -> None:
     sub = groups.add_parser("ledger", help="the consent ledger").add_subparsers(
         dest="command", metavar="COMMAND", required=True
     )
-    add_common(sub.add_parser("verify", help="recompute the hash chain; exit 3 naming the first bad entry")).set_defaults(
-        handler=verify
-    )
+    add_common(
+        sub.add_parser("verify", help="recompute the hash chain; exit 3 naming the first bad entry")
+    ).set_defaults(handler=verify)
     lst = add_common(sub.add_parser("list", help="list entries in chain order"))
     lst.add_argument("--subject", help="only this subject id")
     lst.add_argument("--after", type=int, default=0, help="start after this sequence number")
@@ -52,8 +52,17 @@ def list_command(args: argparse.Namespace) -> int:
     print_table(
         ["seq", "time", "subject", "purpose", "action", "image", "channel", "actor", "hash"],
         [
-            [e.seq, fmt_time(e.recorded_at), e.subject_id[:8], codes[e.purpose_id], e.action, e.scope_asset_id or "all",
-             e.channel, e.actor, e.entry_hash[:12]]
+            [
+                e.seq,
+                fmt_time(e.recorded_at),
+                e.subject_id[:8],
+                codes[e.purpose_id],
+                e.action,
+                e.scope_asset_id or "all",
+                e.channel,
+                e.actor,
+                e.entry_hash[:12],
+            ]
             for e in entries
         ],
     )

@@ -136,8 +136,14 @@ def show_command(args: argparse.Namespace) -> int:
     print_table(
         ["purpose", "image", "status", "since", "valid until", "text v."],
         [
-            [s.purpose_code, s.scope_asset_id or "all", s.status, fmt_time(s.since), fmt_time(s.valid_until),
-             s.text_version]
+            [
+                s.purpose_code,
+                s.scope_asset_id or "all",
+                s.status,
+                fmt_time(s.since),
+                fmt_time(s.valid_until),
+                s.text_version,
+            ]
             for s in statuses
         ],
     )
@@ -167,6 +173,9 @@ def link_command(args: argparse.Namespace) -> int:
     """Print a fresh personal link."""
     portal = open_database(args)
     s = portal.settings
-    print(create_personal_link(portal.db, subject_id=args.subject_id, secret=s.secret_key, base_url=s.base_url,
-                               ttl_days=s.link_ttl_days))
+    print(
+        create_personal_link(
+            portal.db, subject_id=args.subject_id, secret=s.secret_key, base_url=s.base_url, ttl_days=s.link_ttl_days
+        )
+    )
     return 0

@@ -34,13 +34,16 @@ except TokenError as exc:
     st.stop()
     raise  # unreachable
 
-locale = st.segmented_control(
-    t("language", subject.locale),
-    options=list(LOCALES),
-    format_func=lambda code: {"en": "English", "sv": "Svenska"}[code],
-    default=subject.locale if subject.locale in LOCALES else "en",
-    key="locale",
-) or "en"
+locale = (
+    st.segmented_control(
+        t("language", subject.locale),
+        options=list(LOCALES),
+        format_func=lambda code: {"en": "English", "sv": "Svenska"}[code],
+        default=subject.locale if subject.locale in LOCALES else "en",
+        key="locale",
+    )
+    or "en"
+)
 
 
 def _act(decisions: list[Decision]) -> None:
@@ -72,9 +75,13 @@ with portal.db.read() as conn:
     texts = current_texts(conn, locale)
     purposes = list_purposes(conn)
     shown_texts = {
-        p.code: (text_version(conn, p.id, statuses[p.code].text_version, locale)
-                 if statuses[p.code].text_version and statuses[p.code].allowed else texts[p.id])
-        for p in purposes if p.id in texts
+        p.code: (
+            text_version(conn, p.id, statuses[p.code].text_version, locale)
+            if statuses[p.code].text_version and statuses[p.code].allowed
+            else texts[p.id]
+        )
+        for p in purposes
+        if p.id in texts
     }
 
 for p in purposes:
@@ -92,23 +99,37 @@ for p in purposes:
             line += " · " + t("my_consents.since", locale, date=status.since.date().isoformat())
         st.markdown(f"**{line}**")
         if status.allowed:
-            st.button(t("my_consents.withdraw", locale), key=f"withdraw_{p.code}", on_click=_act,
-                      args=([Decision(purpose=p.code, action="withdrawn")],), width="stretch")
+            st.button(
+                t("my_consents.withdraw", locale),
+                key=f"withdraw_{p.code}",
+                on_click=_act,
+                args=([Decision(purpose=p.code, action="withdrawn")],),
+                width="stretch",
+            )
         elif not p.biometric:
             # Face matching needs a selfie, so it is given through the consent form, not with one button.
-            st.button(t("my_consents.give", locale), key=f"give_{p.code}", on_click=_act,
-                      args=([Decision(purpose=p.code, action="given")],), width="stretch")
+            st.button(
+                t("my_consents.give", locale),
+                key=f"give_{p.code}",
+                on_click=_act,
+                args=([Decision(purpose=p.code, action="given")],),
+                width="stretch",
+            )
 
 if any(s.allowed for s in statuses.values()):
     st.divider()
     if st.button(t("my_consents.withdraw_all", locale), key="withdraw_all", width="stretch"):
         st.session_state["confirm_all"] = True
     if st.session_state.get("confirm_all"):
-        if st.button(t("my_consents.withdraw_all_confirm", locale), key="withdraw_all_confirm", type="primary",
-                     width="stretch"):
+        if st.button(
+            t("my_consents.withdraw_all_confirm", locale), key="withdraw_all_confirm", type="primary", width="stretch"
+        ):
             try:
-                withdraw_all(portal.db, subject_id=subject.id,
-                             context=Context(channel="portal", actor="subject", evidence={"act": "button"}))
+                withdraw_all(
+                    portal.db,
+                    subject_id=subject.id,
+                    context=Context(channel="portal", actor="subject", evidence={"act": "button"}),
+                )
             except PortalError as exc:
                 st.error(str(exc))
             else:

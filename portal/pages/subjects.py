@@ -33,8 +33,12 @@ st.caption(f"{total} subjects · page {page} of {pages}")
 
 table = pd.DataFrame(
     [
-        {"Name": r["name"], "E-mail": r["email"] or "", "Minor": "yes" if r["minor"] else "",
-         **{code: status_label(r["consents"].get(code, "unknown")) for code in codes}}
+        {
+            "Name": r["name"],
+            "E-mail": r["email"] or "",
+            "Minor": "yes" if r["minor"] else "",
+            **{code: status_label(r["consents"].get(code, "unknown")) for code in codes},
+        }
         for r in rows
     ],
     columns=["Name", "E-mail", "Minor", *codes],
@@ -58,8 +62,14 @@ if rows:
                 by_id = {p.id: p.code for p in list_purposes(conn, active_only=False)}
                 if st.session_state.get("viewed_subject") != subject.id:
                     # Every view of a subject's data by staff is audited (once per opening, not per rerun).
-                    audit(conn, actor=f"staff:{user.id}", action="view_subject", target_type="subject",
-                          target_id=subject.id, now=now)
+                    audit(
+                        conn,
+                        actor=f"staff:{user.id}",
+                        action="view_subject",
+                        target_type="subject",
+                        target_id=subject.id,
+                        now=now,
+                    )
                     st.session_state["viewed_subject"] = subject.id
             st.subheader(subject.display_name or "(erased)")
             if subject.is_minor:
@@ -67,8 +77,14 @@ if rows:
             st.dataframe(
                 pd.DataFrame(
                     [
-                        {"Purpose": s.purpose_code, "Image": s.scope_asset_id or "all", "Status": status_label(s.status),
-                         "Since": s.since, "Valid until": s.valid_until, "Text version": s.text_version}
+                        {
+                            "Purpose": s.purpose_code,
+                            "Image": s.scope_asset_id or "all",
+                            "Status": status_label(s.status),
+                            "Since": s.since,
+                            "Valid until": s.valid_until,
+                            "Text version": s.text_version,
+                        }
                         for s in statuses
                     ]
                 ),
@@ -79,8 +95,15 @@ if rows:
             st.dataframe(
                 pd.DataFrame(
                     [
-                        {"#": e.seq, "Time": e.recorded_at, "Purpose": by_id[e.purpose_id], "Action": e.action,
-                         "Channel": e.channel, "Actor": e.actor, "Hash": e.entry_hash[:16]}
+                        {
+                            "#": e.seq,
+                            "Time": e.recorded_at,
+                            "Purpose": by_id[e.purpose_id],
+                            "Action": e.action,
+                            "Channel": e.channel,
+                            "Actor": e.actor,
+                            "Hash": e.entry_hash[:16],
+                        }
                         for e in history
                     ]
                 ),
@@ -93,7 +116,13 @@ if rows:
                     portal.db, subject_id=subject.id, secret=s.secret_key, base_url=s.base_url, ttl_days=s.link_ttl_days
                 )
                 with portal.db.write() as conn:
-                    audit(conn, actor=f"staff:{user.id}", action="create_personal_link", target_type="subject",
-                          target_id=subject.id, now=utcnow())
+                    audit(
+                        conn,
+                        actor=f"staff:{user.id}",
+                        action="create_personal_link",
+                        target_type="subject",
+                        target_id=subject.id,
+                        now=utcnow(),
+                    )
                 st.code(url, language=None)
                 st.caption(f"Valid for {s.link_ttl_days} days. Give it only to this person.")

@@ -126,8 +126,8 @@ _HEAD = select(ledger_head.c.seq, ledger_head.c.entry_hash).where(ledger_head.c.
 # Row lock: concurrent appenders wait here, then read the head the winner committed.
 _HEAD_FOR_UPDATE = _HEAD.with_for_update()
 _INSERT = insert(consent_ledger)
-_MOVE_HEAD = update(ledger_head).where(ledger_head.c.id == 1).values(
-    seq=bindparam("new_seq"), entry_hash=bindparam("new_hash")
+_MOVE_HEAD = (
+    update(ledger_head).where(ledger_head.c.id == 1).values(seq=bindparam("new_seq"), entry_hash=bindparam("new_hash"))
 )
 
 
@@ -237,12 +237,16 @@ def verify_connection(conn: Connection, *, chunk: int = 5000) -> VerifyReport:
             return VerifyReport(False, checked, expected_seq, problem)
         if row["prev_hash"] != prev:
             return VerifyReport(
-                False, checked, seq,
+                False,
+                checked,
+                seq,
                 f"entry {seq} does not link to entry {seq - 1}: entries were reordered, removed or inserted",
             )
         if compute_hash(row) != row["entry_hash"]:
             return VerifyReport(
-                False, checked, seq,
+                False,
+                checked,
+                seq,
                 f"entry {seq} ({row['entry_id']}) does not match its hash: its contents were changed",
             )
         prev, expected_seq, checked = row["entry_hash"], seq + 1, checked + 1
@@ -252,7 +256,9 @@ def verify_connection(conn: Connection, *, chunk: int = 5000) -> VerifyReport:
     if int(head.seq) != checked or head.entry_hash != prev:
         first_bad = checked + 1 if int(head.seq) > checked else int(head.seq) + 1
         return VerifyReport(
-            False, checked, first_bad,
+            False,
+            checked,
+            first_bad,
             f"the chain ends at entry {checked} but the head records entry {head.seq}: "
             "entries were deleted from the end or added behind the application's back",
         )

@@ -154,9 +154,7 @@ def add_purpose(
     return get_purpose(conn, code)
 
 
-def publish_text(
-    conn: Connection, *, code: str, texts: Mapping[str, TextContent], now: datetime
-) -> list[PurposeText]:
+def publish_text(conn: Connection, *, code: str, texts: Mapping[str, TextContent], now: datetime) -> list[PurposeText]:
     """Publish a new version of a purpose's text in one or more languages; old versions stay as they were."""
     purpose = get_purpose(conn, code)
     if FALLBACK_LOCALE not in texts:

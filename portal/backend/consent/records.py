@@ -80,7 +80,9 @@ def _check_transition(purpose: str, action: str, current: str, scoped: bool) -> 
         reason = "was never given" if current == "unknown" else f"is {current}, not given"
         raise ConsentStateError(f"Nothing to withdraw: consent for {what} {reason}.")
     if action in ("renewed", "revoked") and current not in (*ALLOWING, "expired"):
-        raise ConsentStateError(f"Cannot mark consent for {what} as {action}: it {current if current != 'unknown' else 'was never given'}.")
+        raise ConsentStateError(
+            f"Cannot mark consent for {what} as {action}: it {current if current != 'unknown' else 'was never given'}."
+        )
     if action == "refused" and current in ALLOWING:
         raise ConsentStateError(f"Consent for {what} is currently given; record a withdrawal instead of a refusal.")
 
@@ -188,9 +190,7 @@ def record_consent(
         return record_decisions(conn, subject_id=subject_id, decisions=decisions, context=context, now=now or utcnow())
 
 
-def withdraw_all(
-    db: Database, *, subject_id: str, context: Context, now: datetime | None = None
-) -> list[LedgerEntry]:
+def withdraw_all(db: Database, *, subject_id: str, context: Context, now: datetime | None = None) -> list[LedgerEntry]:
     """Withdraw every consent currently given, general and per image, in one step (R7)."""
     now = now or utcnow()
     with db.write() as conn:

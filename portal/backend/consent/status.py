@@ -60,9 +60,11 @@ def latest_entries_query(subject_id: Any = None) -> Select:
     if subject_id is not None:
         latest = latest.where(consent_ledger.c.subject_id == subject_id)
     latest_sq = latest.subquery()
-    return select(consent_ledger, purposes.c.code.label("purpose_code")).join(
-        latest_sq, consent_ledger.c.seq == latest_sq.c.seq
-    ).join(purposes, purposes.c.id == consent_ledger.c.purpose_id)
+    return (
+        select(consent_ledger, purposes.c.code.label("purpose_code"))
+        .join(latest_sq, consent_ledger.c.seq == latest_sq.c.seq)
+        .join(purposes, purposes.c.id == consent_ledger.c.purpose_id)
+    )
 
 
 def status_sql(now: datetime):  # type: ignore[no-untyped-def]
@@ -83,9 +85,7 @@ def status_sql(now: datetime):  # type: ignore[no-untyped-def]
 def subject_consents(conn: Connection, subject_id: str, now: datetime) -> list[ConsentStatus]:
     """Current status of every purpose (general scope) and every per-image decision of one subject."""
     rows = conn.execute(latest_entries_query(subject_id)).all()
-    general = {
-        r.purpose_code: r for r in rows if r.scope_asset_id is None
-    }
+    general = {r.purpose_code: r for r in rows if r.scope_asset_id is None}
     result: list[ConsentStatus] = []
     for p in conn.execute(select(purposes).where(purposes.c.active.is_(True)).order_by(purposes.c.sort_order)):
         r = general.get(p.code)
@@ -117,12 +117,8 @@ def subject_consents(conn: Connection, subject_id: str, now: datetime) -> list[C
 
 def status_for(statuses: list[ConsentStatus], purpose_code: str, asset_id: int | None = None) -> str:
     """Effective status of one purpose, for all images (asset_id None) or for one image."""
-    general = next(
-        (s.status for s in statuses if s.purpose_code == purpose_code and s.scope_asset_id is None), UNKNOWN
-    )
+    general = next((s.status for s in statuses if s.purpose_code == purpose_code and s.scope_asset_id is None), UNKNOWN)
     if asset_id is None:
         return general
-    image = next(
-        (s.status for s in statuses if s.purpose_code == purpose_code and s.scope_asset_id == asset_id), None
-    )
+    image = next((s.status for s in statuses if s.purpose_code == purpose_code and s.scope_asset_id == asset_id), None)
     return image_status(general, image)

@@ -8,9 +8,11 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
 from sqlalchemy import Connection, text
 
 from portal.backend.db.engine import Database
+from portal.backend.errors import ConfigError
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 # Any constant works; it only has to be the same for every portal process.
@@ -46,7 +48,13 @@ def upgrade(db: Database, revision: str = "head") -> tuple[str | None, str]:
             # Serialises concurrent starts: the second one waits, then finds nothing left to do.
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
         before = MigrationContext.configure(conn).get_current_revision()
-        command.upgrade(_config(conn, db.schema), revision)
+        try:
+            command.upgrade(_config(conn, db.schema), revision)
+        except CommandError as exc:
+            raise ConfigError(
+                f"Cannot upgrade the database from revision {before}: {exc}. "
+                "It was probably written by a newer version of the portal; run that version instead."
+            ) from None
         after = MigrationContext.configure(conn).get_current_revision()
     assert after is not None
     return before, after
