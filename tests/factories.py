@@ -6,12 +6,11 @@ from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
 
-from portal.backend.consent.purposes import add_purpose, publish_text
 from portal.backend.consent.records import Context
 from portal.backend.db.engine import Database
 from portal.backend.db.types import utcnow
 from portal.backend.demo import DEMO_ORGANISATION
-from portal.backend.i18n.purposes import STANDARD_PURPOSES
+from portal.backend.i18n.purposes import install_standard_purposes
 from portal.backend.organisation import save_organisation
 from portal.backend.subjects import register_subject
 
@@ -23,17 +22,7 @@ def make_org(db: Database, *, validity_days: int = 365, now: datetime | None = N
     now = now or utcnow()
     with db.write() as conn:
         save_organisation(conn, replace(DEMO_ORGANISATION, is_demo=False, consent_validity_days=validity_days), now=now)
-        for order, p in enumerate(STANDARD_PURPOSES):
-            add_purpose(
-                conn,
-                code=p.code,
-                dpv_code=p.dpv_code,
-                sort_order=order,
-                biometric=p.biometric,
-                third_party=p.third_party,
-                now=now,
-            )
-            publish_text(conn, code=p.code, texts=p.texts, now=now)
+        install_standard_purposes(conn, now=now)
 
 
 def make_subject(

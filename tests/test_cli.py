@@ -46,7 +46,7 @@ def demo_url(db_url: str) -> str:
 
 def test_db_upgrade_reports_and_is_repeatable(db_url: str) -> None:
     first = cli(db_url, "db", "upgrade")
-    assert first.returncode == 0 and "upgraded from an empty database to revision 0002" in first.stdout
+    assert first.returncode == 0 and "upgraded from an empty database to revision 0003" in first.stdout
     again = cli(db_url, "db", "upgrade")
     assert again.returncode == 0 and "nothing to do" in again.stdout
 

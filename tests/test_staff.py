@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from portal.backend.audit import audit_count
 from portal.backend.db.engine import Database
 from portal.backend.db.types import utcnow
 from portal.backend.errors import AuthError, ValidationError
-from portal.backend.staff import audit_count, authenticate, create_user, hash_password, verify_password
+from portal.backend.staff import authenticate, create_user, hash_password, verify_password
 
 
 def test_hashes_are_salted_and_verify() -> None:

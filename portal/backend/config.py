@@ -38,6 +38,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("link_ttl_days", 180, "Days a personal link stays valid."),
     Setting("demo_data", True, "Fill an empty database with demo data on first start."),
     Setting("expiry_warning_days", 30, "Consents expiring within this many days are shown as warnings."),
+    Setting("max_image_pixels", 60_000_000, "Largest image accepted, in pixels (width x height)."),
+    Setting("face_detector", "hog", "dlib face detector: `hog` (fast) or `cnn` (more accurate, slower)."),
+    Setting("yolo_weights", "", "Path to Ultralytics YOLO weights for person detection; empty turns it off."),
+    Setting("match_threshold", "0.6", "Face distance at or below which a match is suggested to staff."),
+    Setting("auto_confirm_threshold", "0.0", "Face distance at or below which a match is confirmed without staff (0 = never)."),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -56,6 +61,11 @@ class Settings:
     link_ttl_days: int = _BY_NAME["link_ttl_days"].default
     demo_data: bool = _BY_NAME["demo_data"].default
     expiry_warning_days: int = _BY_NAME["expiry_warning_days"].default
+    max_image_pixels: int = _BY_NAME["max_image_pixels"].default
+    face_detector: str = _BY_NAME["face_detector"].default
+    yolo_weights: str = _BY_NAME["yolo_weights"].default
+    match_threshold: str = _BY_NAME["match_threshold"].default
+    auto_confirm_threshold: str = _BY_NAME["auto_confirm_threshold"].default
     extra: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
     @property
@@ -67,6 +77,14 @@ class Settings:
     def blob_dir(self) -> Path:
         """Folder of the local blob store."""
         return Path(self.data_dir) / "blobs"
+
+    @property
+    def thresholds(self) -> tuple[float, float]:
+        """(suggest, auto-confirm) face distance thresholds."""
+        try:
+            return float(self.match_threshold), float(self.auto_confirm_threshold)
+        except ValueError:
+            raise ConfigError("PORTAL_MATCH_THRESHOLD and PORTAL_AUTO_CONFIRM_THRESHOLD must be numbers.") from None
 
     def validate(self) -> Settings:
         """Raise ConfigError for settings that must not be used as they are."""
@@ -84,6 +102,15 @@ class Settings:
                 raise ConfigError("PORTAL_BASE_URL must start with https:// in production (R14: HTTPS only).")
             if self.demo_data:
                 raise ConfigError("PORTAL_DEMO_DATA must be false in production.")
+        if self.face_detector not in ("hog", "cnn"):
+            raise ConfigError(f"PORTAL_FACE_DETECTOR must be 'hog' or 'cnn', not {self.face_detector!r}.")
+        if self.max_image_pixels < 10_000:
+            raise ConfigError("PORTAL_MAX_IMAGE_PIXELS is too small to hold a photo.")
+        suggest, auto = self.thresholds
+        if not 0 < suggest <= 1 or not 0 <= auto <= suggest:
+            raise ConfigError(
+                "PORTAL_MATCH_THRESHOLD must be in (0, 1] and PORTAL_AUTO_CONFIRM_THRESHOLD between 0 and it."
+            )
         if self.link_ttl_days <= 0:
             raise ConfigError("PORTAL_LINK_TTL_DAYS must be a positive number of days.")
         return self

@@ -8,13 +8,12 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from portal.backend.consent.purposes import add_purpose, publish_text
 from portal.backend.consent.records import Context, Decision, record_consent
 from portal.backend.db.engine import Database
 from portal.backend.db.schema import consent_ledger, organisation, subjects
 from portal.backend.db.types import utcnow
 from portal.backend.events import create_event
-from portal.backend.i18n.purposes import STANDARD_PURPOSES
+from portal.backend.i18n.purposes import install_standard_purposes
 from portal.backend.organisation import Organisation, save_organisation
 from portal.backend.staff import create_user
 from portal.backend.subjects import register_subject
@@ -71,17 +70,7 @@ def seed_demo(db: Database, *, now: datetime | None = None) -> DemoSummary:
         save_organisation(conn, DEMO_ORGANISATION, now=now - 900 * day)
         for email, name, role, password in DEMO_ACCOUNTS:
             create_user(conn, email=email, display_name=name, role=role, password=password, now=now - 900 * day)
-        for order, p in enumerate(STANDARD_PURPOSES):
-            add_purpose(
-                conn,
-                code=p.code,
-                dpv_code=p.dpv_code,
-                sort_order=order,
-                biometric=p.biometric,
-                third_party=p.third_party,
-                now=now - 900 * day,
-            )
-            publish_text(conn, code=p.code, texts=p.texts, now=now - 900 * day)
+        install_standard_purposes(conn, now=now - 900 * day)
         spring = create_event(
             conn,
             name="Spring conference",

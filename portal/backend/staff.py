@@ -5,16 +5,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, insert, select, update
 
+from portal.backend.audit import audit
 from portal.backend.db.engine import Database
-from portal.backend.db.schema import ROLES, audit_log, staff_users
+from portal.backend.db.schema import ROLES, staff_users
 from portal.backend.db.types import utcnow
 from portal.backend.errors import AuthError, ValidationError
 from portal.backend.subjects import clean_email, clean_name
@@ -125,34 +125,3 @@ def authenticate(db: Database, *, email: str, password: str, now: datetime | Non
     if user is None:
         raise AuthError("E-mail or password is wrong, or the account is disabled.")
     return user
-
-
-def audit(
-    conn: Connection,
-    *,
-    actor: str,
-    action: str,
-    now: datetime,
-    target_type: str | None = None,
-    target_id: str | None = None,
-    detail: dict[str, Any] | None = None,
-) -> None:
-    """Append one line to the audit log in the caller's transaction."""
-    conn.execute(
-        insert(audit_log).values(
-            at=now,
-            actor=actor[:100],
-            action=action[:64],
-            target_type=target_type,
-            target_id=None if target_id is None else str(target_id)[:64],
-            detail=json.dumps(detail or {}, ensure_ascii=False, sort_keys=True),
-        )
-    )
-
-
-def audit_count(conn: Connection, *, action: str | None = None) -> int:
-    """How many audit lines there are (of one action)."""
-    stmt = select(func.count()).select_from(audit_log)
-    if action:
-        stmt = stmt.where(audit_log.c.action == action)
-    return conn.execute(stmt).scalar_one()

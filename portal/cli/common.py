@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import sys
 from datetime import datetime
 from typing import Any
 
@@ -75,3 +76,24 @@ def print_table(headers: list[str], rows: list[list[Any]]) -> None:
         print("  ".join(c.ljust(widths[i]) for i, c in enumerate(r)).rstrip())
         if n == 0:
             print("  ".join("-" * w for w in widths))
+
+
+class Progress:
+    """A one-line progress bar on stderr when it is a terminal; silent otherwise (logs, tests, CI)."""
+
+    def __init__(self, total: int, label: str) -> None:
+        self.total, self.label, self.done = total, label, 0
+        self.enabled = sys.stderr.isatty() and total > 0
+
+    def update(self, n: int = 1) -> None:
+        """Advance and redraw."""
+        self.done += n
+        if self.enabled:
+            filled = int(30 * min(self.done, self.total) / self.total)
+            sys.stderr.write(f"\r{self.label} [{'#' * filled}{'.' * (30 - filled)}] {self.done}/{self.total}")
+            sys.stderr.flush()
+
+    def close(self) -> None:
+        """End the line."""
+        if self.enabled:
+            sys.stderr.write("\n")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from portal.backend.consent import ledger
 from portal.backend.consent.purposes import list_purposes
@@ -33,8 +34,19 @@ def register(groups: argparse._SubParsersAction) -> None:
     add.add_argument("--guardian", help="guardian's name (required for minors)")
     add.add_argument("--guardian-verification", help="how the guardian was verified")
     add.add_argument("--note", help="short evidence note, e.g. where the signed paper form is filed")
+    add.add_argument("--selfie", type=Path, help="with --consent face_matching: enrol a face template (not stored)")
     add.add_argument("--json", action="store_true")
     add.set_defaults(handler=add_command)
+
+    link_det = add_common(sub.add_parser("link", help="link a detected face or person to a subject by hand"))
+    link_det.add_argument("subject_id", metavar="SUBJECT_ID")
+    link_det.add_argument("detection_id", type=int, metavar="DETECTION_ID")
+    link_det.set_defaults(handler=link_detection_command)
+
+    match = add_common(sub.add_parser("match", help="suggest library faces for a subject with a face template"))
+    match.add_argument("subject_id", metavar="ID")
+    match.add_argument("--event", type=int, help="only photos of this event id")
+    match.set_defaults(handler=match_command)
 
     wd = add_common(sub.add_parser("withdraw", help="withdraw consent for one or more purposes, or all"))
     wd.add_argument("subject_id", metavar="ID")
@@ -64,7 +76,24 @@ def add_command(args: argparse.Namespace) -> int:
     overlap = sorted(set(args.consent) & set(args.refuse))
     if overlap:
         raise ValidationError(f"Purpose {overlap[0]!r} is both given and refused; choose one.")
+    selfie = None
+    if args.selfie is not None:
+        if "face_matching" not in args.consent:
+            raise ValidationError("A selfie is only used with face-matching consent: add --consent face_matching.")
+        try:
+            selfie = args.selfie.read_bytes()
+        except OSError as exc:
+            raise ValidationError(f"Cannot read the selfie {args.selfie}: {exc.strerror}.") from None
     portal = open_database(args)
+    template = None
+    if selfie is not None:
+        from portal.backend.biometrics import check_selfie
+        from portal.backend.vision.faces import FaceAnalyzer
+
+        # Computed before anything is written, so a bad selfie leaves no half-registered person.
+        analyzer = FaceAnalyzer(model=portal.settings.face_detector)
+        template = check_selfie(selfie, analyzer=analyzer, max_pixels=portal.settings.max_image_pixels)
+        del selfie  # the selfie is used once, for the template, and kept nowhere
     choices = {code: True for code in args.consent} | {code: False for code in args.refuse}
     evidence = {"act": "signature" if args.channel == "paper" else "staff_entry"}
     if args.note:
@@ -83,10 +112,41 @@ def add_command(args: argparse.Namespace) -> int:
         choices=choices,
         context=Context(channel=args.channel, actor=cli_actor(), event_id=args.event, evidence=evidence),
     )
+    enrolled = False
+    if template is not None:
+        from portal.backend.biometrics import enrol_template
+
+        enrol_template(portal.db, subject_id=reg.subject.id, template=template)
+        enrolled = True
     if args.json:
-        print_json({"subject_id": reg.subject.id, "entries": [e.entry_id for e in reg.entries]})
+        print_json({"subject_id": reg.subject.id, "entries": [e.entry_id for e in reg.entries],
+                    "template_enrolled": enrolled})
     else:
-        print(f"Registered {reg.subject.display_name} as {reg.subject.id} with {len(reg.entries)} consent entries.")
+        print(f"Registered {reg.subject.display_name} as {reg.subject.id} with {len(reg.entries)} consent entries"
+              + ("; face template enrolled, selfie discarded." if enrolled else "."))
+    return 0
+
+
+def link_detection_command(args: argparse.Namespace) -> int:
+    """Link a detection to a subject by hand."""
+    from portal.backend.biometrics import link_detection
+
+    portal = open_database(args)
+    link_detection(portal.db, detection_id=args.detection_id, subject_id=args.subject_id, actor=cli_actor())
+    print(f"Detection {args.detection_id} is linked to subject {args.subject_id} (manual, confirmed).")
+    return 0
+
+
+def match_command(args: argparse.Namespace) -> int:
+    """Print ranked suggestions for a subject."""
+    from portal.backend.biometrics import match_subject
+
+    portal = open_database(args)
+    suggest, auto = portal.settings.thresholds
+    found = match_subject(portal.db, subject_id=args.subject_id, event_id=args.event, suggest=suggest, auto=auto)
+    print_table(["detection", "asset", "distance", "status"],
+                [[s.detection_id, s.asset_id, f"{s.distance:.3f}", s.status] for s in found])
+    print(f"\n{len(found)} suggestion(s); staff confirm them on the asset page or with `subjects link`.")
     return 0
 
 

@@ -6,6 +6,7 @@ import streamlit as st
 
 from portal.backend.consent import ledger
 from portal.backend.overview import portal_overview
+from portal.backend.vision.status import detector_status
 from portal.components.context import get_portal, require_role
 
 portal = get_portal()
@@ -24,6 +25,9 @@ cols[0].metric("Subjects", facts.subjects)
 cols[1].metric("Events", facts.events)
 cols[2].metric("Ledger entries", facts.ledger_entries)
 cols[3].metric("Consents expiring soon", facts.expiring_soon, help=f"within {portal.settings.expiry_warning_days} days")
+with st.expander("Detectors"):
+    for line in detector_status(portal.settings):
+        st.write(line)
 if user.can("manager") and st.button("Verify the consent ledger"):
     report = ledger.verify(portal.db)
     if report.ok:

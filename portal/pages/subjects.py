@@ -5,11 +5,11 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from portal.backend.audit import audit
 from portal.backend.consent import ledger
 from portal.backend.consent.purposes import list_purposes
 from portal.backend.consent.status import subject_consents
 from portal.backend.db.types import utcnow
-from portal.backend.staff import audit
 from portal.backend.subjects import create_personal_link, get_subject, list_subjects
 from portal.components.consent_labels import status_label
 from portal.components.context import get_portal, require_role, shows_errors

@@ -13,11 +13,12 @@ from sqlalchemy import Connection, bindparam, select
 from portal.backend.consent import ledger
 from portal.backend.consent.ledger import LedgerEntry, NewEntry
 from portal.backend.consent.purposes import Purpose, current_texts, resolve_codes
-from portal.backend.consent.status import ALLOWING, latest_entries_query, status_of
+from portal.backend.consent.status import ALLOWING, VETOING, latest_entries_query, status_of
 from portal.backend.db.engine import Database
 from portal.backend.db.schema import CHANNELS, assets, consent_ledger, subjects
 from portal.backend.db.types import utcnow
 from portal.backend.errors import ConsentStateError, UnknownSubject, ValidationError
+from portal.backend.face_templates import delete_biometrics
 from portal.backend.organisation import get_organisation
 
 _NEW_WORDING = ("given", "refused", "renewed")
@@ -172,9 +173,13 @@ def record_decisions(
             )
         )
     try:
-        return ledger.append(conn, entries, now=now)
+        appended = ledger.append(conn, entries, now=now)
     except ValueError as exc:
         raise ValidationError(str(exc)) from None
+    if any(known[d.purpose].biometric and d.action in VETOING and d.asset_id is None for d in decisions):
+        # Art. 9: without face-matching consent the template and open suggestions go, in this same transaction.
+        delete_biometrics(conn, subject_id)
+    return appended
 
 
 def record_consent(

@@ -202,6 +202,8 @@ assets = Table(
     Column("analysis_state", String(16), nullable=False, server_default="pending"),
     Column("analysis_error", Text),
     Column("analyzed_at", UTCDateTime),
+    # Which detectors looked at it (e.g. "dlib-hog,yolo"): without a person detector, risk says so.
+    Column("detectors", String(64)),
     CheckConstraint(_in("analysis_state", ANALYSIS_STATES), name="analysis_state"),
 )
 Index("ix_assets_analysis_state", assets.c.analysis_state)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
-from portal.backend.consent.purposes import TextContent
+from sqlalchemy import Connection
+
+from portal.backend.consent.purposes import TextContent, add_purpose, publish_text
 
 
 @dataclass(frozen=True)
@@ -164,3 +167,11 @@ STANDARD_PURPOSES: tuple[StandardPurpose, ...] = (
         },
     ),
 )
+
+
+def install_standard_purposes(conn: Connection, *, now: datetime) -> None:
+    """Create the standard purposes with their first text versions (a new organisation's starting point)."""
+    for order, p in enumerate(STANDARD_PURPOSES):
+        add_purpose(conn, code=p.code, dpv_code=p.dpv_code, sort_order=order, biometric=p.biometric,
+                    third_party=p.third_party, now=now)
+        publish_text(conn, code=p.code, texts=p.texts, now=now)

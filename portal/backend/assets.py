@@ -1,0 +1,182 @@
+"""Photos as assets: intake into the blob store (de-duplicated), look-up, and their detections."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, select
+
+from portal.backend.blobs import BlobStore
+from portal.backend.db.engine import Database
+from portal.backend.db.schema import assets, detections, events
+from portal.backend.db.types import utcnow
+from portal.backend.errors import NotFound, ValidationError
+from portal.backend.vision.intake import make_thumbnail, prepare_image
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".gif"}
+MAX_FILE_BYTES = 200 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Asset:
+    """One stored photo."""
+
+    id: int
+    sha256: str
+    blob_key: str
+    thumb_key: str | None
+    filename: str
+    content_type: str
+    width: int
+    height: int
+    bytes: int
+    taken_at: datetime | None
+    uploaded_at: datetime
+    event_id: int | None
+    analysis_state: str
+    analysis_error: str | None
+    detectors: str | None
+
+
+@dataclass(frozen=True)
+class Intake:
+    """Result of offering one file: the asset and whether it was new."""
+
+    asset: Asset
+    created: bool
+
+
+def _asset(row: Any) -> Asset:
+    """Row to Asset."""
+    m = row._mapping
+    return Asset(**{k: m[k] for k in Asset.__dataclass_fields__})
+
+
+def get_asset(conn: Connection, asset_id: int) -> Asset:
+    """The asset with this id or NotFound."""
+    row = conn.execute(select(assets).where(assets.c.id == asset_id)).one_or_none()
+    if row is None:
+        raise NotFound(f"No image with id {asset_id}.")
+    return _asset(row)
+
+
+def blob_keys(sha256: str, content_type: str) -> tuple[str, str]:
+    """Content-addressed keys of an original and its thumbnail."""
+    ext = content_type.split("/")[-1].replace("jpeg", "jpg")
+    return f"originals/{sha256[:2]}/{sha256}.{ext}", f"thumbs/{sha256[:2]}/{sha256}.jpg"
+
+
+def ingest(
+    db: Database,
+    blobs: BlobStore,
+    *,
+    data: bytes,
+    filename: str,
+    max_pixels: int,
+    event_id: int | None = None,
+    uploaded_by: int | None = None,
+    now: datetime | None = None,
+) -> Intake:
+    """Validate an image, store original + thumbnail, then write the row; the same file twice is one asset."""
+    now = now or utcnow()
+    if len(data) > MAX_FILE_BYTES:
+        raise ValidationError(f"{filename}: the file is {len(data) / 2**20:.0f} MiB; at most {MAX_FILE_BYTES >> 20} MiB.")
+    prepared = prepare_image(data, max_pixels=max_pixels, filename=filename)
+    with db.read() as conn:
+        existing = conn.execute(select(assets).where(assets.c.sha256 == prepared.sha256)).one_or_none()
+        if existing is not None:
+            return Intake(_asset(existing), created=False)
+        if event_id is not None and conn.execute(select(events.c.id).where(events.c.id == event_id)).first() is None:
+            raise ValidationError(f"No event with id {event_id}.")
+    original_key, thumb_key = blob_keys(prepared.sha256, prepared.content_type)
+    # Blobs first, row last: a failure in between leaves no row without its blob (content-addressed blobs are
+    # harmless duplicates if a row never follows, and are cleaned up here when we can).
+    blobs.put(original_key, data, content_type=prepared.content_type)
+    try:
+        blobs.put(thumb_key, make_thumbnail(prepared.image), content_type="image/jpeg")
+        with db.write() as conn:
+            again = conn.execute(select(assets).where(assets.c.sha256 == prepared.sha256)).one_or_none()
+            if again is not None:  # another uploader won the race; its blobs are the same bytes
+                return Intake(_asset(again), created=False)
+            asset_id = conn.execute(
+                insert(assets)
+                .values(
+                    sha256=prepared.sha256,
+                    blob_key=original_key,
+                    thumb_key=thumb_key,
+                    filename=Path(filename).name[:300] or "upload",
+                    content_type=prepared.content_type,
+                    width=prepared.width,
+                    height=prepared.height,
+                    bytes=prepared.size_bytes,
+                    taken_at=prepared.taken_at,
+                    uploaded_at=now,
+                    uploaded_by=uploaded_by,
+                    event_id=event_id,
+                )
+                .returning(assets.c.id)
+            ).scalar_one()
+            return Intake(get_asset(conn, asset_id), created=True)
+    except BaseException:
+        blobs.delete(original_key)
+        blobs.delete(thumb_key)
+        raise
+
+
+def iter_image_files(paths: Iterable[Path]) -> Iterator[Path]:
+    """Image files among the given files and folders (recursively), in a stable order."""
+    for path in paths:
+        if path.is_dir():
+            yield from sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        else:
+            yield path
+
+
+def count_by_state(conn: Connection) -> dict[str, int]:
+    """How many assets are in each analysis state."""
+    rows = conn.execute(select(assets.c.analysis_state, func.count()).group_by(assets.c.analysis_state))
+    return {state: n for state, n in rows}
+
+
+def asset_detections(conn: Connection, asset_id: int) -> list[dict[str, Any]]:
+    """Detections of one asset with boxes, links and statuses (no templates: they never leave the backend)."""
+    rows = conn.execute(
+        select(
+            detections.c.id,
+            detections.c.kind,
+            detections.c.x,
+            detections.c.y,
+            detections.c.w,
+            detections.c.h,
+            detections.c.score,
+            detections.c.detector,
+            detections.c.subject_id,
+            detections.c.link_method,
+            detections.c.link_status,
+            detections.c.link_distance,
+            detections.c.identifiable,
+            (detections.c.template.is_not(None)).label("has_template"),
+        )
+        .where(detections.c.asset_id == asset_id)
+        .order_by(detections.c.id)
+    )
+    return [
+        {
+            "id": r.id,
+            "kind": r.kind,
+            "box": {"x": r.x, "y": r.y, "w": r.w, "h": r.h},
+            "score": r.score,
+            "detector": r.detector,
+            "subject_id": r.subject_id,
+            "link_method": r.link_method,
+            "link_status": r.link_status,
+            "link_distance": r.link_distance,
+            "identifiable": bool(r.identifiable),
+            "has_template": bool(r.has_template),
+        }
+        for r in rows
+    ]

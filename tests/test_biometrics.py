@@ -1,0 +1,129 @@
+"""Face templates in the database: consent-gated enrolment, suggestions, links, deletion (R24, Art. 9)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import numpy as np
+import pytest
+from sqlalchemy import func, insert, select
+
+from portal.backend.biometrics import (
+    enrol_template,
+    has_template,
+    link_detection,
+    match_subject,
+    review_suggestion,
+    set_matching_enabled,
+    suggest_for_detections,
+)
+from portal.backend.consent.records import Decision, record_consent
+from portal.backend.db.engine import Database
+from portal.backend.db.schema import assets, detections
+from portal.backend.errors import ConsentStateError
+from portal.backend.staff import create_user
+from portal.backend.vision.matching import pack
+from tests.factories import STAFF, make_subject
+
+T0 = datetime(2026, 6, 1, tzinfo=UTC)
+RNG = np.random.default_rng(7)
+
+
+def _vec(base: np.ndarray | None = None, noise: float = 0.0) -> np.ndarray:
+    """A unit-ish 128-d descriptor, optionally near `base`."""
+    v = RNG.normal(size=128).astype(np.float32) if base is None else base + RNG.normal(scale=noise, size=128)
+    return (v / np.linalg.norm(v) * 0.9).astype(np.float32)
+
+
+def _asset_with_faces(
+    db: Database, templates: list[np.ndarray], *, event_id: int | None = None, n: int = 0
+) -> tuple[int, list[int]]:
+    """An asset row with one face detection per template; returns (asset id, detection ids)."""
+    with db.write() as conn:
+        asset_id = conn.execute(
+            insert(assets).values(sha256=f"{n:064d}", blob_key=f"originals/{n}", filename=f"{n}.jpg",
+                                  content_type="image/jpeg", width=100, height=100, bytes=1, uploaded_at=T0,
+                                  analysis_state="done", event_id=event_id).returning(assets.c.id)
+        ).scalar_one()
+        ids = []
+        for i, t in enumerate(templates):
+            ids.append(conn.execute(
+                insert(detections).values(asset_id=asset_id, kind="face", x=0.1 * i, y=0.1, w=0.1, h=0.1, score=1.0,
+                                          detector="dlib-hog", template=pack(t), created_at=T0)
+                .returning(detections.c.id)
+            ).scalar_one())
+    return asset_id, ids
+
+
+def test_enrolment_needs_face_matching_consent(org_db: Database) -> None:
+    without = make_subject(org_db, name="No Biometrics", choices={"internal": True, "face_matching": False})
+    with pytest.raises(ConsentStateError, match="face-matching consent"):
+        enrol_template(org_db, subject_id=without, template=_vec())
+    with org_db.read() as conn:
+        assert not has_template(conn, without)
+
+
+def test_suggestions_rank_and_withdrawal_deletes_template_and_open_suggestions(org_db: Database) -> None:
+    face = _vec()
+    sid = make_subject(org_db, name="Matcher", choices={"face_matching": True})
+    enrol_template(org_db, subject_id=sid, template=face)
+    first, (same, other) = _asset_with_faces(org_db, [_vec(face, 0.01), _vec()], n=1)
+    with org_db.write() as conn:
+        made = suggest_for_detections(conn, asset_id=first, now=T0)
+    assert [(s.detection_id, s.status) for s in made] == [(same, "suggested")]
+    assert made[0].distance < 0.3
+    second, confirmed_ids = _asset_with_faces(org_db, [_vec(face, 0.01)], n=2)
+    with org_db.write() as conn:
+        suggest_for_detections(conn, asset_id=second, now=T0)
+    with org_db.write() as conn:
+        reviewer = create_user(conn, email="rev@example.org", display_name="Reviewer", role="staff",
+                               password="long enough pw", now=T0)
+    review_suggestion(org_db, detection_id=confirmed_ids[0], accept=True, staff_id=reviewer.id)
+
+    record_consent(org_db, subject_id=sid, decisions=[Decision("face_matching", "withdrawn")], context=STAFF)
+    with org_db.read() as conn:
+        assert not has_template(conn, sid)
+        links = dict(conn.execute(select(detections.c.id, detections.c.link_status)).all())
+        assert links[same] is None  # the open suggestion is gone
+        assert links[other] is None
+        assert links[confirmed_ids[0]] == "confirmed"  # a staff-confirmed link is not biometric data; it stays
+
+
+def test_auto_confirm_only_below_the_stricter_threshold(org_db: Database) -> None:
+    face = _vec()
+    sid = make_subject(org_db, name="Auto", choices={"face_matching": True})
+    enrol_template(org_db, subject_id=sid, template=face)
+    asset_id, (near, far) = _asset_with_faces(org_db, [_vec(face, 0.005), _vec(face, 0.03)], n=3)
+    with org_db.write() as conn:
+        made = {s.detection_id: s for s in suggest_for_detections(conn, asset_id=asset_id, now=T0, suggest=0.6,
+                                                                    auto=0.15)}
+    assert made[near].status == "confirmed" and made[far].status == "suggested"
+    assert made[near].distance < 0.15 < made[far].distance
+
+
+def test_match_subject_can_be_limited_to_one_event(org_db: Database) -> None:
+    from portal.backend.events import create_event
+
+    with org_db.write() as conn:
+        ev = create_event(conn, name="Gala", purpose_codes=["internal"], now=T0)
+    face = _vec()
+    sid = make_subject(org_db, name="Guest", choices={"face_matching": True})
+    enrol_template(org_db, subject_id=sid, template=face)
+    _, in_event = _asset_with_faces(org_db, [_vec(face, 0.01)], event_id=ev.id, n=4)
+    _, elsewhere = _asset_with_faces(org_db, [_vec(face, 0.01)], n=5)
+    limited = match_subject(org_db, subject_id=sid, event_id=ev.id)
+    assert [s.detection_id for s in limited] == in_event
+    everywhere = match_subject(org_db, subject_id=sid)
+    assert sorted(s.detection_id for s in everywhere) == sorted(in_event + elsewhere)
+
+
+def test_manual_link_and_matching_switch_off_deletes_library_templates(org_db: Database) -> None:
+    sid = make_subject(org_db, name="Tagged By Hand", choices={"internal": True})
+    _, (det,) = _asset_with_faces(org_db, [_vec()], n=6)
+    link_detection(org_db, detection_id=det, subject_id=sid, actor="staff:1")
+    removed = set_matching_enabled(org_db, enabled=False, actor="staff:1")
+    assert removed == 1
+    with org_db.read() as conn:
+        assert conn.execute(select(func.count()).where(detections.c.template.is_not(None))).scalar_one() == 0
+        row = conn.execute(select(detections.c.subject_id, detections.c.link_method)).one()
+    assert (row.subject_id, row.link_method) == (sid, "manual")
