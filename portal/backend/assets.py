@@ -8,11 +8,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, func, insert, select, update
 
 from portal.backend.blobs import BlobStore
 from portal.backend.db.engine import Database
-from portal.backend.db.schema import assets, detections, events
+from portal.backend.db.schema import asset_uses, assets, detections, events
 from portal.backend.db.types import utcnow
 from portal.backend.errors import NotFound, ValidationError
 from portal.backend.vision.intake import make_thumbnail, prepare_image
@@ -180,3 +180,33 @@ def asset_detections(conn: Connection, asset_id: int) -> list[dict[str, Any]]:
         }
         for r in rows
     ]
+
+
+def publish(
+    db: Database, *, asset_id: int, purpose: str, place: str, actor_id: int | None = None, now: datetime | None = None
+) -> int:
+    """Record that an asset is used for a purpose at a place (the takedown list); returns the use id."""
+    from portal.backend.consent.purposes import get_purpose
+
+    now = now or utcnow()
+    if not place.strip() or len(place) > 300:
+        raise ValidationError("Say where the photo is published (a URL or a short description, at most 300 characters).")
+    with db.write() as conn:
+        get_asset(conn, asset_id)
+        purpose_id = get_purpose(conn, purpose).id
+        return conn.execute(
+            insert(asset_uses)
+            .values(asset_id=asset_id, purpose_id=purpose_id, place=place.strip(), since=now, created_by=actor_id)
+            .returning(asset_uses.c.id)
+        ).scalar_one()
+
+
+def unpublish(db: Database, *, use_id: int, now: datetime | None = None) -> None:
+    """Mark a use as ended."""
+    now = now or utcnow()
+    with db.write() as conn:
+        done = conn.execute(
+            update(asset_uses).where(asset_uses.c.id == use_id, asset_uses.c.until.is_(None)).values(until=now)
+        ).rowcount
+        if not done:
+            raise NotFound(f"No current publication with id {use_id}.")

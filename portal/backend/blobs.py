@@ -35,6 +35,9 @@ class BlobStore(Protocol):
     def exists(self, key: str) -> bool:
         """True when `key` is stored."""
 
+    def list_keys(self, prefix: str) -> list[str]:
+        """Every stored key that starts with `prefix`, sorted."""
+
 
 class LocalBlobStore:
     """Blobs as files under one folder; writes are atomic (temp file + rename)."""
@@ -76,3 +79,13 @@ class LocalBlobStore:
     def exists(self, key: str) -> bool:
         """True when the blob is stored."""
         return self._path(key).is_file()
+
+    def list_keys(self, prefix: str) -> list[str]:
+        """Stored keys under a prefix (temporary files of interrupted writes are not keys)."""
+        check_key(prefix.rstrip("/") or "x")
+        base = self.root / prefix
+        folder = base if base.is_dir() else base.parent
+        if not folder.is_dir():
+            return []
+        keys = (p.relative_to(self.root).as_posix() for p in folder.rglob("*") if p.is_file())
+        return sorted(k for k in keys if k.startswith(prefix) and not Path(k).name.startswith(".tmp-"))

@@ -43,6 +43,16 @@ def register(groups: argparse._SubParsersAction) -> None:
     link_det.add_argument("detection_id", type=int, metavar="DETECTION_ID")
     link_det.set_defaults(handler=link_detection_command)
 
+    export = add_common(sub.add_parser("export", help="everything about a person in one ZIP (access, portability)"))
+    export.add_argument("subject_id", metavar="ID")
+    export.add_argument("--out", type=Path, required=True, metavar="FILE.zip")
+    export.set_defaults(handler=export_command)
+
+    erase = add_common(sub.add_parser("erase", help="erase a person: blur them out of images, drop personal data"))
+    erase.add_argument("subject_id", metavar="ID")
+    erase.add_argument("--yes", action="store_true", help="do not ask for confirmation (needed without a terminal)")
+    erase.set_defaults(handler=erase_command)
+
     match = add_common(sub.add_parser("match", help="suggest library faces for a subject with a face template"))
     match.add_argument("subject_id", metavar="ID")
     match.add_argument("--event", type=int, help="only photos of this event id")
@@ -238,4 +248,42 @@ def link_command(args: argparse.Namespace) -> int:
             portal.db, subject_id=args.subject_id, secret=s.secret_key, base_url=s.base_url, ttl_days=s.link_ttl_days
         )
     )
+    return 0
+
+
+def export_command(args: argparse.Namespace) -> int:
+    """Write the person's data export."""
+    from portal.backend.access_export import export_subject
+
+    portal = open_database(args)
+    data = export_subject(portal.db, portal.blobs, subject_id=args.subject_id, actor=cli_actor(),
+                          max_pixels=portal.settings.max_image_pixels)
+    try:
+        args.out.write_bytes(data)
+    except OSError as exc:
+        raise ValidationError(f"Cannot write {args.out}: {exc.strerror}.") from None
+    print(f"Wrote {args.out} ({len(data) / 1024:.0f} KiB).")
+    return 0
+
+
+def erase_command(args: argparse.Namespace) -> int:
+    """Erase a person after confirmation."""
+    import sys
+
+    from portal.backend.erasure import erase_subject
+
+    portal = open_database(args)
+    with portal.db.read() as conn:
+        subject = get_subject(conn, args.subject_id)
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise ValidationError("Erasure cannot be undone; pass --yes to confirm when no terminal is attached.")
+        typed = input(f"Erase {subject.display_name} ({subject.id}) for good? Type the first 8 characters of the id: ")
+        if typed.strip() != subject.id[:8]:
+            raise ValidationError("Not confirmed; nothing was erased.")
+    report = erase_subject(portal.db, portal.blobs, subject_id=subject.id, actor=cli_actor(),
+                           max_pixels=portal.settings.max_image_pixels)
+    print(f"Erased {subject.id}: {report.consents_withdrawn} consent(s) withdrawn, {report.images_redacted} image(s) "
+          f"redacted, {report.renditions_deleted} rendition(s) deleted, {report.templates_deleted} template(s) "
+          f"deleted, {report.takedown_tasks} takedown task(s) queued. The pseudonymous ledger entries remain as proof.")
     return 0

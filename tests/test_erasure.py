@@ -1,0 +1,132 @@
+"""Access export and erasure on real photos and both databases (R18-R20, R10)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from sqlalchemy import func, select
+
+from portal.backend.access_export import export_subject, safe_cell
+from portal.backend.analysis import run_worker
+from portal.backend.assets import asset_detections, get_asset, ingest, publish
+from portal.backend.biometrics import link_detection
+from portal.backend.blobs import LocalBlobStore
+from portal.backend.config import load_settings
+from portal.backend.consent import ledger
+from portal.backend.consent.records import Context
+from portal.backend.db.engine import Database
+from portal.backend.db.schema import consent_ledger, outbox, subjects
+from portal.backend.erasure import erase_subject
+from portal.backend.errors import ConsentStateError, TokenError
+from portal.backend.subjects import create_personal_link, link_token, resolve_personal_link
+from tests.factories import make_subject
+from tests.imagery import group_photo
+
+SECRET = "s" * 40
+
+
+@pytest.fixture
+def scene(org_db: Database, tmp_path: Path) -> dict:
+    """Grace (linked by hand) and the astronaut in one analysed photo that is published on the website."""
+    blobs = LocalBlobStore(tmp_path / "blobs")
+    settings = load_settings(env={}, secrets_path=None, database_url=org_db.url)
+    asset = ingest(org_db, blobs, data=group_photo(["astronaut", "grace_hopper"]), filename="pair.jpg",
+                   max_pixels=settings.max_image_pixels).asset
+    run_worker(org_db, blobs, settings)
+    grace = make_subject(org_db, name="Grace Hopper", choices={"website": True, "print": True},
+                         context=Context(channel="staff", actor="=HYPERLINK(\"http://evil\")", evidence={}))
+    with org_db.read() as conn:
+        faces = [d for d in asset_detections(conn, asset.id) if d["kind"] == "face"]
+    grace_face = max(faces, key=lambda d: d["box"]["x"])  # Grace stands on the right
+    astronaut_face = max((d for d in faces if d is not grace_face), key=lambda d: d["score"])
+    link_detection(org_db, detection_id=grace_face["id"], subject_id=grace, actor="staff:test")
+    use_id = publish(org_db, asset_id=asset.id, purpose="website", place="https://example.org/team")
+    return {"db": org_db, "blobs": blobs, "asset": asset, "grace": grace, "grace_box": grace_face["box"],
+            "astronaut_box": astronaut_face["box"], "use_id": use_id}
+
+
+def _region(image: Image.Image, box: dict) -> np.ndarray:
+    w, h = image.size
+    return np.asarray(image.convert("RGB"))[round(box["y"] * h): round((box["y"] + box["h"]) * h),
+                                            round(box["x"] * w): round((box["x"] + box["w"]) * w)].astype(int)
+
+
+def test_export_holds_everything_and_blurs_other_people(scene: dict) -> None:
+    data = export_subject(scene["db"], scene["blobs"], subject_id=scene["grace"], actor="subject", max_pixels=10**8)
+    zf = zipfile.ZipFile(io.BytesIO(data))
+    names = set(zf.namelist())
+    assert {"README.txt", "subject.json", "consents.csv", "consents.json", "history.csv", "history.json",
+            "texts.json", f"photos/{scene['asset'].id}.jpg"} <= names
+    assert json.loads(zf.read("subject.json"))["display_name"] == "Grace Hopper"
+    history = list(csv.DictReader(io.StringIO(zf.read("history.csv").decode())))
+    assert [r["action"] for r in history] == ["given", "given"]
+    assert history[0]["actor"].startswith("'=")  # formula injection neutralised
+    original = Image.open(io.BytesIO(scene["blobs"].get(scene["asset"].blob_key)))
+    photo = Image.open(io.BytesIO(zf.read(f"photos/{scene['asset'].id}.jpg")))
+    assert np.abs(_region(photo, scene["grace_box"]) - _region(original, scene["grace_box"])).mean() < 4
+    assert np.abs(_region(photo, scene["astronaut_box"]) - _region(original, scene["astronaut_box"])).mean() > 15
+
+
+@pytest.mark.parametrize("value", ["=1+1", "+cmd", "-2", "@SUM(A1)", "\tx"])
+def test_safe_cell_neutralises_formulas(value: str) -> None:
+    assert safe_cell(value) == "'" + value
+    assert safe_cell("Grace") == "Grace"
+
+
+def test_erasure_blurs_unlinks_keeps_proof_and_queues_takedowns(scene: dict) -> None:
+    db, blobs, grace = scene["db"], scene["blobs"], scene["grace"]
+    url = create_personal_link(db, subject_id=grace, secret=SECRET, base_url="https://p.example", ttl_days=30)
+    before = Image.open(io.BytesIO(blobs.get(scene["asset"].blob_key)))
+    old_key = scene["asset"].blob_key
+    report = erase_subject(db, blobs, subject_id=grace, actor="staff:test", max_pixels=10**8)
+    assert (report.consents_withdrawn, report.images_redacted, report.takedown_tasks) == (2, 1, 1)
+
+    with db.read() as conn:
+        asset = get_asset(conn, scene["asset"].id)
+        row = conn.execute(select(subjects).where(subjects.c.id == grace)).one()
+        actions = conn.execute(select(consent_ledger.c.action).where(consent_ledger.c.subject_id == grace)
+                               .order_by(consent_ledger.c.seq)).scalars().all()
+        task = conn.execute(select(outbox)).one()
+        linked = [d for d in asset_detections(conn, asset.id) if d["subject_id"] == grace]
+    after = Image.open(io.BytesIO(blobs.get(asset.blob_key)))
+    assert not blobs.exists(old_key)  # the unblurred original is gone
+    assert np.abs(_region(after, scene["grace_box"]) - _region(before, scene["grace_box"])).mean() > 15
+    assert np.abs(_region(after, scene["astronaut_box"]) - _region(before, scene["astronaut_box"])).mean() < 4
+    assert (row.display_name, row.email, row.erased_at is not None) == (None, None, True)
+    assert actions == ["given", "given", "withdrawn", "withdrawn"]  # proof kept, withdrawal recorded
+    assert ledger.verify(db).ok
+    assert (task.kind, task.asset_id, json.loads(task.payload)["place"]) == ("takedown", asset.id,
+                                                                             "https://example.org/team")
+    assert linked == []
+    with pytest.raises(TokenError):
+        resolve_personal_link(db, token=link_token(url), secret=SECRET)
+    with pytest.raises(ConsentStateError, match="already erased"):
+        erase_subject(db, blobs, subject_id=grace, actor="staff:test", max_pixels=10**8)
+    with pytest.raises(ConsentStateError, match="erased"):
+        export_subject(db, blobs, subject_id=grace, actor="staff:test", max_pixels=10**8)
+    with db.read() as conn:
+        assert conn.execute(select(func.count()).select_from(outbox)).scalar_one() == 1
+
+
+def test_cli_export_and_erase(db_url: str, tmp_path: Path) -> None:
+    from tests.test_cli import cli
+
+    assert cli(db_url, "demo").returncode == 0
+    listing = cli(db_url, "subjects", "list").stdout
+    anna = next(line.split()[0] for line in listing.splitlines() if "Anna Lindqvist" in line)
+    out = tmp_path / "anna.zip"
+    exported = cli(db_url, "subjects", "export", anna, "--out", str(out))
+    assert exported.returncode == 0 and zipfile.is_zipfile(out)
+    refused = cli(db_url, "subjects", "erase", anna)
+    assert refused.returncode == 1 and "pass --yes" in refused.stderr
+    erased = cli(db_url, "subjects", "erase", anna, "--yes")
+    assert erased.returncode == 0 and "4 consent(s) withdrawn" in erased.stdout
+    assert "Anna Lindqvist" not in cli(db_url, "subjects", "list").stdout
+    assert cli(db_url, "ledger", "verify").returncode == 0
