@@ -27,7 +27,11 @@ if org.is_demo:
         icon="🧪",
     )
 
-if "link" in st.query_params:
+if "event" in st.query_params:
+    # Someone who scanned an event's QR code: the public consent form, nothing else.
+    pages = [st.Page("pages/consent_form.py", title="Photo consent", icon="📷", url_path="consent", default=True)]
+    position = "hidden"
+elif "link" in st.query_params:
     # A data subject with a personal link sees their own page and nothing of the staff side.
     pages = [st.Page("pages/my_consents.py", title="My consents", icon="🔗", url_path="my-consents", default=True)]
     position = "hidden"

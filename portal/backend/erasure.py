@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, select, update
 
 from portal.backend.assets import blob_keys
 from portal.backend.audit import audit
@@ -14,10 +13,11 @@ from portal.backend.blobs import BlobStore
 from portal.backend.consent.records import Context, Decision, record_decisions
 from portal.backend.consent.status import ALLOWING, latest_entries_query, status_of
 from portal.backend.db.engine import Database
-from portal.backend.db.schema import asset_uses, assets, detections, outbox, purposes, subject_links, subjects
+from portal.backend.db.schema import asset_uses, assets, detections, purposes, subject_links, subjects
 from portal.backend.db.types import utcnow
 from portal.backend.errors import ConsentStateError, UnknownSubject
 from portal.backend.face_templates import delete_biometrics
+from portal.backend.outbox import queue
 from portal.backend.vision.intake import encode_jpeg, make_thumbnail, prepare_image
 from portal.backend.vision.redaction import blur_regions
 from portal.backend.vision.schemas import Box
@@ -145,14 +145,7 @@ def _queue_takedowns(conn: Connection, subject_id: str, asset_ids: list[int], no
         .where(asset_uses.c.asset_id.in_(asset_ids), asset_uses.c.until.is_(None))
     ).all()
     for use in uses:
-        conn.execute(
-            insert(outbox).values(
-                kind="takedown",
-                subject_id=subject_id,
-                asset_id=use.asset_id,
-                payload=json.dumps({"place": use.place, "purpose": use.code, "reason": "erasure", "use_id": use.id}),
-                dedupe_key=f"takedown:{use.id}:erasure:{subject_id}",
-                created_at=now,
-            )
-        )
+        queue(conn, kind="takedown", now=now, subject_id=subject_id, asset_id=use.asset_id,
+              payload={"place": use.place, "purpose": use.code, "reason": "erasure", "use_id": use.id},
+              dedupe_key=f"takedown:{use.id}:erasure:{subject_id}")
     return len(uses)

@@ -7,11 +7,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, insert, select, update
 
+from portal.backend import tokens
 from portal.backend.consent.purposes import resolve_codes
 from portal.backend.db.schema import event_purposes, events, purposes
-from portal.backend.errors import NotFound
+from portal.backend.errors import NotFound, TokenError
 from portal.backend.subjects import clean_name
 
 
@@ -73,3 +74,38 @@ def list_events(conn: Connection) -> list[Event]:
     """All events, newest first."""
     ids = conn.execute(select(events.c.id).order_by(events.c.starts_on.desc(), events.c.id.desc())).scalars()
     return [get_event(conn, i) for i in ids]
+
+
+_EVENT_KIND = "event-qr"
+
+
+def event_url(conn: Connection, *, event_id: int, secret: str, base_url: str) -> str:
+    """The URL an event's QR code carries: a signed token bound to the event's current QR secret."""
+    row = conn.execute(select(events.c.id, events.c.qr_secret).where(events.c.id == event_id)).one_or_none()
+    if row is None:
+        raise NotFound(f"No event with id {event_id}.")
+    token = tokens.sign({"eid": row.id}, secret=secret, kind=_EVENT_KIND, extra=row.qr_secret)
+    return f"{base_url.rstrip('/')}/?event={token}"
+
+
+def resolve_event_token(conn: Connection, *, token: str, secret: str, now: datetime) -> Event:
+    """The event a QR token belongs to; TokenError if it is forged or its QR secret was rotated."""
+    data = tokens.peek(token)
+    event_id = data.get("eid")
+    row = None
+    if isinstance(event_id, int):
+        row = conn.execute(select(events.c.id, events.c.qr_secret).where(events.c.id == event_id)).one_or_none()
+    if row is None:
+        raise TokenError("This QR code does not belong to an event of this organisation.")
+    try:
+        tokens.verify(token, secret=secret, kind=_EVENT_KIND, now=now, extra=row.qr_secret)
+    except TokenError:
+        raise TokenError("This QR code is no longer valid (the poster was replaced). Ask the staff for the current one.") from None
+    return get_event(conn, row.id)
+
+
+def rotate_qr_secret(conn: Connection, *, event_id: int) -> None:
+    """Give the event a new QR secret: every printed poster with the old code stops working."""
+    done = conn.execute(update(events).where(events.c.id == event_id).values(qr_secret=secrets.token_hex(16))).rowcount
+    if not done:
+        raise NotFound(f"No event with id {event_id}.")

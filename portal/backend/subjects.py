@@ -125,6 +125,11 @@ def register_subject(
     if phone is not None and len(phone) > 40:
         raise ValidationError("Phone number is longer than 40 characters.")
     with db.write() as conn:
+        if context.submission_id:
+            earlier = _registration_for_submission(conn, context.submission_id)
+            if earlier is not None:
+                # A double submit of the same form: answer with the registration it already made.
+                return earlier
         org = get_organisation(conn)
         if locale not in org.locales:
             locale = "en"
@@ -159,6 +164,18 @@ def register_subject(
         ]
         entries = record_decisions(conn, subject_id=subject.id, decisions=decisions, context=context, now=now)
         return Registration(subject=subject, entries=entries)
+
+
+def _registration_for_submission(conn: Connection, submission_id: str) -> Registration | None:
+    """The registration an earlier submission with this id made, if any."""
+    rows = conn.execute(
+        select(consent_ledger)
+        .where(consent_ledger.c.idempotency_key.like(f"{submission_id.replace('%', '').replace('_', '')}:%"))
+        .order_by(consent_ledger.c.seq)
+    ).all()
+    if not rows:
+        return None
+    return Registration(subject=get_subject(conn, rows[0].subject_id), entries=[LedgerEntry.from_row(r) for r in rows])
 
 
 def list_subjects(

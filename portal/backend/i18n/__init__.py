@@ -31,6 +31,38 @@ MESSAGES: dict[str, dict[str, str]] = {
         "status.expired": "Expired",
         "status.unknown": "Not asked yet",
         "language": "Language",
+        "form.title": "Photos at {event}",
+        "form.intro": "{controller} takes photos at this event. Here you decide, for each purpose separately, "
+        "whether we may use photos of you. Nothing is ticked in advance. You can say no to everything and still "
+        "take part, and you can withdraw any consent later, at any time and free of charge, through the personal "
+        "link you get after sending this form.",
+        "form.controller": "Responsible for your data: {controller}, {address}. Contact: {email}. "
+        "Data protection officer: {dpo}.",
+        "form.separate": "This form is only about photos. It is separate from any other registration or terms.",
+        "form.name": "Your name",
+        "form.email": "Your e-mail (optional, to receive your personal link)",
+        "form.minor": "I am under {age}",
+        "form.minor_help": "Below {age}, a parent or guardian must fill in this form for you.",
+        "form.guardian_name": "Name of the parent or guardian filling in the form",
+        "form.guardian_confirm": "I am this child's parent or legal guardian",
+        "form.purposes": "What may we use photos of you for?",
+        "form.agree": "Yes, I agree to: {title}",
+        "form.recipients": "Who receives the photos",
+        "form.data": "Data used",
+        "form.selfie_title": "Your selfie for face matching",
+        "form.selfie_text": "Take or upload one photo of your face. We use it once, to compute a face template, "
+        "and delete the selfie straight away. The template is kept only while you allow face matching.",
+        "form.selfie_camera": "Take a selfie",
+        "form.selfie_upload": "…or upload a photo of your face",
+        "form.submit": "Send my choices",
+        "form.need_selfie": "You chose face matching: take or upload a selfie, or untick face matching.",
+        "form.need_guardian": "A parent or guardian must give their name and confirm they are the guardian.",
+        "form.thanks": "Thank you, {name}. Your choices are recorded.",
+        "form.summary_given": "You agreed to: {purposes}.",
+        "form.summary_none": "You did not agree to any use of photos. That is fine: photos of you will not be used.",
+        "form.link": "Your personal link: keep it to see your photos and change your choices at any time.",
+        "form.link_mailed": "We have also queued an e-mail with this link to {email}.",
+        "form.bad_token": "This QR code cannot be used.",
     },
     "sv": {
         "my_consents.title": "Dina samtycken för bilder",
@@ -56,6 +88,38 @@ MESSAGES: dict[str, dict[str, str]] = {
         "status.expired": "Har gått ut",
         "status.unknown": "Inte tillfrågad än",
         "language": "Språk",
+        "form.title": "Bilder från {event}",
+        "form.intro": "{controller} fotograferar på det här evenemanget. Här bestämmer du, för varje ändamål för "
+        "sig, om vi får använda bilder på dig. Inget är förifyllt. Du kan säga nej till allt och ändå vara med, och "
+        "du kan när som helst och kostnadsfritt återkalla ett samtycke via den personliga länk du får när du har "
+        "skickat formuläret.",
+        "form.controller": "Ansvarig för dina uppgifter: {controller}, {address}. Kontakt: {email}. "
+        "Dataskyddsombud: {dpo}.",
+        "form.separate": "Formuläret gäller bara bilder. Det är skilt från annan anmälan eller andra villkor.",
+        "form.name": "Ditt namn",
+        "form.email": "Din e-post (frivilligt, för att få din personliga länk)",
+        "form.minor": "Jag är under {age} år",
+        "form.minor_help": "Under {age} år måste en förälder eller vårdnadshavare fylla i formuläret åt dig.",
+        "form.guardian_name": "Namn på föräldern eller vårdnadshavaren som fyller i",
+        "form.guardian_confirm": "Jag är barnets förälder eller vårdnadshavare",
+        "form.purposes": "Vad får vi använda bilder på dig till?",
+        "form.agree": "Ja, jag godkänner: {title}",
+        "form.recipients": "Vem som får bilderna",
+        "form.data": "Uppgifter som används",
+        "form.selfie_title": "Din selfie för ansiktsmatchning",
+        "form.selfie_text": "Ta eller ladda upp en bild på ditt ansikte. Vi använder den en gång för att räkna fram "
+        "en ansiktsmall och raderar selfien direkt. Mallen sparas bara så länge du tillåter ansiktsmatchning.",
+        "form.selfie_camera": "Ta en selfie",
+        "form.selfie_upload": "…eller ladda upp en bild på ditt ansikte",
+        "form.submit": "Skicka mina val",
+        "form.need_selfie": "Du valde ansiktsmatchning: ta eller ladda upp en selfie, eller avmarkera ansiktsmatchning.",
+        "form.need_guardian": "En förälder eller vårdnadshavare måste ange sitt namn och bekräfta att hen är vårdnadshavare.",
+        "form.thanks": "Tack, {name}. Dina val är registrerade.",
+        "form.summary_given": "Du godkände: {purposes}.",
+        "form.summary_none": "Du godkände ingen användning av bilder. Det går bra: bilder på dig kommer inte att användas.",
+        "form.link": "Din personliga länk: spara den för att se dina bilder och ändra dina val när du vill.",
+        "form.link_mailed": "Vi har också lagt ett e-brev med länken till {email} i kö.",
+        "form.bad_token": "Den här QR-koden kan inte användas.",
     },
 }
 

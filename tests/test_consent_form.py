@@ -1,0 +1,158 @@
+"""The QR consent form through AppTest on a real database: every state, nothing pre-ticked, nothing half-written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from streamlit.testing.v1 import AppTest
+
+from portal.backend.config import load_settings
+from portal.backend.consent.status import status_for, subject_consents
+from portal.backend.db.engine import Database
+from portal.backend.db.schema import consent_ledger, outbox, subject_templates, subjects
+from portal.backend.db.types import utcnow
+from portal.backend.events import event_url, rotate_qr_secret
+from tests.conftest import ROOT
+from tests.imagery import group_photo, sample_bytes
+
+APP = str(ROOT / "portal" / "app.py")
+
+
+@pytest.fixture
+def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Database:
+    """A fresh SQLite portal with demo data, created by the app's own first run."""
+    url = f"sqlite:///{tmp_path / 'portal.db'}"
+    monkeypatch.setenv("PORTAL_DATABASE_URL", url)
+    monkeypatch.setenv("PORTAL_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.chdir(tmp_path)
+    AppTest.from_file(APP, default_timeout=60).run()
+    db = Database(url)
+    yield db
+    db.dispose()
+
+
+def _token(db: Database, event_id: int = 2) -> str:
+    s = load_settings(env={}, secrets_path=None)
+    with db.read() as conn:
+        return event_url(conn, event_id=event_id, secret=s.secret_key, base_url=s.base_url).split("event=", 1)[1]
+
+
+def _form(token: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.query_params["event"] = token
+    return at.run()
+
+
+def _count(db: Database, table) -> int:  # type: ignore[no-untyped-def]
+    with db.read() as conn:
+        return conn.execute(select(func.count()).select_from(table)).scalar_one()
+
+
+def test_form_shows_every_purpose_of_the_event_unticked(site: Database) -> None:
+    at = _form(_token(site))
+    assert not at.exception
+    assert at.title[0].value == "Photos at Summer festival"
+    agree = [c for c in at.checkbox if c.key and c.key.startswith("agree_")]
+    assert [c.key for c in agree] == ["agree_internal", "agree_website", "agree_social_media", "agree_print",
+                                      "agree_partners", "agree_face_matching"]
+    assert not any(c.value for c in agree)  # R2
+    assert "Nordic Event Partners AB" in " ".join(c.value for c in at.caption)  # recipients named (R4)
+    assert at.segmented_control[0].value == "en"
+    at.segmented_control[0].set_value("sv").run()
+    assert at.title[0].value == "Bilder från Summer festival"
+
+
+@pytest.mark.parametrize("token", ["", "garbage", "v1.eyJlaWQiOjJ9.AAAA"])
+def test_bad_tokens_show_an_error_and_no_form(site: Database, token: str) -> None:
+    at = _form(token)
+    assert not at.exception
+    assert at.error and not at.checkbox and not at.button
+
+
+def test_rotated_qr_secret_stops_old_posters(site: Database) -> None:
+    old = _token(site)
+    with site.write() as conn:
+        rotate_qr_secret(conn, event_id=2)
+    at = _form(old)
+    assert "no longer valid" in at.error[0].value
+    assert _form(_token(site)).title[0].value == "Photos at Summer festival"
+
+
+def test_refusing_everything_still_registers_and_gives_a_link(site: Database) -> None:
+    at = _form(_token(site))
+    at.text_input(key="form_name").input("Nils Nobody")
+    at.button(key="form_submit").click().run()
+    assert not at.exception
+    assert "Thank you, Nils Nobody" in at.success[0].value
+    assert "did not agree to any use" in " ".join(m.value for m in at.markdown)
+    link = at.code[0].value
+    assert "/?link=v1." in link
+    with site.read() as conn:
+        sid = conn.execute(select(subjects.c.id).where(subjects.c.display_name == "Nils Nobody")).scalar_one()
+        statuses = subject_consents(conn, sid, utcnow())
+        channels = set(conn.execute(select(consent_ledger.c.channel).where(consent_ledger.c.subject_id == sid)).scalars())
+    assert not any(s.allowed for s in statuses)
+    assert status_for(statuses, "website") == "refused" and channels == {"qr_form"}
+
+
+def test_given_purposes_email_outbox_and_double_submit(site: Database) -> None:
+    at = _form(_token(site))
+    at.text_input(key="form_name").input("Wendy Web")
+    at.text_input(key="form_email").input("wendy@example.org")
+    at.checkbox(key="agree_website").check()
+    at.checkbox(key="agree_print").check()
+    at.run()
+    submission = at.session_state["submission_id"]
+    at.button(key="form_submit").click().run()
+    assert "You agreed to: Our website, Printed material." in " ".join(m.value for m in at.markdown)
+    entries, people = _count(site, consent_ledger), _count(site, subjects)
+    # The same submission arriving again (a double tap on a slow phone) records nothing new.
+    from portal.backend.consent.records import Context
+    from portal.backend.subjects import register_subject
+
+    again = register_subject(site, name="Wendy Web", choices={"website": True, "print": True},
+                             context=Context(channel="qr_form", actor="subject", submission_id=submission))
+    assert (_count(site, consent_ledger), _count(site, subjects)) == (entries, people)
+    assert again.subject.display_name == "Wendy Web"
+    with site.read() as conn:
+        mail = conn.execute(select(outbox.c.kind, outbox.c.recipient, outbox.c.payload)).one()
+    assert mail.kind == "email" and mail.recipient == "wendy@example.org" and "?link=v1." in mail.payload
+
+
+def test_minor_needs_a_guardian(site: Database) -> None:
+    at = _form(_token(site))
+    at.text_input(key="form_name").input("Kim Kid")
+    at.checkbox(key="form_minor").check().run()
+    at.checkbox(key="agree_internal").check()
+    at.button(key="form_submit").click().run()
+    assert "parent or guardian must give their name" in at.error[0].value
+    assert _count(site, subjects) == 7
+    at.text_input(key="form_guardian").input("Pat Parent")
+    at.checkbox(key="form_guardian_ok").check()
+    at.button(key="form_submit").click().run()
+    assert not at.exception and at.success
+    with site.read() as conn:
+        kid = conn.execute(select(subjects).where(subjects.c.display_name == "Kim Kid")).one()
+        actor = conn.execute(select(consent_ledger.c.actor).where(consent_ledger.c.subject_id == kid.id)).scalars()
+    assert kid.is_minor and kid.guardian_name == "Pat Parent" and set(actor) == {"guardian"}
+
+
+def test_face_matching_needs_a_usable_selfie_then_keeps_only_the_template(site: Database) -> None:
+    at = _form(_token(site))
+    at.text_input(key="form_name").input("Grace Hopper")
+    at.checkbox(key="agree_face_matching").check().run()
+    assert at.file_uploader(key="selfie_upload")
+    at.button(key="form_submit").click().run()
+    assert "take or upload a selfie" in at.error[0].value
+    at.file_uploader(key="selfie_upload").set_value(("two.jpg", group_photo(["grace_hopper", "zidane"]), "image/jpeg"))
+    at.button(key="form_submit").click().run()
+    assert "shows 2 faces" in at.error[0].value
+    assert _count(site, subjects) == 7  # nothing half-registered
+    at.file_uploader(key="selfie_upload").set_value(("me.jpg", sample_bytes("grace_hopper"), "image/jpeg"))
+    at.button(key="form_submit").click().run()
+    assert not at.exception and at.success
+    assert _count(site, subject_templates) == 1
+    data_dir = Path("data")
+    assert not any("me.jpg" in p.name for p in data_dir.rglob("*"))  # the selfie itself is not stored
