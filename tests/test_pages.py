@@ -190,3 +190,41 @@ def test_subject_can_give_a_purpose_with_one_click(portal_env: Database) -> None
         statuses = subject_consents(conn, _subject_id(portal_env, "Noah Berg"), utcnow())
     assert status_for(statuses, "print") == "given"
     assert "give_face_matching" not in [b.key for b in at.button]  # biometric consent needs the full form
+
+
+def test_my_photos_show_own_face_and_take_a_per_photo_veto(portal_env: Database, tmp_path: Path) -> None:
+    from portal.backend.analysis import run_worker
+    from portal.backend.assets import asset_detections, ingest, publish
+    from portal.backend.biometrics import link_detection
+    from portal.backend.bootstrap import make_blob_store
+    from tests.imagery import group_photo
+
+    _run()
+    settings = load_settings(secrets_path=None)
+    blobs = make_blob_store(settings)
+    asset = ingest(portal_env, blobs, data=group_photo(["astronaut", "grace_hopper"]), filename="pair.jpg",
+                   max_pixels=settings.max_image_pixels).asset
+    run_worker(portal_env, blobs, settings)
+    with portal_env.read() as conn:
+        face = max((d for d in asset_detections(conn, asset.id) if d["kind"] == "face"), key=lambda d: d["box"]["x"])
+    olivia = _subject_id(portal_env, "Olivia Karlsson")
+    link_detection(portal_env, detection_id=face["id"], subject_id=olivia, actor="staff:test")
+    publish(portal_env, asset_id=asset.id, purpose="website", place="https://example.org/festival")
+    at = _run(link=_link(portal_env, "Olivia Karlsson"))
+    assert not at.exception
+    assert "Your photos" in [h.value for h in at.header]
+    assert len(at.image) == 1
+    assert "Our website at https://example.org/festival" in _texts(at)
+    at.button(key=f"veto_{asset.id}_website").click().run()
+    assert not at.exception
+    with portal_env.read() as conn:
+        statuses = subject_consents(conn, olivia, utcnow())
+    assert status_for(statuses, "website") == "given"
+    assert status_for(statuses, "website", asset.id) == "refused"
+    assert f"allow_{asset.id}_website" in [b.key for b in at.button]
+
+
+def test_a_subject_without_photos_sees_none(portal_env: Database) -> None:
+    _run()
+    at = _run(link=_link(portal_env, "Sofia Nilsson"))
+    assert "No photo is linked to you yet." in _texts(at)

@@ -6,11 +6,12 @@ import streamlit as st
 
 from portal.backend.consent.purposes import current_texts, list_purposes, text_version
 from portal.backend.consent.records import Context, Decision, record_consent, withdraw_all
-from portal.backend.consent.status import subject_consents
+from portal.backend.consent.status import status_for, subject_consents
 from portal.backend.db.types import utcnow
 from portal.backend.errors import PortalError, TokenError
 from portal.backend.i18n import LOCALES, best_locale, t
 from portal.backend.organisation import get_organisation
+from portal.backend.renditions import subject_photos, subject_view
 from portal.backend.subjects import resolve_personal_link
 from portal.components.consent_labels import status_label
 from portal.components.context import get_portal
@@ -58,7 +59,8 @@ def _act(decisions: list[Decision]) -> None:
     except PortalError as exc:
         st.session_state["flash_error"] = str(exc)
     else:
-        st.session_state["flash"] = t("my_consents.withdrawn", locale) if decisions[0].action == "withdrawn" else None
+        given = decisions[0].action == "given"
+        st.session_state["flash"] = t("my_consents.saved" if given else "my_consents.withdrawn", locale)
 
 
 st.title(t("my_consents.title", locale))
@@ -115,6 +117,40 @@ for p in purposes:
                 args=([Decision(purpose=p.code, action="given")],),
                 width="stretch",
             )
+
+st.divider()
+st.header(t("photos.title", locale))
+photos = subject_photos(portal.db, subject_id=subject.id)
+if not photos:
+    st.caption(t("photos.none", locale))
+else:
+    st.caption(t("photos.intro", locale))
+with portal.db.read() as conn:
+    every_status = subject_consents(conn, subject.id, now)
+for photo in photos:
+    with st.container(border=True):
+        st.image(subject_view(portal.db, portal.blobs, asset_id=photo.asset_id, subject_id=subject.id,
+                              max_pixels=portal.settings.max_image_pixels), width="stretch")
+        titles = {p.code: shown_texts[p.code].title for p in purposes if p.code in shown_texts}
+        for code, place, since in photo.uses:
+            st.caption(t("photos.used", locale, purpose=titles.get(code, code), place=place, date=since.date()))
+        if not photo.uses:
+            st.caption(t("photos.unused", locale))
+        for p in purposes:
+            if p.biometric or p.code not in titles:
+                continue
+            here = status_for(every_status, p.code, photo.asset_id)
+            own = next((s.status for s in every_status if s.purpose_code == p.code and s.scope_asset_id == photo.asset_id), None)
+            st.markdown(f"{titles[p.code]}: **{status_label(here, locale)}**")
+            if here in ("given", "renewed"):
+                action = "withdrawn" if own in ("given", "renewed") else "refused"
+                st.button(t("photos.not_this", locale, title=titles[p.code]), key=f"veto_{photo.asset_id}_{p.code}",
+                          on_click=_act, args=([Decision(purpose=p.code, action=action, asset_id=photo.asset_id)],),
+                          width="stretch")
+            else:
+                st.button(t("photos.allow_this", locale, title=titles[p.code]), key=f"allow_{photo.asset_id}_{p.code}",
+                          on_click=_act, args=([Decision(purpose=p.code, action="given", asset_id=photo.asset_id)],),
+                          width="stretch")
 
 if any(s.allowed for s in statuses.values()):
     st.divider()
