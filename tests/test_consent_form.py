@@ -156,3 +156,22 @@ def test_face_matching_needs_a_usable_selfie_then_keeps_only_the_template(site: 
     assert _count(site, subject_templates) == 1
     data_dir = Path("data")
     assert not any("me.jpg" in p.name for p in data_dir.rglob("*"))  # the selfie itself is not stored
+
+
+def test_submission_gives_downloadable_receipts(site: Database) -> None:
+    import json
+
+    from portal.backend.consent.receipts import validate_receipt
+
+    at = _form(_token(site))
+    at.text_input(key="form_name").input("Rita Receipt")
+    at.checkbox(key="agree_website").check()
+    at.button(key="form_submit").click().run()
+    assert not at.exception and not at.warning[1:]  # only the demo banner warns
+    buttons = {b.label: b for b in at.get("download_button")}
+    assert {"Receipt (PDF)", "Receipt (machine-readable JSON)"} <= set(buttons)
+    receipts = sorted(Path("data/blobs/receipts").rglob("*.json"))
+    assert len(receipts) == 1
+    data = json.loads(receipts[0].read_text())
+    assert validate_receipt(data) == [] and data["collectionMethod"]
+    assert receipts[0].with_suffix(".pdf").read_bytes().startswith(b"%PDF")

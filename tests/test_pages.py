@@ -160,6 +160,9 @@ def test_my_consents_shows_own_status_and_withdraws(portal_env: Database) -> Non
         last = conn.execute(select(consent_ledger).order_by(consent_ledger.c.seq.desc()).limit(1)).one()
     assert status_for(statuses, "website") == "withdrawn"
     assert (last.channel, last.actor, last.action) == ("portal", "subject", "withdrawn")
+    # The withdrawal produced a receipt the subject can download right here (R13).
+    assert "Your receipts" in [h.value for h in at.header]
+    assert {"Receipt (PDF)", "Receipt (machine-readable JSON)"} <= {b.label for b in at.get("download_button")}
 
 
 def test_withdraw_everything_needs_one_confirmation(portal_env: Database) -> None:

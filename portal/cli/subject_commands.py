@@ -10,7 +10,7 @@ from portal.backend.consent.purposes import list_purposes
 from portal.backend.consent.records import Context, Decision, record_consent, withdraw_all
 from portal.backend.consent.status import subject_consents
 from portal.backend.db.types import utcnow
-from portal.backend.errors import ValidationError
+from portal.backend.errors import PortalError, ValidationError
 from portal.backend.subjects import create_personal_link, get_subject, list_subjects, register_subject
 from portal.cli.common import add_common, cli_actor, fmt_time, open_database, print_json, print_table
 
@@ -128,9 +128,10 @@ def add_command(args: argparse.Namespace) -> int:
 
         enrol_template(portal.db, subject_id=reg.subject.id, template=template)
         enrolled = True
+    receipt = _receipt(portal, reg.subject.id, reg.entries)
     if args.json:
         print_json({"subject_id": reg.subject.id, "entries": [e.entry_id for e in reg.entries],
-                    "template_enrolled": enrolled})
+                    "template_enrolled": enrolled, "receipt": receipt})
     else:
         print(f"Registered {reg.subject.display_name} as {reg.subject.id} with {len(reg.entries)} consent entries"
               + ("; face template enrolled, selfie discarded." if enrolled else "."))
@@ -177,7 +178,26 @@ def withdraw_command(args: argparse.Namespace) -> int:
             context=context,
         )
     print(f"Withdrawn: {len(entries)} consent(s) for subject {args.subject_id}.")
+    _receipt(portal, args.subject_id, entries, announce=True)
     return 0
+
+
+def _receipt(portal, subject_id: str, entries: list, *, announce: bool = False) -> str | None:  # type: ignore[no-untyped-def]
+    """Issue and store the receipt of a submission; a receipt problem is reported but does not undo the consent."""
+    import sys
+
+    from portal.backend.reports.receipt import issue_receipt
+
+    try:
+        receipt = issue_receipt(portal.db, portal.blobs, subject_id=subject_id, entries=entries)
+    except PortalError as exc:
+        print(f"warning: the consent is recorded, but no receipt was made: {exc}", file=sys.stderr)
+        return None
+    if receipt is None:
+        return None
+    if announce:
+        print(f"Receipt {receipt.receipt_id} stored (PDF and JSON).")
+    return receipt.receipt_id
 
 
 def show_command(args: argparse.Namespace) -> int:

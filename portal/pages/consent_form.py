@@ -7,6 +7,7 @@ import uuid
 import streamlit as st
 
 from portal.backend.consent.purposes import current_texts, list_purposes
+from portal.backend.consent.receipts import receipt_blob_keys
 from portal.backend.consent.records import Context
 from portal.backend.db.types import utcnow
 from portal.backend.errors import PortalError, TokenError
@@ -15,8 +16,10 @@ from portal.backend.i18n import LOCALES, best_locale, t
 from portal.backend.organisation import get_organisation
 from portal.backend.outbox import queue
 from portal.backend.qr import qr_png
+from portal.backend.reports.receipt import issue_receipt
 from portal.backend.subjects import create_personal_link, register_subject
 from portal.components.context import get_portal
+from portal.components.receipts import receipt_download_buttons
 
 portal = get_portal()
 settings = portal.settings
@@ -54,6 +57,7 @@ if done and done["event"] == event.id:
     st.image(qr_png(done["link"], box_size=6), width=220)
     if done.get("email"):
         st.caption(t("form.link_mailed", locale, email=done["email"]))
+    receipt_download_buttons(portal.blobs, done.get("receipt"), locale, key="form")
     st.stop()
 
 st.title(t("form.title", locale, event=event.name))
@@ -132,6 +136,13 @@ if st.button(t("form.submit", locale), type="primary", width="stretch", key="for
             from portal.backend.biometrics import enrol_template
 
             enrol_template(portal.db, subject_id=subject.id, template=template)
+        receipt_keys = None
+        try:
+            receipt = issue_receipt(portal.db, portal.blobs, subject_id=subject.id, entries=registration.entries)
+            receipt_keys = receipt_blob_keys(receipt) if receipt else None
+        except PortalError as exc:
+            # The consent is recorded either way; a missing organisation detail must not undo it.
+            st.warning(str(exc))
         link = create_personal_link(portal.db, subject_id=subject.id, secret=settings.secret_key,
                                     base_url=settings.base_url, ttl_days=settings.link_ttl_days)
         if subject.email:
@@ -144,6 +155,6 @@ if st.button(t("form.submit", locale), type="primary", width="stretch", key="for
         st.error(str(exc))
     else:
         st.session_state["registered"] = {"event": event.id, "name": subject.display_name, "link": link,
-                                          "email": subject.email, "choices": choices}
+                                          "email": subject.email, "choices": choices, "receipt": receipt_keys}
         st.session_state.pop("submission_id", None)
         st.rerun()

@@ -12,9 +12,11 @@ from portal.backend.errors import PortalError, TokenError
 from portal.backend.i18n import LOCALES, best_locale, t
 from portal.backend.organisation import get_organisation
 from portal.backend.renditions import subject_photos, subject_view
+from portal.backend.reports.receipt import issue_receipt, list_receipts
 from portal.backend.subjects import resolve_personal_link
 from portal.components.consent_labels import status_label
 from portal.components.context import get_portal
+from portal.components.receipts import receipt_download_buttons
 
 portal = get_portal()
 token = st.query_params.get("link", "")
@@ -50,12 +52,13 @@ locale = (
 def _act(decisions: list[Decision]) -> None:
     """Record the subject's own change with the wording shown in their chosen language."""
     try:
-        record_consent(
+        entries = record_consent(
             portal.db,
             subject_id=subject.id,
             decisions=decisions,
             context=Context(channel="portal", actor="subject", evidence={"act": "button"}, locale=locale),
         )
+        issue_receipt(portal.db, portal.blobs, subject_id=subject.id, entries=entries)
     except PortalError as exc:
         st.session_state["flash_error"] = str(exc)
     else:
@@ -172,3 +175,10 @@ if any(s.allowed for s in statuses.values()):
                 st.session_state["confirm_all"] = False
                 st.session_state["flash"] = t("my_consents.all_withdrawn", locale)
                 st.rerun()
+
+receipts = list_receipts(portal.blobs, subject_id=subject.id)
+if receipts:
+    st.divider()
+    st.header(t("receipts.title", locale))
+    for receipt_id, json_key, pdf_key in reversed(receipts[-10:]):
+        receipt_download_buttons(portal.blobs, (json_key, pdf_key), locale, key=receipt_id)

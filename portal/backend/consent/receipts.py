@@ -1,0 +1,305 @@
+"""Consent receipts (R13): a Kantara CR v1.1.0 JSON receipt for every consent submission, and where it is stored."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import Connection, select
+
+from portal.backend.blobs import BlobStore
+from portal.backend.consent.ledger import LedgerEntry
+from portal.backend.consent.purposes import Purpose, list_purposes, text_version
+from portal.backend.db.schema import events
+from portal.backend.db.types import utcnow
+from portal.backend.errors import ValidationError
+from portal.backend.i18n.receipts import RECEIPT_LOCALES, rt
+from portal.backend.organisation import Organisation, get_organisation
+from portal.backend.subjects import get_subject
+
+SCHEMA_PATH = Path(__file__).with_name("receipt_schema.json")
+KANTARA_VERSION = "KI-CR-v1.1.0"
+EXTENSION = "x-portal"
+_PHONE = re.compile(r"\+[0-9][0-9().-]*[0-9]")
+_ALLOWING = ("given", "renewed")
+
+
+@dataclass(frozen=True)
+class ReceiptItem:
+    """One ledger entry on a receipt, with the exact wording that was shown."""
+
+    purpose_code: str
+    title: str
+    body: str
+    recipients: tuple[str, ...]
+    data_categories: tuple[str, ...]
+    biometric: bool
+    third_party: bool
+    action: str
+    scope_asset_id: int | None
+    valid_until: datetime | None
+    seq: int
+    entry_id: str
+    entry_hash: str
+    prev_hash: str
+    text_version: int
+    text_locale: str
+    text_hash: str
+    guardian: dict[str, Any] | None
+    note: str | None
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """A receipt for one consent submission: the Kantara JSON plus what the PDF shows."""
+
+    receipt_id: str
+    subject_id: str
+    locale: str
+    json: dict[str, Any]
+    subject_name: str | None
+    organisation: Organisation
+    recorded_at: datetime
+    issued_at: datetime
+    collection_method: str
+    sensitive: bool
+    items: tuple[ReceiptItem, ...]
+
+
+def tel_uri(phone: str) -> str:
+    """An international phone number as an RFC 3966 `tel:` URI (Kantara requires the controller's phone)."""
+    text = re.sub(r"\s+", "-", phone.strip())
+    if text.startswith("00"):
+        text = "+" + text[2:]
+    if not _PHONE.fullmatch(text):
+        raise ValidationError(
+            f"The controller's phone {phone!r} must be an international number such as +46-46-123456 "
+            "(a consent receipt needs it in RFC 3966 form); correct it in Settings."
+        )
+    return f"tel:{text}"
+
+
+def _check_organisation(org: Organisation) -> None:
+    """Refuse to issue a receipt that could not conform: say which settings are missing."""
+    missing = [
+        label
+        for label, value in (("phone", org.contact_phone), ("privacy-policy URL", org.policy_url))
+        if not value.strip()
+    ]
+    if missing:
+        raise ValidationError(
+            f"A consent receipt needs the controller's {' and '.join(missing)}; fill them in under Settings."
+        )
+
+
+def _controller(org: Organisation) -> dict[str, Any]:
+    """The Kantara piiControllers entry for the organisation."""
+    address: dict[str, Any] = {"@type": "PostalAddress"}
+    for key, value in (
+        ("streetAddress", org.street),
+        ("postalCode", org.postal_code),
+        ("addressLocality", org.locality),
+    ):
+        if value.strip():
+            address[key] = value.strip()
+    address["addressCountry"] = org.country.upper()
+    controller: dict[str, Any] = {
+        "piiController": org.controller_name,
+        "contact": org.dpo_name.strip() or org.controller_name,
+        "address": address,
+        "email": org.contact_email,
+        "phone": tel_uri(org.contact_phone),
+    }
+    parts = urlsplit(org.policy_url)
+    if parts.scheme in ("http", "https") and parts.netloc:
+        controller["piiControllerUrl"] = f"{parts.scheme}://{parts.netloc}/"
+    return controller
+
+
+def _collection_method(conn: Connection, entry: LedgerEntry, locale: str) -> str:
+    """How the consent was collected, in words (the event is named when there was one)."""
+    method = rt(f"method.{entry.channel}", locale)
+    if entry.event_id is None:
+        return method
+    name = conn.execute(select(events.c.name).where(events.c.id == entry.event_id)).scalar()
+    return rt("method.at_event", locale, method=method, event=name) if name else method
+
+
+def _termination(item: ReceiptItem, recorded_at: datetime, org: Organisation, locale: str) -> str:
+    """Kantara `termination`: when the consent ends and how to end it, or the fact that ended it."""
+    if item.action in _ALLOWING:
+        until = item.valid_until.date().isoformat() if item.valid_until else "-"
+        return rt("termination.given", locale, date=until, email=org.contact_email)
+    return rt(f"termination.{item.action}", locale, date=recorded_at.date().isoformat())
+
+
+def _item(conn: Connection, entry: LedgerEntry, purpose: Purpose) -> ReceiptItem:
+    """A receipt line for one entry, with the stored text version it refers to."""
+    shown = text_version(conn, entry.purpose_id, entry.text_version, entry.text_locale)
+    evidence = entry.evidence_data
+    guardian = evidence.get("guardian")
+    note = evidence.get("note")
+    return ReceiptItem(
+        purpose_code=purpose.code,
+        title=shown.title,
+        body=shown.body,
+        recipients=shown.recipients,
+        data_categories=shown.data_categories,
+        biometric=purpose.biometric,
+        third_party=purpose.third_party,
+        action=entry.action,
+        scope_asset_id=entry.scope_asset_id,
+        valid_until=entry.valid_until,
+        seq=entry.seq,
+        entry_id=entry.entry_id,
+        entry_hash=entry.entry_hash,
+        prev_hash=entry.prev_hash,
+        text_version=entry.text_version,
+        text_locale=entry.text_locale,
+        text_hash=entry.text_hash,
+        guardian=guardian if isinstance(guardian, dict) else None,
+        note=str(note) if note else None,
+    )
+
+
+def _purpose_json(item: ReceiptItem, purpose: Purpose, recorded_at: datetime, org: Organisation, locale: str) -> dict:
+    """The Kantara purpose object, with the ledger proof under the vendor extension key."""
+    data: dict[str, Any] = {
+        "purpose": item.title,
+        "purposeCategory": [purpose.dpv_code],
+        "consentType": "EXPLICIT",
+        "piiCategory": list(item.data_categories) or ["Photo"],
+        "primaryPurpose": False,
+        "termination": _termination(item, recorded_at, org, locale),
+        "thirdPartyDisclosure": item.third_party,
+    }
+    if item.third_party:
+        data["thirdPartyName"] = ", ".join(item.recipients) or org.controller_name
+    proof: dict[str, Any] = {
+        "purposeCode": item.purpose_code,
+        "action": item.action,
+        "textVersion": item.text_version,
+        "textLocale": item.text_locale,
+        "textHash": item.text_hash,
+        "recipients": list(item.recipients),
+        "scope": f"asset:{item.scope_asset_id}" if item.scope_asset_id is not None else "all images",
+        "validUntil": item.valid_until.isoformat() if item.valid_until else None,
+        "ledgerSeq": item.seq,
+        "entryId": item.entry_id,
+        "entryHash": item.entry_hash,
+        "prevHash": item.prev_hash,
+        "withdrawalMethod": rt("withdrawal_method", locale, email=org.contact_email),
+    }
+    if item.guardian:
+        proof["guardian"] = {"name": item.guardian.get("name"), "verifiedBy": item.guardian.get("verified_by")}
+    if item.note:
+        proof["note"] = item.note
+    data[EXTENSION] = proof
+    return data
+
+
+def build_receipt(
+    conn: Connection, *, subject_id: str, entries: list[LedgerEntry], now: datetime | None = None
+) -> Receipt:
+    """The receipt for one submission (entries recorded together for one subject), validated against the schema."""
+    if not entries:
+        raise ValidationError("A receipt needs at least one ledger entry.")
+    if any(e.subject_id != subject_id for e in entries):
+        raise ValueError("Every entry on a receipt must belong to the receipt's subject.")
+    org = get_organisation(conn)
+    _check_organisation(org)
+    subject = get_subject(conn, subject_id)
+    locale = subject.locale if subject.locale in RECEIPT_LOCALES else "en"
+    known = {p.id: p for p in list_purposes(conn, active_only=False)}
+    ordered = sorted(entries, key=lambda e: e.seq)
+    items = tuple(_item(conn, e, known[e.purpose_id]) for e in ordered)
+    recorded_at = max(e.recorded_at for e in ordered)
+    sensitive = any(i.biometric for i in items)
+    method = _collection_method(conn, ordered[0], locale)
+    receipt_id = str(uuid.uuid4())
+    data: dict[str, Any] = {
+        "version": KANTARA_VERSION,
+        "jurisdiction": org.country.upper(),
+        "consentTimestamp": int(recorded_at.timestamp()),
+        "collectionMethod": method,
+        "consentReceiptID": receipt_id,
+        "language": locale,
+        # R12: a pseudonymous id, never the name.
+        "piiPrincipalId": subject_id,
+        "piiControllers": [_controller(org)],
+        "policyUrl": org.policy_url,
+        "services": [
+            {
+                "service": rt("service", locale),
+                "purposes": [
+                    _purpose_json(i, known[e.purpose_id], recorded_at, org, locale)
+                    for i, e in zip(items, ordered, strict=True)
+                ],
+            }
+        ],
+        "sensitive": sensitive,
+    }
+    if sensitive:
+        # R24: face matching makes the receipt sensitive and names the special category.
+        data["spiCat"] = [rt("spi_biometric", locale)]
+    data[EXTENSION] = {"channel": ordered[0].channel, "recordedAt": recorded_at.isoformat()}
+    problems = validate_receipt(data)
+    if problems:
+        raise ValueError(f"The receipt does not conform to Kantara CR v1.1.0: {problems[0]}")
+    return Receipt(
+        receipt_id=receipt_id,
+        subject_id=subject_id,
+        locale=locale,
+        json=data,
+        subject_name=subject.display_name,
+        organisation=org,
+        recorded_at=recorded_at,
+        issued_at=now or utcnow(),
+        collection_method=method,
+        sensitive=sensitive,
+        items=items,
+    )
+
+
+@cache
+def receipt_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of the receipt profile."""
+    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+
+
+def validate_receipt(data: dict[str, Any]) -> list[str]:
+    """Every way `data` breaks the receipt schema, as readable messages (empty when it conforms)."""
+    # Imported here: only receipt code needs jsonschema (it comes with Streamlit's altair).
+    from jsonschema import Draft202012Validator
+
+    validator = Draft202012Validator(receipt_schema())
+    return [
+        f"{'/'.join(str(p) for p in err.absolute_path) or '(top)'}: {err.message}"
+        for err in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
+    ]
+
+
+def receipt_json_bytes(receipt: Receipt) -> bytes:
+    """The JSON receipt as UTF-8 bytes, as it is stored and handed to the subject."""
+    return json.dumps(receipt.json, ensure_ascii=False, indent=2, sort_keys=False).encode("utf-8")
+
+
+def receipt_blob_keys(receipt: Receipt) -> tuple[str, str]:
+    """Blob keys of the JSON and PDF receipt: receipts/<subject_id>/<receipt_id>.json and .pdf."""
+    base = f"receipts/{receipt.subject_id}/{receipt.receipt_id}"
+    return f"{base}.json", f"{base}.pdf"
+
+
+def store_receipt(blobs: BlobStore, receipt: Receipt, pdf: bytes) -> tuple[str, str]:
+    """Store both receipt files with their content types; returns their keys."""
+    json_key, pdf_key = receipt_blob_keys(receipt)
+    blobs.put(json_key, receipt_json_bytes(receipt), content_type="application/json")
+    blobs.put(pdf_key, pdf, content_type="application/pdf")
+    return json_key, pdf_key

@@ -1,0 +1,1 @@
+"""Human-readable documents the portal renders (PDF consent receipts with WeasyPrint)."""
