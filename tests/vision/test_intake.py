@@ -238,3 +238,10 @@ def test_encode_jpeg_writes_no_exif(astronaut: Image.Image) -> None:
     with Image.open(io.BytesIO(data)) as img:
         assert img.format == "JPEG" and img.size == prepared.image.size
         assert len(img.getexif()) == 0
+
+
+def test_truncated_files_stay_rejected_after_weasyprint_is_imported(astronaut: Image.Image) -> None:
+    import weasyprint  # noqa: F401 - importing it switches Pillow's LOAD_TRUNCATED_IMAGES on for the process
+
+    data = encode(astronaut, "JPEG")
+    assert "damaged or incomplete" in _rejected(data[: len(data) // 2])

@@ -43,6 +43,13 @@ def yaml_model() -> Any:
     return YOLO("yolov8n.yaml")
 
 
+def test_ultralytics_is_offline(yaml_model: Any) -> None:
+    from ultralytics import utils
+
+    assert os.environ.get("YOLO_OFFLINE") == "1"  # set by persons.py before ultralytics was imported
+    assert utils.ONLINE is False  # so no update checks, analytics or crash reports are attempted
+
+
 def test_no_weights_means_off_with_a_reason() -> None:
     for value in (None, "", "   "):
         detector, status = load_person_detector(value)

@@ -8,7 +8,7 @@ import warnings
 from datetime import UTC, datetime
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from portal.backend.vision.schemas import ImageRejected, PreparedImage
 
@@ -109,6 +109,10 @@ def _check_size(size: tuple[int, int], label: str, max_pixels: int) -> None:
 
 def _decode_first_frame(img: Image.Image, label: str) -> None:
     """Decode all pixels of the first frame so truncated or corrupt files fail here, not later."""
+    if ImageFile.LOAD_TRUNCATED_IMAGES:
+        # Some libraries switch this on for the whole process when imported (WeasyPrint does); the portal never
+        # wants a cut-off upload silently padded with grey, so it is switched back off before decoding.
+        ImageFile.LOAD_TRUNCATED_IMAGES = False
     try:
         img.seek(0)
         img.load()
