@@ -231,3 +231,25 @@ def test_a_subject_without_photos_sees_none(portal_env: Database) -> None:
     _run()
     at = _run(link=_link(portal_env, "Sofia Nilsson"))
     assert "No photo is linked to you yet." in _texts(at)
+
+
+def test_download_my_data_and_erase_me(portal_env: Database) -> None:
+
+    _run()
+    token = _link(portal_env, "Liam O'Brien")
+    at = _run(link=token)
+    at.button(key="prepare_export").click().run()
+    assert not at.exception
+    download = next(b for b in at.get("download_button") if b.label == "Download my data (ZIP)")
+    assert download is not None
+    at.button(key="erase").click().run()
+    with portal_env.read() as conn:
+        assert conn.execute(select(subjects.c.display_name).where(subjects.c.display_name == "Liam O'Brien")).first()
+    at.button(key="erase_confirm").click().run()
+    assert not at.exception
+    assert "You have been erased" in at.success[-1].value
+    with portal_env.read() as conn:
+        assert conn.execute(select(func.count()).select_from(subjects).where(subjects.c.erased_at.is_not(None))
+                            ).scalar_one() == 1
+    again = _run(link=token)
+    assert again.error and "Liam" not in _texts(again)

@@ -21,6 +21,8 @@ from portal.backend.subjects import create_personal_link, register_subject
 from portal.components.context import get_portal
 from portal.components.receipts import receipt_download_buttons
 
+MAX_SELFIE_BYTES = 15 * 1024 * 1024
+
 portal = get_portal()
 settings = portal.settings
 token = st.query_params.get("event", "")
@@ -100,7 +102,11 @@ if biometric and choices.get(biometric.code):
         upload = st.file_uploader(t("form.selfie_upload", locale), type=["jpg", "jpeg", "png", "webp"],
                                   key="selfie_upload")
         picked = shot or upload
-        selfie = picked.getvalue() if picked is not None else None
+        if picked is not None and picked.size > MAX_SELFIE_BYTES:
+            # Judged by the declared size, before the bytes are read into memory.
+            st.error(t("form.selfie_too_big", locale, mb=MAX_SELFIE_BYTES >> 20))
+        elif picked is not None:
+            selfie = picked.getvalue()
 
 submission = st.session_state.setdefault("submission_id", str(uuid.uuid4()))
 if st.button(t("form.submit", locale), type="primary", width="stretch", key="form_submit"):

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import streamlit as st
 
+from portal.backend.access_export import export_subject
 from portal.backend.consent.purposes import current_texts, list_purposes, text_version
 from portal.backend.consent.records import Context, Decision, record_consent, withdraw_all
 from portal.backend.consent.status import status_for, subject_consents
 from portal.backend.db.types import utcnow
+from portal.backend.erasure import erase_subject
 from portal.backend.errors import PortalError, TokenError
 from portal.backend.i18n import LOCALES, best_locale, t
 from portal.backend.organisation import get_organisation
@@ -182,3 +184,30 @@ if receipts:
     st.header(t("receipts.title", locale))
     for receipt_id, json_key, pdf_key in reversed(receipts[-10:]):
         receipt_download_buttons(portal.blobs, (json_key, pdf_key), locale, key=receipt_id)
+
+st.divider()
+st.header(t("rights.title", locale))
+st.caption(t("rights.intro", locale))
+if st.button(t("rights.prepare", locale), key="prepare_export", width="stretch"):
+    try:
+        st.session_state["export_zip"] = export_subject(portal.db, portal.blobs, subject_id=subject.id,
+                                                        actor="subject", max_pixels=portal.settings.max_image_pixels)
+    except PortalError as exc:
+        st.error(str(exc))
+if st.session_state.get("export_zip"):
+    st.download_button(t("rights.download", locale), data=st.session_state["export_zip"], file_name="my-data.zip",
+                       mime="application/zip", key="download_export", width="stretch")
+if st.button(t("rights.erase", locale), key="erase", width="stretch"):
+    st.session_state["confirm_erase"] = True
+if st.session_state.get("confirm_erase"):
+    st.warning(t("rights.erase_warning", locale))
+    if st.button(t("rights.erase_confirm", locale), key="erase_confirm", type="primary", width="stretch"):
+        try:
+            erase_subject(portal.db, portal.blobs, subject_id=subject.id, actor="subject",
+                          max_pixels=portal.settings.max_image_pixels)
+        except PortalError as exc:
+            st.error(str(exc))
+        else:
+            st.session_state.clear()
+            st.success(t("rights.erased", locale))
+            st.stop()
