@@ -1,0 +1,89 @@
+"""A subject's journey in a real browser on a phone-sized screen: QR form -> personal link -> withdraw one purpose."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from portal.backend.analysis import run_worker
+from portal.backend.assets import asset_detections, ingest, publish
+from portal.backend.biometrics import link_detection
+from portal.backend.blobs import LocalBlobStore
+from portal.backend.config import load_settings
+from portal.backend.consent.status import status_for, subject_consents
+from portal.backend.db.engine import Database
+from portal.backend.db.schema import consent_ledger, subjects
+from portal.backend.db.types import utcnow
+from portal.backend.events import event_url
+from portal.backend.renditions import safe_rendition
+from tests.e2e.conftest import ARTIFACTS, LivePortal, settle
+from tests.imagery import group_photo
+
+
+def _no_horizontal_scroll(page) -> bool:  # type: ignore[no-untyped-def]
+    """True when nothing is wider than the phone's screen."""
+    return page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth + 1")
+
+
+def test_qr_form_link_and_withdrawal_on_a_phone(live_portal: LivePortal, browser_page) -> None:  # type: ignore[no-untyped-def]
+    page = browser_page
+    db = Database(live_portal.database_url)
+    settings = load_settings(env={}, secrets_path=None, database_url=live_portal.database_url,
+                             base_url=live_portal.url)
+    with db.read() as conn:
+        qr_url = event_url(conn, event_id=2, secret=settings.secret_key, base_url=live_portal.url)
+
+    # 1. "Scan" the poster: open the QR URL and fill in the form.
+    page.goto(qr_url)
+    page.get_by_text("Photos at Summer festival").wait_for()
+    settle(page)
+    assert _no_horizontal_scroll(page)
+    page.locator(".st-key-form_name input").fill("Eva Example")
+    page.locator(".st-key-form_name input").press("Tab")
+    for key in ("agree_internal", "agree_website"):
+        page.locator(f".st-key-{key} label").click()
+        settle(page)
+    assert page.locator(".st-key-agree_print input").is_checked() is False  # nothing pre-ticked
+    page.locator(".st-key-form_submit button").click()
+    page.get_by_text("Thank you, Eva Example").wait_for()
+    settle(page)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "qr-form-done-390x844.png"), full_page=True)
+    assert _no_horizontal_scroll(page)
+    link = page.locator("[data-testid='stCode'] code").first.inner_text().strip()
+    assert link.startswith(f"{live_portal.url}/?link=v1.")
+
+    with db.read() as conn:
+        eva = conn.execute(select(subjects.c.id).where(subjects.c.display_name == "Eva Example")).scalar_one()
+    # Staff link Eva to a photo that is on the website, so her withdrawal has something to affect.
+    blobs = LocalBlobStore(live_portal.folder / "data" / "blobs")
+    asset = ingest(db, blobs, data=group_photo(["grace_hopper"]), filename="eva.jpg",
+                   max_pixels=settings.max_image_pixels).asset
+    run_worker(db, blobs, settings)
+    with db.read() as conn:
+        face = next(d for d in asset_detections(conn, asset.id) if d["kind"] == "face")
+    link_detection(db, detection_id=face["id"], subject_id=eva, actor="staff:e2e")
+    publish(db, asset_id=asset.id, purpose="website", place="https://example.org/summer")
+    assert safe_rendition(db, blobs, asset_id=asset.id, purpose="website", max_pixels=10**8).kept == 1
+
+    # 2. Come back through the personal link and withdraw one purpose with one tap.
+    page.goto(link)
+    page.get_by_text("Hello Eva Example").wait_for()
+    settle(page)
+    assert page.get_by_text("https://example.org/summer").count() >= 1
+    page.locator(".st-key-withdraw_website button").click()
+    page.get_by_text("Withdrawn. We have recorded it").wait_for()
+    settle(page)
+    page.screenshot(path=str(ARTIFACTS / "my-consents-after-withdrawal-390x844.png"), full_page=True)
+    assert _no_horizontal_scroll(page)
+
+    # 3. The ledger and the photo's status changed at once (R8).
+    with db.read() as conn:
+        last = conn.execute(select(consent_ledger).where(consent_ledger.c.subject_id == eva)
+                            .order_by(consent_ledger.c.seq.desc()).limit(1)).one()
+        statuses = subject_consents(conn, eva, utcnow())
+    assert (last.action, last.channel, last.actor) == ("withdrawn", "portal", "subject")
+    assert status_for(statuses, "website", asset.id) == "withdrawn"
+    assert status_for(statuses, "internal") == "given"
+    # The photo is now at risk for the website: a safe rendition blurs her.
+    assert safe_rendition(db, blobs, asset_id=asset.id, purpose="website", max_pixels=10**8).kept == 0
+    db.dispose()
