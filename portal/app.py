@@ -41,6 +41,7 @@ elif user is None:
 else:
     pages = [st.Page("pages/overview.py", title="Overview", icon="🏠", url_path="overview", default=True)]
     if user.can("manager"):
+        pages.append(st.Page("pages/dashboard.py", title="At-risk photos", icon="🚦", url_path="dashboard"))
         pages.append(st.Page("pages/subjects.py", title="Subjects", icon="👥", url_path="subjects"))
     position = "sidebar"
     with st.sidebar:

@@ -180,3 +180,15 @@ def test_ledger_list(demo_url: str) -> None:
     out = cli(demo_url, "ledger", "list", "--limit", "3", "--json")
     entries = json.loads(out.stdout)
     assert [e["seq"] for e in entries] == [1, 2, 3]
+
+
+def test_risk_report_prints_the_dashboard_figures(demo_url: str) -> None:
+    out = cli(demo_url, "risk", "report", "--format", "json")
+    assert out.returncode == 0, out.stderr
+    rows = json.loads(out.stdout)
+    assert [r["purpose"] for r in rows] == ["internal", "website", "social_media", "print", "partners"]
+    assert all(r["at_risk"] == 0 for r in rows)  # the demo has no photos yet
+    csv_out = cli(demo_url, "risk", "report", "--purpose", "website", "--format", "csv")
+    assert csv_out.stdout.splitlines()[0].startswith("purpose,at_risk,critical,expiring")
+    bad = cli(demo_url, "risk", "report", "--purpose", "billboards")
+    assert bad.returncode == 1 and "Unknown purpose 'billboards'" in bad.stderr

@@ -253,3 +253,23 @@ def test_download_my_data_and_erase_me(portal_env: Database) -> None:
                             ).scalar_one() == 1
     again = _run(link=token)
     assert again.error and "Liam" not in _texts(again)
+
+
+def test_manager_dashboard_shows_the_sql_figures(portal_env: Database) -> None:
+    from portal.backend.risk import summary
+
+    at = _sign_in(_run(), "manager@demo.example", "demo-manager-pass")
+    at.switch_page("pages/dashboard.py").run()
+    assert not at.exception
+    assert [t.value for t in at.title] == ["At-risk photos"]
+    shown = at.dataframe[0].value.set_index("Purpose")
+    with portal_env.read() as conn:
+        for f in summary(conn):
+            assert shown.loc[f.purpose, "At risk"] == f.at_risk
+    assert "No published photo is at risk." in at.success[0].value
+
+
+def test_staff_cannot_open_the_dashboard(portal_env: Database) -> None:
+    at = _sign_in(_run(), "staff@demo.example", "demo-staff-pass")
+    with pytest.raises(ValueError, match=r"not a registered page|Could not find"):
+        at.switch_page("pages/dashboard.py")

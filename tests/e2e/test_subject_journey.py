@@ -15,6 +15,7 @@ from portal.backend.db.schema import consent_ledger, subjects
 from portal.backend.db.types import utcnow
 from portal.backend.events import event_url
 from portal.backend.renditions import safe_rendition
+from portal.backend.risk import critical_assets
 from tests.e2e.conftest import ARTIFACTS, LivePortal, settle
 from tests.imagery import group_photo
 
@@ -84,6 +85,10 @@ def test_qr_form_link_and_withdrawal_on_a_phone(live_portal: LivePortal, browser
     assert (last.action, last.channel, last.actor) == ("withdrawn", "portal", "subject")
     assert status_for(statuses, "website", asset.id) == "withdrawn"
     assert status_for(statuses, "internal") == "given"
-    # The photo is now at risk for the website: a safe rendition blurs her.
+    # The photo is now at risk for the website, and critical because it is published there (R8).
+    with db.read() as conn:
+        critical = critical_assets(conn)
+    assert [(c["asset_id"], c["code"], c["reason"]) for c in critical] == [(asset.id, "website", "withdrawn")]
+    # A safe rendition for the website blurs her.
     assert safe_rendition(db, blobs, asset_id=asset.id, purpose="website", max_pixels=10**8).kept == 0
     db.dispose()
