@@ -39,7 +39,10 @@ elif user is None:
     pages = [st.Page("pages/sign_in.py", title="Sign in", icon="🔑", url_path="sign-in", default=True)]
     position = "hidden"
 else:
-    pages = [st.Page("pages/overview.py", title="Overview", icon="🏠", url_path="overview", default=True)]
+    pages = [
+        st.Page("pages/overview.py", title="Overview", icon="🏠", url_path="overview", default=True),
+        st.Page("pages/events.py", title="Events", icon="📅", url_path="events"),
+    ]
     if user.can("manager"):
         pages.append(st.Page("pages/dashboard.py", title="At-risk photos", icon="🚦", url_path="dashboard"))
         pages.append(st.Page("pages/subjects.py", title="Subjects", icon="👥", url_path="subjects"))

@@ -273,3 +273,17 @@ def test_staff_cannot_open_the_dashboard(portal_env: Database) -> None:
     at = _sign_in(_run(), "staff@demo.example", "demo-staff-pass")
     with pytest.raises(ValueError, match=r"not a registered page|Could not find"):
         at.switch_page("pages/dashboard.py")
+
+
+def test_staff_events_page_creates_an_event_and_makes_its_poster(portal_env: Database) -> None:
+    at = _sign_in(_run(), "staff@demo.example", "demo-staff-pass")
+    at.switch_page("pages/events.py").run()
+    assert not at.exception
+    assert [s.value for s in at.subheader] == ["Summer festival", "Spring conference"]
+    at.text_input[0].input("Winter market")
+    next(b for b in at.button if b.label == "Create event").click().run()
+    assert not at.exception
+    assert "Winter market" in [s.value for s in at.subheader]
+    make = next(b for b in at.button if b.label == "Make the QR poster (PDF)")
+    make.click().run()
+    assert any(b.label == "Download the QR poster (PDF)" for b in at.get("download_button"))
