@@ -192,3 +192,10 @@ def test_risk_report_prints_the_dashboard_figures(demo_url: str) -> None:
     assert csv_out.stdout.splitlines()[0].startswith("purpose,at_risk,critical,expiring")
     bad = cli(demo_url, "risk", "report", "--purpose", "billboards")
     assert bad.returncode == 1 and "Unknown purpose 'billboards'" in bad.stderr
+
+
+def test_jobs_run_twice(demo_url: str) -> None:
+    first = cli(demo_url, "jobs", "run")
+    assert first.returncode == 0 and "Expired 2 consent(s)" in first.stdout
+    second = cli(demo_url, "jobs", "run")
+    assert "Expired 0 consent(s); queued 0 renewal request(s) and 0 manager digest(s)" in second.stdout

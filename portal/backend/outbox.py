@@ -6,7 +6,9 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from portal.backend.db.schema import outbox
 
@@ -22,15 +24,16 @@ def queue(
     asset_id: int | None = None,
     dedupe_key: str | None = None,
 ) -> int | None:
-    """Add a task in the caller's transaction; a task with the same dedupe key is not added twice."""
-    if dedupe_key and conn.execute(select(outbox.c.id).where(outbox.c.dedupe_key == dedupe_key)).first():
-        return None
-    return conn.execute(
-        insert(outbox)
-        .values(kind=kind, recipient=recipient, subject_id=subject_id, asset_id=asset_id,
-                payload=json.dumps(payload, ensure_ascii=False), dedupe_key=dedupe_key, created_at=now)
-        .returning(outbox.c.id)
-    ).scalar_one()
+    """Add a task in the caller's transaction; a task with the same dedupe key is not added twice, even when
+    two job runs race (ON CONFLICT DO NOTHING, on both databases). Returns the new id, or None."""
+    dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    stmt = dialect_insert(outbox).values(
+        kind=kind, recipient=recipient, subject_id=subject_id, asset_id=asset_id,
+        payload=json.dumps(payload, ensure_ascii=False), dedupe_key=dedupe_key, created_at=now,
+    )
+    if dedupe_key:
+        stmt = stmt.on_conflict_do_nothing(index_elements=[outbox.c.dedupe_key])
+    return conn.execute(stmt.returning(outbox.c.id)).scalar()
 
 
 def pending(conn: Connection, *, kind: str | None = None, limit: int = 100) -> list[dict[str, Any]]:

@@ -1,0 +1,26 @@
+"""`jobs run`: the daily jobs (safe to run twice and from several machines)."""
+
+from __future__ import annotations
+
+import argparse
+
+from portal.cli.common import add_common, open_database
+
+
+def register(groups: argparse._SubParsersAction) -> None:
+    """Add the jobs group."""
+    sub = groups.add_parser("jobs", help="scheduled jobs").add_subparsers(dest="command", metavar="COMMAND",
+                                                                          required=True)
+    add_common(sub.add_parser("run", help="expire lapsed consents, queue renewals and digests, settle takedowns"))\
+        .set_defaults(handler=run_command)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Run all jobs once."""
+    from portal.backend.jobs import run_jobs
+
+    portal = open_database(args)
+    report = run_jobs(portal.db, window_days=portal.settings.expiry_warning_days)
+    print(f"Expired {report.expired} consent(s); queued {report.renewal_requests} renewal request(s) and "
+          f"{report.digests} manager digest(s); {report.takedowns_done} takedown task(s) done.")
+    return 0

@@ -1,0 +1,74 @@
+"""The daily jobs on both databases: expiry as ledger events, renewals, digests, takedowns; idempotent."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select
+
+from portal.backend.consent import ledger
+from portal.backend.consent.purposes import TextContent, publish_text
+from portal.backend.consent.status import status_for, subject_consents
+from portal.backend.db.engine import Database
+from portal.backend.db.schema import consent_ledger, outbox
+from portal.backend.demo import seed_demo
+from portal.backend.jobs import run_jobs
+
+DAY = timedelta(days=1)
+
+
+def _count(db: Database, **where: str) -> int:
+    with db.read() as conn:
+        stmt = select(func.count()).select_from(consent_ledger if "action" in where else outbox)
+        for key, value in where.items():
+            stmt = stmt.where((consent_ledger.c if key == "action" else outbox.c)[key] == value)
+        return conn.execute(stmt).scalar_one()
+
+
+def test_jobs_expire_ask_renewal_digest_and_are_idempotent(db: Database) -> None:
+    now = datetime.now(UTC)
+    seed_demo(db, now=now)
+    with db.write() as conn:
+        publish_text(conn, code="social_media", now=now, texts={"en": TextContent("Social media v2", "New text.")})
+    first = run_jobs(db, now=now, window_days=30)
+    # Liam's two consents lapsed long ago. One renewal request per consent: Noah's website (lapses within
+    # 30 days) and the social-media consents of Noah, Anna and Olivia, whose text was replaced.
+    assert first.expired == 2
+    assert first.renewal_requests == 4
+    assert first.digests == 2  # the demo's manager and admin
+    assert _count(db, action="expired") == 2
+    with db.read() as conn:
+        liam = conn.execute(select(consent_ledger.c.subject_id).where(consent_ledger.c.seq == 1)).scalar_one()
+        entries = ledger.entries_for_subject(conn, liam)
+        statuses = subject_consents(conn, liam, now)
+    assert [(e.action, e.channel, e.actor) for e in entries[-2:]] == [("expired", "system", "system")] * 2
+    assert status_for(statuses, "print") == "expired"
+    second = run_jobs(db, now=now, window_days=30)
+    assert (second.expired, second.renewal_requests, second.digests) == (0, 0, 0)
+    assert ledger.verify(db).ok
+
+
+def test_concurrent_job_runs_write_each_expiry_once(db: Database) -> None:
+    now = datetime.now(UTC)
+    seed_demo(db, now=now)
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        own = Database(db.url)
+        try:
+            run_jobs(own, now=now + DAY)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            own.dispose()
+
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert _count(db, action="expired") == 2
+    assert _count(db, kind="digest") == 2
+    assert ledger.verify(db).ok
