@@ -42,6 +42,7 @@ else:
     pages = [
         st.Page("pages/overview.py", title="Overview", icon="🏠", url_path="overview", default=True),
         st.Page("pages/events.py", title="Events", icon="📅", url_path="events"),
+        st.Page("pages/assets.py", title="Photos", icon="🖼️", url_path="photos"),
     ]
     if user.can("manager"):
         pages.append(st.Page("pages/dashboard.py", title="At-risk photos", icon="🚦", url_path="dashboard"))

@@ -287,3 +287,39 @@ def test_staff_events_page_creates_an_event_and_makes_its_poster(portal_env: Dat
     make = next(b for b in at.button if b.label == "Make the QR poster (PDF)")
     make.click().run()
     assert any(b.label == "Download the QR poster (PDF)" for b in at.get("download_button"))
+
+
+def test_staff_uploads_reviews_links_and_publishes_a_photo(portal_env: Database) -> None:
+    from portal.backend.assets import asset_detections, current_uses
+    from tests.imagery import group_photo
+
+    at = _sign_in(_run(), "staff@demo.example", "demo-staff-pass")
+    at.switch_page("pages/assets.py").run()
+    assert not at.exception
+    assert any("Person detection is off" in c.value for c in at.caption)
+    at.file_uploader(key="uploads").set_value([
+        ("pair.jpg", group_photo(["astronaut", "grace_hopper"]), "image/jpeg"),
+        ("broken.jpg", b"not an image", "image/jpeg"),
+    ]).run()
+    at.button(key="import").click().run()
+    assert not at.exception
+    assert "1 imported, 0 duplicates, 1 rejected." in at.success[0].value
+    assert "Analysed 1 photos" in at.info[0].value
+    with portal_env.read() as conn:
+        faces = [d for d in asset_detections(conn, 1) if d["kind"] == "face"]
+    grace = max(faces, key=lambda d: d["box"]["x"])
+    olivia = _subject_id(portal_env, "Olivia Karlsson")
+    at.selectbox(key=f"who_{grace['id']}").select(olivia).run()
+    at.button(key=f"link_{grace['id']}").click().run()
+    patch = min(faces, key=lambda d: d["score"])
+    at.button(key=f"unid_{patch['id']}").click().run()
+    at.selectbox[-1].select("website")
+    at.text_input[-1].input("https://example.org/gallery")
+    next(b for b in at.button if b.label == "Record publication").click().run()
+    assert not at.exception
+    with portal_env.read() as conn:
+        after = {d["id"]: d for d in asset_detections(conn, 1)}
+        uses = current_uses(conn, 1)
+    assert (after[grace["id"]]["subject_id"], after[grace["id"]]["link_status"]) == (olivia, "confirmed")
+    assert after[patch["id"]]["identifiable"] is False
+    assert [(u["code"], u["place"]) for u in uses] == [("website", "https://example.org/gallery")]

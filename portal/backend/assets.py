@@ -8,7 +8,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, case, func, insert, select, update
 
 from portal.backend.blobs import BlobStore
 from portal.backend.db.engine import Database
@@ -210,3 +210,42 @@ def unpublish(db: Database, *, use_id: int, now: datetime | None = None) -> None
         ).rowcount
         if not done:
             raise NotFound(f"No current publication with id {use_id}.")
+
+
+def list_assets(conn: Connection, *, limit: int = 50, offset: int = 0, event_id: int | None = None) -> list[dict[str, Any]]:
+    """A page of assets, newest first, with their face and person counts (one grouped query)."""
+    counts = (
+        select(
+            detections.c.asset_id,
+            func.sum(case((detections.c.kind == "face", 1), else_=0)).label("faces"),
+            func.sum(case((detections.c.kind == "person", 1), else_=0)).label("persons"),
+            func.sum(case((detections.c.link_status == "suggested", 1), else_=0)).label("suggested"),
+        )
+        .group_by(detections.c.asset_id)
+        .subquery()
+    )
+    stmt = (
+        select(assets.c.id, assets.c.filename, assets.c.event_id, assets.c.analysis_state, assets.c.uploaded_at,
+               func.coalesce(counts.c.faces, 0).label("faces"), func.coalesce(counts.c.persons, 0).label("persons"),
+               func.coalesce(counts.c.suggested, 0).label("suggested"))
+        .outerjoin(counts, counts.c.asset_id == assets.c.id)
+        .order_by(assets.c.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    if event_id is not None:
+        stmt = stmt.where(assets.c.event_id == event_id)
+    return [dict(r._mapping) for r in conn.execute(stmt)]
+
+
+def current_uses(conn: Connection, asset_id: int) -> list[dict[str, Any]]:
+    """Where an asset is published now."""
+    from portal.backend.db.schema import purposes
+
+    rows = conn.execute(
+        select(asset_uses.c.id, purposes.c.code, asset_uses.c.place, asset_uses.c.since)
+        .join(purposes, purposes.c.id == asset_uses.c.purpose_id)
+        .where(asset_uses.c.asset_id == asset_id, asset_uses.c.until.is_(None))
+        .order_by(asset_uses.c.id)
+    )
+    return [dict(r._mapping) for r in rows]

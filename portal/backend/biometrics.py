@@ -222,3 +222,17 @@ def set_matching_enabled(db: Database, *, enabled: bool, actor: str, now: dateti
         audit(conn, actor=actor, action="matching_on" if enabled else "matching_off", now=now,
               detail={"templates_deleted": removed})
         return removed
+
+
+def mark_unidentifiable(db: Database, *, detection_id: int, actor: str, now: datetime | None = None) -> None:
+    """Staff judge a detection not to be an identifiable person (background, poster, statue): no consent needed."""
+    now = now or utcnow()
+    with db.write() as conn:
+        done = conn.execute(
+            update(detections).where(detections.c.id == detection_id)
+            .values(identifiable=False, subject_id=None, link_method=None, link_status=None, link_distance=None)
+        ).rowcount
+        if not done:
+            raise NotFound(f"No detection with id {detection_id}.")
+        audit(conn, actor=actor, action="mark_unidentifiable", target_type="detection", target_id=str(detection_id),
+              now=now)
