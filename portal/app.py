@@ -47,6 +47,7 @@ else:
     if user.can("manager"):
         pages.append(st.Page("pages/dashboard.py", title="At-risk photos", icon="🚦", url_path="dashboard"))
         pages.append(st.Page("pages/subjects.py", title="Subjects", icon="👥", url_path="subjects"))
+        pages.append(st.Page("pages/reports.py", title="Reports", icon="📄", url_path="reports"))
     position = "sidebar"
     with st.sidebar:
         st.caption(f"Signed in as **{user.display_name}** ({user.role})")

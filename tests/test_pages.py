@@ -323,3 +323,13 @@ def test_staff_uploads_reviews_links_and_publishes_a_photo(portal_env: Database)
     assert (after[grace["id"]]["subject_id"], after[grace["id"]]["link_status"]) == (olivia, "confirmed")
     assert after[patch["id"]]["identifiable"] is False
     assert [(u["code"], u["place"]) for u in uses] == [("website", "https://example.org/gallery")]
+
+
+def test_manager_makes_both_reports(portal_env: Database) -> None:
+    at = _sign_in(_run(), "manager@demo.example", "demo-manager-pass")
+    at.switch_page("pages/reports.py").run()
+    at.button(key="make_compliance").click().run()
+    at.button(key="make_art30").click().run()
+    assert not at.exception
+    labels = {b.label for b in at.get("download_button")}
+    assert {"Download the compliance report (PDF)", "Download the record of processing (PDF)"} <= labels

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, text
+from sqlalchemy import Connection, Integer, String, bindparam, text
 
 from portal.backend.db.types import UTCDateTime, utcnow
 
@@ -141,5 +141,6 @@ def critical_assets(conn: Connection, *, now: datetime | None = None, limit: int
         JOIN risk ON risk.asset_id = u.asset_id AND risk.purpose_id = u.purpose_id
         JOIN purposes p ON p.id = u.purpose_id JOIN assets a ON a.id = u.asset_id
         WHERE u.until IS NULL ORDER BY u.asset_id, p.code, risk.reason LIMIT :limit
-    """).bindparams(*params), {**values, "limit": limit})
+    """).bindparams(*params).columns(asset_id=Integer, filename=String, code=String, place=String,
+                                     since=UTCDateTime, reason=String), {**values, "limit": limit})
     return [dict(r._mapping) for r in rows]

@@ -9,10 +9,18 @@ from collections.abc import Sequence
 from sqlalchemy.exc import SQLAlchemyError
 
 from portal.backend.errors import PortalError
-from portal.cli import asset_commands, db_commands, job_commands, ledger_commands, risk_commands, subject_commands
+from portal.cli import (
+    asset_commands,
+    db_commands,
+    job_commands,
+    ledger_commands,
+    report_commands,
+    risk_commands,
+    subject_commands,
+)
 from portal.cli.common import EXIT_ERROR
 
-GROUPS = (db_commands, ledger_commands, subject_commands, asset_commands, risk_commands, job_commands)
+GROUPS = (db_commands, ledger_commands, subject_commands, asset_commands, risk_commands, job_commands, report_commands)
 
 
 def build_parser() -> argparse.ArgumentParser:
