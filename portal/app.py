@@ -48,6 +48,9 @@ else:
         pages.append(st.Page("pages/dashboard.py", title="At-risk photos", icon="🚦", url_path="dashboard"))
         pages.append(st.Page("pages/subjects.py", title="Subjects", icon="👥", url_path="subjects"))
         pages.append(st.Page("pages/reports.py", title="Reports", icon="📄", url_path="reports"))
+        pages.append(st.Page("pages/audit.py", title="Audit log", icon="🔍", url_path="audit"))
+    if user.can("admin"):
+        pages.append(st.Page("pages/settings.py", title="Settings", icon="⚙️", url_path="settings"))
     position = "sidebar"
     with st.sidebar:
         st.caption(f"Signed in as **{user.display_name}** ({user.role})")

@@ -333,3 +333,38 @@ def test_manager_makes_both_reports(portal_env: Database) -> None:
     assert not at.exception
     labels = {b.label for b in at.get("download_button")}
     assert {"Download the compliance report (PDF)", "Download the record of processing (PDF)"} <= labels
+
+
+def test_admin_settings_publish_a_new_text_version_and_add_staff(portal_env: Database) -> None:
+    from portal.backend.consent.purposes import current_text, get_purpose
+    from portal.backend.staff import authenticate
+
+    at = _sign_in(_run(), "admin@demo.example", "demo-admin-pass")
+    at.switch_page("pages/settings.py").run()
+    assert not at.exception
+    at.selectbox(key="text_purpose").select("website").run()
+    at.text_area[0].input("We may publish photos of you on our website (new wording).")
+    next(b for b in at.button if b.label == "Publish as a new version").click().run()
+    assert not at.exception and any("Published version 2" in s.value for s in at.success)
+    with portal_env.read() as conn:
+        text = current_text(conn, get_purpose(conn, "website").id, "en")
+    assert (text.version, text.body) == (2, "We may publish photos of you on our website (new wording).")
+    at.text_input(key="new_email").input("new.staff@example.org")
+    at.text_input(key="new_name").input("New Staff")
+    at.text_input(key="new_password").input("long enough password")
+    next(b for b in at.button if b.label == "Create account").click().run()
+    assert not at.exception
+    assert authenticate(portal_env, email="new.staff@example.org", password="long enough password").role == "staff"
+
+
+def test_manager_sees_audit_log_but_not_settings(portal_env: Database) -> None:
+    at = _sign_in(_run(), "manager@demo.example", "demo-manager-pass")
+    at.switch_page("pages/audit.py").run()
+    assert not at.exception
+    assert "sign_in" in set(at.dataframe[0].value["action"])
+    try:
+        at.switch_page("pages/settings.py").run()
+    except ValueError:
+        return  # AppTest refuses pages the navigation did not register
+    assert "Settings" not in [t.value for t in at.title]
+    assert not any(b.label == "Create account" for b in at.button)

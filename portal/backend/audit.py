@@ -40,3 +40,11 @@ def audit_count(conn: Connection, *, action: str | None = None) -> int:
     if action:
         stmt = stmt.where(audit_log.c.action == action)
     return conn.execute(stmt).scalar_one()
+
+
+def recent(conn: Connection, *, limit: int = 200, action: str | None = None) -> list[dict[str, Any]]:
+    """The newest audit lines."""
+    stmt = select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
+    if action:
+        stmt = stmt.where(audit_log.c.action == action)
+    return [dict(r._mapping) for r in conn.execute(stmt)]
