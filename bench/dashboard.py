@@ -10,10 +10,8 @@ take hours; the risk queries do not care how the rows got there.
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import sys
-import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -21,8 +19,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import create_engine, insert, text, update
+from sqlalchemy import insert, text, update
 
+from bench.databases import add_database_options, each_database
 from portal.backend.consent import ledger
 from portal.backend.db import migrate
 from portal.backend.db.engine import Database
@@ -112,30 +111,13 @@ def run(db: Database, label: str, scale: float) -> None:
 
 
 def main() -> None:
-    """SQLite always (unless skipped), PostgreSQL when a URL is given."""
+    """Run on SQLite and, when a URL is given, on PostgreSQL."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--scale", type=float, default=1.0)
-    ap.add_argument("--postgres", default=os.environ.get("PORTAL_TEST_POSTGRES_URL", ""))
-    ap.add_argument("--skip-sqlite", action="store_true")
+    add_database_options(ap)
     args = ap.parse_args()
-    if not args.skip_sqlite:
-        with tempfile.TemporaryDirectory() as tmp:
-            db = Database(f"sqlite:///{tmp}/dash.db")
-            run(db, "sqlite", args.scale)
-            db.dispose()
-    if args.postgres:
-        schema = f"bench_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(args.postgres)
-        with admin.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        try:
-            db = Database(args.postgres, schema=schema)
-            run(db, "postgresql", args.scale)
-            db.dispose()
-        finally:
-            with admin.begin() as conn:
-                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-            admin.dispose()
+    for label, db in each_database(args):
+        run(db, label, args.scale)
 
 
 if __name__ == "__main__":

@@ -10,17 +10,14 @@ Prints events per second for two realistic write paths and the time of `ledger v
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 import time
-import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import create_engine, text
 
+from bench.databases import add_database_options, each_database
 from portal.backend.consent import ledger
 from portal.backend.consent.records import Context, Decision, record_consent
 from portal.backend.db import migrate
@@ -96,27 +93,10 @@ def main() -> None:
     """Run on SQLite and, when a URL is given, on PostgreSQL."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--events", type=int, default=100_000)
-    ap.add_argument("--postgres", default=os.environ.get("PORTAL_TEST_POSTGRES_URL", ""))
-    ap.add_argument("--skip-sqlite", action="store_true")
+    add_database_options(ap)
     args = ap.parse_args()
-    if not args.skip_sqlite:
-        with tempfile.TemporaryDirectory() as tmp:
-            db = Database(f"sqlite:///{tmp}/bench.db")
-            run(db, "sqlite", args.events)
-            db.dispose()
-    if args.postgres:
-        schema = f"bench_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(args.postgres)
-        with admin.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        try:
-            db = Database(args.postgres, schema=schema)
-            run(db, "postgresql", args.events)
-            db.dispose()
-        finally:
-            with admin.begin() as conn:
-                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-            admin.dispose()
+    for label, db in each_database(args):
+        run(db, label, args.events)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime
 
@@ -37,3 +38,27 @@ def make_subject(
     """Register a subject and return their id."""
     reg = register_subject(db, name=name, choices=choices or {}, context=context, now=now, **kw)  # type: ignore[arg-type]
     return reg.subject.id
+
+
+def in_parallel(url: str, work: Callable[[Database], object], *, threads: int = 3) -> list[BaseException]:
+    """Run `work` at the same time in several threads, each with its own engine (like separate processes);
+    returns the errors they raised."""
+    errors: list[BaseException] = []
+    start = threading.Barrier(threads)
+
+    def run() -> None:
+        own = Database(url)
+        try:
+            start.wait()
+            work(own)
+        except BaseException as exc:  # collected for the test to assert on
+            errors.append(exc)
+        finally:
+            own.dispose()
+
+    workers = [threading.Thread(target=run) for _ in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    return errors

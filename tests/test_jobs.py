@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
@@ -14,6 +13,7 @@ from portal.backend.db.engine import Database
 from portal.backend.db.schema import consent_ledger, outbox
 from portal.backend.demo import seed_demo
 from portal.backend.jobs import run_jobs
+from tests.factories import in_parallel
 
 DAY = timedelta(days=1)
 
@@ -52,23 +52,7 @@ def test_jobs_expire_ask_renewal_digest_and_are_idempotent(db: Database) -> None
 def test_concurrent_job_runs_write_each_expiry_once(db: Database) -> None:
     now = datetime.now(UTC)
     seed_demo(db, now=now)
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        own = Database(db.url)
-        try:
-            run_jobs(own, now=now + DAY)
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            own.dispose()
-
-    threads = [threading.Thread(target=run) for _ in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    assert in_parallel(db.url, lambda own: run_jobs(own, now=now + DAY)) == []
     assert _count(db, action="expired") == 2
     assert _count(db, kind="digest") == 2
     assert ledger.verify(db).ok

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import func, select, text
@@ -13,6 +11,7 @@ from portal.backend.db import migrate
 from portal.backend.db.engine import Database
 from portal.backend.db.schema import metadata, subjects
 from portal.backend.demo import seed_demo
+from tests.factories import in_parallel
 
 
 def test_upgrade_creates_the_schema_defined_in_schema_py(empty_db: Database) -> None:
@@ -50,23 +49,7 @@ def test_upgrade_from_an_older_revision_keeps_every_row(empty_db: Database) -> N
 
 
 def test_concurrent_upgrades_do_not_collide(empty_db: Database) -> None:
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        own = Database(empty_db.url)
-        try:
-            migrate.upgrade(own)
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            own.dispose()
-
-    threads = [threading.Thread(target=run) for _ in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    assert in_parallel(empty_db.url, migrate.upgrade) == []
     assert migrate.current_revision(empty_db) == migrate.head_revision()
 
 
