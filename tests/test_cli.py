@@ -199,3 +199,12 @@ def test_jobs_run_twice(demo_url: str) -> None:
     assert first.returncode == 0 and "Expired 2 consent(s)" in first.stdout
     second = cli(demo_url, "jobs", "run")
     assert "Expired 0 consent(s); queued 0 renewal request(s) and 0 manager digest(s)" in second.stdout
+
+
+def test_unwritable_output_paths_get_a_clear_error(demo_url: str, tmp_path: Path) -> None:
+    target = tmp_path / "no-such-folder" / "out.pdf"
+    for args in (["reports", "art30", "--out", str(target)],
+                 ["subjects", "export", json.loads(cli(demo_url, "subjects", "add", "--name", "Out Put",
+                                                       "--json").stdout)["subject_id"], "--out", str(target)]):
+        out = cli(demo_url, *args)
+        assert out.returncode == 1 and f"Cannot write {target}" in out.stderr and "Traceback" not in out.stderr

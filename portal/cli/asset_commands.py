@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from portal.backend.db.schema import events
 from portal.backend.errors import NotFound, PortalError, ValidationError
-from portal.cli.common import Progress, add_common, cli_actor, open_database, print_json, print_table
+from portal.cli.common import Progress, add_common, cli_actor, open_database, print_json, print_table, write_output
 
 
 def register(groups: argparse._SubParsersAction) -> None:
@@ -149,7 +149,7 @@ def render_command(args: argparse.Namespace) -> int:
     portal = open_database(args)
     result = safe_rendition(portal.db, portal.blobs, asset_id=args.asset_id, purpose=args.purpose,
                             keep_subject=args.keep_subject, max_pixels=portal.settings.max_image_pixels)
-    args.out.write_bytes(result.data)
+    write_output(args.out, result.data)
     print(f"Wrote {args.out}: {result.blurred} face(s) blurred, {result.kept} kept.")
     return 0
 

@@ -7,13 +7,14 @@ import getpass
 import json
 import sys
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from portal.backend.bootstrap import Portal, make_blob_store
 from portal.backend.config import load_settings
 from portal.backend.db import migrate
 from portal.backend.db.engine import Database, safe_url
-from portal.backend.errors import ConfigError
+from portal.backend.errors import ConfigError, ValidationError
 
 EXIT_ERROR = 1
 EXIT_TAMPERED = 3
@@ -97,3 +98,11 @@ class Progress:
         """End the line."""
         if self.enabled:
             sys.stderr.write("\n")
+
+
+def write_output(path: Path, data: bytes) -> None:
+    """Write a command's output file, turning an unwritable path into an error a person can act on."""
+    try:
+        path.write_bytes(data)
+    except OSError as exc:
+        raise ValidationError(f"Cannot write {path}: {exc.strerror or exc}.") from None

@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from portal.backend.errors import ValidationError
-from portal.cli.common import add_common, open_database
+from portal.cli.common import add_common, open_database, write_output
 
 
 def register(groups: argparse._SubParsersAction) -> None:
@@ -29,9 +28,6 @@ def report_command(args: argparse.Namespace) -> int:
         pdf = compliance_report_pdf(portal.db, window_days=portal.settings.expiry_warning_days)
     else:
         pdf = record_of_processing_pdf(portal.db)
-    try:
-        args.out.write_bytes(pdf)
-    except OSError as exc:
-        raise ValidationError(f"Cannot write {args.out}: {exc.strerror}.") from None
+    write_output(args.out, pdf)
     print(f"Wrote {args.out} ({len(pdf) / 1024:.0f} KiB).")
     return 0

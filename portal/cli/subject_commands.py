@@ -12,7 +12,7 @@ from portal.backend.consent.status import subject_consents
 from portal.backend.db.types import utcnow
 from portal.backend.errors import PortalError, ValidationError
 from portal.backend.subjects import create_personal_link, get_subject, list_subjects, register_subject
-from portal.cli.common import add_common, cli_actor, fmt_time, open_database, print_json, print_table
+from portal.cli.common import add_common, cli_actor, fmt_time, open_database, print_json, print_table, write_output
 
 
 def register(groups: argparse._SubParsersAction) -> None:
@@ -278,10 +278,7 @@ def export_command(args: argparse.Namespace) -> int:
     portal = open_database(args)
     data = export_subject(portal.db, portal.blobs, subject_id=args.subject_id, actor=cli_actor(),
                           max_pixels=portal.settings.max_image_pixels)
-    try:
-        args.out.write_bytes(data)
-    except OSError as exc:
-        raise ValidationError(f"Cannot write {args.out}: {exc.strerror}.") from None
+    write_output(args.out, data)
     print(f"Wrote {args.out} ({len(data) / 1024:.0f} KiB).")
     return 0
 
