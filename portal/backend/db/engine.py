@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -115,6 +116,22 @@ def _make_engine(url: str, *, schema: str | None, create: bool, echo: bool) -> E
     raise ConfigError(f"Unsupported database {backend!r}: use sqlite:/// or postgresql+psycopg://.")
 
 
+def _enable_wal(cur: sqlite3.Cursor) -> None:
+    """Switch a database file to WAL once; the switch needs a moment alone with the file, so when several
+    processes open a brand-new database at the same instant the losers retry briefly instead of failing."""
+    if cur.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal":
+        return
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 def _configure_sqlite(engine: Engine) -> None:
     """WAL, foreign keys, a busy timeout and explicit BEGIN so transactions mean what they say."""
 
@@ -125,7 +142,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=60000")
-        cur.execute("PRAGMA journal_mode=WAL")
+        _enable_wal(cur)
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.close()
 
