@@ -22,3 +22,22 @@ def test_demo_has_every_kind_of_state(db: Database) -> None:
     assert {"given", "refused", "withdrawn", "expired"} <= set(states)
     assert any(r["minor"] for r in rows)
     assert portal_overview(db).expiring_soon == 2  # Noah's two consents lapse within 30 days
+
+
+def test_demo_photo_library_is_analysed_linked_and_gives_the_dashboard_a_story(db: Database, tmp_path) -> None:
+    from portal.backend import risk_index
+    from portal.backend.blobs import LocalBlobStore
+    from portal.backend.risk import critical_assets, summary
+
+    blobs = LocalBlobStore(tmp_path / "blobs")
+    assert seed_demo(db, blobs=blobs).photos == 4
+    with db.read() as conn:
+        figures = {f.purpose: f for f in summary(conn)}
+        critical = critical_assets(conn)
+        assert risk_index.check(conn) == []
+    assert all(f.with_people == 4 for f in figures.values())
+    # Erik withdrew website consent after the panel photo went on the website: the one critical photo.
+    assert [(c["filename"], c["code"], c["reason"]) for c in critical] == [("spring-panel.jpg", "website", "withdrawn")]
+    # The stranger in the summer crowd is left for staff to identify.
+    assert figures["website"].by_reason["unidentified"] == 1
+    assert len(blobs.list_keys("originals/")) == 4

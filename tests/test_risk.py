@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import insert
 
+from portal.backend import risk_index
 from portal.backend.assets import publish
 from portal.backend.consent.records import Decision, record_consent
 from portal.backend.db.engine import Database
@@ -31,6 +32,7 @@ def _asset(db: Database, n: int, faces: list[tuple[str | None, float]], persons:
         for x in persons:
             conn.execute(insert(detections).values(asset_id=asset_id, kind="person", x=x, y=0.0, w=0.2, h=0.9,
                                                    detector="yolo", created_at=T0))
+        risk_index.refresh_assets(conn, [asset_id])  # rows written behind the services' back
     return asset_id
 
 

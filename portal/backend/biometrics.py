@@ -8,6 +8,7 @@ from datetime import datetime
 import numpy as np
 from sqlalchemy import Connection, and_, delete, insert, or_, select, update
 
+from portal.backend import risk_index
 from portal.backend.audit import audit
 from portal.backend.consent.status import ALLOWING, latest_entries_query, status_of
 from portal.backend.db.engine import Database
@@ -119,7 +120,15 @@ def _suggest(
         .values(subject_id=subject_id, link_method="match", link_status=status, link_distance=float(distance),
                 confirmed_at=now if status == "confirmed" else None)
     )
+    if status == "confirmed":
+        risk_index.refresh_assets(conn, [asset_id])
     return Suggestion(detection_id, asset_id, subject_id, float(distance), status)
+
+
+def _refresh_asset_of(conn: Connection, detection_id: int) -> None:
+    """Re-judge the photo a changed detection belongs to."""
+    risk_index.refresh_assets(conn, conn.execute(
+        select(detections.c.asset_id).where(detections.c.id == detection_id)).scalars().all())
 
 
 def match_subject(
@@ -187,6 +196,7 @@ def link_detection(
             .values(subject_id=subject_id, link_method="manual", link_status="confirmed", link_distance=None,
                     confirmed_at=now, identifiable=True)
         )
+        _refresh_asset_of(conn, detection_id)
         audit(conn, actor=actor, action="link_detection", target_type="detection", target_id=str(detection_id),
               detail={"subject_id": subject_id}, now=now)
 
@@ -205,6 +215,7 @@ def review_suggestion(db: Database, *, detection_id: int, accept: bool, staff_id
             .where(detections.c.id == detection_id)
             .values(link_status="confirmed" if accept else "rejected", confirmed_by=staff_id, confirmed_at=now)
         )
+        _refresh_asset_of(conn, detection_id)
         audit(conn, actor=f"staff:{staff_id}", action="confirm_match" if accept else "reject_match",
               target_type="detection", target_id=str(detection_id), now=now)
 
@@ -234,5 +245,6 @@ def mark_unidentifiable(db: Database, *, detection_id: int, actor: str, now: dat
         ).rowcount
         if not done:
             raise NotFound(f"No detection with id {detection_id}.")
+        _refresh_asset_of(conn, detection_id)
         audit(conn, actor=actor, action="mark_unidentifiable", target_type="detection", target_id=str(detection_id),
               now=now)

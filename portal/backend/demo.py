@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from portal.backend.blobs import BlobStore
 from portal.backend.consent.records import Context, Decision, record_consent
 from portal.backend.db.engine import Database
 from portal.backend.db.schema import consent_ledger, organisation, subjects
@@ -48,6 +49,7 @@ class DemoSummary:
 
     subjects: int
     ledger_entries: int
+    photos: int = 0
 
 
 def is_empty(db: Database) -> bool:
@@ -62,8 +64,12 @@ def is_demo(db: Database) -> bool:
         return bool(conn.execute(select(organisation.c.is_demo).where(organisation.c.id == 1)).scalar())
 
 
-def seed_demo(db: Database, *, now: datetime | None = None) -> DemoSummary:
-    """Fill an empty database with demo data; the history is back-dated so some consents have expired."""
+def seed_demo(
+    db: Database, *, now: datetime | None = None, blobs: BlobStore | None = None, max_pixels: int = 60_000_000
+) -> DemoSummary:
+    """Fill an empty database with demo data; the history is back-dated so some consents have expired.
+
+    With a blob store it also adds the demo photo library (analysed, linked, partly published)."""
     now = now or utcnow()
     day = timedelta(days=1)
     with db.write() as conn:
@@ -88,6 +94,8 @@ def seed_demo(db: Database, *, now: datetime | None = None) -> DemoSummary:
             now=now - 60 * day,
         )
 
+    people: dict[str, str] = {}
+
     def register(
         name: str,
         locale: str,
@@ -110,6 +118,7 @@ def seed_demo(db: Database, *, now: datetime | None = None) -> DemoSummary:
             now=now - days_ago * day,
             **kw,
         )
+        people[name] = reg.subject.id
         return reg.subject.id
 
     def change(subject_id: str, purpose: str, action: str, days_ago: int) -> None:
@@ -172,7 +181,13 @@ def seed_demo(db: Database, *, now: datetime | None = None) -> DemoSummary:
     )
     change(erik, "website", "withdrawn", 20)
     change(olivia, "partners", "withdrawn", 5)
+    photos = 0
+    if blobs is not None:
+        from portal.backend.demo_photos import add_demo_photos  # loads the face detector: only when asked
+
+        photos = add_demo_photos(db, blobs, people=people, events={"spring": spring.id, "summer": summer.id},
+                                 max_pixels=max_pixels, now=now - 3 * day)
     with db.read() as conn:
         n_subjects = conn.execute(select(func.count()).select_from(subjects)).scalar_one()
         n_entries = conn.execute(select(func.count()).select_from(consent_ledger)).scalar_one()
-    return DemoSummary(subjects=n_subjects, ledger_entries=n_entries)
+    return DemoSummary(subjects=n_subjects, ledger_entries=n_entries, photos=photos)

@@ -20,6 +20,7 @@ from portal.backend.db.types import utcnow
 from portal.backend.face_templates import delete_biometrics
 from portal.backend.outbox import queue
 from portal.backend.risk import summary
+from portal.backend.risk_history import record_snapshot
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class JobReport:
     renewal_requests: int
     digests: int
     takedowns_done: int
+    snapshots: int = 0
 
 
 def _latest_allowing(now: datetime):  # type: ignore[no-untyped-def]
@@ -130,4 +132,11 @@ def run_jobs(db: Database, *, window_days: int = 30, now: datetime | None = None
         renewal_requests=request_renewals(db, now=now, window_days=window_days),
         digests=manager_digests(db, now=now, window_days=window_days),
         takedowns_done=settle_takedowns(db, now=now),
+        snapshots=take_snapshot(db, now=now),
     )
+
+
+def take_snapshot(db: Database, *, now: datetime) -> int:
+    """Today's coverage per purpose, for the dashboard's chart over time (last, so it sees the expiries above)."""
+    with db.write() as conn:
+        return record_snapshot(conn, now=now)

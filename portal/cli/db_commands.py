@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from portal.backend.bootstrap import reset_database
+from portal.backend.bootstrap import make_blob_store, reset_database
 from portal.backend.db import migrate
 from portal.backend.db.engine import Database, safe_url
 from portal.backend.demo import DEMO_ACCOUNTS, is_demo, is_empty, seed_demo
@@ -62,8 +62,9 @@ def demo_command(args: argparse.Namespace) -> int:
             print("The database already holds the demo data; use --reset to start again.")
             return 0
         raise ValidationError("The database already holds real data; demo data is only added to an empty database.")
-    summary = seed_demo(db)
-    print(f"Demo data created: {summary.subjects} subjects, {summary.ledger_entries} ledger entries.")
+    summary = seed_demo(db, blobs=make_blob_store(settings), max_pixels=settings.max_image_pixels)
+    print(f"Demo data created: {summary.subjects} subjects, {summary.ledger_entries} ledger entries, "
+          f"{summary.photos} photos.")
     print("Demo sign-in accounts (public, for trying the portal only):")
     for email, _name, role, password in DEMO_ACCOUNTS:
         print(f"  {role:8} {email:24} {password}")

@@ -22,5 +22,6 @@ def run_command(args: argparse.Namespace) -> int:
     portal = open_database(args)
     report = run_jobs(portal.db, window_days=portal.settings.expiry_warning_days)
     print(f"Expired {report.expired} consent(s); queued {report.renewal_requests} renewal request(s) and "
-          f"{report.digests} manager digest(s); {report.takedowns_done} takedown task(s) done.")
+          f"{report.digests} manager digest(s); {report.takedowns_done} takedown task(s) done; "
+          f"{report.snapshots} coverage snapshot row(s).")
     return 0

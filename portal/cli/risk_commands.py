@@ -6,8 +6,9 @@ import argparse
 import csv
 import sys
 
+from portal.backend import risk_index
 from portal.backend.errors import UnknownPurpose
-from portal.backend.risk import REASONS, summary
+from portal.backend.risk import REASONS, WINDOWS, summary
 from portal.cli.common import add_common, open_database, print_json, print_table
 
 
@@ -19,6 +20,10 @@ def register(groups: argparse._SubParsersAction) -> None:
     report.add_argument("--purpose", help="only this purpose code")
     report.add_argument("--format", choices=("table", "csv", "json"), default="table")
     report.set_defaults(handler=report_command)
+    check = add_common(sub.add_parser("check", help="compare the risk index with a fresh computation from the ledger"))
+    check.set_defaults(handler=check_command)
+    rebuild = add_common(sub.add_parser("rebuild", help="recompute the risk index from the ledger and detections"))
+    rebuild.set_defaults(handler=rebuild_command)
 
 
 def report_command(args: argparse.Namespace) -> int:
@@ -32,8 +37,9 @@ def report_command(args: argparse.Namespace) -> int:
             with portal.db.read() as conn:
                 known = [r.purpose for r in summary(conn)]
             raise UnknownPurpose(args.purpose, known)
-    headers = ["purpose", "at_risk", "critical", "expiring", *REASONS]
-    table = [[r.purpose, r.at_risk, r.critical, r.expiring, *(r.by_reason.get(x, 0) for x in REASONS)] for r in rows]
+    headers = ["purpose", "with_people", "at_risk", "critical", *(f"expiring_{d}d" for d in WINDOWS), *REASONS]
+    table = [[r.purpose, r.with_people, r.at_risk, r.critical, *(r.expiring_in.get(d, 0) for d in WINDOWS),
+              *(r.by_reason.get(x, 0) for x in REASONS)] for r in rows]
     if args.format == "json":
         print_json([dict(zip(headers, row, strict=True)) for row in table])
     elif args.format == "csv":
@@ -42,4 +48,27 @@ def report_command(args: argparse.Namespace) -> int:
         writer.writerows(table)
     else:
         print_table(headers, table)
+    return 0
+
+
+def check_command(args: argparse.Namespace) -> int:
+    """Exit 3 when the stored index differs from the ledger and detections (run `risk rebuild` to repair)."""
+    portal = open_database(args)
+    with portal.db.read() as conn:
+        problems = risk_index.check(conn)
+    for problem in problems:
+        print(f"mismatch: {problem}")
+    if problems:
+        print("error: the risk index is out of step; `python -m portal risk rebuild` recomputes it", file=sys.stderr)
+        return 3
+    print("ok: the risk index matches the ledger and the detections")
+    return 0
+
+
+def rebuild_command(args: argparse.Namespace) -> int:
+    """Recompute the index in one transaction."""
+    portal = open_database(args)
+    with portal.db.write() as conn:
+        rows = risk_index.rebuild(conn)
+    print(f"rebuilt: {rows} (photo, purpose) rows")
     return 0

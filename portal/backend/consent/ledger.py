@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, bindparam, insert, select, update
 
+from portal.backend import risk_index
 from portal.backend.db.engine import Database
 from portal.backend.db.schema import consent_ledger, ledger_head
 
@@ -182,6 +183,8 @@ def append(conn: Connection, entries: Sequence[NewEntry], *, now: datetime) -> l
     if new_rows:
         conn.execute(_INSERT, new_rows)
         conn.execute(_MOVE_HEAD, {"new_seq": seq, "new_hash": prev})
+        # Same transaction: the risk index can never show a state the ledger does not hold.
+        risk_index.note_entries(conn, new_rows)
     return result
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Select, func, insert, select
 
+from portal.backend import risk_index
 from portal.backend.db.schema import purpose_texts, purposes
 from portal.backend.errors import UnknownPurpose, ValidationError
 
@@ -151,6 +152,7 @@ def add_purpose(
             created_at=now,
         )
     )
+    risk_index.refresh_all(conn)  # photos with people now need a choice for this purpose too
     return get_purpose(conn, code)
 
 
@@ -183,6 +185,7 @@ def publish_text(conn: Connection, *, code: str, texts: Mapping[str, TextContent
             for locale, content in texts.items()
         ],
     )
+    risk_index.refresh_all(conn)  # consents given under the previous version are now superseded (R16)
     return [text_version(conn, purpose.id, version, locale) for locale in texts]
 
 

@@ -277,6 +277,44 @@ consent_ledger = Table(
 Index("ix_consent_ledger_status", consent_ledger.c.subject_id, consent_ledger.c.purpose_id, consent_ledger.c.seq)
 Index("ix_consent_ledger_scope", consent_ledger.c.scope_asset_id)
 
+# Projections for the risk index (portal/backend/risk_index.py): derived from the ledger and the detections in
+# the same transaction as each change, and rebuildable from them at any time.
+consent_current = Table(
+    "consent_current",
+    metadata,
+    Column("subject_id", String(36), ForeignKey("subjects.id"), primary_key=True),
+    Column("purpose_id", Integer, ForeignKey("purposes.id"), primary_key=True),
+    # 0 for a general choice, else the asset id: a primary key cannot hold NULL.
+    Column("scope_key", Integer, primary_key=True, autoincrement=False),
+    Column("scope_asset_id", Integer),
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("text_version", Integer, nullable=False),
+    Column("valid_until", UTCDateTime),
+)
+
+asset_risk = Table(
+    "asset_risk",
+    metadata,
+    Column("asset_id", Integer, ForeignKey("assets.id"), primary_key=True, autoincrement=False),
+    Column("purpose_id", Integer, ForeignKey("purposes.id"), primary_key=True, autoincrement=False),
+    Column("event_id", Integer),
+    Column("reasons", Integer, nullable=False),  # bit mask of risk_index.REASON_BITS; 0 = covered
+    Column("until", UTCDateTime),  # when the earliest consent covering the photo lapses
+)
+Index("ix_asset_risk_purpose", asset_risk.c.purpose_id, asset_risk.c.reasons)
+
+# One row per day and purpose, written by the daily job: consent coverage over time for the dashboard.
+risk_snapshots = Table(
+    "risk_snapshots",
+    metadata,
+    Column("day", String(10), primary_key=True),  # ISO date (UTC): compares the same on both databases
+    Column("purpose_id", Integer, ForeignKey("purposes.id"), primary_key=True, autoincrement=False),
+    Column("with_people", Integer, nullable=False),
+    Column("at_risk", Integer, nullable=False),
+    Column("critical", Integer, nullable=False),
+)
+
 # The chain head: one row, locked by every append so concurrent writers queue instead of forking.
 ledger_head = Table(
     "ledger_head",

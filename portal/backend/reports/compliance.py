@@ -13,7 +13,7 @@ from portal.backend.db.engine import Database
 from portal.backend.db.types import UTCDateTime, utcnow
 from portal.backend.organisation import get_organisation
 from portal.backend.reports.receipt import _ENV, ASSETS, TEMPLATES, _font_face_css, local_url_fetcher
-from portal.backend.risk import REASONS, PurposeRisk, critical_assets, summary
+from portal.backend.risk import REASON_LABELS, REASONS, PurposeRisk, critical_assets, summary
 
 SECURITY_MEASURES = (
     "consent events kept in an append-only, hash-chained ledger that the database itself protects",
@@ -25,7 +25,8 @@ SECURITY_MEASURES = (
     "safe renditions blur every face without valid consent before publication",
 )
 _COLORS = {"unidentified": "#8c8c8c", "unknown": "#c9a227", "refused": "#b5452f", "withdrawn": "#d9782d",
-           "revoked": "#7a2e8e", "expired": "#4f6d8f", "veto": "#2f8f6f"}
+           "revoked": "#7a2e8e", "expired": "#4f6d8f", "veto": "#2f8f6f",
+           "superseded": "#5b8c2a"}
 
 
 def _render(template: str, **values: object) -> bytes:
@@ -47,7 +48,7 @@ def bar_chart_svg(figures: list[PurposeRisk], *, width: int = 640, row: int = 22
     top = max((sum(f.by_reason.values()) for f in figures), default=0) or 1
     label_w, parts = 110, []
     for i, f in enumerate(figures):
-        y, x = 24 + i * row, label_w
+        y, x = 38 + i * row, label_w
         parts.append(f'<text x="0" y="{y + 13}" font-size="10">{escape(f.purpose)}</text>')
         for reason in REASONS:
             n = f.by_reason.get(reason, 0)
@@ -55,12 +56,13 @@ def bar_chart_svg(figures: list[PurposeRisk], *, width: int = 640, row: int = 22
                 w = (width - label_w - 10) * n / top
                 parts.append(f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{row - 6}" fill="{_COLORS[reason]}"/>')
                 x += w
+    # Two legend rows of four: eight reasons do not fit one row at a readable size.
     legend = "".join(
-        f'<rect x="{label_w + i * 75}" y="2" width="10" height="10" fill="{_COLORS[r]}"/>'
-        f'<text x="{label_w + i * 75 + 13}" y="11" font-size="9">{r}</text>'
+        f'<rect x="{label_w + (i % 4) * 120}" y="{2 + (i // 4) * 14}" width="10" height="10" fill="{_COLORS[r]}"/>'
+        f'<text x="{label_w + (i % 4) * 120 + 13}" y="{11 + (i // 4) * 14}" font-size="9">{REASON_LABELS[r]}</text>'
         for i, r in enumerate(REASONS)
     )
-    height = 30 + len(figures) * row
+    height = 44 + len(figures) * row
     return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
             f'viewBox="0 0 {width} {height}" font-family="Receipt Sans">{legend}{"".join(parts)}</svg>')
 
@@ -86,7 +88,7 @@ def compliance_report_pdf(db: Database, *, window_days: int = 30, now: datetime 
     ledger_line = (f"Intact: {report.checked} entries verified." if report.ok
                    else f"TAMPERED: first bad entry {report.first_bad_seq}: {report.problem}.")
     return _render("compliance.html", controller=org.controller_name, generated=now.strftime("%Y-%m-%d %H:%M"),
-                   window=window_days, figures=figures, reasons=REASONS, chart=bar_chart_svg(figures),
+                   window=window_days, figures=figures, reasons=REASONS, labels=REASON_LABELS, chart=bar_chart_svg(figures),
                    critical=critical, expiring=expiring, ledger=ledger_line)
 
 
