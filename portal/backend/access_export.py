@@ -22,6 +22,7 @@ from portal.backend.db.schema import detections
 from portal.backend.db.types import utcnow
 from portal.backend.errors import ConsentStateError
 from portal.backend.organisation import get_organisation
+from portal.backend.paper import scan_prefix
 from portal.backend.renditions import safe_rendition
 from portal.backend.subjects import get_subject
 
@@ -36,6 +37,7 @@ history.csv/.json   every consent event, oldest first, with the exact text versi
 texts.json          the wording of every text version you answered
 photos/             every photo you are linked to; other people in them are blurred
 receipts/           the receipts you were given
+paper/              the scans of paper consent forms you signed
 
 Questions or corrections: {email}.
 """
@@ -110,5 +112,8 @@ def export_subject(
             photo = safe_rendition(db, blobs, asset_id=asset_id, keep_subject=subject_id, max_pixels=max_pixels)
             zf.writestr(f"photos/{asset_id}.jpg", photo.data)
         for key in blobs.list_keys(f"receipts/{subject_id}/"):
+            zf.writestr(key, blobs.get(key))
+        for key in blobs.list_keys(scan_prefix(subject_id)):
+            # The signed paper form is data the person supplied (Art. 15(3), 20).
             zf.writestr(key, blobs.get(key))
     return buffer.getvalue()

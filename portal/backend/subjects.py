@@ -116,54 +116,86 @@ def register_subject(
     guardian_name: str | None = None,
     guardian_verification: str | None = None,
     event_id: int | None = None,
+    subject_id: str | None = None,
     now: datetime | None = None,
 ) -> Registration:
     """Create a subject and record their choices (True given, False refused) in one transaction."""
+    with db.write() as conn:
+        return register_subject_in(
+            conn, name=name, context=context, choices=choices, email=email, phone=phone, locale=locale,
+            birth_year=birth_year, is_minor=is_minor, guardian_name=guardian_name,
+            guardian_verification=guardian_verification, event_id=event_id, subject_id=subject_id, now=now,
+        )
+
+
+def register_subject_in(
+    conn: Connection,
+    *,
+    name: str,
+    context: Context,
+    choices: Mapping[str, bool] | None = None,
+    email: str | None = None,
+    phone: str | None = None,
+    locale: str = "en",
+    birth_year: int | None = None,
+    is_minor: bool | None = None,
+    guardian_name: str | None = None,
+    guardian_verification: str | None = None,
+    event_id: int | None = None,
+    subject_id: str | None = None,
+    now: datetime | None = None,
+) -> Registration:
+    """register_subject in the caller's write transaction; `subject_id` presets the new id (a UUID).
+
+    A caller that stores a file under the subject's id before the rows exist (a paper scan) needs the id first.
+    """
     now = now or utcnow()
     clean = clean_name(name)
     mail = clean_email(email)
     if phone is not None and len(phone) > 40:
         raise ValidationError("Phone number is longer than 40 characters.")
-    with db.write() as conn:
-        if context.submission_id:
-            earlier = _registration_for_submission(conn, context.submission_id)
-            if earlier is not None:
-                # A double submit of the same form: answer with the registration it already made.
-                return earlier
-        org = get_organisation(conn)
-        if locale not in org.locales:
-            locale = "en"
-        if birth_year is not None and not (now.year - 120 <= birth_year <= now.year):
-            raise ValidationError(f"Birth year {birth_year} is not plausible.")
-        minor = bool(is_minor) or (birth_year is not None and now.year - birth_year < org.consent_age)
-        guardian = None
-        if minor:
-            # R15: below the threshold a guardian consents, and the record says who and how they were checked.
-            guardian = clean_name(guardian_name, field_label="Guardian's name")
-            if not (guardian_verification or "").strip():
-                raise ValidationError("Say how the guardian was verified (for example 'ID card checked by staff').")
-        if event_id is not None and conn.execute(select(events.c.id).where(events.c.id == event_id)).first() is None:
-            raise ValidationError(f"No event with id {event_id}.")
-        subject = Subject(
-            id=str(uuid.uuid4()),
-            display_name=clean,
-            email=mail,
-            phone=(phone or "").strip() or None,
-            locale=locale,
-            birth_year=birth_year,
-            is_minor=minor,
-            guardian_name=guardian,
-            guardian_verification=(guardian_verification or "").strip()[:200] or None,
-            event_id=event_id,
-            created_at=now,
-            erased_at=None,
-        )
-        conn.execute(_INSERT_SUBJECT, subject.__dict__)
-        decisions = [
-            Decision(purpose=code, action="given" if ok else "refused") for code, ok in (choices or {}).items()
-        ]
-        entries = record_decisions(conn, subject_id=subject.id, decisions=decisions, context=context, now=now)
-        return Registration(subject=subject, entries=entries)
+    if subject_id is not None:
+        try:
+            subject_id = str(uuid.UUID(subject_id))
+        except ValueError:
+            raise ValidationError(f"A subject id must be a UUID, not {subject_id[:60]!r}.") from None
+    if context.submission_id:
+        earlier = _registration_for_submission(conn, context.submission_id)
+        if earlier is not None:
+            # A double submit of the same form: answer with the registration it already made.
+            return earlier
+    org = get_organisation(conn)
+    if locale not in org.locales:
+        locale = "en"
+    if birth_year is not None and not (now.year - 120 <= birth_year <= now.year):
+        raise ValidationError(f"Birth year {birth_year} is not plausible.")
+    minor = bool(is_minor) or (birth_year is not None and now.year - birth_year < org.consent_age)
+    guardian = None
+    if minor:
+        # R15: below the threshold a guardian consents, and the record says who and how they were checked.
+        guardian = clean_name(guardian_name, field_label="Guardian's name")
+        if not (guardian_verification or "").strip():
+            raise ValidationError("Say how the guardian was verified (for example 'ID card checked by staff').")
+    if event_id is not None and conn.execute(select(events.c.id).where(events.c.id == event_id)).first() is None:
+        raise ValidationError(f"No event with id {event_id}.")
+    subject = Subject(
+        id=subject_id or str(uuid.uuid4()),
+        display_name=clean,
+        email=mail,
+        phone=(phone or "").strip() or None,
+        locale=locale,
+        birth_year=birth_year,
+        is_minor=minor,
+        guardian_name=guardian,
+        guardian_verification=(guardian_verification or "").strip()[:200] or None,
+        event_id=event_id,
+        created_at=now,
+        erased_at=None,
+    )
+    conn.execute(_INSERT_SUBJECT, subject.__dict__)
+    decisions = [Decision(purpose=code, action="given" if ok else "refused") for code, ok in (choices or {}).items()]
+    entries = record_decisions(conn, subject_id=subject.id, decisions=decisions, context=context, now=now)
+    return Registration(subject=subject, entries=entries)
 
 
 def _registration_for_submission(conn: Connection, submission_id: str) -> Registration | None:

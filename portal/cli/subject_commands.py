@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from datetime import date
 from pathlib import Path
 
 from portal.backend.consent import ledger
@@ -11,6 +12,7 @@ from portal.backend.consent.records import Context, Decision, record_consent, wi
 from portal.backend.consent.status import subject_consents
 from portal.backend.db.types import utcnow
 from portal.backend.errors import PortalError, ValidationError
+from portal.backend.paper import PaperConsent, record_paper_consent
 from portal.backend.subjects import create_personal_link, get_subject, list_subjects, register_subject
 from portal.cli.common import add_common, cli_actor, fmt_time, open_database, print_json, print_table, write_output
 
@@ -35,6 +37,10 @@ def register(groups: argparse._SubParsersAction) -> None:
     add.add_argument("--guardian-verification", help="how the guardian was verified")
     add.add_argument("--note", help="short evidence note, e.g. where the signed paper form is filed")
     add.add_argument("--selfie", type=Path, help="with --consent face_matching: enrol a face template (not stored)")
+    add.add_argument("--scan", type=Path, metavar="FILE",
+                     help="with --channel paper: the signed form's scan (PDF, JPEG or PNG, at most 10 MB), kept as proof")
+    add.add_argument("--signed-on", type=_iso_date, metavar="YYYY-MM-DD",
+                     help="with --scan: the date written on the paper form (default today)")
     add.add_argument("--json", action="store_true")
     add.set_defaults(handler=add_command)
 
@@ -86,6 +92,16 @@ def add_command(args: argparse.Namespace) -> int:
     overlap = sorted(set(args.consent) & set(args.refuse))
     if overlap:
         raise ValidationError(f"Purpose {overlap[0]!r} is both given and refused; choose one.")
+    scan = None
+    if args.scan is not None:
+        if args.channel != "paper":
+            raise ValidationError("A scan is the proof of a paper form: add --channel paper.")
+        try:
+            scan = args.scan.read_bytes()
+        except OSError as exc:
+            raise ValidationError(f"Cannot read the scan {args.scan}: {exc.strerror}.") from None
+    elif args.signed_on is not None:
+        raise ValidationError("--signed-on goes with --scan (the signed paper form).")
     selfie = None
     if args.selfie is not None:
         if "face_matching" not in args.consent:
@@ -108,20 +124,29 @@ def add_command(args: argparse.Namespace) -> int:
     evidence = {"act": "signature" if args.channel == "paper" else "staff_entry"}
     if args.note:
         evidence["note"] = args.note[:500]
-    reg = register_subject(
-        portal.db,
-        name=args.name,
-        email=args.email,
-        phone=args.phone,
-        locale=args.locale,
-        birth_year=args.birth_year,
-        is_minor=args.minor,
-        guardian_name=args.guardian,
-        guardian_verification=args.guardian_verification,
-        event_id=args.event,
-        choices=choices,
-        context=Context(channel=args.channel, actor=cli_actor(), event_id=args.event, evidence=evidence),
-    )
+    if scan is not None:
+        # The same path as the staff page: scan stored first, rows after, scan removed again if they fail.
+        reg = record_paper_consent(
+            portal.db, portal.blobs, name=args.name, email=args.email, phone=args.phone, locale=args.locale,
+            birth_year=args.birth_year, is_minor=args.minor, guardian_name=args.guardian,
+            guardian_verification=args.guardian_verification, event_id=args.event, choices=choices,
+            signed_on=args.signed_on or date.today(), scan=scan, actor=cli_actor(), note=args.note,
+        )
+    else:
+        reg = register_subject(
+            portal.db,
+            name=args.name,
+            email=args.email,
+            phone=args.phone,
+            locale=args.locale,
+            birth_year=args.birth_year,
+            is_minor=args.minor,
+            guardian_name=args.guardian,
+            guardian_verification=args.guardian_verification,
+            event_id=args.event,
+            choices=choices,
+            context=Context(channel=args.channel, actor=cli_actor(), event_id=args.event, evidence=evidence),
+        )
     enrolled = False
     if template is not None:
         from portal.backend.biometrics import enrol_template
@@ -131,11 +156,20 @@ def add_command(args: argparse.Namespace) -> int:
     receipt = _receipt(portal, reg.subject.id, reg.entries)
     if args.json:
         print_json({"subject_id": reg.subject.id, "entries": [e.entry_id for e in reg.entries],
-                    "template_enrolled": enrolled, "receipt": receipt})
+                    "template_enrolled": enrolled, "receipt": receipt,
+                    **({"scan_sha256": reg.scan_sha256} if isinstance(reg, PaperConsent) else {})})
     else:
         print(f"Registered {reg.subject.display_name} as {reg.subject.id} with {len(reg.entries)} consent entries"
               + ("; face template enrolled, selfie discarded." if enrolled else "."))
     return 0
+
+
+def _iso_date(text: str) -> date:
+    """An argparse type for YYYY-MM-DD dates."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2025-06-01") from None
 
 
 def link_detection_command(args: argparse.Namespace) -> int:
@@ -302,5 +336,6 @@ def erase_command(args: argparse.Namespace) -> int:
                            max_pixels=portal.settings.max_image_pixels)
     print(f"Erased {subject.id}: {report.consents_withdrawn} consent(s) withdrawn, {report.images_redacted} image(s) "
           f"redacted, {report.renditions_deleted} rendition(s) deleted, {report.templates_deleted} template(s) "
-          f"deleted, {report.takedown_tasks} takedown task(s) queued. The pseudonymous ledger entries remain as proof.")
+          f"deleted, {report.scans_deleted} paper scan(s) deleted, {report.takedown_tasks} takedown task(s) queued. "
+          "The pseudonymous ledger entries remain as proof.")
     return 0

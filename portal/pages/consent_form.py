@@ -10,15 +10,17 @@ from portal.backend.consent.purposes import current_texts, list_purposes
 from portal.backend.consent.receipts import receipt_blob_keys
 from portal.backend.consent.records import Context
 from portal.backend.db.types import utcnow
-from portal.backend.errors import PortalError, TokenError
-from portal.backend.events import resolve_event_token
+from portal.backend.errors import NotFound, PortalError, TokenError
+from portal.backend.events import get_event, resolve_event_token
 from portal.backend.i18n import LOCALES, best_locale, t
+from portal.backend.kiosk import kiosk_evidence
 from portal.backend.organisation import get_organisation
 from portal.backend.outbox import queue
 from portal.backend.qr import qr_png
 from portal.backend.reports.receipt import issue_receipt
 from portal.backend.subjects import create_personal_link, register_subject
 from portal.components.context import get_portal
+from portal.components.kiosk import clear_form, exit_control, kiosk_session
 from portal.components.receipts import receipt_download_buttons
 
 MAX_SELFIE_BYTES = 15 * 1024 * 1024
@@ -26,16 +28,22 @@ MAX_SELFIE_BYTES = 15 * 1024 * 1024
 portal = get_portal()
 settings = portal.settings
 token = st.query_params.get("event", "")
-channel = "kiosk" if st.session_state.get("kiosk") else "qr_form"
+# Set only by a signed-in staff member on the Events page; the router then shows this form and nothing else.
+kiosk = kiosk_session()
+channel = "kiosk" if kiosk else "qr_form"
 now = utcnow()
 
 with portal.db.read() as conn:
     org = get_organisation(conn)
     try:
-        event = resolve_event_token(conn, token=token, secret=settings.secret_key, now=now)
-    except TokenError as exc:
+        # The kiosk's event was chosen by staff; a visitor's event comes from the signed QR token.
+        event = get_event(conn, kiosk["event_id"]) if kiosk else resolve_event_token(
+            conn, token=token, secret=settings.secret_key, now=now)
+    except (TokenError, NotFound) as exc:
         st.title(t("form.bad_token", "en"))
         st.error(str(exc))
+        if kiosk:
+            exit_control(kiosk)
         st.stop()
         raise
     purposes = [p for p in list_purposes(conn) if p.code in event.purpose_codes]
@@ -49,6 +57,17 @@ with portal.db.read() as conn:
     texts = current_texts(conn, locale)
 
 done = st.session_state.get("registered")
+if kiosk and done:
+    # On a shared tablet the next person must not see the last one's name, choices, link or receipts (a link
+    # opens their photos and erasure), and a download would stay on the device: the link goes by e-mail, or the
+    # organisation sends it on request; the receipts are on the personal-link page.
+    st.title(t("kiosk.done", locale))
+    st.success(t("kiosk.thanks", locale))
+    st.write(t("kiosk.link_mailed", locale) if done.get("emailed")
+             else t("kiosk.link_later", locale, controller=org.controller_name, email=org.contact_email))
+    st.button(t("kiosk.next", locale), type="primary", width="stretch", key="kiosk_next", on_click=clear_form)
+    exit_control(kiosk)
+    st.stop()
 if done and done["event"] == event.id:
     st.title(t("form.title", locale, event=event.name))
     st.success(t("form.thanks", locale, name=done["name"]))
@@ -130,11 +149,17 @@ if st.button(t("form.submit", locale), type="primary", width="stretch", key="for
             locale=locale,
             is_minor=minor,
             guardian_name=guardian if minor else None,
-            guardian_verification="declared by the guardian on the event's QR form" if minor else None,
+            guardian_verification=(
+                "declared by the guardian on the staff tablet (kiosk)" if kiosk
+                else "declared by the guardian on the event's QR form"
+            ) if minor else None,
             event_id=event.id,
             choices=choices,
+            # In kiosk mode the person still ticks and sends the form themselves, so they stay the actor; the
+            # evidence names the staff member whose tablet it was.
             context=Context(channel=channel, actor="guardian" if minor else "subject", event_id=event.id,
-                            evidence={"act": "checkbox", "form": "event", "ui_locale": locale},
+                            evidence={"act": "checkbox", "form": "event", "ui_locale": locale,
+                                      **(kiosk_evidence(kiosk["staff_id"]) if kiosk else {})},
                             submission_id=submission, locale=locale),
         )
         subject = registration.subject
@@ -160,7 +185,16 @@ if st.button(t("form.submit", locale), type="primary", width="stretch", key="for
     except PortalError as exc:
         st.error(str(exc))
     else:
-        st.session_state["registered"] = {"event": event.id, "name": subject.display_name, "link": link,
-                                          "email": subject.email, "choices": choices, "receipt": receipt_keys}
-        st.session_state.pop("submission_id", None)
+        if kiosk:
+            # Nothing of this person stays in the tablet's session, only whether their link was e-mailed.
+            # The language stays for the thank-you screen; "next person" clears it too.
+            clear_form(keep=("form_locale",))
+            st.session_state["registered"] = {"event": event.id, "emailed": bool(subject.email)}
+        else:
+            st.session_state["registered"] = {"event": event.id, "name": subject.display_name, "link": link,
+                                              "email": subject.email, "choices": choices, "receipt": receipt_keys}
+            st.session_state.pop("submission_id", None)
         st.rerun()
+
+if kiosk:
+    exit_control(kiosk)

@@ -15,6 +15,7 @@ from portal.backend.organisation import get_organisation
 from portal.backend.qr import qr_png
 from portal.backend.reports.poster import render_poster_pdf
 from portal.components.context import get_portal, require_role
+from portal.components.kiosk import begin_kiosk
 
 portal = get_portal()
 user = require_role("staff")
@@ -48,6 +49,8 @@ with st.expander("Create an event", expanded=not events):
                 st.success(f"Created {created.name}.")
                 st.rerun()
 
+if "kiosk_error" in st.session_state:
+    st.error(st.session_state.pop("kiosk_error"))
 if not events:
     st.info("No events yet.")
 for event in events:
@@ -69,6 +72,11 @@ for event in events:
         if made and made[0] == url:
             right.download_button("Download the QR poster (PDF)", data=made[1], file_name=f"qr-poster-{event.id}.pdf",
                                   mime="application/pdf", key=f"poster_{event.id}")
+        # The callback switches this browser session to kiosk mode before the next run, so the router of that run
+        # already shows only the form.
+        right.button("Start kiosk mode on this device (hand it to people to fill in the form)",
+                     key=f"kiosk_{event.id}", on_click=begin_kiosk, args=(user, event.id),
+                     help="The form fills the screen with no staff pages; your password ends kiosk mode.")
         if right.button("Replace the QR code (old posters stop working)", key=f"rotate_{event.id}"):
             with portal.db.write() as conn:
                 rotate_qr_secret(conn, event_id=event.id)

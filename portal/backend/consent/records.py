@@ -49,6 +49,9 @@ class Context:
     evidence: Mapping[str, Any] = field(default_factory=dict)
     submission_id: str | None = None
     locale: str | None = None
+    # When the person actually agreed, if earlier than the recording (a paper form signed days before it is entered):
+    # the validity period runs from then, so late data entry never stretches a consent.
+    valid_from: datetime | None = None
 
 
 def _subject_row(conn: Connection, subject_id: str) -> Any:
@@ -151,7 +154,8 @@ def record_decisions(
             wording = (prior.text_version, prior.text_locale, prior.text_hash)
         valid_until = None
         if d.action in ALLOWING:
-            valid_until = now + timedelta(days=purpose.validity_days or default_validity or 0)
+            start = min(context.valid_from, now) if context.valid_from else now
+            valid_until = start + timedelta(days=purpose.validity_days or default_validity or 0)
         key = None
         if context.submission_id:
             key = f"{context.submission_id}:{d.purpose}:{d.asset_id or '*'}"[:120]

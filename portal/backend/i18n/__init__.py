@@ -65,6 +65,13 @@ MESSAGES: dict[str, dict[str, str]] = {
         "form.link_mailed": "We have also queued an e-mail with this link to {email}.",
         "form.bad_token": "This QR code cannot be used.",
         "form.selfie_too_big": "That file is larger than {mb} MB. Take a new selfie or choose a smaller photo.",
+        "kiosk.done": "Done, thank you",
+        "kiosk.thanks": "Your choices are recorded. You can hand the tablet back.",
+        "kiosk.link_mailed": "Your personal link is on its way to the e-mail address you gave. With it you can see "
+        "your photos and change your choices at any time.",
+        "kiosk.link_later": "To see your photos or change your choices later, ask {controller} ({email}) for your "
+        "personal link. For your privacy it is not shown on this shared tablet.",
+        "kiosk.next": "Next person",
         "rights.title": "Your data",
         "rights.intro": "Download everything we hold about you, or ask us to erase you. Erasing removes your name, "
         "contact details and face template, and blurs you in every stored photo; what remains is an anonymous "
@@ -144,6 +151,13 @@ MESSAGES: dict[str, dict[str, str]] = {
         "form.link_mailed": "Vi har också lagt ett e-brev med länken till {email} i kö.",
         "form.bad_token": "Den här QR-koden kan inte användas.",
         "form.selfie_too_big": "Filen är större än {mb} MB. Ta en ny selfie eller välj en mindre bild.",
+        "kiosk.done": "Klart, tack",
+        "kiosk.thanks": "Dina val är registrerade. Du kan lämna tillbaka surfplattan.",
+        "kiosk.link_mailed": "Din personliga länk är på väg till e-postadressen du angav. Med den kan du se dina "
+        "bilder och ändra dina val när du vill.",
+        "kiosk.link_later": "Vill du se dina bilder eller ändra dina val senare, be {controller} ({email}) om din "
+        "personliga länk. Av integritetsskäl visas den inte på den här delade surfplattan.",
+        "kiosk.next": "Nästa person",
         "rights.title": "Dina uppgifter",
         "rights.intro": "Ladda ner allt vi har om dig, eller be oss radera dig. Radering tar bort ditt namn, dina "
         "kontaktuppgifter och din ansiktsmall och suddar dig i alla sparade bilder; kvar blir en anonym uppgift om "

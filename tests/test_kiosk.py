@@ -1,0 +1,198 @@
+"""Kiosk mode through AppTest: staff hand a tablet to people, who see only the form and never each other's data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from streamlit.runtime.pages_manager import PagesManager
+from streamlit.testing.v1 import AppTest
+
+from portal.backend.audit import audit_count
+from portal.backend.db.engine import Database
+from portal.backend.db.schema import consent_ledger, staff_users, subjects
+from tests.conftest import ROOT
+
+APP = str(ROOT / "portal" / "app.py")
+FORM_TITLE = "Photos at Summer festival"
+
+
+@pytest.fixture
+def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Database:
+    """A fresh SQLite portal with demo data, created by the app's own first run."""
+    url = f"sqlite:///{tmp_path / 'portal.db'}"
+    monkeypatch.setenv("PORTAL_DATABASE_URL", url)
+    monkeypatch.setenv("PORTAL_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.chdir(tmp_path)
+    AppTest.from_file(APP, default_timeout=60).run()
+    db = Database(url)
+    yield db
+    db.dispose()
+
+
+@pytest.fixture
+def router(site: Database, monkeypatch: pytest.MonkeyPatch) -> Database:
+    """Every run goes through the router (st.navigation), as on a real server.
+
+    Because the app keeps its pages in a folder called pages/, AppTest starts each run in Streamlit's old
+    pages-folder mode and, after switch_page, runs that page file directly without the router. A real server
+    leaves that mode for good at the first st.navigation call; this does the same for every AppTest run.
+    """
+    init = PagesManager.__init__
+
+    def navigation_only(self: PagesManager, *args: object, **kwargs: object) -> None:
+        init(self, *args, **kwargs)  # type: ignore[arg-type]
+        PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(PagesManager, "__init__", navigation_only)
+    return site
+
+
+def _staff_in_kiosk(event_id: int = 2) -> AppTest:
+    """Sign in as staff and press "Start kiosk mode" for an event on the Events page."""
+    at = AppTest.from_file(APP, default_timeout=90).run()
+    at.text_input[0].input("staff@demo.example")
+    at.text_input[1].input("demo-staff-pass")
+    at.button[0].click().run()
+    at.switch_page("pages/events.py").run()
+    at.button(key=f"kiosk_{event_id}").click().run()
+    assert not at.exception
+    return at
+
+
+def _texts(at: AppTest) -> str:
+    parts = [e.value for e in (*at.markdown, *at.title, *at.caption, *at.info, *at.error, *at.success, *at.code)]
+    return "\n".join(str(p) for p in parts)
+
+
+def _staff_id(db: Database) -> int:
+    with db.read() as conn:
+        return conn.execute(select(staff_users.c.id).where(staff_users.c.email == "staff@demo.example")).scalar_one()
+
+
+def _end(at: AppTest, password: str) -> AppTest:
+    """Type a password into the tucked-away exit form and send it."""
+    at.text_input(key="kiosk_password").input(password)
+    return next(b for b in at.button if b.label == "End kiosk mode").click().run()
+
+
+def _cannot_reach(at: AppTest, page: str) -> None:
+    """While the kiosk runs, the router registers no staff page, so there is none to switch to."""
+    with pytest.raises(ValueError, match="Could not find a navigation page"):
+        at.switch_page(page)
+
+
+def test_kiosk_shows_only_the_form_and_no_staff_pages(router: Database) -> None:
+    at = _staff_in_kiosk()
+    assert at.title[0].value == FORM_TITLE
+    assert at.session_state["kiosk"]["event_id"] == 2
+    # No navigation, no "signed in as", no sign-out: nothing in the sidebar to wander off with.
+    assert not at.sidebar.children
+    assert "sign_out" not in [b.key for b in at.button]
+    for page in ("pages/events.py", "pages/overview.py", "pages/capture.py", "pages/assets.py"):
+        _cannot_reach(at, page)
+    # Neither a personal-link nor a QR parameter leads out of the kiosk.
+    at.query_params["link"] = "v1.anything"
+    at.run()
+    assert not at.exception and at.title[0].value == FORM_TITLE
+    with router.read() as conn:
+        assert audit_count(conn, action="kiosk_start") == 1
+
+
+def test_a_staff_page_run_anyway_sends_the_tablet_back_to_the_form(site: Database) -> None:
+    # Without the router (AppTest runs pages/ files directly), each staff page's own guard holds.
+    at = _staff_in_kiosk()
+    for page in ("pages/events.py", "pages/capture.py", "pages/overview.py"):
+        at.switch_page(page).run()
+        assert not at.exception
+        assert at.title[0].value == FORM_TITLE
+        assert not at.get("file_uploader") and "kiosk_2" not in [b.key for b in at.button]
+
+
+def test_kiosk_submission_is_recorded_and_the_form_resets_for_the_next_person(router: Database) -> None:
+    at = _staff_in_kiosk()
+    at.segmented_control(key="form_locale").set_value("sv").run()
+    at.text_input(key="form_name").input("Ylva Ytterkiosk")
+    at.text_input(key="form_email").input("ylva@example.org")
+    at.checkbox(key="agree_website").check()
+    at.button(key="form_submit").click().run()
+    assert not at.exception
+    # A short confirmation in the person's language, with nothing of theirs: no name, no link, no QR, no download.
+    assert at.title[0].value == "Klart, tack"
+    text = _texts(at)
+    assert "Ylva" not in text and "ylva@example.org" not in text and "?link=" not in text
+    assert not at.code and not at.get("download_button") and not at.get("imgs")
+    assert "e-postadressen du angav" in text
+    assert at.session_state["registered"] == {"event": 2, "emailed": True}
+    assert "form_name" not in at.session_state and "agree_website" not in at.session_state
+
+    with router.read() as conn:
+        sid = conn.execute(select(subjects.c.id).where(subjects.c.display_name == "Ylva Ytterkiosk")).scalar_one()
+        rows = conn.execute(select(consent_ledger).where(consent_ledger.c.subject_id == sid)).all()
+    assert {(r.channel, r.actor) for r in rows} == {("kiosk", "subject")}
+    assert {json.loads(r.evidence)["kiosk_staff_id"] for r in rows} == {_staff_id(router)}
+
+    at.button(key="kiosk_next").click().run()
+    assert not at.exception
+    assert at.title[0].value == FORM_TITLE  # the language is back to the default, too
+    assert at.text_input(key="form_name").value == "" and at.text_input(key="form_email").value == ""
+    assert not any(c.value for c in at.checkbox if c.key and c.key.startswith("agree_"))
+    assert "Ylva" not in _texts(at)
+
+    # The next person gets their own submission: nothing is mixed up with Ylva's.
+    at.text_input(key="form_name").input("Nils Next")
+    at.button(key="form_submit").click().run()
+    assert at.title[0].value == "Done, thank you" and "ask Nordlys" in _texts(at)
+    with router.read() as conn:
+        nils = conn.execute(select(subjects.c.id).where(subjects.c.display_name == "Nils Next")).scalar_one()
+        channels = set(conn.execute(select(consent_ledger.c.channel).where(consent_ledger.c.subject_id == nils))
+                       .scalars())
+    assert nils != sid and channels == {"kiosk"}
+
+
+def test_minor_in_kiosk_is_recorded_with_the_guardian(router: Database) -> None:
+    at = _staff_in_kiosk()
+    at.text_input(key="form_name").input("Kim Kid")
+    at.checkbox(key="form_minor").check().run()
+    at.text_input(key="form_guardian").input("Pat Parent")
+    at.checkbox(key="form_guardian_ok").check()
+    at.checkbox(key="agree_internal").check()
+    at.button(key="form_submit").click().run()
+    assert not at.exception and at.success
+    with router.read() as conn:
+        kid = conn.execute(select(subjects).where(subjects.c.display_name == "Kim Kid")).one()
+        rows = conn.execute(select(consent_ledger).where(consent_ledger.c.subject_id == kid.id)).all()
+    assert {(r.channel, r.actor) for r in rows} == {("kiosk", "guardian")}
+    evidence = json.loads(rows[0].evidence)
+    assert evidence["guardian"]["name"] == "Pat Parent" and "kiosk" in evidence["guardian"]["verified_by"]
+    assert evidence["kiosk_staff_id"] == _staff_id(router)
+
+
+def test_leaving_kiosk_mode_needs_the_staff_password(router: Database) -> None:
+    at = _staff_in_kiosk()
+    _end(at, "guess-1234")
+    assert not at.exception
+    assert "Wrong password" in at.error[0].value
+    assert "kiosk" in at.session_state and at.title[0].value == FORM_TITLE
+    _cannot_reach(at, "pages/events.py")
+
+    _end(at, "demo-staff-pass")
+    assert not at.exception
+    assert "kiosk" not in at.session_state and "staff_user" in at.session_state
+    assert [t.value for t in at.title] == ["Overview"] and at.sidebar.button(key="sign_out")
+    at.switch_page("pages/events.py").run()
+    assert [t.value for t in at.title] == ["Events"]
+    with router.read() as conn:
+        assert audit_count(conn, action="kiosk_exit_failed") == 1
+        assert audit_count(conn, action="kiosk_end") == 1
+
+
+def test_guessing_the_exit_password_is_locked_out(router: Database) -> None:
+    at = _staff_in_kiosk()
+    for i in range(5):
+        _end(at, f"guess-{i}")
+    _end(at, "demo-staff-pass")
+    assert "Too many wrong passwords" in at.error[0].value
+    assert "kiosk" in at.session_state
