@@ -13,7 +13,8 @@ if _ROOT not in sys.path:
 import streamlit as st  # noqa: E402
 
 from portal.backend.organisation import get_organisation  # noqa: E402
-from portal.components.context import USER_KEY, current_user, get_portal  # noqa: E402
+from portal.components.context import current_user, end_session, get_portal  # noqa: E402
+from portal.components.kiosk import hide_chrome, kiosk_session  # noqa: E402
 
 st.set_page_config(page_title="Image consent portal", page_icon="📷", layout="wide")
 portal = get_portal()
@@ -27,7 +28,14 @@ if org.is_demo:
         icon="🧪",
     )
 
-if "event" in st.query_params:
+kiosk = kiosk_session() if user is not None else None
+if kiosk is not None:
+    # Kiosk mode comes first, before any query parameter: the tablet shows one event's form and nothing else,
+    # no staff page and no sidebar, until the staff member who started it ends it with their password.
+    pages = [st.Page("pages/consent_form.py", title="Photo consent", icon="📷", url_path="kiosk", default=True)]
+    position = "hidden"
+    hide_chrome()
+elif "event" in st.query_params:
     # Someone who scanned an event's QR code: the public consent form, nothing else.
     pages = [st.Page("pages/consent_form.py", title="Photo consent", icon="📷", url_path="consent", default=True)]
     position = "hidden"
@@ -42,6 +50,7 @@ else:
     pages = [
         st.Page("pages/overview.py", title="Overview", icon="🏠", url_path="overview", default=True),
         st.Page("pages/events.py", title="Events", icon="📅", url_path="events"),
+        st.Page("pages/capture.py", title="Paper forms", icon="📝", url_path="capture"),
         st.Page("pages/assets.py", title="Photos", icon="🖼️", url_path="photos"),
     ]
     if user.can("manager"):
@@ -55,6 +64,6 @@ else:
     with st.sidebar:
         st.caption(f"Signed in as **{user.display_name}** ({user.role})")
         # A callback runs before the next script run, so that run already sees the user signed out.
-        st.button("Sign out", key="sign_out", on_click=lambda: st.session_state.pop(USER_KEY, None))
+        st.button("Sign out", key="sign_out", on_click=end_session)
 
 st.navigation(pages, position=position).run()

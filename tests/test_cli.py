@@ -6,13 +6,16 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, text
 
+from portal.backend.db import migrate
 from portal.backend.db.engine import Database
 from portal.backend.db.schema import consent_ledger, subjects
+from portal.backend.risk import summary
 from tests.conftest import ROOT
 
 
@@ -20,6 +23,8 @@ def cli(url: str | None, *args: str, cwd: Path = ROOT) -> subprocess.CompletedPr
     """Run `python -m portal ...` with a database URL."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")}
     env["PYTHONPATH"] = str(ROOT)
+    # Blobs (the demo's photos, imports) go to a scratch folder, never into the checkout's data/.
+    env["PORTAL_DATA_DIR"] = str(Path(tempfile.gettempdir()) / "portal-cli-tests")
     extra = ["--database-url", url] if url else []
     return subprocess.run(
         [sys.executable, "-m", "portal", *args, *extra], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
@@ -46,7 +51,7 @@ def demo_url(db_url: str) -> str:
 
 def test_db_upgrade_reports_and_is_repeatable(db_url: str) -> None:
     first = cli(db_url, "db", "upgrade")
-    assert first.returncode == 0 and "upgraded from an empty database to revision 0003" in first.stdout
+    assert first.returncode == 0 and f"upgraded from an empty database to revision {migrate.head_revision()}" in first.stdout
     again = cli(db_url, "db", "upgrade")
     assert again.returncode == 0 and "nothing to do" in again.stdout
 
@@ -187,9 +192,17 @@ def test_risk_report_prints_the_dashboard_figures(demo_url: str) -> None:
     assert out.returncode == 0, out.stderr
     rows = json.loads(out.stdout)
     assert [r["purpose"] for r in rows] == ["internal", "website", "social_media", "print", "partners"]
-    assert all(r["at_risk"] == 0 for r in rows)  # the demo has no photos yet
+    with Database(demo_url).read() as conn:
+        expected = {f.purpose: f for f in summary(conn)}
+    for r in rows:  # the same numbers the dashboard reads
+        f = expected[r["purpose"]]
+        assert (r["with_people"], r["at_risk"], r["critical"], r["expiring_30d"]) == (
+            f.with_people, f.at_risk, f.critical, f.expiring_in[30])
+        assert {k: r[k] for k in f.by_reason} == f.by_reason
+    website = next(r for r in rows if r["purpose"] == "website")
+    assert (website["critical"], website["withdrawn"]) == (1, 1)  # the demo's published panel photo
     csv_out = cli(demo_url, "risk", "report", "--purpose", "website", "--format", "csv")
-    assert csv_out.stdout.splitlines()[0].startswith("purpose,at_risk,critical,expiring")
+    assert csv_out.stdout.splitlines()[0].startswith("purpose,with_people,at_risk,critical,expiring_30d")
     bad = cli(demo_url, "risk", "report", "--purpose", "billboards")
     assert bad.returncode == 1 and "Unknown purpose 'billboards'" in bad.stderr
 

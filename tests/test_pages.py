@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 from portal.backend.config import load_settings
 from portal.backend.consent.status import status_for, subject_consents
 from portal.backend.db.engine import Database
-from portal.backend.db.schema import audit_log, consent_ledger, subjects
+from portal.backend.db.schema import assets, audit_log, consent_ledger, subjects
 from portal.backend.db.types import utcnow
 from portal.backend.subjects import create_personal_link, link_token
 from tests.conftest import ROOT
@@ -216,7 +216,7 @@ def test_my_photos_show_own_face_and_take_a_per_photo_veto(portal_env: Database,
     at = _run(link=_link(portal_env, "Olivia Karlsson"))
     assert not at.exception
     assert "Your photos" in [h.value for h in at.header]
-    assert len(at.image) == 1
+    assert len(at.image) == 3  # this photo and Olivia's two in the demo library
     assert "Our website at https://example.org/festival" in _texts(at)
     at.button(key=f"veto_{asset.id}_website").click().run()
     assert not at.exception
@@ -266,7 +266,34 @@ def test_manager_dashboard_shows_the_sql_figures(portal_env: Database) -> None:
     with portal_env.read() as conn:
         for f in summary(conn):
             assert shown.loc[f.purpose, "At risk"] == f.at_risk
-    assert "No published photo is at risk." in at.success[0].value
+    critical = at.dataframe[3].value  # the Critical tab: the demo's panel photo shows Erik, who withdrew
+    assert list(zip(critical["File"], critical["Purpose"], critical["Why"], strict=True)) == [
+        ("spring-panel.jpg", "website", "Withdrawn")]
+
+
+def test_dashboard_drill_down_expiry_windows_and_history(portal_env: Database) -> None:
+    from portal.backend.jobs import run_jobs
+    from portal.backend.risk import REASON_LABELS, drill_down, summary
+
+    at = _sign_in(_run(), "manager@demo.example", "demo-manager-pass")  # the first run seeds the demo
+    run_jobs(portal_env)  # today's coverage snapshot for the chart over time
+    with portal_env.read() as conn:
+        figures = summary(conn)
+    purpose, reason = next((f.purpose, r) for f in figures for r in f.by_reason)
+    at.switch_page("pages/dashboard.py").run()
+    expiring = at.dataframe[1].value.set_index("Purpose")
+    assert list(expiring.columns) == ["30 days", "60 days", "90 days"]
+    for f in figures:
+        assert expiring.loc[f.purpose, "30 days"] == f.expiring_in[30]
+    assert not [i for i in at.info if "recorded once a day" in i.value]  # the history chart has data
+    at.selectbox(key="drill_purpose").select(purpose).run()
+    at.selectbox(key="drill_what").select(REASON_LABELS[reason]).run()
+    assert not at.exception
+    with portal_env.read() as conn:
+        expected = drill_down(conn, purpose=purpose, reason=reason)
+    shown = at.dataframe[-1].value
+    assert len(shown) == len(expected) == next(f for f in figures if f.purpose == purpose).by_reason[reason]
+    assert set(shown["Photo"]) == {r["asset_id"] for r in expected}
 
 
 def test_staff_cannot_open_the_dashboard(portal_env: Database) -> None:
@@ -306,7 +333,9 @@ def test_staff_uploads_reviews_links_and_publishes_a_photo(portal_env: Database)
     assert "1 imported, 0 duplicates, 1 rejected." in at.success[0].value
     assert "Analysed 1 photos" in at.info[0].value
     with portal_env.read() as conn:
-        faces = [d for d in asset_detections(conn, 1) if d["kind"] == "face"]
+        pair = conn.execute(select(assets.c.id).where(assets.c.filename == "pair.jpg")).scalar_one()
+        faces = [d for d in asset_detections(conn, pair) if d["kind"] == "face"]
+    at.selectbox(key="review_asset").select(pair).run()  # the demo library holds photos too
     grace = max(faces, key=lambda d: d["box"]["x"])
     olivia = _subject_id(portal_env, "Olivia Karlsson")
     at.selectbox(key=f"who_{grace['id']}").select(olivia).run()
@@ -318,8 +347,8 @@ def test_staff_uploads_reviews_links_and_publishes_a_photo(portal_env: Database)
     next(b for b in at.button if b.label == "Record publication").click().run()
     assert not at.exception
     with portal_env.read() as conn:
-        after = {d["id"]: d for d in asset_detections(conn, 1)}
-        uses = current_uses(conn, 1)
+        after = {d["id"]: d for d in asset_detections(conn, pair)}
+        uses = current_uses(conn, pair)
     assert (after[grace["id"]]["subject_id"], after[grace["id"]]["link_status"]) == (olivia, "confirmed")
     assert after[patch["id"]]["identifiable"] is False
     assert [(u["code"], u["place"]) for u in uses] == [("website", "https://example.org/gallery")]

@@ -12,13 +12,14 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
+from portal.backend import risk_index
 from portal.backend.biometrics import suggest_for_detections
 from portal.backend.blobs import BlobStore
 from portal.backend.config import Settings
 from portal.backend.db.engine import Database
 from portal.backend.db.schema import assets, detections
 from portal.backend.db.types import utcnow
-from portal.backend.errors import PortalError
+from portal.backend.errors import ConfigError, PortalError, ServiceUnavailable
 from portal.backend.organisation import get_organisation
 from portal.backend.vision.faces import FaceAnalyzer
 from portal.backend.vision.intake import prepare_image
@@ -105,6 +106,7 @@ def _store(
     )
     suggest, auto = detectors.thresholds
     suggest_for_detections(conn, asset_id=asset_id, now=now, suggest=suggest, auto=auto)
+    risk_index.refresh_assets(conn, [asset_id])
     faces = sum(1 for d in found if d.kind == "face")
     return faces, len(found) - faces
 
@@ -180,6 +182,10 @@ def _compute(
     _, blob_key, matching = claimed
     try:
         return detectors.run(blobs.get(blob_key), max_pixels=max_pixels, with_templates=matching)
+    except (ServiceUnavailable, ConfigError):
+        # The blob store itself is failing (Supabase unreachable, wrong key): not this photo's fault. Raising
+        # rolls the claim back, so the photo stays pending for a later run instead of being marked failed.
+        raise
     except PortalError as exc:
         return str(exc)
     except Exception as exc:
@@ -234,6 +240,8 @@ def _worker_process(settings: Settings, queue: Any) -> None:
     db = Database(settings.database_url)
     try:
         queue.put(run_worker(db, make_blob_store(settings), settings))
+    except PortalError as exc:
+        queue.put(exc)  # the parent waits for one answer per worker; an error is an answer
     finally:
         db.dispose()
 
@@ -245,9 +253,13 @@ def run_workers(settings: Settings, *, workers: int) -> RunSummary:
     procs = [ctx.Process(target=_worker_process, args=(settings, queue)) for _ in range(workers)]
     for p in procs:
         p.start()
-    results = [queue.get() for _ in procs]
+    answers = [queue.get() for _ in procs]
     for p in procs:
         p.join()
+    errors = [a for a in answers if isinstance(a, PortalError)]
+    if errors:
+        raise errors[0]
+    results = [a for a in answers if isinstance(a, RunSummary)]
     return RunSummary(
         done=sum(r.done for r in results),
         failed=sum(r.failed for r in results),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,6 +18,7 @@ from portal.backend.db.types import utcnow
 from portal.backend.errors import NotFound, ValidationError
 from portal.backend.vision.intake import make_thumbnail, prepare_image
 
+log = logging.getLogger(__name__)
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".gif"}
 MAX_FILE_BYTES = 200 * 1024 * 1024
 
@@ -93,10 +95,11 @@ def ingest(
         if event_id is not None and conn.execute(select(events.c.id).where(events.c.id == event_id)).first() is None:
             raise ValidationError(f"No event with id {event_id}.")
     original_key, thumb_key = blob_keys(prepared.sha256, prepared.content_type)
-    # Blobs first, row last: a failure in between leaves no row without its blob (content-addressed blobs are
-    # harmless duplicates if a row never follows, and are cleaned up here when we can).
-    blobs.put(original_key, data, content_type=prepared.content_type)
+    # Blobs first, row last: a failure in between leaves no row without its blob, and the blobs this call wrote
+    # are removed again, so there is no blob without its row either. The first upload is inside the guard too:
+    # a connection that breaks off after the store kept the file must not leave it behind.
     try:
+        blobs.put(original_key, data, content_type=prepared.content_type)
         blobs.put(thumb_key, make_thumbnail(prepared.image), content_type="image/jpeg")
         with db.write() as conn:
             again = conn.execute(select(assets).where(assets.c.sha256 == prepared.sha256)).one_or_none()
@@ -122,9 +125,23 @@ def ingest(
             ).scalar_one()
             return Intake(get_asset(conn, asset_id), created=True)
     except BaseException:
-        blobs.delete(original_key)
-        blobs.delete(thumb_key)
+        _discard_blobs(db, blobs, prepared.sha256, (original_key, thumb_key))
         raise
+
+
+def _discard_blobs(db: Database, blobs: BlobStore, sha256: str, keys: tuple[str, ...]) -> None:
+    """Remove the blobs of an intake that wrote no row, unless a concurrent upload's row now uses them."""
+    try:
+        with db.read() as conn:
+            if conn.execute(select(assets.c.id).where(assets.c.sha256 == sha256)).first() is not None:
+                return
+    except Exception as exc:  # the database may be why the intake failed; then no row of ours can exist
+        log.warning("Cannot check for a concurrent upload of %s (%s); removing its blobs", sha256, exc)
+    for key in keys:
+        try:
+            blobs.delete(key)
+        except Exception as exc:  # the original error matters more; a leftover blob is harmless and logged
+            log.warning("Could not remove blob %s after a failed upload: %s", key, exc)
 
 
 def iter_image_files(paths: Iterable[Path]) -> Iterator[Path]:

@@ -38,6 +38,9 @@ class BlobStore(Protocol):
     def list_keys(self, prefix: str) -> list[str]:
         """Every stored key that starts with `prefix`, sorted."""
 
+    def signed_url(self, key: str, *, seconds: int) -> str | None:
+        """A short-lived URL a browser can show the blob from, or None when the store has none (serve the bytes)."""
+
 
 class LocalBlobStore:
     """Blobs as files under one folder; writes are atomic (temp file + rename)."""
@@ -89,3 +92,8 @@ class LocalBlobStore:
             return []
         keys = (p.relative_to(self.root).as_posix() for p in folder.rglob("*") if p.is_file())
         return sorted(k for k in keys if k.startswith(prefix) and not Path(k).name.startswith(".tmp-"))
+
+    def signed_url(self, key: str, *, seconds: int) -> str | None:
+        """A folder has no URLs of its own: pages serve the bytes instead."""
+        check_key(key)
+        return None

@@ -12,7 +12,7 @@ from portal.backend.db import migrate
 from portal.backend.db.engine import Database
 from portal.backend.db.schema import metadata
 from portal.backend.demo import is_demo, is_empty, seed_demo
-from portal.backend.errors import ConfigError, ValidationError
+from portal.backend.errors import ValidationError
 
 
 @dataclass(frozen=True)
@@ -25,10 +25,13 @@ class Portal:
 
 
 def make_blob_store(settings: Settings) -> BlobStore:
-    """The blob store the settings ask for."""
+    """The blob store the settings ask for; a Supabase bucket is checked (reachable, right key, private) first."""
     if settings.blob_backend == "local":
         return LocalBlobStore(settings.blob_dir)
-    raise ConfigError("PORTAL_BLOB_BACKEND=supabase is not available in this version; use 'local'.")
+    # Imported here so the embedded mode never loads supabase-py.
+    from portal.backend.hosted import SupabaseBlobStore
+
+    return SupabaseBlobStore.from_settings(settings)
 
 
 def open_portal(settings: Settings, *, upgrade: bool = True, seed: bool | None = None) -> Portal:
@@ -36,9 +39,10 @@ def open_portal(settings: Settings, *, upgrade: bool = True, seed: bool | None =
     db = Database(settings.database_url)
     if upgrade:
         migrate.upgrade(db)
+    blobs = make_blob_store(settings)
     if (settings.demo_data if seed is None else seed) and is_empty(db):
-        seed_demo(db)
-    return Portal(settings=settings, db=db, blobs=make_blob_store(settings))
+        seed_demo(db, blobs=blobs, max_pixels=settings.max_image_pixels)
+    return Portal(settings=settings, db=db, blobs=blobs)
 
 
 def reset_database(db: Database, *, force: bool = False) -> None:

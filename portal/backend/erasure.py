@@ -7,6 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, select, update
 
+from portal.backend import risk_index
 from portal.backend.assets import blob_keys
 from portal.backend.audit import audit
 from portal.backend.blobs import BlobStore
@@ -18,6 +19,7 @@ from portal.backend.db.types import utcnow
 from portal.backend.errors import ConsentStateError, UnknownSubject
 from portal.backend.face_templates import delete_biometrics
 from portal.backend.outbox import queue
+from portal.backend.paper import scan_prefix
 from portal.backend.vision.intake import encode_jpeg, make_thumbnail, prepare_image
 from portal.backend.vision.redaction import blur_regions
 from portal.backend.vision.schemas import Box
@@ -33,6 +35,7 @@ class ErasureReport:
     renditions_deleted: int
     templates_deleted: int
     takedown_tasks: int
+    scans_deleted: int = 0
 
 
 def _confirmed_faces(conn: Connection, subject_id: str) -> dict[int, list[Box]]:
@@ -101,13 +104,17 @@ def erase_subject(
         for asset_id, (_old, new_key, _thumb, _n) in redactions.items():
             conn.execute(update(assets).where(assets.c.id == asset_id).values(
                 blob_key=new_key, thumb_key=new_key.replace("originals/", "thumbs/"), content_type="image/jpeg"))
+        shown_in = conn.execute(select(detections.c.asset_id).distinct()
+                                .where(detections.c.subject_id == subject_id)).scalars().all()
         conn.execute(
             update(detections)
             .where(detections.c.subject_id == subject_id)
             .values(subject_id=None, link_method=None, link_status=None, link_distance=None, identifiable=False,
                     template=None)
         )
+        risk_index.refresh_assets(conn, shown_in)  # blurred out: no longer a person the photos need consent from
         takedowns = _queue_takedowns(conn, subject_id, list(faces), now)
+        scans = blobs.list_keys(scan_prefix(subject_id))
         conn.execute(update(subject_links).where(subject_links.c.subject_id == subject_id,
                                                  subject_links.c.revoked_at.is_(None)).values(revoked_at=now))
         conn.execute(
@@ -123,6 +130,7 @@ def erase_subject(
             renditions_deleted=sum(r[3] for r in redactions.values()),
             templates_deleted=templates,
             takedown_tasks=takedowns,
+            scans_deleted=len(scans),
         )
         audit(conn, actor=actor, action="erase_subject", target_type="subject", target_id=subject_id, now=now,
               detail={k: v for k, v in report.__dict__.items() if k != "subject_id"})
@@ -132,6 +140,9 @@ def erase_subject(
             blobs.delete(old_key)
         if old_thumb and old_thumb != new_key.replace("originals/", "thumbs/"):
             blobs.delete(old_thumb)
+    for key in scans:
+        # Signed paper forms carry the name and signature; after the commit the ledger keeps only their SHA-256.
+        blobs.delete(key)
     return report
 
 

@@ -53,3 +53,15 @@ class TokenError(PortalError):
 
 class AuthError(PortalError):
     """Sign-in failed or the account may not do this."""
+
+
+class ServiceUnavailable(PortalError):
+    """A hosted service (Supabase Storage or Auth) cannot be reached or is failing for now."""
+
+
+class StorageError(PortalError):
+    """The blob store refused or failed an operation (other than a missing blob, which is NotFound)."""
+
+
+class SessionExpired(AuthError):
+    """A staff sign-in that has run out or was ended elsewhere; the person signs in again."""

@@ -12,6 +12,7 @@ from portal.backend.errors import PortalError
 from portal.cli import (
     asset_commands,
     db_commands,
+    hosted_commands,
     job_commands,
     ledger_commands,
     report_commands,
@@ -20,7 +21,16 @@ from portal.cli import (
 )
 from portal.cli.common import EXIT_ERROR
 
-GROUPS = (db_commands, ledger_commands, subject_commands, asset_commands, risk_commands, job_commands, report_commands)
+GROUPS = (
+    db_commands,
+    ledger_commands,
+    subject_commands,
+    asset_commands,
+    risk_commands,
+    job_commands,
+    report_commands,
+    hosted_commands,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

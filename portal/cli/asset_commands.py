@@ -9,7 +9,14 @@ from pathlib import Path
 from sqlalchemy import select
 
 from portal.backend.db.schema import events
-from portal.backend.errors import NotFound, PortalError, ValidationError
+from portal.backend.errors import (
+    ConfigError,
+    DatabaseUnavailable,
+    NotFound,
+    PortalError,
+    ServiceUnavailable,
+    ValidationError,
+)
 from portal.cli.common import Progress, add_common, cli_actor, open_database, print_json, print_table, write_output
 
 
@@ -81,6 +88,12 @@ def import_command(args: argparse.Namespace) -> int:
         try:
             result = ingest(portal.db, portal.blobs, data=path.read_bytes(), filename=path.name,
                             max_pixels=portal.settings.max_image_pixels, event_id=event_id)
+        except (ConfigError, ServiceUnavailable, DatabaseUnavailable):
+            # The blob store or database itself is failing, so every further file would fail the same way:
+            # stop, say what was done so far (each imported file has its row and its blobs) and report the cause.
+            bar.close()
+            print(f"Stopped at {path}: {outcome['imported']} imported, {outcome['duplicate']} duplicates before it.")
+            raise
         except (PortalError, OSError) as exc:
             outcome["rejected"] += 1
             rejected.append((str(path), str(exc)))

@@ -9,10 +9,16 @@ import streamlit as st
 
 from portal.backend.bootstrap import Portal, open_portal
 from portal.backend.config import Settings, load_settings
-from portal.backend.errors import PortalError
+from portal.backend.errors import PortalError, SessionExpired
+from portal.backend.sessions import StaffSession, keep_alive, sign_out
 from portal.backend.staff import StaffUser
 
 USER_KEY = "staff_user"
+SESSION_KEY = "staff_session"
+# A message for the sign-in page (e.g. why the session ended); shown once.
+NOTICE_KEY = "sign_in_notice"
+# Set while a staff member's device runs the consent form as a kiosk (portal/components/kiosk.py).
+KIOSK_KEY = "kiosk"
 
 
 @st.cache_resource(show_spinner="Opening the database…")
@@ -33,14 +39,44 @@ def get_portal() -> Portal:
         raise  # unreachable: st.stop() ends the script run
 
 
+def start_session(session: StaffSession) -> None:
+    """Remember a new sign-in in this browser session."""
+    st.session_state[SESSION_KEY] = session
+    st.session_state[USER_KEY] = session.user
+
+
 def current_user() -> StaffUser | None:
-    """The signed-in staff user of this browser session, if any."""
+    """The signed-in staff user of this browser session, if any; an expired session signs out here."""
+    session = st.session_state.get(SESSION_KEY)
+    if isinstance(session, StaffSession):
+        portal = get_portal()
+        try:
+            fresh = keep_alive(portal.settings, portal.db, session)
+        except SessionExpired as exc:
+            st.session_state.clear()
+            st.session_state[NOTICE_KEY] = str(exc)
+            return None
+        if fresh is not session:
+            start_session(fresh)
+        return fresh.user
     user = st.session_state.get(USER_KEY)
     return user if isinstance(user, StaffUser) else None
 
 
+def end_session() -> None:
+    """Sign out: revoke the Supabase session (hosted mode) and forget everything this browser session held."""
+    session = st.session_state.get(SESSION_KEY)
+    if isinstance(session, StaffSession):
+        sign_out(get_portal().settings, session)
+    # Everything, not just the user: a shared tablet must not show the next person the last one's choices.
+    st.session_state.clear()
+
+
 def require_role(role: str) -> StaffUser:
     """Stop the page unless a user with at least `role` is signed in (a guard behind the navigation)."""
+    if st.session_state.get(KIOSK_KEY):
+        # The router lists no staff page in kiosk mode; should one run anyway, the tablet goes back to the form.
+        st.switch_page("pages/consent_form.py")
     user = current_user()
     if user is None or not user.can(role):
         st.error("You do not have access to this page.")

@@ -91,6 +91,10 @@ with portal.db.read() as conn:
 thumb = Image.open(io.BytesIO(portal.blobs.get(asset.thumb_key or asset.blob_key)))
 boxes = [Box(**d["box"]) for d in found]
 st.image(encode_jpeg(highlight(thumb, boxes)), caption=f"{asset.filename}: {len(found)} detections", width="stretch")
+with shows_errors():
+    # Hosted mode: a short-lived signed URL, so the full-size file goes from Storage to the browser directly.
+    if (original := portal.blobs.signed_url(asset.blob_key, seconds=settings.signed_url_seconds)) is not None:
+        st.link_button(f"Open the full-size original (link valid {settings.signed_url_seconds // 60} min)", original)
 
 for d in found:
     with st.container(border=True):

@@ -87,7 +87,12 @@ with st.form("new_user", clear_on_submit=True):
     new_name = st.text_input("Name", max_chars=200, key="new_name")
     # The least privilege is the default; admin has to be chosen on purpose.
     role = st.selectbox("Role", ROLES, index=ROLES.index("staff"), key="new_role")
-    password = st.text_input("First password (at least 10 characters)", type="password", key="new_password")
+    if portal.settings.auth_backend == "supabase":
+        # Supabase Auth holds the password; the portal only keeps the role for this e-mail.
+        st.caption("Passwords live in Supabase Auth: invite the same e-mail there (Authentication, Users).")
+        password = None
+    else:
+        password = st.text_input("First password (at least 10 characters)", type="password", key="new_password")
     if st.form_submit_button("Create account"):
         with shows_errors():
             with portal.db.write() as conn:

@@ -1,0 +1,107 @@
+"""`storage check | init` (the blob store, Supabase Storage in hosted mode) and `staff add | list` (portal roles)."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+
+from portal.backend.audit import audit
+from portal.backend.db.types import utcnow
+from portal.backend.errors import ValidationError
+from portal.backend.staff import create_user, list_users
+from portal.cli.common import add_common, cli_actor, open_database, print_table, settings_for
+
+
+def register(groups: argparse._SubParsersAction) -> None:
+    """Add the storage and staff groups."""
+    storage = groups.add_parser("storage", help="the blob store (Supabase Storage in hosted mode)").add_subparsers(
+        dest="command", metavar="COMMAND", required=True
+    )
+    add_common(storage.add_parser("check", help="prove the blob store is reachable, the key works, the bucket private"))\
+        .set_defaults(handler=storage_check)
+    add_common(storage.add_parser("init", help="create the private Supabase Storage bucket if it is missing"))\
+        .set_defaults(handler=storage_init)
+
+    staff = groups.add_parser("staff", help="staff accounts and their portal roles").add_subparsers(
+        dest="command", metavar="COMMAND", required=True
+    )
+    add = add_common(staff.add_parser("add", help="give an e-mail address a portal role (staff, manager, admin)"))
+    add.add_argument("email")
+    add.add_argument("--name", required=True, help="display name")
+    add.add_argument("--role", required=True, choices=("staff", "manager", "admin"))
+    add.add_argument("--password-stdin", action="store_true",
+                     help="embedded mode: read the first password from standard input instead of prompting")
+    add.set_defaults(handler=staff_add)
+    add_common(staff.add_parser("list", help="staff accounts and roles")).set_defaults(handler=staff_list)
+
+
+def _supabase_store(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    """The Supabase store of the settings, unchecked; a clear error in embedded mode."""
+    settings = settings_for(args)
+    if settings.blob_backend != "supabase":
+        raise ValidationError(
+            f"PORTAL_BLOB_BACKEND is {settings.blob_backend!r}: blobs are in the folder {settings.blob_dir}, "
+            "there is no bucket to check or create. Set PORTAL_BLOB_BACKEND=supabase for hosted mode."
+        )
+    from portal.backend.hosted import SupabaseBlobStore
+
+    return SupabaseBlobStore.from_settings(settings, check=False)
+
+
+def storage_check(args: argparse.Namespace) -> int:
+    """Check the bucket; every problem comes back as a PortalError the CLI prints."""
+    store = _supabase_store(args)
+    store.check_bucket()
+    print(f"Supabase Storage at {store.url}: the bucket {store.bucket!r} is reachable with the service key "
+          "and private.")
+    return 0
+
+
+def storage_init(args: argparse.Namespace) -> int:
+    """Create the bucket as private (idempotent)."""
+    store = _supabase_store(args)
+    if store.create_bucket():
+        store.check_bucket()
+        print(f"Created the private bucket {store.bucket!r} in Supabase Storage at {store.url}.")
+    else:
+        print(f"The bucket {store.bucket!r} already exists in Supabase Storage at {store.url} and is private.")
+    return 0
+
+
+def _password(args: argparse.Namespace) -> str:
+    """The first password of an embedded account, from stdin or a prompt."""
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    if not sys.stdin.isatty():
+        raise ValidationError("Give the first password with --password-stdin (no terminal to prompt on).")
+    first, again = getpass.getpass("First password: "), getpass.getpass("Again: ")
+    if first != again:
+        raise ValidationError("The two passwords differ.")
+    return first
+
+
+def staff_add(args: argparse.Namespace) -> int:
+    """Create an account; in hosted mode without a password (Supabase Auth checks it)."""
+    portal = open_database(args)
+    hosted = portal.settings.auth_backend == "supabase"
+    password = None if hosted else _password(args)
+    now = utcnow()
+    with portal.db.write() as conn:
+        user = create_user(conn, email=args.email, display_name=args.name, role=args.role, password=password, now=now)
+        audit(conn, actor=cli_actor(), action="create_user", target_type="staff", target_id=str(user.id), now=now)
+    print(f"{user.email} is now {user.role} (account {user.id}).")
+    if hosted:
+        print("Passwords live in Supabase Auth: if this address has no Supabase user yet, invite it there "
+              "(Authentication, Users, Invite user).")
+    return 0
+
+
+def staff_list(args: argparse.Namespace) -> int:
+    """Print every account with its role."""
+    portal = open_database(args)
+    with portal.db.read() as conn:
+        users = list_users(conn)
+    print_table(["id", "e-mail", "name", "role", "active"],
+                [[u.id, u.email, u.display_name, u.role, "yes" if u.active else "no"] for u in users])
+    return 0
