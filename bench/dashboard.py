@@ -130,7 +130,7 @@ def page_load(db: Database) -> tuple[float, float]:
     times = []
     for _ in range(3):
         start = time.perf_counter()
-        at.switch_page("pages/dashboard.py").run()
+        at.switch_page("views/dashboard.py").run()
         times.append(time.perf_counter() - start)
         assert not at.exception, at.exception
         assert [t.value for t in at.title] == ["At-risk photos"], [t.value for t in at.title]

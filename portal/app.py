@@ -32,34 +32,34 @@ kiosk = kiosk_session() if user is not None else None
 if kiosk is not None:
     # Kiosk mode comes first, before any query parameter: the tablet shows one event's form and nothing else,
     # no staff page and no sidebar, until the staff member who started it ends it with their password.
-    pages = [st.Page("pages/consent_form.py", title="Photo consent", icon="📷", url_path="kiosk", default=True)]
+    pages = [st.Page("views/consent_form.py", title="Photo consent", icon="📷", url_path="kiosk", default=True)]
     position = "hidden"
     hide_chrome()
 elif "event" in st.query_params:
     # Someone who scanned an event's QR code: the public consent form, nothing else.
-    pages = [st.Page("pages/consent_form.py", title="Photo consent", icon="📷", url_path="consent", default=True)]
+    pages = [st.Page("views/consent_form.py", title="Photo consent", icon="📷", url_path="consent", default=True)]
     position = "hidden"
 elif "link" in st.query_params:
     # A data subject with a personal link sees their own page and nothing of the staff side.
-    pages = [st.Page("pages/my_consents.py", title="My consents", icon="🔗", url_path="my-consents", default=True)]
+    pages = [st.Page("views/my_consents.py", title="My consents", icon="🔗", url_path="my-consents", default=True)]
     position = "hidden"
 elif user is None:
-    pages = [st.Page("pages/sign_in.py", title="Sign in", icon="🔑", url_path="sign-in", default=True)]
+    pages = [st.Page("views/sign_in.py", title="Sign in", icon="🔑", url_path="sign-in", default=True)]
     position = "hidden"
 else:
     pages = [
-        st.Page("pages/overview.py", title="Overview", icon="🏠", url_path="overview", default=True),
-        st.Page("pages/events.py", title="Events", icon="📅", url_path="events"),
-        st.Page("pages/capture.py", title="Paper forms", icon="📝", url_path="capture"),
-        st.Page("pages/assets.py", title="Photos", icon="🖼️", url_path="photos"),
+        st.Page("views/overview.py", title="Overview", icon="🏠", url_path="overview", default=True),
+        st.Page("views/events.py", title="Events", icon="📅", url_path="events"),
+        st.Page("views/capture.py", title="Paper forms", icon="📝", url_path="capture"),
+        st.Page("views/assets.py", title="Photos", icon="🖼️", url_path="photos"),
     ]
     if user.can("manager"):
-        pages.append(st.Page("pages/dashboard.py", title="At-risk photos", icon="🚦", url_path="dashboard"))
-        pages.append(st.Page("pages/subjects.py", title="Subjects", icon="👥", url_path="subjects"))
-        pages.append(st.Page("pages/reports.py", title="Reports", icon="📄", url_path="reports"))
-        pages.append(st.Page("pages/audit.py", title="Audit log", icon="🔍", url_path="audit"))
+        pages.append(st.Page("views/dashboard.py", title="At-risk photos", icon="🚦", url_path="dashboard"))
+        pages.append(st.Page("views/subjects.py", title="Subjects", icon="👥", url_path="subjects"))
+        pages.append(st.Page("views/reports.py", title="Reports", icon="📄", url_path="reports"))
+        pages.append(st.Page("views/audit.py", title="Audit log", icon="🔍", url_path="audit"))
     if user.can("admin"):
-        pages.append(st.Page("pages/settings.py", title="Settings", icon="⚙️", url_path="settings"))
+        pages.append(st.Page("views/settings.py", title="Settings", icon="⚙️", url_path="settings"))
     position = "sidebar"
     with st.sidebar:
         st.caption(f"Signed in as **{user.display_name}** ({user.role})")

@@ -24,7 +24,7 @@ def cli(url: str | None, *args: str, cwd: Path = ROOT) -> subprocess.CompletedPr
     env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")}
     env["PYTHONPATH"] = str(ROOT)
     # Blobs (the demo's photos, imports) go to a scratch folder, never into the checkout's data/.
-    env["PORTAL_DATA_DIR"] = str(Path(tempfile.gettempdir()) / "portal-cli-tests")
+    env["PORTAL_DATA_DIR"] = str((Path(tempfile.gettempdir()) / "portal-cli-tests" if cwd == ROOT else cwd) / "data")
     extra = ["--database-url", url] if url else []
     return subprocess.run(
         [sys.executable, "-m", "portal", *args, *extra], cwd=cwd, env=env, capture_output=True, text=True, timeout=120

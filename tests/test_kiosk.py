@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
-from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
 from portal.backend.audit import audit_count
@@ -33,20 +32,9 @@ def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Database:
 
 
 @pytest.fixture
-def router(site: Database, monkeypatch: pytest.MonkeyPatch) -> Database:
-    """Every run goes through the router (st.navigation), as on a real server.
-
-    Because the app keeps its pages in a folder called pages/, AppTest starts each run in Streamlit's old
-    pages-folder mode and, after switch_page, runs that page file directly without the router. A real server
-    leaves that mode for good at the first st.navigation call; this does the same for every AppTest run.
-    """
-    init = PagesManager.__init__
-
-    def navigation_only(self: PagesManager, *args: object, **kwargs: object) -> None:
-        init(self, *args, **kwargs)  # type: ignore[arg-type]
-        PagesManager.uses_pages_directory = False
-
-    monkeypatch.setattr(PagesManager, "__init__", navigation_only)
+def router(site: Database) -> Database:
+    """Every run goes through the router (st.navigation), as on a real server: the views live in portal/views/,
+    not a folder named pages/, so Streamlit never runs a page file on its own."""
     return site
 
 
@@ -56,7 +44,7 @@ def _staff_in_kiosk(event_id: int = 2) -> AppTest:
     at.text_input[0].input("staff@demo.example")
     at.text_input[1].input("demo-staff-pass")
     at.button[0].click().run()
-    at.switch_page("pages/events.py").run()
+    at.switch_page("views/events.py").run()
     at.button(key=f"kiosk_{event_id}").click().run()
     assert not at.exception
     return at
@@ -91,7 +79,7 @@ def test_kiosk_shows_only_the_form_and_no_staff_pages(router: Database) -> None:
     # No navigation, no "signed in as", no sign-out: nothing in the sidebar to wander off with.
     assert not at.sidebar.children
     assert "sign_out" not in [b.key for b in at.button]
-    for page in ("pages/events.py", "pages/overview.py", "pages/capture.py", "pages/assets.py"):
+    for page in ("views/events.py", "views/overview.py", "views/capture.py", "views/assets.py"):
         _cannot_reach(at, page)
     # Neither a personal-link nor a QR parameter leads out of the kiosk.
     at.query_params["link"] = "v1.anything"
@@ -99,16 +87,6 @@ def test_kiosk_shows_only_the_form_and_no_staff_pages(router: Database) -> None:
     assert not at.exception and at.title[0].value == FORM_TITLE
     with router.read() as conn:
         assert audit_count(conn, action="kiosk_start") == 1
-
-
-def test_a_staff_page_run_anyway_sends_the_tablet_back_to_the_form(site: Database) -> None:
-    # Without the router (AppTest runs pages/ files directly), each staff page's own guard holds.
-    at = _staff_in_kiosk()
-    for page in ("pages/events.py", "pages/capture.py", "pages/overview.py"):
-        at.switch_page(page).run()
-        assert not at.exception
-        assert at.title[0].value == FORM_TITLE
-        assert not at.get("file_uploader") and "kiosk_2" not in [b.key for b in at.button]
 
 
 def test_kiosk_submission_is_recorded_and_the_form_resets_for_the_next_person(router: Database) -> None:
@@ -176,13 +154,13 @@ def test_leaving_kiosk_mode_needs_the_staff_password(router: Database) -> None:
     assert not at.exception
     assert "Wrong password" in at.error[0].value
     assert "kiosk" in at.session_state and at.title[0].value == FORM_TITLE
-    _cannot_reach(at, "pages/events.py")
+    _cannot_reach(at, "views/events.py")
 
     _end(at, "demo-staff-pass")
     assert not at.exception
     assert "kiosk" not in at.session_state and "staff_user" in at.session_state
     assert [t.value for t in at.title] == ["Overview"] and at.sidebar.button(key="sign_out")
-    at.switch_page("pages/events.py").run()
+    at.switch_page("views/events.py").run()
     assert [t.value for t in at.title] == ["Events"]
     with router.read() as conn:
         assert audit_count(conn, action="kiosk_exit_failed") == 1

@@ -82,7 +82,7 @@ def test_manager_sees_overview_and_subjects(portal_env: Database) -> None:
     assert not at.exception
     assert [t.value for t in at.title] == ["Overview"]
     assert {m.label: m.value for m in at.metric}["Subjects"] == "7"
-    at.switch_page("pages/subjects.py").run()
+    at.switch_page("views/subjects.py").run()
     assert not at.exception
     assert [t.value for t in at.title] == ["Subjects"]
     table = at.dataframe[0].value
@@ -105,7 +105,7 @@ def test_manager_sees_overview_and_subjects(portal_env: Database) -> None:
 
 def test_search_filters_subjects(portal_env: Database) -> None:
     at = _sign_in(_run(), "admin@demo.example", "demo-admin-pass")
-    at.switch_page("pages/subjects.py").run()
+    at.switch_page("views/subjects.py").run()
     at.text_input[0].input("lind").run()
     assert list(at.dataframe[0].value["Name"]) == ["Anna Lindqvist"]
 
@@ -114,9 +114,36 @@ def test_staff_cannot_reach_manager_pages(portal_env: Database) -> None:
     at = _sign_in(_run(), "staff@demo.example", "demo-staff-pass")
     assert [t.value for t in at.title] == ["Overview"]
     with pytest.raises(ValueError, match=r"not a registered page|Could not find"):
-        at.switch_page("pages/subjects.py")
+        at.switch_page("views/subjects.py")
     # The page's own guard holds even if it were run directly.
     assert "Verify the consent ledger" not in [b.label for b in at.button]
+
+
+ROLE_VIEWS = {
+    None: {"sign_in"},
+    "staff": {"overview", "events", "capture", "assets"},
+    "manager": {"overview", "events", "capture", "assets", "dashboard", "subjects", "reports", "audit"},
+    "admin": {"overview", "events", "capture", "assets", "dashboard", "subjects", "reports", "audit", "settings"},
+}
+ACCOUNTS = {"staff": "demo-staff-pass", "manager": "demo-manager-pass", "admin": "demo-admin-pass"}
+
+
+@pytest.mark.parametrize("role", [None, "staff", "manager", "admin"])
+def test_every_view_per_role_runs_or_cannot_be_reached(portal_env: Database, role: str | None) -> None:
+    """Each role reaches exactly its views, and each of them runs cleanly; every other view is not registered."""
+    at = _run() if role is None else _sign_in(_run(), f"{role}@demo.example", ACCOUNTS[role])
+    views = sorted(p.stem for p in (Path(APP).parent / "views").glob("*.py") if p.stem != "__init__")
+    reached = set()
+    for view in views:
+        try:
+            at.switch_page(f"views/{view}.py")
+        except ValueError:
+            continue  # not in this role's navigation: there is no URL or switch that runs it
+        at.run()
+        assert not at.exception, (role, view, at.exception)
+        assert not [e for e in at.error if "do not have access" in e.value], (role, view)
+        reached.add(view)
+    assert reached == ROLE_VIEWS[role]
 
 
 def test_sign_out(portal_env: Database) -> None:
@@ -259,7 +286,7 @@ def test_manager_dashboard_shows_the_sql_figures(portal_env: Database) -> None:
     from portal.backend.risk import summary
 
     at = _sign_in(_run(), "manager@demo.example", "demo-manager-pass")
-    at.switch_page("pages/dashboard.py").run()
+    at.switch_page("views/dashboard.py").run()
     assert not at.exception
     assert [t.value for t in at.title] == ["At-risk photos"]
     shown = at.dataframe[0].value.set_index("Purpose")
@@ -280,7 +307,7 @@ def test_dashboard_drill_down_expiry_windows_and_history(portal_env: Database) -
     with portal_env.read() as conn:
         figures = summary(conn)
     purpose, reason = next((f.purpose, r) for f in figures for r in f.by_reason)
-    at.switch_page("pages/dashboard.py").run()
+    at.switch_page("views/dashboard.py").run()
     expiring = at.dataframe[1].value.set_index("Purpose")
     assert list(expiring.columns) == ["30 days", "60 days", "90 days"]
     for f in figures:
@@ -299,12 +326,12 @@ def test_dashboard_drill_down_expiry_windows_and_history(portal_env: Database) -
 def test_staff_cannot_open_the_dashboard(portal_env: Database) -> None:
     at = _sign_in(_run(), "staff@demo.example", "demo-staff-pass")
     with pytest.raises(ValueError, match=r"not a registered page|Could not find"):
-        at.switch_page("pages/dashboard.py")
+        at.switch_page("views/dashboard.py")
 
 
 def test_staff_events_page_creates_an_event_and_makes_its_poster(portal_env: Database) -> None:
     at = _sign_in(_run(), "staff@demo.example", "demo-staff-pass")
-    at.switch_page("pages/events.py").run()
+    at.switch_page("views/events.py").run()
     assert not at.exception
     assert [s.value for s in at.subheader] == ["Summer festival", "Spring conference"]
     at.text_input[0].input("Winter market")
@@ -321,7 +348,7 @@ def test_staff_uploads_reviews_links_and_publishes_a_photo(portal_env: Database)
     from tests.imagery import group_photo
 
     at = _sign_in(_run(), "staff@demo.example", "demo-staff-pass")
-    at.switch_page("pages/assets.py").run()
+    at.switch_page("views/assets.py").run()
     assert not at.exception
     assert any("Person detection is off" in c.value for c in at.caption)
     at.file_uploader(key="uploads").set_value([
@@ -356,7 +383,7 @@ def test_staff_uploads_reviews_links_and_publishes_a_photo(portal_env: Database)
 
 def test_manager_makes_both_reports(portal_env: Database) -> None:
     at = _sign_in(_run(), "manager@demo.example", "demo-manager-pass")
-    at.switch_page("pages/reports.py").run()
+    at.switch_page("views/reports.py").run()
     at.button(key="make_compliance").click().run()
     at.button(key="make_art30").click().run()
     assert not at.exception
@@ -369,7 +396,7 @@ def test_admin_settings_publish_a_new_text_version_and_add_staff(portal_env: Dat
     from portal.backend.staff import authenticate
 
     at = _sign_in(_run(), "admin@demo.example", "demo-admin-pass")
-    at.switch_page("pages/settings.py").run()
+    at.switch_page("views/settings.py").run()
     assert not at.exception
     at.selectbox(key="text_purpose").select("website").run()
     at.text_area[0].input("We may publish photos of you on our website (new wording).")
@@ -388,11 +415,11 @@ def test_admin_settings_publish_a_new_text_version_and_add_staff(portal_env: Dat
 
 def test_manager_sees_audit_log_but_not_settings(portal_env: Database) -> None:
     at = _sign_in(_run(), "manager@demo.example", "demo-manager-pass")
-    at.switch_page("pages/audit.py").run()
+    at.switch_page("views/audit.py").run()
     assert not at.exception
     assert "sign_in" in set(at.dataframe[0].value["action"])
     try:
-        at.switch_page("pages/settings.py").run()
+        at.switch_page("views/settings.py").run()
     except ValueError:
         return  # AppTest refuses pages the navigation did not register
     assert "Settings" not in [t.value for t in at.title]

@@ -76,7 +76,7 @@ def require_role(role: str) -> StaffUser:
     """Stop the page unless a user with at least `role` is signed in (a guard behind the navigation)."""
     if st.session_state.get(KIOSK_KEY):
         # The router lists no staff page in kiosk mode; should one run anyway, the tablet goes back to the form.
-        st.switch_page("pages/consent_form.py")
+        st.switch_page("views/consent_form.py")
     user = current_user()
     if user is None or not user.can(role):
         st.error("You do not have access to this page.")

@@ -60,7 +60,9 @@ code = st.selectbox("Purpose", [p.code for p in purposes], key="text_purpose")
 purpose = next(p for p in purposes if p.code == code)
 with st.form("purpose_text"):
     en, sv = english.get(purpose.id), swedish.get(purpose.id)
-    st.caption(f"Current version: {en.version if en else '-'}")
+    st.caption(f"Current version: {en.version if en else '-'}. Publishing a new version replaces the text people "
+               "agreed to (R16): their photos count as at risk for this purpose until they renew, and the daily job "
+               "asks them to. Fix typos only when the meaning stays the same.")
     en_title = st.text_input("Title (English)", en.title if en else "", max_chars=200)
     en_body = st.text_area("Text (English)", en.body if en else "", height=140)
     sv_title = st.text_input("Title (Swedish)", sv.title if sv and sv.locale == "sv" else "", max_chars=200)
