@@ -47,7 +47,7 @@ with portal.db.read() as conn:
 with st.expander("Upload photos", expanded=False):
     files = st.file_uploader("Photos", type=["jpg", "jpeg", "png", "webp", "tif", "tiff", "gif"],
                              accept_multiple_files=True, key="uploads")
-    event = st.selectbox("Event", options=[None, *[e.id for e in events]],
+    event = st.selectbox("Event", options=[None, *[e.id for e in events]], key="upload_event",
                          format_func=lambda i: "(none)" if i is None else next(e.name for e in events if e.id == i))
     if st.button("Import", type="primary", disabled=not files, key="import"):
         bar = st.progress(0.0, text="Importing…")
@@ -128,8 +128,8 @@ for use in uses:
         unpublish(portal.db, use_id=use["id"])
         st.rerun()
 with st.form("publish", clear_on_submit=True):
-    purpose = st.selectbox("Purpose", options=[p.code for p in purposes])
-    place = st.text_input("Where (URL or description)", max_chars=300)
+    purpose = st.selectbox("Purpose", options=[p.code for p in purposes], key="publish_purpose")
+    place = st.text_input("Where (URL or description)", max_chars=300, key="publish_place")
     if st.form_submit_button("Record publication"):
         with shows_errors():
             publish(portal.db, asset_id=asset.id, purpose=purpose, place=place, actor_id=user.id)

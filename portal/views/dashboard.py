@@ -95,6 +95,7 @@ with tab_critical:
         crit = pd.DataFrame(critical).rename(columns={"asset_id": "Photo", "filename": "File", "code": "Purpose",
                                                       "place": "Published at", "since": "Since", "reason": "Why"})
         crit["Why"] = crit["Why"].map(REASON_LABELS)
+        crit["Since"] = crit["Since"].map(lambda t: t.date().isoformat())
         st.dataframe(crit, hide_index=True, width="stretch")
         _csv_button(crit, "critical.csv", "csv_critical")
     else:

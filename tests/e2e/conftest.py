@@ -79,9 +79,8 @@ def live_portal(tmp_path: Path) -> Iterator[LivePortal]:
         log.close()
 
 
-@pytest.fixture
-def browser_page(request: pytest.FixtureRequest) -> Iterator[object]:
-    """A phone-sized page in Debian's Chromium; a screenshot is saved if the test fails."""
+def _open_page(request: pytest.FixtureRequest, width: int, height: int) -> Iterator[object]:
+    """A page in Debian's Chromium at this size; a screenshot of every open page is saved if the test fails."""
     if not Path(CHROMIUM).exists():
         if IN_CI:
             pytest.fail("Debian's chromium is missing: .ci/run installs it with apt-get.")
@@ -90,14 +89,29 @@ def browser_page(request: pytest.FixtureRequest) -> Iterator[object]:
 
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        page = browser.new_page(viewport={"width": 390, "height": 844}, locale="en-GB")
+        context = browser.new_context(viewport={"width": width, "height": height}, locale="en-GB",
+                                      accept_downloads=True)
+        page = context.new_page()
         page.set_default_timeout(60_000)
         yield page
         failed = getattr(request.node, "rep_call", None)
         if failed is not None and failed.failed:
             ARTIFACTS.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(ARTIFACTS / f"{request.node.name}-failure.png"), full_page=True)
+            for n, open_page in enumerate(context.pages):
+                open_page.screenshot(path=str(ARTIFACTS / f"{request.node.name}-failure-{n}.png"), full_page=True)
         browser.close()
+
+
+@pytest.fixture
+def browser_page(request: pytest.FixtureRequest) -> Iterator[object]:
+    """A phone-sized page (390x844), as a data subject holds it."""
+    yield from _open_page(request, 390, 844)
+
+
+@pytest.fixture
+def desktop_page(request: pytest.FixtureRequest) -> Iterator[object]:
+    """A laptop-sized page (1280x900), as staff and managers use the portal."""
+    yield from _open_page(request, 1280, 900)
 
 
 @pytest.hookimpl(hookwrapper=True)

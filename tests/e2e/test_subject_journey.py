@@ -1,9 +1,15 @@
-"""A subject's journey in a real browser on a phone-sized screen: QR form -> personal link -> withdraw one purpose."""
+"""A subject's full journey in a real browser on a phone-sized screen: QR form -> personal link -> withdraw one
+purpose -> download my data -> erase me."""
 
 from __future__ import annotations
 
+import io
+import zipfile
+from pathlib import Path
+
 from sqlalchemy import select
 
+from portal.backend import risk_index
 from portal.backend.analysis import run_worker
 from portal.backend.assets import asset_detections, ingest, publish
 from portal.backend.biometrics import link_detection
@@ -91,4 +97,34 @@ def test_qr_form_link_and_withdrawal_on_a_phone(live_portal: LivePortal, browser
     assert [(c["asset_id"], c["code"], c["reason"]) for c in critical] == [(asset.id, "website", "withdrawn")]
     # A safe rendition for the website blurs her.
     assert safe_rendition(db, blobs, asset_id=asset.id, purpose="website", max_pixels=10**8).kept == 0
+
+    # 4. Download my data: a real ZIP download with her record, her ledger and her photo.
+    page.locator(".st-key-prepare_export button").click()
+    page.locator(".st-key-download_export button").wait_for()
+    settle(page)
+    with page.expect_download() as download:
+        page.locator(".st-key-download_export button").click()
+    archive = zipfile.ZipFile(io.BytesIO(Path(download.value.path()).read_bytes()))
+    names = archive.namelist()
+    assert download.value.suggested_filename == "my-data.zip"
+    assert any(n.endswith(".json") for n in names) and any(n.startswith("photos/") for n in names), names
+    everything = b"".join(archive.read(n) for n in names if n.endswith((".json", ".csv")))
+    assert b"Eva Example" in everything and b"Olivia" not in everything  # hers only
+
+    # 5. Erase me, with one confirmation; the link stops working and the photo no longer shows her.
+    page.locator(".st-key-erase button").click()
+    page.locator(".st-key-erase_confirm button").click()
+    page.get_by_text("You have been erased").wait_for()
+    settle(page)
+    page.screenshot(path=str(ARTIFACTS / "my-consents-erased-390x844.png"), full_page=True)
+    with db.read() as conn:
+        erased = conn.execute(select(subjects.c.erased_at, subjects.c.display_name)
+                              .where(subjects.c.id == eva)).one()
+        assert risk_index.check(conn) == []
+        assert critical_assets(conn) == []  # nobody identifiable left in the published photo
+    assert erased.erased_at is not None and erased.display_name != "Eva Example"
+    page.goto(link)
+    settle(page)
+    assert page.get_by_text("Hello Eva Example").count() == 0
+    assert page.locator("[data-testid='stAlert']").count() >= 1
     db.dispose()
