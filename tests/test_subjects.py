@@ -100,3 +100,14 @@ def test_personal_link_round_trip_and_failures(org_db: Database) -> None:
 def test_unknown_event_is_refused(org_db: Database) -> None:
     with pytest.raises(ValidationError, match="No event with id 42"):
         make_subject(org_db, event_id=42)
+
+
+def test_names_keep_the_joiners_real_spellings_need_but_not_bidi_overrides() -> None:
+    from portal.backend.subjects import clean_name
+
+    persian = "\u0641\u0627\u0637\u0645\u0647\u200c\u0632\u0647\u0631\u0627"  # ZWNJ inside a Persian name
+    assert clean_name(persian) == persian
+    assert clean_name("Ada \U0001f469\u200d\U0001f680") == "Ada \U0001f469\u200d\U0001f680"  # an emoji ZWJ sequence
+    for hostile in ("Eve\u202egpj.exe", "Eve\u2066x\u2069", "Eve\u200bhidden", "Eve\x00"):
+        with pytest.raises(ValidationError, match="invisible formatting"):
+            clean_name(hostile)

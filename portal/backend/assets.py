@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,6 +17,7 @@ from portal.backend.db.engine import Database
 from portal.backend.db.schema import asset_uses, assets, detections, events
 from portal.backend.db.types import utcnow
 from portal.backend.errors import NotFound, ValidationError
+from portal.backend.subjects import has_control
 from portal.backend.vision.intake import make_thumbnail, prepare_image
 
 log = logging.getLogger(__name__)
@@ -111,7 +113,7 @@ def ingest(
                     sha256=prepared.sha256,
                     blob_key=original_key,
                     thumb_key=thumb_key,
-                    filename=Path(filename).name[:300] or "upload",
+                    filename=_label(filename),
                     content_type=prepared.content_type,
                     width=prepared.width,
                     height=prepared.height,
@@ -127,6 +129,13 @@ def ingest(
     except BaseException:
         _discard_blobs(db, blobs, prepared.sha256, (original_key, thumb_key))
         raise
+
+
+def _label(filename: str) -> str:
+    """The stored name of an upload: its last path part without control or invisible formatting characters (a NUL
+    cannot be stored on PostgreSQL; a right-to-left override would disguise 'x\u202egpj.exe' as 'xexe.jpg')."""
+    name = "".join(ch for ch in Path(filename).name if unicodedata.category(ch) not in ("Cc", "Cf"))
+    return name[:300] or "upload"
 
 
 def _discard_blobs(db: Database, blobs: BlobStore, sha256: str, keys: tuple[str, ...]) -> None:
@@ -208,6 +217,8 @@ def publish(
     now = now or utcnow()
     if not place.strip() or len(place) > 300:
         raise ValidationError("Say where the photo is published (a URL or a short description, at most 300 characters).")
+    if has_control(place.strip()):
+        raise ValidationError("Where the photo is published contains control or invisible formatting characters.")
     with db.write() as conn:
         get_asset(conn, asset_id)
         purpose_id = get_purpose(conn, purpose).id

@@ -13,7 +13,7 @@ from portal.backend import tokens
 from portal.backend.consent.purposes import resolve_codes
 from portal.backend.db.schema import event_purposes, events, purposes
 from portal.backend.errors import NotFound, TokenError
-from portal.backend.subjects import clean_name
+from portal.backend.subjects import clean_name, clean_text
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ def create_event(
         .values(
             name=clean_name(name, field_label="Event name"),
             starts_on=starts_on,
-            place=place.strip()[:200],
+            place=clean_text(place, field_label="Place", max_length=200) or "",
             qr_secret=secrets.token_hex(16),
             created_at=now,
             created_by=created_by,
@@ -93,7 +93,8 @@ def resolve_event_token(conn: Connection, *, token: str, secret: str, now: datet
     data = tokens.peek(token)
     event_id = data.get("eid")
     row = None
-    if isinstance(event_id, int):
+    # A bool is an int to Python but not to PostgreSQL, and an id past the column's range breaks the query.
+    if isinstance(event_id, int) and not isinstance(event_id, bool) and 0 < event_id < 2**31:
         row = conn.execute(select(events.c.id, events.c.qr_secret).where(events.c.id == event_id)).one_or_none()
     if row is None:
         raise TokenError("This QR code does not belong to an event of this organisation.")

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageFile, UnidentifiedImageError
 
 from portal.backend.audit import audit
 from portal.backend.blobs import BlobStore
@@ -24,7 +24,7 @@ MAX_SCAN_BYTES = 10 * 1024 * 1024
 # Content type -> file extension of the scans we keep; anything else is refused by its content, not its name.
 SCAN_TYPES = {"application/pdf": ".pdf", "image/jpeg": ".jpg", "image/png": ".png"}
 _MAGIC = ((b"%PDF-", "application/pdf"), (b"\xff\xd8\xff", "image/jpeg"), (b"\x89PNG\r\n\x1a\n", "image/png"))
-# A scan's pixels are never decoded (only its header is checked), so this only guards the header parser.
+# A scan's pixels are never fully decoded (a JPEG only at 1/8 scale), so this mainly guards the header parser.
 _MAX_SCAN_PIXELS = 200_000_000
 # Paper forms are entered within days or weeks; a signature date years back is a typo, not a late entry.
 _OLDEST_YEARS = 5
@@ -67,7 +67,14 @@ def sniff_scan(data: bytes, *, max_bytes: int = MAX_SCAN_BYTES) -> str:
         with Image.open(io.BytesIO(data)) as img:
             if img.width * img.height > _MAX_SCAN_PIXELS:
                 raise ValidationError("The scanned image has too many pixels; scan at 200-300 dpi.")
-            img.verify()  # checks structure and checksums without decoding the pixels
+            if kind == "image/jpeg":
+                # verify() does not read a JPEG's image data, so a scan cut off in upload would pass; decoding at
+                # 1/8 scale reads all of it for a fraction of the memory.
+                ImageFile.LOAD_TRUNCATED_IMAGES = False  # WeasyPrint switches it on for the whole process
+                img.draft("L", (max(1, img.width // 8), max(1, img.height // 8)))
+                img.load()
+            else:
+                img.verify()  # checks structure and checksums without decoding the pixels
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
         raise ValidationError("The scanned image is damaged or cut off; upload the file again.") from None
     return kind

@@ -67,11 +67,32 @@ def clean_name(name: str | None, *, field_label: str = "Name") -> str:
         raise ValidationError(f"{field_label} is empty; enter the person's name.")
     if len(text) > NAME_MAX:
         raise ValidationError(f"{field_label} is {len(text):,} characters long; at most {NAME_MAX} are allowed.")
-    if any(unicodedata.category(ch) in ("Cc", "Cf") for ch in text):
+    if has_control(text):
         raise ValidationError(f"{field_label} contains control or invisible formatting characters; type it plainly.")
     if "<" in text or ">" in text:
         raise ValidationError(f"{field_label} cannot contain < or >.")
     return text
+
+
+# Zero-width (non-)joiners are formatting characters too, but real names need them: Persian and Indic spellings
+# (ZWNJ) and emoji sequences (ZWJ). They cannot reorder or hide text the way bidi overrides can.
+_JOINERS = {"\u200c", "\u200d"}
+
+
+def has_control(text: str) -> bool:
+    """True when the text holds control or invisible formatting characters (NUL, escapes, line breaks, bidi
+    overrides): PostgreSQL cannot store a NUL, and the others let a value pose as something else on screen."""
+    return any(unicodedata.category(ch) in ("Cc", "Cf") and ch not in _JOINERS for ch in text)
+
+
+def clean_text(text: str | None, *, field_label: str, max_length: int) -> str | None:
+    """An optional one-line free-text value, stripped, or ValidationError saying what is wrong."""
+    value = (text or "").strip()
+    if has_control(value):
+        raise ValidationError(f"{field_label} contains control or invisible formatting characters; type it plainly.")
+    if len(value) > max_length:
+        raise ValidationError(f"{field_label} is {len(value):,} characters long; at most {max_length} are allowed.")
+    return value or None
 
 
 def clean_email(email: str | None) -> str | None:
@@ -79,7 +100,7 @@ def clean_email(email: str | None) -> str | None:
     if email is None or not email.strip():
         return None
     text = email.strip()
-    if len(text) > 254 or not _EMAIL.fullmatch(text):
+    if len(text) > 254 or not _EMAIL.fullmatch(text) or has_control(text):
         raise ValidationError(f"{text[:60]!r} is not an e-mail address.")
     return text.lower()
 
@@ -154,6 +175,9 @@ def register_subject_in(
     mail = clean_email(email)
     if phone is not None and len(phone) > 40:
         raise ValidationError("Phone number is longer than 40 characters.")
+    phone = clean_text(phone, field_label="Phone number", max_length=40)
+    guardian_verification = clean_text(guardian_verification, field_label="How the guardian was verified",
+                                       max_length=200)
     if subject_id is not None:
         try:
             subject_id = str(uuid.UUID(subject_id))
@@ -182,12 +206,12 @@ def register_subject_in(
         id=subject_id or str(uuid.uuid4()),
         display_name=clean,
         email=mail,
-        phone=(phone or "").strip() or None,
+        phone=phone,
         locale=locale,
         birth_year=birth_year,
         is_minor=minor,
         guardian_name=guardian,
-        guardian_verification=(guardian_verification or "").strip()[:200] or None,
+        guardian_verification=guardian_verification,
         event_id=event_id,
         created_at=now,
         erased_at=None,
@@ -215,8 +239,12 @@ def list_subjects(
 ) -> tuple[int, list[dict[str, Any]]]:
     """A page of subjects with their current status per purpose, computed in SQL; returns (total, rows)."""
     where = [subjects.c.erased_at.is_(None)]
-    if search.strip():
-        where.append(func.lower(subjects.c.display_name).contains(search.strip().lower(), autoescape=True))
+    term = "".join(ch for ch in search if unicodedata.category(ch) != "Cc").strip()
+    if term:
+        # No name is longer than NAME_MAX, so a longer term matches nothing either way; cut, it stays under
+        # SQLite's 50 kB limit on LIKE patterns.
+        term = term[: NAME_MAX + 1]
+        where.append(func.lower(subjects.c.display_name).contains(term.lower(), autoescape=True))
     total = conn.execute(select(func.count()).select_from(subjects).where(*where)).scalar_one()
     page = conn.execute(
         select(subjects.c.id, subjects.c.display_name, subjects.c.email, subjects.c.is_minor, subjects.c.created_at)

@@ -66,7 +66,8 @@ def verify(token: str, *, secret: str, kind: str, now: datetime, extra: str = ""
     """Check signature and expiry; returns the payload or raises TokenError with a plain message."""
     parts = _split(token)
     expected = _b64(hmac.new(_key(secret, kind, extra), parts[1].encode(), hashlib.sha256).digest())
-    if not hmac.compare_digest(expected, parts[2]):
+    # Compared as UTF-8 bytes: compare_digest raises TypeError for str with non-ASCII characters.
+    if not hmac.compare_digest(expected.encode(), parts[2].encode()):
         raise TokenError("This link is not valid: it was changed, is incomplete, or has been replaced by a newer one.")
     data = peek(token)
     exp = data.get("exp")

@@ -7,6 +7,7 @@ import streamlit as st
 
 from portal.backend.audit import recent
 from portal.components.context import get_portal, require_role
+from portal.components.tables import safe_csv
 
 portal = get_portal()
 require_role("manager")
@@ -16,4 +17,4 @@ with portal.db.read() as conn:
     rows = recent(conn, limit=500, action=action.strip() or None)
 table = pd.DataFrame(rows, columns=["id", "at", "actor", "action", "target_type", "target_id", "detail"])
 st.dataframe(table, hide_index=True, width="stretch")
-st.download_button("Download as CSV", table.to_csv(index=False).encode(), file_name="audit-log.csv", mime="text/csv")
+st.download_button("Download as CSV", safe_csv(table), file_name="audit-log.csv", mime="text/csv")

@@ -10,6 +10,7 @@ import streamlit as st
 from portal.backend.risk import REASON_LABELS, REASONS, WINDOWS, critical_assets, drill_down, overview
 from portal.backend.risk_history import coverage_history
 from portal.components.context import get_portal, require_role
+from portal.components.tables import safe_csv
 
 portal = get_portal()
 user = require_role("manager")
@@ -23,7 +24,7 @@ with portal.db.read() as conn:
 
 def _csv_button(frame: pd.DataFrame, name: str, key: str) -> None:
     """A CSV download of exactly what the table shows."""
-    st.download_button("Download as CSV", frame.to_csv(index=False).encode(), file_name=name, mime="text/csv",
+    st.download_button("Download as CSV", safe_csv(frame), file_name=name, mime="text/csv",
                        key=key)
 
 

@@ -196,7 +196,8 @@ def make_thumbnail(image: Image.Image, max_side: int = 512) -> bytes:
 
 
 def encode_jpeg(image: Image.Image, quality: int = 90) -> bytes:
-    """JPEG bytes of the image; no EXIF is written, so camera metadata such as GPS does not travel along."""
+    """JPEG bytes of the image; no EXIF and no comment is written, so camera metadata such as GPS (or a name in
+    a JPEG or GIF comment) does not travel along. Pillow would otherwise copy the source's comment over."""
     out = io.BytesIO()
-    to_rgb(image).save(out, "JPEG", quality=quality)
+    to_rgb(image).save(out, "JPEG", quality=quality, comment=b"")
     return out.getvalue()
