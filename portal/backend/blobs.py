@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import tempfile
 from pathlib import Path
 from typing import Protocol
 
-from portal.backend.errors import NotFound, ValidationError
+from portal.backend.errors import NotFound, StorageError, ValidationError
 
 _KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,299}")
 
@@ -54,19 +55,33 @@ class LocalBlobStore:
         return self.root / check_key(key)
 
     def put(self, key: str, data: bytes, *, content_type: str) -> None:
-        """Write atomically so a crash never leaves half a file under the key."""
+        """Write atomically so a crash never leaves half a file under the key; a full disk is a StorageError."""
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        tmp = None
         try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
+        except BaseException as exc:
+            if tmp is not None:
+                Path(tmp).unlink(missing_ok=True)
+            if isinstance(exc, OSError):
+                raise self._write_error(key, exc) from exc
             raise
+
+    def _write_error(self, key: str, exc: OSError) -> StorageError:
+        """A message a person can act on for a failed write (callers and pages catch PortalError, not OSError)."""
+        reason = exc.strerror or str(exc)
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return StorageError(
+                f"Cannot store {key}: the disk of the blob store ({self.root}) is full ({reason}). "
+                "Free some space or move PORTAL_DATA_DIR to a larger disk, then try again."
+            )
+        return StorageError(f"Cannot store {key} in the blob store ({self.root}): {reason}.")
 
     def get(self, key: str) -> bytes:
         """Read a blob."""

@@ -25,6 +25,10 @@ _NEW_WORDING = ("given", "refused", "renewed")
 # Built once: constructing and cache-keying the statement per call is measurable in the ledger benchmark.
 _LATEST = latest_entries_query(bindparam("subject_id"))
 _SUBJECT = select(subjects).where(subjects.c.id == bindparam("subject_id"))
+# PostgreSQL: one writer at a time per person, from reading their status to the commit, so two concurrent changes
+# cannot both be judged against the same status (two withdrawals of one grant). NO KEY UPDATE leaves the key-share
+# locks of foreign-key checks free, so a writer holding the ledger head never waits for this lock.
+_SUBJECT_FOR_UPDATE = _SUBJECT.with_for_update(key_share=True)
 _SUBMISSION_ID = re.compile(r"[A-Za-z0-9-]{8,64}")
 # Actions a person or staff member may record; `expired` is written only by the daily job.
 RECORDABLE = ("given", "refused", "withdrawn", "renewed", "revoked")
@@ -55,8 +59,10 @@ class Context:
 
 
 def _subject_row(conn: Connection, subject_id: str) -> Any:
-    """The subject's row, refusing unknown and erased subjects."""
-    row = conn.execute(_SUBJECT, {"subject_id": subject_id}).one_or_none()
+    """The subject's row (locked for this write transaction), refusing unknown and erased subjects."""
+    # SQLite needs no row lock: the write transaction (BEGIN IMMEDIATE) already excludes other writers.
+    stmt = _SUBJECT_FOR_UPDATE if conn.dialect.name == "postgresql" else _SUBJECT
+    row = conn.execute(stmt, {"subject_id": subject_id}).one_or_none()
     if row is None:
         raise UnknownSubject(subject_id)
     if row.erased_at is not None:

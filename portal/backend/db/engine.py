@@ -70,6 +70,12 @@ def _translate_errors(url: str) -> Iterator[None]:
     try:
         yield
     except OperationalError as exc:
+        if getattr(exc.orig, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+            # Not an unreachable server: SQLite's disk has no room for the write (the transaction was rolled back).
+            raise DatabaseUnavailable(
+                f"Cannot write to the database at {safe_url(url)}: its disk is full ({str(exc.orig).strip()}). "
+                "Free some space on that disk, then try again."
+            ) from exc
         if exc.connection_invalidated or _is_connect_error(exc):
             raise DatabaseUnavailable(
                 f"Cannot reach the database at {safe_url(url)}: {str(exc.orig).strip().splitlines()[0]}. "
