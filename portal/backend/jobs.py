@@ -53,6 +53,9 @@ def _latest_allowing(now: datetime):  # type: ignore[no-untyped-def]
 def expire_lapsed(db: Database, *, now: datetime) -> int:
     """Write an 'expired' entry (actor system) for every given/renewed consent whose validity has passed."""
     with db.write() as conn:
+        # Lock the chain before reading: a renewal committed between our read and our append would otherwise be
+        # followed by an "expired" entry judged on the state before it.
+        ledger.lock_head(conn)
         lapsed = conn.execute(_latest_allowing(now).where(consent_ledger.c.valid_until <= now)).all()
         entries = [
             NewEntry(subject_id=r.subject_id, purpose_id=r.purpose_id, action="expired", text_version=r.text_version,

@@ -132,6 +132,11 @@ _MOVE_HEAD = (
 )
 
 
+def lock_head(conn: Connection) -> tuple[int, str]:
+    """Take the chain lock now, for a writer that must read the current state before deciding what to append."""
+    return _lock_head(conn)
+
+
 def _lock_head(conn: Connection) -> tuple[int, str]:
     """Lock the chain head for this transaction and return (seq, hash)."""
     # SQLite needs no row lock: the write transaction (BEGIN IMMEDIATE) already excludes other writers.
