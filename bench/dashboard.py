@@ -2,7 +2,7 @@
 events on SQLite and PostgreSQL, then the time of the full risk summary, the other dashboard queries, one
 consent change (which re-judges that person's photos), and loading the dashboard page in Streamlit's AppTest.
 
-    python bench/dashboard.py [--scale 1.0] [--postgres URL] [--skip-sqlite] [--no-page]
+    python bench/dashboard.py [--scale 1.0] [--postgres URL] [--skip-sqlite] [--no-page] [--reference]
 
 Rows are bulk-inserted (the ledger with a valid hash chain) rather than written through the services, which would
 take hours; the risk index is then derived once with `risk_index.rebuild`, as the migration does for an existing
@@ -137,7 +137,7 @@ def page_load(db: Database) -> tuple[float, float]:
     return times[0], min(times[1:])
 
 
-def run(db: Database, label: str, scale: float, *, page: bool) -> None:
+def run(db: Database, label: str, scale: float, *, page: bool, reference: bool = False) -> None:
     """Fill, derive the index, then time each query and the page, and print the figures."""
     start = time.perf_counter()
     counts = fill(db, scale)
@@ -186,6 +186,15 @@ def run(db: Database, label: str, scale: float, *, page: bool) -> None:
     if times:
         print(f"{label:10} one consent change by a person in {photos} photos (ledger + index): "
               f"best {min(times) * 1000:.0f} ms of {len(times)}")
+    if reference:
+        from tests.risk_reference import reference_rows  # the from-scratch SQL the index replaced
+
+        start = time.perf_counter()
+        with db.read() as conn:
+            rows_ref = reference_rows(conn, now=NOW)
+        took = time.perf_counter() - start
+        print(f"{label:10} before the index: the same judgement straight from the ledger took {took:.2f} s "
+              f"({len(rows_ref):,} at-risk rows)")
     if page:
         first, best = page_load(db)
         print(f"{label:10} dashboard page (AppTest run, signed in as manager): first {first:.2f} s, "
@@ -197,10 +206,12 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--scale", type=float, default=1.0)
     ap.add_argument("--no-page", action="store_true", help="skip the AppTest page load")
+    ap.add_argument("--reference", action="store_true",
+                    help="also time the from-scratch SQL the risk index replaced (tests/risk_reference.py)")
     add_database_options(ap)
     args = ap.parse_args()
     for label, db in each_database(args):
-        run(db, label, args.scale, page=not args.no_page)
+        run(db, label, args.scale, page=not args.no_page, reference=args.reference)
 
 
 if __name__ == "__main__":
