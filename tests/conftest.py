@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -83,3 +84,16 @@ def org_db(db: Database) -> Database:
 
     make_org(db)
     return db
+
+
+@pytest.fixture(autouse=True)
+def _keep_main_module() -> Iterator[None]:
+    """Put back `sys.modules["__main__"]` after each test.
+
+    AppTest runs a page as the `__main__` module and leaves it there; a later test that spawns processes would then
+    make every child re-run that page file as its main module (multiprocessing's spawn does that), and the
+    children die before they start."""
+    main = sys.modules.get("__main__")
+    yield
+    if main is not None:
+        sys.modules["__main__"] = main
