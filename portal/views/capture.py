@@ -60,7 +60,8 @@ for p in purposes:
         choices[p.code] = st.checkbox(f"Ticked: {label}", value=False, key=f"paper_{p.code}")
 signed_on = st.date_input("Date signed on the form", value=date.today(), max_value=date.today(),
                           key="paper_signed_on")
-scan = st.file_uploader("Scan of the signed form", type=["pdf", "jpg", "jpeg", "png"], key="paper_scan")
+scan = st.file_uploader("Scan of the signed form", type=["pdf", "jpg", "jpeg", "png"], key="paper_scan",
+                        max_upload_size=MAX_SCAN_BYTES >> 20)  # the browser says so before the upload, too
 
 # One id per filled-in form: a double click records the form once.
 submission = st.session_state.setdefault("paper_submission", str(uuid.uuid4()))

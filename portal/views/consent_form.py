@@ -119,7 +119,7 @@ if biometric and choices.get(biometric.code):
         st.write(t("form.selfie_text", locale))
         shot = st.camera_input(t("form.selfie_camera", locale), key="selfie_camera")
         upload = st.file_uploader(t("form.selfie_upload", locale), type=["jpg", "jpeg", "png", "webp"],
-                                  key="selfie_upload")
+                                  key="selfie_upload", max_upload_size=MAX_SELFIE_BYTES >> 20)
         picked = shot or upload
         if picked is not None and picked.size > MAX_SELFIE_BYTES:
             # Judged by the declared size, before the bytes are read into memory.
