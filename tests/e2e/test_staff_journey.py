@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from sqlalchemy import select
 
 from portal.backend import risk_index
@@ -30,16 +31,27 @@ def _sign_in(page, url: str, email: str, password: str) -> None:  # type: ignore
 
 
 def _choose(page, key: str, option: str) -> None:  # type: ignore[no-untyped-def]
-    """Pick an option in the Streamlit selectbox with this key (nothing to do when it already shows it)."""
-    box = page.locator(f".st-key-{key}")
-    if option in box.inner_text() or option == (box.locator("input").get_attribute("value") or ""):
-        return
-    field = box.locator("input")
-    field.click()
-    field.fill(option)  # filter first: long lists are virtualised and show only some options
-    page.get_by_role("option").filter(has_text=option).first.wait_for()
-    field.press("Enter")  # sent to the field itself, never to the page (where keys are Streamlit shortcuts)
-    settle(page)
+    """Pick an option in the Streamlit selectbox with this key, and check it was taken."""
+    field = page.locator(f".st-key-{key} input")
+    for _ in range(4):
+        if field.input_value() == option:
+            return
+        field.click()
+        field.fill(option)  # filter first: long lists are virtualised and show only some options
+        try:
+            # A rerun that lands meanwhile closes the list; then this attempt is abandoned and made again.
+            page.get_by_role("option").filter(has_text=option).first.wait_for(timeout=5_000)
+        except PlaywrightTimeout:
+            field.press("Escape")
+            settle(page)
+            continue
+        # Keys go to the field itself, never to the page (where single keys are Streamlit shortcuts). The filtered
+        # list holds the one match; ArrowDown puts the focus on it, so Enter selects it rather than nothing.
+        field.press("ArrowDown")
+        field.press("Enter")
+        field.blur()  # an unselected filter text falls back to the old value here, so the check below is honest
+        settle(page)
+    assert field.input_value() == option, f"the selectbox {key} did not take {option!r}"
 
 
 def _open(page, title: str) -> None:  # type: ignore[no-untyped-def]
