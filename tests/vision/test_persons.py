@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from portal.backend.vision.persons import PersonDetector, detections_from_result, load_person_detector
+from portal.backend.vision.persons import PersonDetector, detections_from_result, import_yolo, load_person_detector
 from portal.backend.vision.schemas import Box, Detection
 from tests.vision.conftest import iou, sample
 
@@ -37,10 +37,8 @@ def offline(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 @pytest.fixture(scope="module")
 def yaml_model() -> Any:
     """A YOLOv8n built from its YAML with random weights: no file, no download, just the real plumbing."""
-    from ultralytics import YOLO
-
     torch.manual_seed(0)
-    return YOLO("yolov8n.yaml")
+    return import_yolo()("yolov8n.yaml")
 
 
 def test_ultralytics_is_offline(yaml_model: Any) -> None:
@@ -133,3 +131,16 @@ def test_real_weights_find_the_people() -> None:
     people = detector.detect(sample("zidane"))
     assert len(people) == 2
     assert any(p.box.x > 0.5 for p in people) and any(p.box.x < 0.3 for p in people)
+
+
+def test_loading_yolo_leaves_pillow_unpatched(yaml_model: Any) -> None:
+    """Ultralytics patches PIL.Image.open to fetch pi-heif for unreadable files; the portal undoes that, so a broken
+    upload is still refused by the intake with its own clear error and nothing is installed at run time."""
+    from PIL import Image
+
+    from portal.backend.errors import ValidationError
+    from portal.backend.vision.intake import prepare_image
+
+    assert Image.open.__module__ == "PIL.Image"
+    with pytest.raises(ValidationError, match="not an image the portal can read"):
+        prepare_image(b"this is not a photo", max_pixels=10_000_000, filename="broken.jpg")

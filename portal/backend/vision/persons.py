@@ -20,6 +20,20 @@ DEFAULT_CONF = 0.35
 DETECT_MAX_SIDE = 1280  # YOLO letterboxes to 640 anyway; a smaller copy only saves conversion time
 
 
+def import_yolo() -> Any:
+    """`ultralytics.YOLO`, imported without its global Pillow patch.
+
+    Importing ultralytics replaces `PIL.Image.open` for the whole process with a version that, on a file Pillow
+    cannot identify, tries to install and import pi-heif (a package download at run time) instead of raising. The
+    intake relies on Pillow's own error to refuse a broken upload clearly, so the original is put back.
+    """
+    original = Image.open
+    from ultralytics import YOLO
+
+    Image.open = original
+    return YOLO
+
+
 class PersonDetector:
     """Wraps a loaded Ultralytics YOLO model and returns person boxes relative to the oriented image."""
 
@@ -36,9 +50,7 @@ class PersonDetector:
     @classmethod
     def from_weights(cls, weights: str | Path, **options: Any) -> PersonDetector:
         """Load a local .pt/.onnx weights file; the caller has checked that it exists."""
-        from ultralytics import YOLO
-
-        return cls(YOLO(str(weights), task="detect"), **options)
+        return cls(import_yolo()(str(weights), task="detect"), **options)
 
     def detect(self, image: Image.Image) -> list[Detection]:
         """Boxes of people (class 0 only, confidence >= conf) relative to the full image."""
