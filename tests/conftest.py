@@ -18,6 +18,7 @@ from portal.backend.db.engine import Database
 PG_URL = os.environ.get("PORTAL_TEST_POSTGRES_URL", "")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 ROOT = Path(__file__).resolve().parent.parent
+APP = str(ROOT / "portal" / "app.py")  # the Streamlit entry point AppTest runs
 
 
 def require_postgres() -> str:
@@ -97,3 +98,18 @@ def _keep_main_module() -> Iterator[None]:
     yield
     if main is not None:
         sys.modules["__main__"] = main
+
+
+@pytest.fixture
+def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Database]:
+    """A fresh SQLite portal with demo data, created by the app's own first run (AppTest)."""
+    from streamlit.testing.v1 import AppTest
+
+    url = f"sqlite:///{tmp_path / 'portal.db'}"
+    monkeypatch.setenv("PORTAL_DATABASE_URL", url)
+    monkeypatch.setenv("PORTAL_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.chdir(tmp_path)
+    AppTest.from_file(APP, default_timeout=60).run()
+    db = Database(url)
+    yield db
+    db.dispose()

@@ -35,6 +35,24 @@ def sample_bytes(name: str) -> bytes:
     return SAMPLES[name]().read_bytes()
 
 
+# Raw pixels to store for each EXIF orientation so that applying the tag shows the intended image: the inverse of
+# the transposition Pillow applies for that tag (2, 3, 4, 5 and 7 are their own inverse).
+STORE_AS = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_90,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_270,
+}
+
+
+def stored_rotated(displayed: Image.Image, orientation: int) -> Image.Image:
+    """Raw pixels a camera would store for `displayed` together with this orientation tag."""
+    return displayed.copy() if orientation == 1 else displayed.transpose(STORE_AS[orientation])
+
+
 def group_photo(names: list[str], *, height: int = 480, fmt: str = "JPEG", orientation: int | None = None) -> bytes:
     """Samples scaled to one height and pasted side by side, encoded; optionally stored rotated with an EXIF tag."""
     parts = [sample(n) for n in names]
@@ -46,9 +64,7 @@ def group_photo(names: list[str], *, height: int = 480, fmt: str = "JPEG", orien
         x += p.width + 20
     exif = Image.Exif()
     if orientation:
-        # Store the pixels so that applying the EXIF orientation shows the upright composition.
-        inverse = {3: Image.Transpose.ROTATE_180, 6: Image.Transpose.ROTATE_90, 8: Image.Transpose.ROTATE_270}
-        canvas = canvas.transpose(inverse[orientation])
+        canvas = stored_rotated(canvas, orientation)
         exif[0x0112] = orientation
     out = io.BytesIO()
     canvas.save(out, format=fmt, exif=exif.tobytes() if orientation else b"", quality=92)

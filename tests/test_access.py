@@ -18,9 +18,8 @@ from portal.backend.db.engine import Database
 from portal.backend.db.schema import assets, consent_ledger, subjects
 from portal.backend.subjects import create_personal_link
 from portal.cli import build_parser, main
-from tests.conftest import ROOT
+from tests.conftest import APP, ROOT
 
-APP = str(ROOT / "portal" / "app.py")
 CLOSED = "postgresql+psycopg://nobody:secret-pw@127.0.0.1:1/portal"  # nothing listens on port 1
 
 

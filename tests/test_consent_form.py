@@ -14,23 +14,8 @@ from portal.backend.db.engine import Database
 from portal.backend.db.schema import consent_ledger, outbox, subject_templates, subjects
 from portal.backend.db.types import utcnow
 from portal.backend.events import event_url, rotate_qr_secret
-from tests.conftest import ROOT
+from tests.conftest import APP
 from tests.imagery import group_photo, sample_bytes
-
-APP = str(ROOT / "portal" / "app.py")
-
-
-@pytest.fixture
-def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Database:
-    """A fresh SQLite portal with demo data, created by the app's own first run."""
-    url = f"sqlite:///{tmp_path / 'portal.db'}"
-    monkeypatch.setenv("PORTAL_DATABASE_URL", url)
-    monkeypatch.setenv("PORTAL_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.chdir(tmp_path)
-    AppTest.from_file(APP, default_timeout=60).run()
-    db = Database(url)
-    yield db
-    db.dispose()
 
 
 def _token(db: Database, event_id: int = 2) -> str:

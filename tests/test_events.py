@@ -26,7 +26,8 @@ def test_poster_qr_decodes_to_the_event_url_and_rotation_retires_it(org_db: Data
         org = get_organisation(conn)
     pdf = render_poster_pdf(org=org, event_name=event.name, url=url, place=event.place)
     (tmp_path / "poster.pdf").write_bytes(pdf)
-    subprocess.run(["pdftoppm", "-png", "-r", "60", str(tmp_path / "poster.pdf"), str(tmp_path / "page")], check=True)
+    # 150 dpi: still far coarser than a phone camera sees a print, but enough that every QR pattern decodes.
+    subprocess.run(["pdftoppm", "-png", "-r", "150", str(tmp_path / "poster.pdf"), str(tmp_path / "page")], check=True)
     image = cv2.imread(str(next(tmp_path.glob("page*.png"))))
     decoded, _points, _ = cv2.QRCodeDetector().detectAndDecode(image)
     assert decoded == url

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -12,23 +11,9 @@ from streamlit.testing.v1 import AppTest
 from portal.backend.audit import audit_count
 from portal.backend.db.engine import Database
 from portal.backend.db.schema import consent_ledger, staff_users, subjects
-from tests.conftest import ROOT
+from tests.conftest import APP
 
-APP = str(ROOT / "portal" / "app.py")
 FORM_TITLE = "Photos at Summer festival"
-
-
-@pytest.fixture
-def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Database:
-    """A fresh SQLite portal with demo data, created by the app's own first run."""
-    url = f"sqlite:///{tmp_path / 'portal.db'}"
-    monkeypatch.setenv("PORTAL_DATABASE_URL", url)
-    monkeypatch.setenv("PORTAL_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.chdir(tmp_path)
-    AppTest.from_file(APP, default_timeout=60).run()
-    db = Database(url)
-    yield db
-    db.dispose()
 
 
 @pytest.fixture

@@ -14,9 +14,7 @@ from portal.backend.db.engine import Database
 from portal.backend.db.schema import assets, audit_log, consent_ledger, subjects
 from portal.backend.db.types import utcnow
 from portal.backend.subjects import create_personal_link, link_token
-from tests.conftest import ROOT
-
-APP = str(ROOT / "portal" / "app.py")
+from tests.conftest import APP
 
 
 @pytest.fixture

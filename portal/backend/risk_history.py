@@ -19,12 +19,11 @@ def record_snapshot(conn: Connection, *, now: datetime) -> int:
     rows = [{"day": day, "purpose_id": ids[f.purpose], "with_people": f.with_people, "at_risk": f.at_risk,
              "critical": f.critical} for f in summary(conn, now=now)]
     # An upsert, not delete-then-insert: two job runs at once would both find nothing to delete and then collide.
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    for row in rows:
-        stmt = dialect.insert(risk_snapshots).values(**row)
+    if rows:
+        stmt = (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(risk_snapshots)
         conn.execute(stmt.on_conflict_do_update(
             index_elements=["day", "purpose_id"],
-            set_={k: stmt.excluded[k] for k in ("with_people", "at_risk", "critical")}))
+            set_={k: stmt.excluded[k] for k in ("with_people", "at_risk", "critical")}), rows)
     return len(rows)
 
 

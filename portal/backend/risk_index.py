@@ -57,7 +57,7 @@ WITH cur AS (
     LEFT JOIN cur ON cur.purpose_id = p.id
     LEFT JOIN consent_current g ON g.subject_id = l.subject_id AND g.purpose_id = p.id AND g.scope_key = 0
     LEFT JOIN consent_current i ON i.subject_id = l.subject_id AND i.purpose_id = p.id AND i.scope_key = l.asset_id
-    WHERE p.active = true AND p.biometric = false
+    WHERE p.active = true AND p.biometric = false {purpose_filter}
 ), judged AS (
     SELECT asset_id, purpose_id,
            CASE WHEN ia IN ('given', 'renewed') THEN CASE WHEN iv < cv THEN 128 ELSE 0 END
@@ -85,7 +85,7 @@ WITH cur AS (
     SELECT asset_id, purpose_id, bit, CASE WHEN bit = 0 THEN until END AS until FROM judged
     UNION ALL
     SELECT u.asset_id, p.id, 1, NULL FROM unidentified u CROSS JOIN purposes p
-    WHERE p.active = true AND p.biometric = false
+    WHERE p.active = true AND p.biometric = false {purpose_filter}
 )
 SELECT r.asset_id, r.purpose_id, a.event_id,
        {bit_or} AS reasons, min(r.until) AS until
@@ -94,30 +94,29 @@ GROUP BY r.asset_id, r.purpose_id, a.event_id
 """
 
 
-def _judge_sql(conn: Connection, *, filtered: bool) -> Any:
-    """The judging query, for every asset or for the ids bound to :ids."""
+def _judge_sql(conn: Connection, *, by_asset: bool = False, by_purpose: bool = False) -> str:
+    """The judging query: for every photo and purpose, or only the asset ids bound to :ids / the purpose :pid."""
     # SQLite has no bit_or aggregate; the reasons are distinct powers of two, so a sum of the distinct bits is
     # the same mask.
-    bit_or = "bit_or(r.bit)" if conn.dialect.name == "postgresql" else "sum(DISTINCT r.bit)"
-    sql = _JUDGE.format(
-        asset_filter="AND asset_id IN :ids" if filtered else "",
-        d_filter="AND d.asset_id IN :ids" if filtered else "",
-        bit_or=bit_or,
+    return _JUDGE.format(
+        asset_filter="AND asset_id IN :ids" if by_asset else "",
+        d_filter="AND d.asset_id IN :ids" if by_asset else "",
+        purpose_filter="AND p.id = :pid" if by_purpose else "",
+        bit_or="bit_or(r.bit)" if conn.dialect.name == "postgresql" else "sum(DISTINCT r.bit)",
     )
-    stmt = text(sql)
-    if filtered:
+
+
+def _store(conn: Connection, *, ids: list[int] | None = None, purpose_id: int | None = None) -> None:
+    """Judge the photos (all, or those in `ids`; all purposes or one) and insert the rows, all inside SQL."""
+    sql = _judge_sql(conn, by_asset=ids is not None, by_purpose=purpose_id is not None)
+    stmt = text(f"INSERT INTO asset_risk (asset_id, purpose_id, event_id, reasons, until) {sql}")
+    params: dict[str, Any] = {}
+    if ids is not None:
         stmt = stmt.bindparams(bindparam("ids", expanding=True))
-    return stmt
-
-
-def _store(conn: Connection, *, ids: list[int] | None) -> None:
-    """Judge the photos (all, or those in `ids`) and insert the rows, without a round trip through Python."""
-    stmt = _judge_sql(conn, filtered=ids is not None)
-    insert_sql = text(f"INSERT INTO asset_risk (asset_id, purpose_id, event_id, reasons, until) {stmt.text}")
-    if ids is None:
-        conn.execute(insert_sql)
-    else:
-        conn.execute(insert_sql.bindparams(bindparam("ids", expanding=True)), {"ids": ids})
+        params["ids"] = ids
+    if purpose_id is not None:
+        params["pid"] = purpose_id
+    conn.execute(stmt, params)
 
 
 def refresh_assets(conn: Connection, asset_ids: Iterable[int]) -> None:
@@ -130,9 +129,15 @@ def refresh_assets(conn: Connection, asset_ids: Iterable[int]) -> None:
 
 
 def refresh_all(conn: Connection) -> None:
-    """Re-judge every photo (a purpose or a text version was added: rare, and it concerns them all)."""
+    """Re-judge every photo for every purpose (a rebuild)."""
     conn.execute(delete(asset_risk))
-    _store(conn, ids=None)
+    _store(conn)
+
+
+def refresh_purpose(conn: Connection, purpose_id: int) -> None:
+    """Re-judge every photo for one purpose: it was added, or its text got a new version (R16)."""
+    conn.execute(delete(asset_risk).where(asset_risk.c.purpose_id == purpose_id))
+    _store(conn, purpose_id=purpose_id)
 
 
 def refresh_subjects(conn: Connection, subject_ids: Iterable[str]) -> None:
@@ -149,21 +154,25 @@ def refresh_subjects(conn: Connection, subject_ids: Iterable[str]) -> None:
 
 def note_entries(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     """Move `consent_current` to the newest of these ledger rows, then re-judge the people's photos."""
-    values = [{"subject_id": r["subject_id"], "purpose_id": r["purpose_id"], "scope_key": r["scope_asset_id"] or 0,
-               "scope_asset_id": r["scope_asset_id"], "seq": r["seq"], "action": r["action"],
-               "text_version": r["text_version"], "valid_until": r["valid_until"]} for r in rows]
+    # Only the newest entry per key: one statement may not update the same row twice (PostgreSQL refuses).
+    newest: dict[tuple[str, int, int], dict[str, Any]] = {}
+    for r in sorted(rows, key=lambda r: r["seq"]):
+        key = (r["subject_id"], r["purpose_id"], r["scope_asset_id"] or 0)
+        newest[key] = {"subject_id": key[0], "purpose_id": key[1], "scope_key": key[2],
+                       "scope_asset_id": r["scope_asset_id"], "seq": r["seq"], "action": r["action"],
+                       "text_version": r["text_version"], "valid_until": r["valid_until"]}
+    values = list(newest.values())
     if not values:
         return
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     stmt = dialect.insert(consent_current)
-    # Rows of one batch are in seq order; the WHERE keeps a replayed older entry from moving the state back.
+    # The WHERE keeps a replayed older entry from moving the state back.
     stmt = stmt.on_conflict_do_update(
         index_elements=["subject_id", "purpose_id", "scope_key"],
         set_={c: stmt.excluded[c] for c in ("seq", "action", "text_version", "valid_until", "scope_asset_id")},
         where=stmt.excluded.seq > consent_current.c.seq,
     )
-    for value in values:  # one by one: a batch may hold two entries for the same key
-        conn.execute(stmt, value)
+    conn.execute(stmt, values)
     refresh_subjects(conn, {v["subject_id"] for v in values})
 
 
@@ -196,7 +205,7 @@ def check(conn: Connection) -> list[str]:
         bad = sorted(set(stored_current.items()) ^ set(fresh_current.items()))[:5]
         problems.append(f"consent_current differs from the ledger, e.g. {bad}")
     stored = {(r.asset_id, r.purpose_id): (int(r.reasons), r.until, r.event_id) for r in conn.execute(select(asset_risk))}
-    judged = _judge_sql(conn, filtered=False).columns(until=UTCDateTime)
+    judged = text(_judge_sql(conn)).columns(until=UTCDateTime)
     fresh = {(r.asset_id, r.purpose_id): (int(r.reasons), r.until, r.event_id) for r in conn.execute(judged)}
     if stored != fresh:
         bad_keys = sorted(set(stored) ^ set(fresh) | {k for k in stored.keys() & fresh.keys() if stored[k] != fresh[k]})

@@ -173,8 +173,6 @@ def register_subject_in(
     now = now or utcnow()
     clean = clean_name(name)
     mail = clean_email(email)
-    if phone is not None and len(phone) > 40:
-        raise ValidationError("Phone number is longer than 40 characters.")
     phone = clean_text(phone, field_label="Phone number", max_length=40)
     guardian_verification = clean_text(guardian_verification, field_label="How the guardian was verified",
                                        max_length=200)

@@ -28,7 +28,7 @@ from portal.backend.paper import record_paper_consent
 from portal.backend.reports.receipt import issue_receipt
 from portal.backend.risk import REASONS, WINDOWS
 from portal.backend.staff import create_user
-from tests.conftest import ROOT
+from tests.conftest import APP
 from tests.factories import make_subject
 from tests.hostile import snapshot
 from tests.hostile.conftest import MAX_PIXELS, Site, analysed_photo
@@ -144,7 +144,6 @@ def test_risk_report_csv_from_the_cli_has_no_formula_cells(site: Site, detectors
 
 # --- the dashboard's CSV downloads --------------------------------------------------------------------------------
 
-APP = str(ROOT / "portal" / "app.py")
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ from portal.backend.vision.schemas import ImageRejected
 from tests.factories import make_subject
 from tests.hostile import snapshot
 from tests.hostile.conftest import MAX_PIXELS, Site
-from tests.imagery import group_photo, sample, sample_bytes
+from tests.imagery import STORE_AS, group_photo, sample, sample_bytes, stored_rotated
 
 # --- building hostile files ------------------------------------------------------------------------------------
 
@@ -182,16 +182,6 @@ def near(pixel: tuple[int, ...], colour: tuple[int, int, int], tolerance: int = 
     return all(abs(a - b) <= tolerance for a, b in zip(pixel[:3], colour, strict=True))
 
 
-# Raw pixels to store for each EXIF orientation so that applying the tag shows the intended picture.
-_STORE_AS = {
-    2: Image.Transpose.FLIP_LEFT_RIGHT,
-    3: Image.Transpose.ROTATE_180,
-    4: Image.Transpose.FLIP_TOP_BOTTOM,
-    5: Image.Transpose.TRANSPOSE,
-    6: Image.Transpose.ROTATE_90,
-    7: Image.Transpose.TRANSVERSE,
-    8: Image.Transpose.ROTATE_270,
-}
 
 
 def marked_picture() -> Image.Image:
@@ -202,11 +192,11 @@ def marked_picture() -> Image.Image:
     return img
 
 
-@pytest.mark.parametrize("orientation", sorted(_STORE_AS))
+@pytest.mark.parametrize("orientation", sorted(STORE_AS))
 def test_exif_orientation_is_stored_upright(site: Site, orientation: int) -> None:
     exif = Image.Exif()
     exif[0x0112] = orientation
-    data = encode(marked_picture().transpose(_STORE_AS[orientation]), "JPEG", quality=95, exif=exif.tobytes())
+    data = encode(stored_rotated(marked_picture(), orientation), "JPEG", quality=95, exif=exif.tobytes())
     intake, thumb = accept(site, data, f"rotated-{orientation}.jpg", "image/jpeg")
     assert (intake.asset.width, intake.asset.height) == (120, 60)
     assert thumb.size == (120, 60)

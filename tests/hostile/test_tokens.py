@@ -26,7 +26,7 @@ from portal.backend.erasure import erase_subject
 from portal.backend.errors import TokenError
 from portal.backend.events import create_event, event_url, resolve_event_token, rotate_qr_secret
 from portal.backend.subjects import create_personal_link, link_token, resolve_personal_link, revoke_links
-from tests.conftest import ROOT
+from tests.conftest import APP
 from tests.factories import make_subject
 from tests.hostile import snapshot
 from tests.hostile.conftest import MAX_PIXELS, Site
@@ -251,7 +251,6 @@ def test_garbage_event_token_is_refused(site: Site, people: People, token: objec
 
 # --- through the real pages ----------------------------------------------------------------------------------------
 
-APP = str(ROOT / "portal" / "app.py")
 
 
 @pytest.fixture

@@ -13,21 +13,11 @@ from PIL import Image
 
 from portal.backend.vision.faces import FaceAnalyzer
 from portal.backend.vision.schemas import Box, Detection
+from tests.imagery import stored_rotated
 
 ORIENTATION = 0x0112
 EXIF_IFD = 0x8769
 DATETIME_ORIGINAL = 36867
-# Raw pixels to store for each EXIF orientation so that exif_transpose shows the intended image:
-# the inverse of the transposition Pillow applies for that tag (2, 3, 4, 5 and 7 are their own inverse).
-_STORE_AS = {
-    2: Image.Transpose.FLIP_LEFT_RIGHT,
-    3: Image.Transpose.ROTATE_180,
-    4: Image.Transpose.FLIP_TOP_BOTTOM,
-    5: Image.Transpose.TRANSPOSE,
-    6: Image.Transpose.ROTATE_90,
-    7: Image.Transpose.TRANSVERSE,
-    8: Image.Transpose.ROTATE_270,
-}
 
 
 def package_dir(name: str) -> Path:
@@ -107,11 +97,6 @@ def exif_block(orientation: int | None = None, taken: str | bytes | None = None)
     if taken is not None:
         exif.get_ifd(EXIF_IFD)[DATETIME_ORIGINAL] = taken
     return exif
-
-
-def stored_rotated(displayed: Image.Image, orientation: int) -> Image.Image:
-    """Raw pixels a camera would store for `displayed` together with this orientation tag."""
-    return displayed.copy() if orientation == 1 else displayed.transpose(_STORE_AS[orientation])
 
 
 def encode(image: Image.Image, fmt: str, *, exif: Image.Exif | None = None, **params: object) -> bytes:

@@ -152,8 +152,9 @@ def add_purpose(
             created_at=now,
         )
     )
-    risk_index.refresh_all(conn)  # photos with people now need a choice for this purpose too
-    return get_purpose(conn, code)
+    created = get_purpose(conn, code)
+    risk_index.refresh_purpose(conn, created.id)  # photos with people now need a choice for this purpose too
+    return created
 
 
 def publish_text(conn: Connection, *, code: str, texts: Mapping[str, TextContent], now: datetime) -> list[PurposeText]:
@@ -185,7 +186,7 @@ def publish_text(conn: Connection, *, code: str, texts: Mapping[str, TextContent
             for locale, content in texts.items()
         ],
     )
-    risk_index.refresh_all(conn)  # consents given under the previous version are now superseded (R16)
+    risk_index.refresh_purpose(conn, purpose.id)  # consents under the previous version are now superseded (R16)
     return [text_version(conn, purpose.id, version, locale) for locale in texts]
 
 
