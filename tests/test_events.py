@@ -26,10 +26,12 @@ def test_poster_qr_decodes_to_the_event_url_and_rotation_retires_it(org_db: Data
         org = get_organisation(conn)
     pdf = render_poster_pdf(org=org, event_name=event.name, url=url, place=event.place)
     (tmp_path / "poster.pdf").write_bytes(pdf)
-    # 150 dpi: still far coarser than a phone camera sees a print, but enough that every QR pattern decodes.
-    subprocess.run(["pdftoppm", "-png", "-r", "150", str(tmp_path / "poster.pdf"), str(tmp_path / "page")], check=True)
+    # Crisp edges (no anti-aliasing) as a printer gives them, and OpenCV's ArUco-based QR detector: the classic
+    # QRCodeDetector misses about 2% of symbols in any rendering (measured over 200 random tokens; this: 0 of 200).
+    subprocess.run(["pdftoppm", "-png", "-aa", "no", "-aaVector", "no", "-r", "150", str(tmp_path / "poster.pdf"),
+                    str(tmp_path / "page")], check=True)
     image = cv2.imread(str(next(tmp_path.glob("page*.png"))))
-    decoded, _points, _ = cv2.QRCodeDetector().detectAndDecode(image)
+    decoded, _points, _ = cv2.QRCodeDetectorAruco().detectAndDecode(image)
     assert decoded == url
     text = subprocess.run(["pdftotext", str(tmp_path / "poster.pdf"), "-"], capture_output=True, text=True,
                           check=True).stdout
