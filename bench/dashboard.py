@@ -53,44 +53,94 @@ def fill(db: Database, scale: float) -> dict[str, int]:
     ids = [str(uuid.UUID(int=rng.getrandbits(128), version=4)) for _ in range(n_subjects)]
     with db.write() as conn:
         for i in range(0, n_subjects, CHUNK):
-            conn.execute(insert(subjects), [{"id": s, "display_name": f"Person {i + k}", "locale": "en",
-                                             "is_minor": False, "created_at": NOW - timedelta(days=800)}
-                                            for k, s in enumerate(ids[i:i + CHUNK])])
+            conn.execute(
+                insert(subjects),
+                [
+                    {
+                        "id": s,
+                        "display_name": f"Person {i + k}",
+                        "locale": "en",
+                        "is_minor": False,
+                        "created_at": NOW - timedelta(days=800),
+                    }
+                    for k, s in enumerate(ids[i : i + CHUNK])
+                ],
+            )
         for i in range(0, n_assets, CHUNK):
-            conn.execute(insert(assets), [{"sha256": f"{a:064x}", "blob_key": f"o/{a}", "filename": f"{a}.jpg",
-                                           "content_type": "image/jpeg", "width": 4000, "height": 3000,
-                                           "bytes": 1, "uploaded_at": NOW, "analysis_state": "done"}
-                                          for a in range(i + 1, min(n_assets, i + CHUNK) + 1)])
+            conn.execute(
+                insert(assets),
+                [
+                    {
+                        "sha256": f"{a:064x}",
+                        "blob_key": f"o/{a}",
+                        "filename": f"{a}.jpg",
+                        "content_type": "image/jpeg",
+                        "width": 4000,
+                        "height": 3000,
+                        "bytes": 1,
+                        "uploaded_at": NOW,
+                        "analysis_state": "done",
+                    }
+                    for a in range(i + 1, min(n_assets, i + CHUNK) + 1)
+                ],
+            )
         dets = []
         for a in range(1, n_assets + 1):
             for k in range(3):  # 3 detections per asset: mostly linked faces, some strangers and persons
                 roll = rng.random()
                 linked = roll < 0.8
-                dets.append({"asset_id": a, "kind": "person" if roll > 0.95 else "face", "x": 0.1 + 0.3 * k,
-                             "y": 0.2, "w": 0.1, "h": 0.15, "detector": "dlib-hog", "created_at": NOW,
-                             "subject_id": rng.choice(ids) if linked else None,
-                             "link_method": "manual" if linked else None,
-                             "link_status": "confirmed" if linked else None})
+                dets.append(
+                    {
+                        "asset_id": a,
+                        "kind": "person" if roll > 0.95 else "face",
+                        "x": 0.1 + 0.3 * k,
+                        "y": 0.2,
+                        "w": 0.1,
+                        "h": 0.15,
+                        "detector": "dlib-hog",
+                        "created_at": NOW,
+                        "subject_id": rng.choice(ids) if linked else None,
+                        "link_method": "manual" if linked else None,
+                        "link_status": "confirmed" if linked else None,
+                    }
+                )
             if len(dets) >= CHUNK:
                 conn.execute(insert(detections), dets)
                 dets = []
         if dets:
             conn.execute(insert(detections), dets)
-        conn.execute(insert(asset_uses), [{"asset_id": a, "purpose_id": 2, "place": f"https://example.org/{a}",
-                                           "since": NOW - timedelta(days=10)} for a in range(1, n_assets + 1, 20)])
+        conn.execute(
+            insert(asset_uses),
+            [
+                {"asset_id": a, "purpose_id": 2, "place": f"https://example.org/{a}", "since": NOW - timedelta(days=10)}
+                for a in range(1, n_assets + 1, 20)
+            ],
+        )
         prev, rows, seq = ledger.GENESIS_HASH, [], 0
         actions = ["given"] * 7 + ["refused", "withdrawn", "renewed"]
         for _ in range(n_events):
             seq += 1
             action = rng.choice(actions)
             at = NOW - timedelta(days=rng.randint(1, 700))
-            row = {"seq": seq, "entry_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
-                   "subject_id": rng.choice(ids), "purpose_id": rng.randint(1, 5), "action": action,
-                   "scope_asset_id": rng.randint(1, n_assets) if rng.random() < 0.05 else None,
-                   "text_version": 1, "text_locale": "en", "text_hash": "0" * 64, "channel": "qr_form",
-                   "actor": "subject", "event_id": None, "recorded_at": at,
-                   "valid_until": at + timedelta(days=365) if action in ("given", "renewed") else None,
-                   "evidence": "{}", "idempotency_key": None, "prev_hash": prev}
+            row = {
+                "seq": seq,
+                "entry_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                "subject_id": rng.choice(ids),
+                "purpose_id": rng.randint(1, 5),
+                "action": action,
+                "scope_asset_id": rng.randint(1, n_assets) if rng.random() < 0.05 else None,
+                "text_version": 1,
+                "text_locale": "en",
+                "text_hash": "0" * 64,
+                "channel": "qr_form",
+                "actor": "subject",
+                "event_id": None,
+                "recorded_at": at,
+                "valid_until": at + timedelta(days=365) if action in ("given", "renewed") else None,
+                "evidence": "{}",
+                "idempotency_key": None,
+                "prev_hash": prev,
+            }
             row["entry_hash"] = prev = ledger.compute_hash(row)
             rows.append(row)
             if len(rows) >= CHUNK:
@@ -118,8 +168,11 @@ def page_load(db: Database) -> tuple[float, float]:
 
     url = db.url
     if db.schema:  # the app has no schema setting: point its connections at the bench schema instead
-        url = make_url(url).update_query_dict({"options": f"-csearch_path={db.schema}"}).render_as_string(
-            hide_password=False)
+        url = (
+            make_url(url)
+            .update_query_dict({"options": f"-csearch_path={db.schema}"})
+            .render_as_string(hide_password=False)
+        )
     os.environ["PORTAL_DATABASE_URL"] = url
     os.environ["PORTAL_DATA_DIR"] = tempfile.mkdtemp(prefix="bench-dashboard-")
     app = str(Path(__file__).resolve().parent.parent / "portal" / "app.py")
@@ -159,33 +212,51 @@ def run(db: Database, label: str, scale: float, *, page: bool, reference: bool =
     first, best, figures = _best(lambda: read(lambda c: summary(c, now=NOW)))
     at_risk = {f.purpose: f.at_risk for f in figures}  # type: ignore[attr-defined]
     print(f"{label:10} risk summary: first {first:.3f} s, then {best:.3f} s; at risk: {at_risk}")
-    for name, fn in (("per event", lambda c: per_event(c, now=NOW)),
-                     ("critical list", lambda c: critical_assets(c, now=NOW)),
-                     ("drill-down (website, withdrawn, 200 rows)",
-                      lambda c: drill_down(c, purpose="website", reason="withdrawn", now=NOW))):
+    for name, fn in (
+        ("per event", lambda c: per_event(c, now=NOW)),
+        ("critical list", lambda c: critical_assets(c, now=NOW)),
+        (
+            "drill-down (website, withdrawn, 200 rows)",
+            lambda c: drill_down(c, purpose="website", reason="withdrawn", now=NOW),
+        ),
+    ):
         first, best, _ = _best(lambda fn=fn: read(fn))
         print(f"{label:10} {name}: first {first:.3f} s, then {best:.3f} s")
     with db.read() as conn:  # the busiest person: a change re-judges every photo they are in
-        busiest, photos = conn.execute(text(
-            "SELECT subject_id, count(DISTINCT asset_id) AS n FROM detections WHERE subject_id IS NOT NULL "
-            "GROUP BY subject_id ORDER BY n DESC LIMIT 1")).one()
-        state = conn.execute(text(
-            "SELECT action FROM consent_current WHERE subject_id = :s AND scope_key = 0 AND purpose_id = "
-            "(SELECT id FROM purposes WHERE code = 'social_media')"), {"s": busiest}).scalar()
+        busiest, photos = conn.execute(
+            text(
+                "SELECT subject_id, count(DISTINCT asset_id) AS n FROM detections WHERE subject_id IS NOT NULL "
+                "GROUP BY subject_id ORDER BY n DESC LIMIT 1"
+            )
+        ).one()
+        state = conn.execute(
+            text(
+                "SELECT action FROM consent_current WHERE subject_id = :s AND scope_key = 0 AND purpose_id = "
+                "(SELECT id FROM purposes WHERE code = 'social_media')"
+            ),
+            {"s": busiest},
+        ).scalar()
     times = []
     steps = ("withdrawn", "given", "withdrawn") if state in ("given", "renewed") else ("given", "withdrawn", "given")
     for k, action in enumerate(steps):
         start = time.perf_counter()
         try:
-            record_consent(db, subject_id=busiest, decisions=[Decision("social_media", action)], now=NOW,
-                           context=Context(channel="staff", actor="staff:bench", evidence={"n": k}))
+            record_consent(
+                db,
+                subject_id=busiest,
+                decisions=[Decision("social_media", action)],
+                now=NOW,
+                context=Context(channel="staff", actor="staff:bench", evidence={"n": k}),
+            )
         except Exception as exc:  # a refused transition: report it and stop measuring
             print(f"{label:10} consent change skipped: {exc}")
             break
         times.append(time.perf_counter() - start)
     if times:
-        print(f"{label:10} one consent change by a person in {photos} photos (ledger + index): "
-              f"best {min(times) * 1000:.0f} ms of {len(times)}")
+        print(
+            f"{label:10} one consent change by a person in {photos} photos (ledger + index): "
+            f"best {min(times) * 1000:.0f} ms of {len(times)}"
+        )
     if reference:
         from tests.risk_reference import reference_rows  # the from-scratch SQL the index replaced
 
@@ -193,12 +264,13 @@ def run(db: Database, label: str, scale: float, *, page: bool, reference: bool =
         with db.read() as conn:
             rows_ref = reference_rows(conn, now=NOW)
         took = time.perf_counter() - start
-        print(f"{label:10} before the index: the same judgement straight from the ledger took {took:.2f} s "
-              f"({len(rows_ref):,} at-risk rows)")
+        print(
+            f"{label:10} before the index: the same judgement straight from the ledger took {took:.2f} s "
+            f"({len(rows_ref):,} at-risk rows)"
+        )
     if page:
         first, best = page_load(db)
-        print(f"{label:10} dashboard page (AppTest run, signed in as manager): first {first:.2f} s, "
-              f"then {best:.2f} s")
+        print(f"{label:10} dashboard page (AppTest run, signed in as manager): first {first:.2f} s, then {best:.2f} s")
 
 
 def main() -> None:
@@ -206,8 +278,11 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--scale", type=float, default=1.0)
     ap.add_argument("--no-page", action="store_true", help="skip the AppTest page load")
-    ap.add_argument("--reference", action="store_true",
-                    help="also time the from-scratch SQL the risk index replaced (tests/risk_reference.py)")
+    ap.add_argument(
+        "--reference",
+        action="store_true",
+        help="also time the from-scratch SQL the risk index replaced (tests/risk_reference.py)",
+    )
     add_database_options(ap)
     args = ap.parse_args()
     for label, db in each_database(args):

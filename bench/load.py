@@ -107,11 +107,20 @@ def register(db: Database, rng: random.Random, event_id: int, people: People, n:
     """A QR-form submission, then the personal link the form shows."""
     locale = rng.choice(("en", "sv"))
     reg = register_subject(
-        db, name=f"Visitor {n}", email=f"visitor{n}@example.org", locale=locale, event_id=event_id,
+        db,
+        name=f"Visitor {n}",
+        email=f"visitor{n}@example.org",
+        locale=locale,
+        event_id=event_id,
         choices={code: rng.random() < 0.7 for code in CODES},
-        context=Context(channel="qr_form", actor="subject", event_id=event_id,
-                        evidence={"act": "checkbox", "form": "event", "ui_locale": locale},
-                        submission_id=str(uuid.uuid4()), locale=locale),
+        context=Context(
+            channel="qr_form",
+            actor="subject",
+            event_id=event_id,
+            evidence={"act": "checkbox", "form": "event", "ui_locale": locale},
+            submission_id=str(uuid.uuid4()),
+            locale=locale,
+        ),
     )
     url = create_personal_link(db, subject_id=reg.subject.id, secret=SECRET, base_url=BASE_URL, ttl_days=30)
     people.add(reg.subject.id, link_token(url))
@@ -126,9 +135,12 @@ def change(db: Database, rng: random.Random, people: People) -> bool:
         statuses = {s.purpose_code: s for s in subject_consents(conn, subject.id, utcnow()) if s.scope_asset_id is None}
     code = rng.choice(CODES)
     action = "withdrawn" if statuses[code].allowed else "given"
-    record_consent(db, subject_id=subject.id, decisions=[Decision(code, action)],
-                   context=Context(channel="portal", actor="subject", evidence={"act": "button"},
-                                   locale=subject.locale))
+    record_consent(
+        db,
+        subject_id=subject.id,
+        decisions=[Decision(code, action)],
+        context=Context(channel="portal", actor="subject", evidence={"act": "button"}, locale=subject.locale),
+    )
     return True
 
 
@@ -151,8 +163,15 @@ def dashboard(db: Database) -> bool:
     return bool(figures)
 
 
-def session(db: Database, seed: int, seconds: float, start: threading.Barrier, event_id: int, people: People,
-            tallies: dict[str, Tally]) -> None:
+def session(
+    db: Database,
+    seed: int,
+    seconds: float,
+    start: threading.Barrier,
+    event_id: int,
+    people: People,
+    tallies: dict[str, Tally],
+) -> None:
     """One visitor or manager after another for `seconds` after the common start."""
     rng = random.Random(seed)
     names = [name for name, _ in MIX]
@@ -195,12 +214,16 @@ def run(db: Database, label: str, sessions: int, seconds: float, scale: float) -
     event_id, people, counts = prepare(db, scale)
     with db.read() as conn:
         entries_before = conn.execute(text("SELECT count(*) FROM consent_ledger")).scalar_one()
-    print(f"{label}: {', '.join(f'{v:,} {k}' for k, v in counts.items())}, {len(people):,} personal links "
-          f"(prepared in {time.perf_counter() - began:.0f} s); {sessions} sessions for {seconds:.0f} s")
+    print(
+        f"{label}: {', '.join(f'{v:,} {k}' for k, v in counts.items())}, {len(people):,} personal links "
+        f"(prepared in {time.perf_counter() - began:.0f} s); {sessions} sessions for {seconds:.0f} s"
+    )
     tallies: dict[str, Tally] = defaultdict(Tally)
     start = threading.Barrier(sessions + 1)
-    threads = [threading.Thread(target=session, args=(db, i + 1, seconds, start, event_id, people, tallies))
-               for i in range(sessions)]
+    threads = [
+        threading.Thread(target=session, args=(db, i + 1, seconds, start, event_id, people, tallies))
+        for i in range(sessions)
+    ]
     for t in threads:
         t.start()
     start.wait()
@@ -216,21 +239,27 @@ def run(db: Database, label: str, sessions: int, seconds: float, scale: float) -
         times = sorted(tally.times)
         everything += times
         errors += tally.errors
-        print(f"{name:<10} {len(times):>7,} {len(times) / elapsed:>8.1f} {_pct(times, 0.5):>8.1f} "
-              f"{_pct(times, 0.95):>8.1f} {tally.refused:>8} {len(tally.errors):>7}")
+        print(
+            f"{name:<10} {len(times):>7,} {len(times) / elapsed:>8.1f} {_pct(times, 0.5):>8.1f} "
+            f"{_pct(times, 0.95):>8.1f} {tally.refused:>8} {len(tally.errors):>7}"
+        )
     everything.sort()
-    print(f"{'all':<10} {len(everything):>7,} {len(everything) / elapsed:>8.1f} {_pct(everything, 0.5):>8.1f} "
-          f"{_pct(everything, 0.95):>8.1f} {sum(t.refused for t in tallies.values()):>8} {len(errors):>7}")
+    print(
+        f"{'all':<10} {len(everything):>7,} {len(everything) / elapsed:>8.1f} {_pct(everything, 0.5):>8.1f} "
+        f"{_pct(everything, 0.95):>8.1f} {sum(t.refused for t in tallies.values()):>8} {len(errors):>7}"
+    )
     for message in sorted(set(errors))[:5]:
         print(f"  error: {message}")
     report = ledger.verify(db)
     with db.read() as conn:
         problems = risk_index.check(conn)
         written = conn.execute(select(func.count()).select_from(subjects)).scalar_one() - counts["subjects"]
-    print(f"{label}: ledger verify {'ok' if report.ok else 'FAILED: ' + str(report.problem)} "
-          f"({report.checked:,} entries, {report.checked - entries_before:,} written during the run; "
-          f"{written:,} people registered); risk index check "
-          f"{'clean' if not problems else 'FAILED: ' + '; '.join(problems)}")
+    print(
+        f"{label}: ledger verify {'ok' if report.ok else 'FAILED: ' + str(report.problem)} "
+        f"({report.checked:,} entries, {report.checked - entries_before:,} written during the run; "
+        f"{written:,} people registered); risk index check "
+        f"{'clean' if not problems else 'FAILED: ' + '; '.join(problems)}"
+    )
     return report.ok and not problems and not errors
 
 

@@ -24,6 +24,7 @@ RECORDINGS = Path(__file__).parent / "recordings"
 
 def fake_jwt(role: str) -> str:
     """A JWT-shaped key carrying a role claim, like Supabase's legacy anon and service_role keys."""
+
     def part(obj: dict[str, Any]) -> str:
         """One base64url JWT segment."""
         return base64.urlsafe_b64encode(json.dumps(obj).encode()).rstrip(b"=").decode()
@@ -151,7 +152,7 @@ class ReplayServer:
     def assert_complete(self) -> None:
         """Every request matched, and every recorded request was made."""
         assert self.problems == [], "\n".join(self.problems)
-        missing = [f"{e['request']['method']} {e['request']['path']}" for e in self._exchanges[self._next:]]
+        missing = [f"{e['request']['method']} {e['request']['path']}" for e in self._exchanges[self._next :]]
         assert missing == [], f"recorded requests never made: {missing}; made: {self.seen}"
 
     def _answer(self, method: str, target: str, headers: dict[str, str], body: bytes) -> dict[str, Any] | None:

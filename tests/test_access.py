@@ -69,8 +69,9 @@ def test_the_cli_has_the_commands_the_readme_lists() -> None:
 
 
 @pytest.mark.parametrize("prefix", [p for p, _ in LEAVES], ids=[" ".join(p) for p, _ in LEAVES])
-def test_every_cli_command_without_a_reachable_database_fails_cleanly(prefix: list[str], tmp_path: Path,
-                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_every_cli_command_without_a_reachable_database_fails_cleanly(
+    prefix: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The CLI is the operator's tool: without working database credentials, no command does anything, each one
     says why in one line, and no password or traceback leaks."""
     monkeypatch.chdir(tmp_path)
@@ -91,6 +92,7 @@ def test_every_cli_command_without_a_reachable_database_fails_cleanly(prefix: li
 
 # --- A subject's link cannot reach anyone else's data. ---------------------------------------------------------------
 
+
 @pytest.fixture
 def two_people(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Database, str, str, str]:
     """The demo (with its photos) on a fresh database; returns (db, Olivia's link, Olivia's id, Erik's id)."""
@@ -102,16 +104,20 @@ def two_people(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     settings = load_settings(secrets_path=None)
     with db.read() as conn:
         ids = dict(conn.execute(select(subjects.c.display_name, subjects.c.id)).all())
-    link = create_personal_link(db, subject_id=ids["Olivia Karlsson"], secret=settings.secret_key,
-                                base_url=settings.base_url, ttl_days=30)
+    link = create_personal_link(
+        db, subject_id=ids["Olivia Karlsson"], secret=settings.secret_key, base_url=settings.base_url, ttl_days=30
+    )
     yield db, link.split("?link=")[1], ids["Olivia Karlsson"], ids["Erik Johansson"]
     db.dispose()
 
 
 def _page_text(at: AppTest) -> str:
     """Everything the page shows as text."""
-    parts = [e.value for kind in ("markdown", "title", "header", "subheader", "caption", "info", "success", "warning",
-                                  "error") for e in getattr(at, kind)]
+    parts = [
+        e.value
+        for kind in ("markdown", "title", "header", "subheader", "caption", "info", "success", "warning", "error")
+        for e in getattr(at, kind)
+    ]
     return "\n".join(str(p) for p in parts)
 
 
@@ -134,8 +140,9 @@ def test_forged_session_state_cannot_act_for_someone_else(two_people: tuple[Data
     db, token, olivia, erik = two_people
     with db.read() as conn:
         eriks_photo = conn.execute(select(assets.c.id).where(assets.c.filename == "spring-panel.jpg")).scalar_one()
-        before = conn.execute(select(func.count()).select_from(consent_ledger)
-                              .where(consent_ledger.c.subject_id == erik)).scalar_one()
+        before = conn.execute(
+            select(func.count()).select_from(consent_ledger).where(consent_ledger.c.subject_id == erik)
+        ).scalar_one()
     at = AppTest.from_file(APP, default_timeout=90)
     at.query_params["link"] = token
     at.run()
@@ -147,8 +154,9 @@ def test_forged_session_state_cannot_act_for_someone_else(two_people: tuple[Data
     at.run()
     assert not at.exception
     with db.read() as conn:
-        after = conn.execute(select(func.count()).select_from(consent_ledger)
-                             .where(consent_ledger.c.subject_id == erik)).scalar_one()
+        after = conn.execute(
+            select(func.count()).select_from(consent_ledger).where(consent_ledger.c.subject_id == erik)
+        ).scalar_one()
     assert after == before  # nothing was recorded for Erik
     # Preparing the export builds Olivia's archive from the link, whatever the session state says.
     at.button(key="prepare_export").click().run()

@@ -58,8 +58,9 @@ def _photos(folder: Path) -> Path:
 
 def _box_pixels(image: Image.Image, box: dict[str, float]) -> np.ndarray:
     w, h = image.size
-    return np.asarray(image)[round(box["y"] * h): round((box["y"] + box["h"]) * h),
-                             round(box["x"] * w): round((box["x"] + box["w"]) * w)].astype(int)
+    return np.asarray(image)[
+        round(box["y"] * h) : round((box["y"] + box["h"]) * h), round(box["x"] * w) : round((box["x"] + box["w"]) * w)
+    ].astype(int)
 
 
 def test_photo_lifecycle(site: tuple[str, Path]) -> None:
@@ -90,8 +91,19 @@ def test_photo_lifecycle(site: tuple[str, Path]) -> None:
 
     selfie = folder / "selfie.jpg"
     selfie.write_bytes(sample_bytes("grace_hopper"))
-    added = run(site, "subjects", "add", "--name", "Grace Hopper", "--consent", "face_matching", "website",
-                "--selfie", str(selfie), "--json")
+    added = run(
+        site,
+        "subjects",
+        "add",
+        "--name",
+        "Grace Hopper",
+        "--consent",
+        "face_matching",
+        "website",
+        "--selfie",
+        str(selfie),
+        "--json",
+    )
     assert added.returncode == 0, added.stderr
     grace = json.loads(added.stdout)
     assert grace["template_enrolled"] is True
@@ -103,16 +115,22 @@ def test_photo_lifecycle(site: tuple[str, Path]) -> None:
     pair = json.loads(run(site, "assets", "show", str(pair_id), "--json").stdout)
     linked = [d for d in pair["detections"] if d["subject_id"] == grace["subject_id"]]
     assert len(linked) == 1 and linked[0]["link_status"] == "suggested" and linked[0]["link_distance"] < 0.6
-    other = max((d for d in pair["detections"] if d["kind"] == "face" and d["id"] != linked[0]["id"]),
-                key=lambda d: d["score"])
+    other = max(
+        (d for d in pair["detections"] if d["kind"] == "face" and d["id"] != linked[0]["id"]), key=lambda d: d["score"]
+    )
     assert other["subject_id"] is None  # the astronaut is not suggested as Grace
 
     assert run(site, "subjects", "link", grace["subject_id"], str(linked[0]["id"])).returncode == 0
     out = folder / "website.jpg"
     rendered = run(site, "assets", "render", str(pair_id), "--purpose", "website", "--out", str(out))
     assert rendered.returncode == 0 and "2 face(s) blurred, 1 kept" in rendered.stdout
-    original = Image.open(io.BytesIO(LocalBlobStore(folder / "data" / "blobs").get(
-        f"originals/{pair['asset']['sha256'][:2]}/{pair['asset']['sha256']}.jpg"))).convert("RGB")
+    original = Image.open(
+        io.BytesIO(
+            LocalBlobStore(folder / "data" / "blobs").get(
+                f"originals/{pair['asset']['sha256'][:2]}/{pair['asset']['sha256']}.jpg"
+            )
+        )
+    ).convert("RGB")
     safe = Image.open(out).convert("RGB")
     kept_diff = np.abs(_box_pixels(safe, linked[0]["box"]) - _box_pixels(original, linked[0]["box"])).mean()
     blurred_diff = np.abs(_box_pixels(safe, other["box"]) - _box_pixels(original, other["box"])).mean()
@@ -122,8 +140,11 @@ def test_photo_lifecycle(site: tuple[str, Path]) -> None:
     assert withdrawn.returncode == 0
     with db.read() as conn:
         assert conn.execute(select(func.count()).select_from(subject_templates)).scalar_one() == 0
-        statuses = dict(conn.execute(select(detections.c.id, detections.c.link_status)
-                                     .where(detections.c.asset_id == rotated_id)).all())
+        statuses = dict(
+            conn.execute(
+                select(detections.c.id, detections.c.link_status).where(detections.c.asset_id == rotated_id)
+            ).all()
+        )
     assert set(statuses.values()) == {None}  # the open suggestion went with the template
     assert run(site, "assets", "show", str(pair_id), "--json").stdout.count('"confirmed"') == 1
     off = run(site, "matching", "off")
@@ -147,11 +168,21 @@ def test_killed_worker_leaves_the_asset_pending_and_the_next_one_finishes_it(sit
     photo = folder / "pair.jpg"
     photo.write_bytes(group_photo(["astronaut", "grace_hopper"]))
     assert run(site, "assets", "import", str(photo)).returncode == 0
-    env_cmd = [sys.executable, "-m", "portal", "assets", "analyze", "--debug-pause-after-claim", "120",
-               "--database-url", url]
+    env_cmd = [
+        sys.executable,
+        "-m",
+        "portal",
+        "assets",
+        "analyze",
+        "--debug-pause-after-claim",
+        "120",
+        "--database-url",
+        url,
+    ]
     env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")} | {"PYTHONPATH": str(ROOT)}
-    worker = subprocess.Popen(env_cmd, cwd=folder, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                              text=True)
+    worker = subprocess.Popen(
+        env_cmd, cwd=folder, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
+    )
     try:
         assert worker.stderr is not None
         line = worker.stderr.readline()  # blocks until the worker has claimed the asset
@@ -181,8 +212,14 @@ def test_several_workers_share_the_postgres_queue(pg_url: str, tmp_path: Path) -
     site = (pg_url, tmp_path)
     folder = tmp_path / "batch"
     folder.mkdir()
-    combos = [["astronaut"], ["grace_hopper"], ["astronaut", "grace_hopper"], ["zidane"], ["grace_hopper", "zidane"],
-              ["astronaut", "zidane"]]
+    combos = [
+        ["astronaut"],
+        ["grace_hopper"],
+        ["astronaut", "grace_hopper"],
+        ["zidane"],
+        ["grace_hopper", "zidane"],
+        ["astronaut", "zidane"],
+    ]
     for i, combo in enumerate(combos):
         (folder / f"{i}.jpg").write_bytes(group_photo(combo, height=360 + 20 * i))
     assert "6 imported" in run(site, "assets", "import", str(folder)).stdout
@@ -190,15 +227,20 @@ def test_several_workers_share_the_postgres_queue(pg_url: str, tmp_path: Path) -
     assert out.returncode == 0, out.stderr
     assert "Analysed 6 photos" in out.stdout
     with db.read() as conn:
-        per_asset = dict(conn.execute(
-            select(assets.c.filename, func.count(detections.c.id))
-            .join(detections, detections.c.asset_id == assets.c.id)
-            .group_by(assets.c.filename)).all())
+        per_asset = dict(
+            conn.execute(
+                select(assets.c.filename, func.count(detections.c.id))
+                .join(detections, detections.c.asset_id == assets.c.id)
+                .group_by(assets.c.filename)
+            ).all()
+        )
         states = set(conn.execute(select(assets.c.analysis_state)).scalars())
     # Each photo analysed exactly once: its stored detections equal one direct run of the same detector.
     analyzer = FaceAnalyzer()
-    expected = {f"{i}.jpg": len(analyzer.detect(prepare_image((folder / f"{i}.jpg").read_bytes()).image))
-                for i in range(len(combos))}
+    expected = {
+        f"{i}.jpg": len(analyzer.detect(prepare_image((folder / f"{i}.jpg").read_bytes()).image))
+        for i in range(len(combos))
+    }
     assert per_asset == expected
     assert states == {"done"}
     db.dispose()

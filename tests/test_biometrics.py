@@ -41,17 +41,41 @@ def _asset_with_faces(
     """An asset row with one face detection per template; returns (asset id, detection ids)."""
     with db.write() as conn:
         asset_id = conn.execute(
-            insert(assets).values(sha256=f"{n:064d}", blob_key=f"originals/{n}", filename=f"{n}.jpg",
-                                  content_type="image/jpeg", width=100, height=100, bytes=1, uploaded_at=T0,
-                                  analysis_state="done", event_id=event_id).returning(assets.c.id)
+            insert(assets)
+            .values(
+                sha256=f"{n:064d}",
+                blob_key=f"originals/{n}",
+                filename=f"{n}.jpg",
+                content_type="image/jpeg",
+                width=100,
+                height=100,
+                bytes=1,
+                uploaded_at=T0,
+                analysis_state="done",
+                event_id=event_id,
+            )
+            .returning(assets.c.id)
         ).scalar_one()
         ids = []
         for i, t in enumerate(templates):
-            ids.append(conn.execute(
-                insert(detections).values(asset_id=asset_id, kind="face", x=0.1 * i, y=0.1, w=0.1, h=0.1, score=1.0,
-                                          detector="dlib-hog", template=pack(t), created_at=T0)
-                .returning(detections.c.id)
-            ).scalar_one())
+            ids.append(
+                conn.execute(
+                    insert(detections)
+                    .values(
+                        asset_id=asset_id,
+                        kind="face",
+                        x=0.1 * i,
+                        y=0.1,
+                        w=0.1,
+                        h=0.1,
+                        score=1.0,
+                        detector="dlib-hog",
+                        template=pack(t),
+                        created_at=T0,
+                    )
+                    .returning(detections.c.id)
+                ).scalar_one()
+            )
     return asset_id, ids
 
 
@@ -76,8 +100,9 @@ def test_suggestions_rank_and_withdrawal_deletes_template_and_open_suggestions(o
     with org_db.write() as conn:
         suggest_for_detections(conn, asset_id=second, now=T0)
     with org_db.write() as conn:
-        reviewer = create_user(conn, email="rev@example.org", display_name="Reviewer", role="staff",
-                               password="long enough pw", now=T0)
+        reviewer = create_user(
+            conn, email="rev@example.org", display_name="Reviewer", role="staff", password="long enough pw", now=T0
+        )
     review_suggestion(org_db, detection_id=confirmed_ids[0], accept=True, staff_id=reviewer.id)
 
     record_consent(org_db, subject_id=sid, decisions=[Decision("face_matching", "withdrawn")], context=STAFF)
@@ -95,8 +120,9 @@ def test_auto_confirm_only_below_the_stricter_threshold(org_db: Database) -> Non
     enrol_template(org_db, subject_id=sid, template=face)
     asset_id, (near, far) = _asset_with_faces(org_db, [_vec(face, 0.005), _vec(face, 0.03)], n=3)
     with org_db.write() as conn:
-        made = {s.detection_id: s for s in suggest_for_detections(conn, asset_id=asset_id, now=T0, suggest=0.6,
-                                                                    auto=0.15)}
+        made = {
+            s.detection_id: s for s in suggest_for_detections(conn, asset_id=asset_id, now=T0, suggest=0.6, auto=0.15)
+        }
     assert made[near].status == "confirmed" and made[far].status == "suggested"
     assert made[near].distance < 0.15 < made[far].distance
 

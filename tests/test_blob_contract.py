@@ -90,8 +90,12 @@ def test_missing_blobs_are_not_found_and_deleting_is_idempotent(contract: Contra
 
 def test_list_keys_walks_folders_and_keeps_to_the_prefix(contract: Contract) -> None:
     store, p = contract.store, contract.prefix
-    for name, kind in (("r/1/b/c.jpg", "image/jpeg"), ("r/1/a.pdf", "application/pdf"),
-                       ("r/10/x.jpg", "image/jpeg"), ("s.json", "application/json")):
+    for name, kind in (
+        ("r/1/b/c.jpg", "image/jpeg"),
+        ("r/1/a.pdf", "application/pdf"),
+        ("r/10/x.jpg", "image/jpeg"),
+        ("s.json", "application/json"),
+    ):
         store.put(p + name, name.encode(), content_type=kind)
     assert store.list_keys(p + "r/1/") == [p + "r/1/a.pdf", p + "r/1/b/c.jpg"]  # not r/10/, which only shares "1"
     assert store.list_keys(p + "none/") == []

@@ -29,8 +29,12 @@ def _capture_page() -> AppTest:
     return at
 
 
-def _fill(at: AppTest, *, name: str = "Petra Paper", scan: tuple[str, bytes, str] | None = ("form.pdf", PDF,
-          "application/pdf")) -> AppTest:
+def _fill(
+    at: AppTest,
+    *,
+    name: str = "Petra Paper",
+    scan: tuple[str, bytes, str] | None = ("form.pdf", PDF, "application/pdf"),
+) -> AppTest:
     at.selectbox(key="paper_event").select(2)
     at.run()
     at.text_input(key="paper_name").input(name)
@@ -63,7 +67,9 @@ def test_staff_enter_a_paper_form_with_its_scan(site: Database) -> None:
     assert at.session_state["paper_submission"] != submission and at.selectbox(key="paper_event").value == 2
 
     with site.read() as conn:
-        staff_id = conn.execute(select(staff_users.c.id).where(staff_users.c.email == "staff@demo.example")).scalar_one()
+        staff_id = conn.execute(
+            select(staff_users.c.id).where(staff_users.c.email == "staff@demo.example")
+        ).scalar_one()
         person = conn.execute(select(subjects).where(subjects.c.display_name == "Petra Paper")).one()
         rows = conn.execute(select(consent_ledger).where(consent_ledger.c.subject_id == person.id)).all()
         mail = conn.execute(select(outbox.c.recipient).where(outbox.c.subject_id == person.id)).scalar_one()
@@ -93,16 +99,20 @@ def test_double_submit_records_the_form_once(site: Database) -> None:
 @pytest.mark.parametrize(
     ("name", "scan", "message"),
     [
-        ("Petra Paper", ("form.pdf", b"<html><body>not a scan</body></html>", "application/pdf"),
-         "not a PDF, JPEG or PNG"),
+        (
+            "Petra Paper",
+            ("form.pdf", b"<html><body>not a scan</body></html>", "application/pdf"),
+            "not a PDF, JPEG or PNG",
+        ),
         ("Petra Paper", ("form.png", b"", "image/png"), "empty"),
         ("Petra Paper", None, "Attach the scan"),
         ("<b onmouseover=alert(1)>Petra</b>", ("form.pdf", PDF, "application/pdf"), "cannot contain < or >"),
     ],
     ids=["html-renamed-pdf", "empty", "no-scan", "html-in-name"],
 )
-def test_bad_input_is_refused_and_nothing_is_written(site: Database, name: str, scan: tuple | None,
-                                                     message: str) -> None:
+def test_bad_input_is_refused_and_nothing_is_written(
+    site: Database, name: str, scan: tuple | None, message: str
+) -> None:
     at = _fill(_capture_page(), name=name, scan=scan)
     before = _counts(site)
     at.button(key="paper_submit").click().run()

@@ -51,7 +51,10 @@ def demo_url(db_url: str) -> str:
 
 def test_db_upgrade_reports_and_is_repeatable(db_url: str) -> None:
     first = cli(db_url, "db", "upgrade")
-    assert first.returncode == 0 and f"upgraded from an empty database to revision {migrate.head_revision()}" in first.stdout
+    assert (
+        first.returncode == 0
+        and f"upgraded from an empty database to revision {migrate.head_revision()}" in first.stdout
+    )
     again = cli(db_url, "db", "upgrade")
     assert again.returncode == 0 and "nothing to do" in again.stdout
 
@@ -197,7 +200,11 @@ def test_risk_report_prints_the_dashboard_figures(demo_url: str) -> None:
     for r in rows:  # the same numbers the dashboard reads
         f = expected[r["purpose"]]
         assert (r["with_people"], r["at_risk"], r["critical"], r["expiring_30d"]) == (
-            f.with_people, f.at_risk, f.critical, f.expiring_in[30])
+            f.with_people,
+            f.at_risk,
+            f.critical,
+            f.expiring_in[30],
+        )
         assert {k: r[k] for k in f.by_reason} == f.by_reason
     website = next(r for r in rows if r["purpose"] == "website")
     assert (website["critical"], website["withdrawn"]) == (1, 1)  # the demo's published panel photo
@@ -216,8 +223,15 @@ def test_jobs_run_twice(demo_url: str) -> None:
 
 def test_unwritable_output_paths_get_a_clear_error(demo_url: str, tmp_path: Path) -> None:
     target = tmp_path / "no-such-folder" / "out.pdf"
-    for args in (["reports", "art30", "--out", str(target)],
-                 ["subjects", "export", json.loads(cli(demo_url, "subjects", "add", "--name", "Out Put",
-                                                       "--json").stdout)["subject_id"], "--out", str(target)]):
+    for args in (
+        ["reports", "art30", "--out", str(target)],
+        [
+            "subjects",
+            "export",
+            json.loads(cli(demo_url, "subjects", "add", "--name", "Out Put", "--json").stdout)["subject_id"],
+            "--out",
+            str(target),
+        ],
+    ):
         out = cli(demo_url, *args)
         assert out.returncode == 1 and f"Cannot write {target}" in out.stderr and "Traceback" not in out.stderr

@@ -97,12 +97,26 @@ def _library_with(db: Database, subject_id: str) -> int:
     """One analysed, published photo of the person (so every change re-judges it in the risk index)."""
     now = utcnow()
     with db.write() as conn:
-        asset_id = conn.execute(insert(assets).values(
-            sha256="c" * 64, blob_key="originals/cc/c.jpg", filename="crowd.jpg", content_type="image/jpeg",
-            width=100, height=100, bytes=1, uploaded_at=now, analysis_state="done").returning(assets.c.id)).scalar_one()
-        detection_id = conn.execute(insert(detections).values(
-            asset_id=asset_id, kind="face", x=0.2, y=0.2, w=0.1, h=0.1, detector="dlib-hog",
-            created_at=now).returning(detections.c.id)).scalar_one()
+        asset_id = conn.execute(
+            insert(assets)
+            .values(
+                sha256="c" * 64,
+                blob_key="originals/cc/c.jpg",
+                filename="crowd.jpg",
+                content_type="image/jpeg",
+                width=100,
+                height=100,
+                bytes=1,
+                uploaded_at=now,
+                analysis_state="done",
+            )
+            .returning(assets.c.id)
+        ).scalar_one()
+        detection_id = conn.execute(
+            insert(detections)
+            .values(asset_id=asset_id, kind="face", x=0.2, y=0.2, w=0.1, h=0.1, detector="dlib-hog", created_at=now)
+            .returning(detections.c.id)
+        ).scalar_one()
         risk_index.refresh_assets(conn, [asset_id])
     link_detection(db, detection_id=detection_id, subject_id=subject_id, actor="staff:test", now=now)
     publish(db, asset_id=asset_id, purpose=PURPOSE, place="https://example.org/crowd")
@@ -125,8 +139,10 @@ def _race_processes(db: Database, processes: int) -> None:
     ctx = multiprocessing.get_context("spawn")
     ready, go, results = ctx.Semaphore(0), ctx.Event(), ctx.Queue()
     actions = ["given" if i % 3 == 0 else "withdrawn" for i in range(processes)]
-    workers = [ctx.Process(target=_change_in_own_process, args=(db.url, person, i, actions[i], ready, go, results))
-               for i in range(processes)]
+    workers = [
+        ctx.Process(target=_change_in_own_process, args=(db.url, person, i, actions[i], ready, go, results))
+        for i in range(processes)
+    ]
     for w in workers:
         w.start()
     try:
@@ -166,10 +182,15 @@ def _race_processes(db: Database, processes: int) -> None:
         assert {r.actor: r.action for r in chain[1:]} == {f"staff:process-{i}": actions[i] for i in written}
         for before, entry in itertools.pairwise(chain):
             if entry.action == "withdrawn":
-                assert before.action == "given", f"entry {entry.seq} withdrew a consent that entry {before.seq} " \
-                                                 f"had already {before.action}: two writers judged the same status"
-        status = next(s for s in subject_consents(conn, person, utcnow())
-                      if s.purpose_code == PURPOSE and s.scope_asset_id is None)
+                assert before.action == "given", (
+                    f"entry {entry.seq} withdrew a consent that entry {before.seq} "
+                    f"had already {before.action}: two writers judged the same status"
+                )
+        status = next(
+            s
+            for s in subject_consents(conn, person, utcnow())
+            if s.purpose_code == PURPOSE and s.scope_asset_id is None
+        )
         assert (status.status, status.seq) == (chain[-1].action, chain[-1].seq)
         assert risk_index.check(conn) == []
         critical = {c["asset_id"] for c in critical_assets(conn) if c["code"] == PURPOSE}

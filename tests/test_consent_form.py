@@ -40,8 +40,14 @@ def test_form_shows_every_purpose_of_the_event_unticked(site: Database) -> None:
     assert not at.exception
     assert at.title[0].value == "Photos at Summer festival"
     agree = [c for c in at.checkbox if c.key and c.key.startswith("agree_")]
-    assert [c.key for c in agree] == ["agree_internal", "agree_website", "agree_social_media", "agree_print",
-                                      "agree_partners", "agree_face_matching"]
+    assert [c.key for c in agree] == [
+        "agree_internal",
+        "agree_website",
+        "agree_social_media",
+        "agree_print",
+        "agree_partners",
+        "agree_face_matching",
+    ]
     assert not any(c.value for c in agree)  # R2
     assert "Nordic Event Partners AB" in " ".join(c.value for c in at.caption)  # recipients named (R4)
     assert at.segmented_control[0].value == "en"
@@ -77,7 +83,9 @@ def test_refusing_everything_still_registers_and_gives_a_link(site: Database) ->
     with site.read() as conn:
         sid = conn.execute(select(subjects.c.id).where(subjects.c.display_name == "Nils Nobody")).scalar_one()
         statuses = subject_consents(conn, sid, utcnow())
-        channels = set(conn.execute(select(consent_ledger.c.channel).where(consent_ledger.c.subject_id == sid)).scalars())
+        channels = set(
+            conn.execute(select(consent_ledger.c.channel).where(consent_ledger.c.subject_id == sid)).scalars()
+        )
     assert not any(s.allowed for s in statuses)
     assert status_for(statuses, "website") == "refused" and channels == {"qr_form"}
 
@@ -97,8 +105,12 @@ def test_given_purposes_email_outbox_and_double_submit(site: Database) -> None:
     from portal.backend.consent.records import Context
     from portal.backend.subjects import register_subject
 
-    again = register_subject(site, name="Wendy Web", choices={"website": True, "print": True},
-                             context=Context(channel="qr_form", actor="subject", submission_id=submission))
+    again = register_subject(
+        site,
+        name="Wendy Web",
+        choices={"website": True, "print": True},
+        context=Context(channel="qr_form", actor="subject", submission_id=submission),
+    )
     assert (_count(site, consent_ledger), _count(site, subjects)) == (entries, people)
     assert again.subject.display_name == "Wendy Web"
     with site.read() as conn:

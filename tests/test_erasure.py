@@ -37,33 +37,58 @@ def scene(org_db: Database, tmp_path: Path) -> dict:
     """Grace (linked by hand) and the astronaut in one analysed photo that is published on the website."""
     blobs = LocalBlobStore(tmp_path / "blobs")
     settings = load_settings(env={}, secrets_path=None, database_url=org_db.url)
-    asset = ingest(org_db, blobs, data=group_photo(["astronaut", "grace_hopper"]), filename="pair.jpg",
-                   max_pixels=settings.max_image_pixels).asset
+    asset = ingest(
+        org_db,
+        blobs,
+        data=group_photo(["astronaut", "grace_hopper"]),
+        filename="pair.jpg",
+        max_pixels=settings.max_image_pixels,
+    ).asset
     run_worker(org_db, blobs, settings)
-    grace = make_subject(org_db, name="Grace Hopper", choices={"website": True, "print": True},
-                         context=Context(channel="staff", actor="=HYPERLINK(\"http://evil\")", evidence={}))
+    grace = make_subject(
+        org_db,
+        name="Grace Hopper",
+        choices={"website": True, "print": True},
+        context=Context(channel="staff", actor='=HYPERLINK("http://evil")', evidence={}),
+    )
     with org_db.read() as conn:
         faces = [d for d in asset_detections(conn, asset.id) if d["kind"] == "face"]
     grace_face = max(faces, key=lambda d: d["box"]["x"])  # Grace stands on the right
     astronaut_face = max((d for d in faces if d is not grace_face), key=lambda d: d["score"])
     link_detection(org_db, detection_id=grace_face["id"], subject_id=grace, actor="staff:test")
     use_id = publish(org_db, asset_id=asset.id, purpose="website", place="https://example.org/team")
-    return {"db": org_db, "blobs": blobs, "asset": asset, "grace": grace, "grace_box": grace_face["box"],
-            "astronaut_box": astronaut_face["box"], "use_id": use_id}
+    return {
+        "db": org_db,
+        "blobs": blobs,
+        "asset": asset,
+        "grace": grace,
+        "grace_box": grace_face["box"],
+        "astronaut_box": astronaut_face["box"],
+        "use_id": use_id,
+    }
 
 
 def _region(image: Image.Image, box: dict) -> np.ndarray:
     w, h = image.size
-    return np.asarray(image.convert("RGB"))[round(box["y"] * h): round((box["y"] + box["h"]) * h),
-                                            round(box["x"] * w): round((box["x"] + box["w"]) * w)].astype(int)
+    return np.asarray(image.convert("RGB"))[
+        round(box["y"] * h) : round((box["y"] + box["h"]) * h), round(box["x"] * w) : round((box["x"] + box["w"]) * w)
+    ].astype(int)
 
 
 def test_export_holds_everything_and_blurs_other_people(scene: dict) -> None:
     data = export_subject(scene["db"], scene["blobs"], subject_id=scene["grace"], actor="subject", max_pixels=10**8)
     zf = zipfile.ZipFile(io.BytesIO(data))
     names = set(zf.namelist())
-    assert {"README.txt", "subject.json", "consents.csv", "consents.json", "history.csv", "history.json",
-            "texts.json", f"photos/{scene['asset'].id}.jpg"} <= names
+    assert {
+        "README.txt",
+        "subject.json",
+        "consents.csv",
+        "consents.json",
+        "history.csv",
+        "history.json",
+        "texts.json",
+        f"photos/{scene['asset'].id}.jpg",
+    } <= names
     assert json.loads(zf.read("subject.json"))["display_name"] == "Grace Hopper"
     history = list(csv.DictReader(io.StringIO(zf.read("history.csv").decode())))
     assert [r["action"] for r in history] == ["given", "given"]
@@ -91,8 +116,15 @@ def test_erasure_blurs_unlinks_keeps_proof_and_queues_takedowns(scene: dict) -> 
     with db.read() as conn:
         asset = get_asset(conn, scene["asset"].id)
         row = conn.execute(select(subjects).where(subjects.c.id == grace)).one()
-        actions = conn.execute(select(consent_ledger.c.action).where(consent_ledger.c.subject_id == grace)
-                               .order_by(consent_ledger.c.seq)).scalars().all()
+        actions = (
+            conn.execute(
+                select(consent_ledger.c.action)
+                .where(consent_ledger.c.subject_id == grace)
+                .order_by(consent_ledger.c.seq)
+            )
+            .scalars()
+            .all()
+        )
         task = conn.execute(select(outbox)).one()
         linked = [d for d in asset_detections(conn, asset.id) if d["subject_id"] == grace]
     after = Image.open(io.BytesIO(blobs.get(asset.blob_key)))
@@ -102,8 +134,11 @@ def test_erasure_blurs_unlinks_keeps_proof_and_queues_takedowns(scene: dict) -> 
     assert (row.display_name, row.email, row.erased_at is not None) == (None, None, True)
     assert actions == ["given", "given", "withdrawn", "withdrawn"]  # proof kept, withdrawal recorded
     assert ledger.verify(db).ok
-    assert (task.kind, task.asset_id, json.loads(task.payload)["place"]) == ("takedown", asset.id,
-                                                                             "https://example.org/team")
+    assert (task.kind, task.asset_id, json.loads(task.payload)["place"]) == (
+        "takedown",
+        asset.id,
+        "https://example.org/team",
+    )
     assert linked == []
     with pytest.raises(TokenError):
         resolve_personal_link(db, token=link_token(url), secret=SECRET)

@@ -117,8 +117,9 @@ def tiny_disk(tmp_path: Path) -> Iterator[Callable[[int], Path]]:
         point.mkdir()
         if os.geteuid() != 0 or shutil.which("mount") is None:
             pytest.skip("a real full disk needs a tmpfs mount (root); the injected ENOSPC tests cover the same path")
-        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(point)],
-                              capture_output=True, text=True)
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(point)], capture_output=True, text=True
+        )
         if done.returncode != 0:
             pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip()}); the injected ENOSPC tests still run")
         mounted.append(point)
@@ -344,4 +345,3 @@ def test_a_connection_killed_inside_the_row_transaction_leaves_nothing(
     assert killed
     assert _asset_count(pg) == 0  # the uncommitted row died with the session
     assert _files(store.root) == []  # and the blobs the intake had stored were removed
-

@@ -110,8 +110,9 @@ def test_kiosk_submission_is_recorded_and_the_form_resets_for_the_next_person(ro
     assert at.title[0].value == "Done, thank you" and "ask Nordlys" in _texts(at)
     with router.read() as conn:
         nils = conn.execute(select(subjects.c.id).where(subjects.c.display_name == "Nils Next")).scalar_one()
-        channels = set(conn.execute(select(consent_ledger.c.channel).where(consent_ledger.c.subject_id == nils))
-                       .scalars())
+        channels = set(
+            conn.execute(select(consent_ledger.c.channel).where(consent_ledger.c.subject_id == nils)).scalars()
+        )
     assert nils != sid and channels == {"kiosk"}
 
 

@@ -230,8 +230,13 @@ def test_my_photos_show_own_face_and_take_a_per_photo_veto(portal_env: Database,
     _run()
     settings = load_settings(secrets_path=None)
     blobs = make_blob_store(settings)
-    asset = ingest(portal_env, blobs, data=group_photo(["astronaut", "grace_hopper"]), filename="pair.jpg",
-                   max_pixels=settings.max_image_pixels).asset
+    asset = ingest(
+        portal_env,
+        blobs,
+        data=group_photo(["astronaut", "grace_hopper"]),
+        filename="pair.jpg",
+        max_pixels=settings.max_image_pixels,
+    ).asset
     run_worker(portal_env, blobs, settings)
     with portal_env.read() as conn:
         face = max((d for d in asset_detections(conn, asset.id) if d["kind"] == "face"), key=lambda d: d["box"]["x"])
@@ -274,8 +279,12 @@ def test_download_my_data_and_erase_me(portal_env: Database) -> None:
     assert not at.exception
     assert "You have been erased" in at.success[-1].value
     with portal_env.read() as conn:
-        assert conn.execute(select(func.count()).select_from(subjects).where(subjects.c.erased_at.is_not(None))
-                            ).scalar_one() == 1
+        assert (
+            conn.execute(
+                select(func.count()).select_from(subjects).where(subjects.c.erased_at.is_not(None))
+            ).scalar_one()
+            == 1
+        )
     again = _run(link=token)
     assert again.error and "Liam" not in _texts(again)
 
@@ -293,7 +302,8 @@ def test_manager_dashboard_shows_the_sql_figures(portal_env: Database) -> None:
             assert shown.loc[f.purpose, "At risk"] == f.at_risk
     critical = at.dataframe[3].value  # the Critical tab: the demo's panel photo shows Erik, who withdrew
     assert list(zip(critical["File"], critical["Purpose"], critical["Why"], strict=True)) == [
-        ("spring-panel.jpg", "website", "Withdrawn")]
+        ("spring-panel.jpg", "website", "Withdrawn")
+    ]
 
 
 def test_dashboard_drill_down_expiry_windows_and_history(portal_env: Database) -> None:
@@ -349,10 +359,12 @@ def test_staff_uploads_reviews_links_and_publishes_a_photo(portal_env: Database)
     at.switch_page("views/assets.py").run()
     assert not at.exception
     assert any("Person detection is off" in c.value for c in at.caption)
-    at.file_uploader(key="uploads").set_value([
-        ("pair.jpg", group_photo(["astronaut", "grace_hopper"]), "image/jpeg"),
-        ("broken.jpg", b"not an image", "image/jpeg"),
-    ]).run()
+    at.file_uploader(key="uploads").set_value(
+        [
+            ("pair.jpg", group_photo(["astronaut", "grace_hopper"]), "image/jpeg"),
+            ("broken.jpg", b"not an image", "image/jpeg"),
+        ]
+    ).run()
     at.button(key="import").click().run()
     assert not at.exception
     assert "1 imported, 0 duplicates, 1 rejected." in at.success[0].value

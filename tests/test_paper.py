@@ -39,15 +39,22 @@ def image_bytes(fmt: str) -> bytes:
 def paper(org_db: Database, tmp_path: Path) -> dict:
     """An organisation with one event and an empty blob store."""
     with org_db.write() as conn:
-        event = create_event(conn, name="School photo day", purpose_codes=["internal", "website", "print"],
-                             now=utcnow())
+        event = create_event(
+            conn, name="School photo day", purpose_codes=["internal", "website", "print"], now=utcnow()
+        )
     return {"db": org_db, "blobs": LocalBlobStore(tmp_path / "blobs"), "event": event.id}
 
 
 def _enter(paper: dict, **kw: object):  # type: ignore[no-untyped-def]
-    args: dict = {"name": "Paula Paper", "choices": {"internal": True, "website": False, "print": True},
-                  "signed_on": date.today() - timedelta(days=10), "scan": PDF, "actor": "staff:7",
-                  "event_id": paper["event"], "locale": "sv"}
+    args: dict = {
+        "name": "Paula Paper",
+        "choices": {"internal": True, "website": False, "print": True},
+        "signed_on": date.today() - timedelta(days=10),
+        "scan": PDF,
+        "actor": "staff:7",
+        "event_id": paper["event"],
+        "locale": "sv",
+    }
     args.update(kw)
     return record_paper_consent(paper["db"], paper["blobs"], **args)
 
@@ -71,8 +78,13 @@ def test_paper_form_is_recorded_with_its_scan(paper: dict) -> None:
     assert sorted(e.action for e in result.entries) == ["given", "given", "refused"]
     evidence = result.entries[0].evidence_data
     signed = date.today() - timedelta(days=10)
-    assert evidence == {"act": "signature", "form": "paper", "signed_on": signed.isoformat(), "scan_sha256": sha,
-                        "scan_type": "application/pdf"}
+    assert evidence == {
+        "act": "signature",
+        "form": "paper",
+        "signed_on": signed.isoformat(),
+        "scan_sha256": sha,
+        "scan_type": "application/pdf",
+    }
     assert {e.text_locale for e in result.entries} == {"sv"}
     # Validity runs from the date on the paper, not from the day it was typed in.
     given = next(e for e in result.entries if e.action == "given")
@@ -132,8 +144,9 @@ def test_bad_input_writes_nothing(paper: dict, kw: dict, message: str) -> None:
     assert _counts(paper) == before
 
 
-@pytest.mark.parametrize(("kw", "message"), [({"event_id": 9999}, "No event"),
-                                              ({"choices": {"billboards": True}}, "Unknown purpose")])
+@pytest.mark.parametrize(
+    ("kw", "message"), [({"event_id": 9999}, "No event"), ({"choices": {"billboards": True}}, "Unknown purpose")]
+)
 def test_a_failure_after_the_scan_is_stored_removes_it(paper: dict, kw: dict, message: str) -> None:
     # These are only found inside the transaction, after the scan was written: it must go again.
     before = _counts(paper)
@@ -153,11 +166,18 @@ def test_double_submit_records_nothing_new(paper: dict) -> None:
 
 
 def test_minor_with_guardian(paper: dict) -> None:
-    result = _enter(paper, name="Kim Kid", is_minor=True, guardian_name="Pat Parent",
-                    guardian_verification="signed in front of staff, ID card checked")
+    result = _enter(
+        paper,
+        name="Kim Kid",
+        is_minor=True,
+        guardian_name="Pat Parent",
+        guardian_verification="signed in front of staff, ID card checked",
+    )
     assert result.subject.is_minor and result.subject.guardian_name == "Pat Parent"
-    assert result.entries[0].evidence_data["guardian"] == {"name": "Pat Parent",
-                                                           "verified_by": "signed in front of staff, ID card checked"}
+    assert result.entries[0].evidence_data["guardian"] == {
+        "name": "Pat Parent",
+        "verified_by": "signed in front of staff, ID card checked",
+    }
 
 
 def test_scan_is_exported_and_erased(paper: dict) -> None:
@@ -171,8 +191,15 @@ def test_scan_is_exported_and_erased(paper: dict) -> None:
     assert report.scans_deleted == 1
     assert not blobs.exists(result.scan_key) and blobs.list_keys("paper/") == []
     with db.read() as conn:
-        evidence = conn.execute(select(consent_ledger.c.evidence).where(
-            consent_ledger.c.subject_id == result.subject.id).order_by(consent_ledger.c.seq)).scalars().first()
+        evidence = (
+            conn.execute(
+                select(consent_ledger.c.evidence)
+                .where(consent_ledger.c.subject_id == result.subject.id)
+                .order_by(consent_ledger.c.seq)
+            )
+            .scalars()
+            .first()
+        )
         detail = conn.execute(select(audit_log.c.detail).where(audit_log.c.action == "erase_subject")).scalar_one()
     # The pseudonymous proof keeps the scan's fingerprint, not the scan.
     assert json.loads(evidence)["scan_sha256"] == result.scan_sha256
@@ -187,9 +214,29 @@ def test_cli_add_with_a_scan(db_url: str, tmp_path: Path) -> None:
     assert cli(db_url, "demo", cwd=tmp_path).returncode == 0
     scan = tmp_path / "form.pdf"
     scan.write_bytes(PDF)
-    add = cli(db_url, "subjects", "add", "--name", "Carl Cli", "--consent", "website", "--refuse", "print",
-              "--channel", "paper", "--scan", str(scan), "--signed-on", date.today().isoformat(), "--event", "2",
-              "--note", "binder 3", "--json", cwd=tmp_path)
+    add = cli(
+        db_url,
+        "subjects",
+        "add",
+        "--name",
+        "Carl Cli",
+        "--consent",
+        "website",
+        "--refuse",
+        "print",
+        "--channel",
+        "paper",
+        "--scan",
+        str(scan),
+        "--signed-on",
+        date.today().isoformat(),
+        "--event",
+        "2",
+        "--note",
+        "binder 3",
+        "--json",
+        cwd=tmp_path,
+    )
     assert add.returncode == 0, add.stderr
     out = json.loads(add.stdout)
     sha = hashlib.sha256(PDF).hexdigest()
@@ -203,11 +250,24 @@ def test_cli_add_with_a_scan(db_url: str, tmp_path: Path) -> None:
     people = len(cli(db_url, "subjects", "list", cwd=tmp_path).stdout.splitlines())
     fake = tmp_path / "fake.pdf"
     fake.write_text("<html>not a scan</html>")
-    bad = cli(db_url, "subjects", "add", "--name", "Fay Fake", "--consent", "website", "--channel", "paper",
-              "--scan", str(fake), cwd=tmp_path)
+    bad = cli(
+        db_url,
+        "subjects",
+        "add",
+        "--name",
+        "Fay Fake",
+        "--consent",
+        "website",
+        "--channel",
+        "paper",
+        "--scan",
+        str(fake),
+        cwd=tmp_path,
+    )
     assert bad.returncode == 1 and "not a PDF, JPEG or PNG" in bad.stderr and "Traceback" not in bad.stderr
-    staff = cli(db_url, "subjects", "add", "--name", "Sam Staff", "--consent", "website", "--scan", str(scan),
-                cwd=tmp_path)
+    staff = cli(
+        db_url, "subjects", "add", "--name", "Sam Staff", "--consent", "website", "--scan", str(scan), cwd=tmp_path
+    )
     assert staff.returncode == 1 and "--channel paper" in staff.stderr
     assert len(cli(db_url, "subjects", "list", cwd=tmp_path).stdout.splitlines()) == people
     assert len(list((tmp_path / "data" / "blobs" / "paper").rglob("*.pdf"))) == 1

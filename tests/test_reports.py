@@ -39,8 +39,18 @@ def test_compliance_report_lists_the_critical_photo(org_db: Database, tmp_path: 
 
 def test_record_of_processing_covers_every_purpose(org_db: Database, tmp_path: Path) -> None:
     text, page = _text_and_page(record_of_processing_pdf(org_db), tmp_path, "art30")
-    for needle in ("Record of processing activities", "Nordlys Events AB", "Karin Berg", "Internal use",
-                   "Our website", "Social media", "Printed material", "Sharing with partners",
-                   "Explicit consent, Art. 9(2)(a)", "LinkedIn Ireland Unlimited Company", "Time limits for erasure"):
+    for needle in (
+        "Record of processing activities",
+        "Nordlys Events AB",
+        "Karin Berg",
+        "Internal use",
+        "Our website",
+        "Social media",
+        "Printed material",
+        "Sharing with partners",
+        "Explicit consent, Art. 9(2)(a)",
+        "LinkedIn Ireland Unlimited Company",
+        "Time limits for erasure",
+    ):
         assert needle in text, needle
     assert (page < 128).mean() > 0.01

@@ -21,17 +21,43 @@ DAY = timedelta(days=1)
 def _asset(db: Database, n: int, faces: list[tuple[str | None, float]], persons: list[float] = ()) -> int:
     """An analysed asset with faces (subject or None, x) and person boxes (x); every box 0.1 wide."""
     with db.write() as conn:
-        asset_id = conn.execute(insert(assets).values(
-            sha256=f"{n:064d}", blob_key=f"k{n}", filename=f"{n}.jpg", content_type="image/jpeg", width=100,
-            height=100, bytes=1, uploaded_at=T0, analysis_state="done").returning(assets.c.id)).scalar_one()
+        asset_id = conn.execute(
+            insert(assets)
+            .values(
+                sha256=f"{n:064d}",
+                blob_key=f"k{n}",
+                filename=f"{n}.jpg",
+                content_type="image/jpeg",
+                width=100,
+                height=100,
+                bytes=1,
+                uploaded_at=T0,
+                analysis_state="done",
+            )
+            .returning(assets.c.id)
+        ).scalar_one()
         for subject, x in faces:
-            conn.execute(insert(detections).values(
-                asset_id=asset_id, kind="face", x=x, y=0.1, w=0.1, h=0.1, detector="dlib-hog", created_at=T0,
-                subject_id=subject, link_method="manual" if subject else None,
-                link_status="confirmed" if subject else None))
+            conn.execute(
+                insert(detections).values(
+                    asset_id=asset_id,
+                    kind="face",
+                    x=x,
+                    y=0.1,
+                    w=0.1,
+                    h=0.1,
+                    detector="dlib-hog",
+                    created_at=T0,
+                    subject_id=subject,
+                    link_method="manual" if subject else None,
+                    link_status="confirmed" if subject else None,
+                )
+            )
         for x in persons:
-            conn.execute(insert(detections).values(asset_id=asset_id, kind="person", x=x, y=0.0, w=0.2, h=0.9,
-                                                   detector="yolo", created_at=T0))
+            conn.execute(
+                insert(detections).values(
+                    asset_id=asset_id, kind="person", x=x, y=0.0, w=0.2, h=0.9, detector="yolo", created_at=T0
+                )
+            )
         risk_index.refresh_assets(conn, [asset_id])  # rows written behind the services' back
     return asset_id
 
@@ -39,8 +65,9 @@ def _asset(db: Database, n: int, faces: list[tuple[str | None, float]], persons:
 def test_summary_matches_an_independent_count(org_db: Database) -> None:
     ok = make_subject(org_db, name="All Good", choices={"website": True, "print": True}, now=T0)
     withdrew = make_subject(org_db, name="Withdrew", choices={"website": True}, now=T0)
-    record_consent(org_db, subject_id=withdrew, decisions=[Decision("website", "withdrawn")], context=STAFF,
-                   now=T0 + DAY)
+    record_consent(
+        org_db, subject_id=withdrew, decisions=[Decision("website", "withdrawn")], context=STAFF, now=T0 + DAY
+    )
     expired = make_subject(org_db, name="Old Paper", choices={"website": True}, now=T0 - 400 * DAY)
     soon = make_subject(org_db, name="Soon", choices={"website": True}, now=T0 - 350 * DAY)
     vetoer = make_subject(org_db, name="Vetoer", choices={"website": True}, now=T0)
@@ -53,8 +80,9 @@ def test_summary_matches_an_independent_count(org_db: Database) -> None:
     a_veto = _asset(org_db, 6, [(vetoer, 0.1)])
     a_person = _asset(org_db, 7, [(ok, 0.1)], persons=[0.6])  # a person with no face in their box
     a_covered = _asset(org_db, 8, [(ok, 0.1)], persons=[0.05])  # the person box holds the linked face
-    record_consent(org_db, subject_id=vetoer, decisions=[Decision("website", "refused", a_veto)], context=STAFF,
-                   now=T0 + DAY)
+    record_consent(
+        org_db, subject_id=vetoer, decisions=[Decision("website", "refused", a_veto)], context=STAFF, now=T0 + DAY
+    )
     publish(org_db, asset_id=a_withdrawn, purpose="website", place="https://example.org/a", now=T0)
     publish(org_db, asset_id=a_ok, purpose="website", place="https://example.org/b", now=T0)
 

@@ -29,19 +29,46 @@ DAY = timedelta(days=1)
 PURPOSES = ("internal", "website", "social_media", "print", "partners")
 
 
-def _library(db: Database, n_assets: int, rng: random.Random, *, event_id: int | None = None,
-             faces: int | None = None) -> list[tuple[int, list[int]]]:
+def _library(
+    db: Database, n_assets: int, rng: random.Random, *, event_id: int | None = None, faces: int | None = None
+) -> list[tuple[int, list[int]]]:
     """Analysed assets with unlinked face detections (rows as analysis writes them): (asset id, detection ids)."""
     out = []
     with db.write() as conn:
         for n in range(n_assets):
-            asset_id = conn.execute(insert(assets).values(
-                sha256=f"{rng.getrandbits(256):064x}", blob_key=f"k{n}", filename=f"{n}.jpg",
-                content_type="image/jpeg", width=100, height=100, bytes=1, uploaded_at=T0, analysis_state="done",
-                event_id=event_id).returning(assets.c.id)).scalar_one()
-            ids = [conn.execute(insert(detections).values(
-                asset_id=asset_id, kind="face", x=0.3 * k, y=0.1, w=0.1, h=0.1, detector="dlib-hog",
-                created_at=T0).returning(detections.c.id)).scalar_one() for k in range(faces or rng.randint(1, 3))]
+            asset_id = conn.execute(
+                insert(assets)
+                .values(
+                    sha256=f"{rng.getrandbits(256):064x}",
+                    blob_key=f"k{n}",
+                    filename=f"{n}.jpg",
+                    content_type="image/jpeg",
+                    width=100,
+                    height=100,
+                    bytes=1,
+                    uploaded_at=T0,
+                    analysis_state="done",
+                    event_id=event_id,
+                )
+                .returning(assets.c.id)
+            ).scalar_one()
+            ids = [
+                conn.execute(
+                    insert(detections)
+                    .values(
+                        asset_id=asset_id,
+                        kind="face",
+                        x=0.3 * k,
+                        y=0.1,
+                        w=0.1,
+                        h=0.1,
+                        detector="dlib-hog",
+                        created_at=T0,
+                    )
+                    .returning(detections.c.id)
+                ).scalar_one()
+                for k in range(faces or rng.randint(1, 3))
+            ]
             risk_index.refresh_assets(conn, [asset_id])
             out.append((asset_id, ids))
     return out
@@ -59,8 +86,12 @@ def _assert_in_step(db: Database, *nows: datetime) -> None:
 
 def test_every_service_keeps_the_index_in_step(org_db: Database) -> None:
     rng = random.Random(11)
-    people = [make_subject(org_db, name=f"P{i}", now=T0 - rng.randint(0, 400) * DAY,
-                           choices={p: rng.random() < 0.6 for p in PURPOSES}) for i in range(12)]
+    people = [
+        make_subject(
+            org_db, name=f"P{i}", now=T0 - rng.randint(0, 400) * DAY, choices={p: rng.random() < 0.6 for p in PURPOSES}
+        )
+        for i in range(12)
+    ]
     faces = _library(org_db, 25, rng)
     _assert_in_step(org_db, T0, T0 + 100 * DAY)
 
@@ -77,16 +108,24 @@ def test_every_service_keeps_the_index_in_step(org_db: Database) -> None:
         subject = rng.choice(people)
         asset_id = rng.choice(faces)[0] if rng.random() < 0.4 else None
         try:
-            record_consent(org_db, subject_id=subject, context=STAFF, now=T0 + rng.randint(1, 30) * DAY,
-                           decisions=[Decision(rng.choice(PURPOSES), rng.choice(("given", "withdrawn", "refused")),
-                                               asset_id)])
+            record_consent(
+                org_db,
+                subject_id=subject,
+                context=STAFF,
+                now=T0 + rng.randint(1, 30) * DAY,
+                decisions=[Decision(rng.choice(PURPOSES), rng.choice(("given", "withdrawn", "refused")), asset_id)],
+            )
         except ConsentStateError:
             pass  # a change that makes no sense from the current state is refused and writes nothing
     _assert_in_step(org_db, T0 + 31 * DAY, T0 + 300 * DAY, T0 + 800 * DAY)
 
     with org_db.write() as conn:  # a replaced text (R16)
-        publish_text(conn, code="print", now=T0 + 40 * DAY,
-                     texts={"en": TextContent(title="Print", body="Brochures and posters, now also banners.")})
+        publish_text(
+            conn,
+            code="print",
+            now=T0 + 40 * DAY,
+            texts={"en": TextContent(title="Print", body="Brochures and posters, now also banners.")},
+        )
     _assert_in_step(org_db, T0 + 41 * DAY)
     run_jobs(org_db, now=T0 + 500 * DAY)  # expiry entries written by the system
     _assert_in_step(org_db, T0 + 500 * DAY, T0 + 900 * DAY)
@@ -99,14 +138,17 @@ def test_a_replaced_text_puts_photos_at_risk_until_renewed(org_db: Database) -> 
     with org_db.read() as conn:
         assert {f.purpose: f.at_risk for f in summary(conn, now=T0 + DAY)}["print"] == 0
     with org_db.write() as conn:
-        publish_text(conn, code="print", now=T0 + DAY,
-                     texts={"en": TextContent(title="Print", body="Printed matter, now sold to third parties.")})
+        publish_text(
+            conn,
+            code="print",
+            now=T0 + DAY,
+            texts={"en": TextContent(title="Print", body="Printed matter, now sold to third parties.")},
+        )
     with org_db.read() as conn:
         figures = {f.purpose: f for f in summary(conn, now=T0 + 2 * DAY)}
     assert figures["print"].by_reason == {"superseded": 1}
     assert figures["website"].at_risk == 0  # only the purpose whose text changed
-    record_consent(org_db, subject_id=person, decisions=[Decision("print", "renewed")], context=STAFF,
-                   now=T0 + 3 * DAY)
+    record_consent(org_db, subject_id=person, decisions=[Decision("print", "renewed")], context=STAFF, now=T0 + 3 * DAY)
     with org_db.read() as conn:
         assert {f.purpose: f.at_risk for f in summary(conn, now=T0 + 4 * DAY)}["print"] == 0
 
@@ -114,10 +156,13 @@ def test_a_replaced_text_puts_photos_at_risk_until_renewed(org_db: Database) -> 
 def test_expiry_windows_events_and_drill_down(org_db: Database) -> None:
     """Consents lapsing in 20, 50 and 80 days fall into the 30/60/90-day windows; figures split per event."""
     with org_db.write() as conn:
-        fair = conn.execute(insert(events).values(name="Spring fair", created_at=T0, qr_secret="s" * 32)
-                            .returning(events.c.id)).scalar_one()
-    people = [make_subject(org_db, name=f"Lapse {d}", choices={"website": True}, now=T0 - (365 - d) * DAY)
-              for d in (20, 50, 80)]
+        fair = conn.execute(
+            insert(events).values(name="Spring fair", created_at=T0, qr_secret="s" * 32).returning(events.c.id)
+        ).scalar_one()
+    people = [
+        make_subject(org_db, name=f"Lapse {d}", choices={"website": True}, now=T0 - (365 - d) * DAY)
+        for d in (20, 50, 80)
+    ]
     at_fair = _library(org_db, 3, random.Random(2), event_id=fair, faces=1)
     [(elsewhere, _)] = _library(org_db, 1, random.Random(3), faces=1)
     for person, (_a, ids) in zip(people, at_fair, strict=True):
@@ -193,11 +238,15 @@ def test_suggestions_only_count_once_confirmed(org_db: Database) -> None:
     person = make_subject(org_db, name="Matched", choices={"website": True}, now=T0)
     [(asset_id, [face])] = _library(org_db, 1, random.Random(7), faces=1)
     with org_db.write() as conn:  # as matching leaves it: a suggestion, not yet a link
-        conn.execute(detections.update().where(detections.c.id == face).values(
-            subject_id=person, link_method="match", link_status="suggested", link_distance=0.4))
+        conn.execute(
+            detections.update()
+            .where(detections.c.id == face)
+            .values(subject_id=person, link_method="match", link_status="suggested", link_distance=0.4)
+        )
         risk_index.refresh_assets(conn, [asset_id])
-        reviewer = create_user(conn, email="rev@example.org", display_name="Rev", role="staff", password="a-long-password-1",
-                               now=T0).id
+        reviewer = create_user(
+            conn, email="rev@example.org", display_name="Rev", role="staff", password="a-long-password-1", now=T0
+        ).id
     with org_db.read() as conn:
         assert {f.purpose: f.by_reason for f in summary(conn, now=T0)}["website"] == {"unidentified": 1}
     review_suggestion(org_db, detection_id=face, accept=True, staff_id=reviewer, now=T0)

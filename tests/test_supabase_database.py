@@ -22,8 +22,11 @@ pytestmark = pytest.mark.postgres
 
 API_ROLES = ("anon", "authenticated", "service_role")
 # As Supabase creates them: no login of their own (PostgREST switches to them), service_role bypasses RLS.
-ROLE_OPTIONS = {"anon": "NOLOGIN NOINHERIT", "authenticated": "NOLOGIN NOINHERIT",
-                "service_role": "NOLOGIN NOINHERIT BYPASSRLS"}
+ROLE_OPTIONS = {
+    "anon": "NOLOGIN NOINHERIT",
+    "authenticated": "NOLOGIN NOINHERIT",
+    "service_role": "NOLOGIN NOINHERIT BYPASSRLS",
+}
 
 
 @dataclass(frozen=True)
@@ -38,10 +41,12 @@ class SupabaseLike:
 
 def _ensure_role(conn: Connection, role: str) -> None:
     """Create a cluster-wide role once; several test runs may race to do it."""
-    conn.execute(text(
-        f"DO $$ BEGIN CREATE ROLE {role} {ROLE_OPTIONS[role]}; "
-        "EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
-    ))
+    conn.execute(
+        text(
+            f"DO $$ BEGIN CREATE ROLE {role} {ROLE_OPTIONS[role]}; "
+            "EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
+        )
+    )
 
 
 @pytest.fixture
@@ -60,8 +65,12 @@ def supabase_like() -> Iterator[SupabaseLike]:
         conn.execute(text(f"GRANT USAGE ON SCHEMA {schema} TO anon, authenticated, service_role"))
         # Supabase's default privileges: everything the owner creates is granted to the API roles.
         for kind in ("TABLES", "SEQUENCES", "FUNCTIONS"):
-            conn.execute(text(f"ALTER DEFAULT PRIVILEGES FOR ROLE {owner} IN SCHEMA {schema} "
-                              f"GRANT ALL ON {kind} TO anon, authenticated, service_role"))
+            conn.execute(
+                text(
+                    f"ALTER DEFAULT PRIVILEGES FOR ROLE {owner} IN SCHEMA {schema} "
+                    f"GRANT ALL ON {kind} TO anon, authenticated, service_role"
+                )
+            )
     # The test server trusts the superuser login only; `role` makes every statement run as the owner.
     url = make_url(base).update_query_dict({"options": f"-csearch_path={schema} -crole={owner}"})
     try:
@@ -76,11 +85,17 @@ def supabase_like() -> Iterator[SupabaseLike]:
 
 def _relations(conn: Connection, kinds: str) -> list[str]:
     """Names of the relations of the given pg_class kinds in the current schema."""
-    return conn.execute(
-        text("SELECT relname FROM pg_class WHERE relnamespace = current_schema()::regnamespace "
-             "AND relkind = ANY(:k) ORDER BY relname"),
-        {"k": list(kinds)},
-    ).scalars().all()
+    return (
+        conn.execute(
+            text(
+                "SELECT relname FROM pg_class WHERE relnamespace = current_schema()::regnamespace "
+                "AND relkind = ANY(:k) ORDER BY relname"
+            ),
+            {"k": list(kinds)},
+        )
+        .scalars()
+        .all()
+    )
 
 
 def _refused(conn: Connection, sql: str, role: str | None = None) -> str:
@@ -107,10 +122,16 @@ def test_migrations_run_as_a_non_superuser_owner_and_secure_every_table(supabase
             tables = _relations(conn, "rp")
             sequences = _relations(conn, "S")
             assert {"consent_ledger", "purpose_texts", "staff_users", "assets", "alembic_version"} <= set(tables)
-            unsecured = conn.execute(
-                text("SELECT relname FROM pg_class WHERE relnamespace = current_schema()::regnamespace "
-                     "AND relkind IN ('r', 'p') AND NOT relrowsecurity")
-            ).scalars().all()
+            unsecured = (
+                conn.execute(
+                    text(
+                        "SELECT relname FROM pg_class WHERE relnamespace = current_schema()::regnamespace "
+                        "AND relkind IN ('r', 'p') AND NOT relrowsecurity"
+                    )
+                )
+                .scalars()
+                .all()
+            )
             assert unsecured == []  # row-level security on every table, including ones added by later migrations
         # An upgrade on an already-current database has nothing left to fix.
         with db.write() as conn:
@@ -125,8 +146,12 @@ def test_migrations_run_as_a_non_superuser_owner_and_secure_every_table(supabase
             for role in API_ROLES:
                 for table in tables:
                     privileges = "SELECT,INSERT,UPDATE,DELETE,TRUNCATE,REFERENCES,TRIGGER"
-                    assert conn.execute(text("SELECT has_table_privilege(:r, :t, :p)"),
-                                        {"r": role, "t": table, "p": privileges}).scalar_one() is False, (role, table)
+                    assert (
+                        conn.execute(
+                            text("SELECT has_table_privilege(:r, :t, :p)"), {"r": role, "t": table, "p": privileges}
+                        ).scalar_one()
+                        is False
+                    ), (role, table)
                     quoted = f'"{table}"'
                     for sql in (
                         f"SELECT * FROM {quoted} LIMIT 1",
@@ -145,8 +170,10 @@ def test_migrations_run_as_a_non_superuser_owner_and_secure_every_table(supabase
 def _first_column(conn: Connection, table: str) -> str:
     """A column of `table` to write in an UPDATE (the statement is refused before it matters which)."""
     return conn.execute(
-        text("SELECT quote_ident(attname) FROM pg_attribute WHERE attrelid = to_regclass(:t) AND attnum > 0 "
-             "AND NOT attisdropped ORDER BY attnum LIMIT 1"),
+        text(
+            "SELECT quote_ident(attname) FROM pg_attribute WHERE attrelid = to_regclass(:t) AND attnum > 0 "
+            "AND NOT attisdropped ORDER BY attnum LIMIT 1"
+        ),
         {"t": table},
     ).scalar_one()
 

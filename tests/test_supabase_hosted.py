@@ -49,15 +49,22 @@ def closed_port_url() -> str:
 
 def replay(request: pytest.FixtureRequest, name: str, **subs: Any) -> ReplayServer:
     """The recorded exchange of the running test."""
-    return ReplayServer(load(name, request.node.originalname), service_key=SERVICE_KEY, anon_key=ANON_KEY,
-                        bucket=BUCKET, **subs)
+    return ReplayServer(
+        load(name, request.node.originalname), service_key=SERVICE_KEY, anon_key=ANON_KEY, bucket=BUCKET, **subs
+    )
 
 
 def hosted_settings(url: str, **env: str) -> Settings:
     """Hosted-mode settings pointing at `url` (Storage and Auth)."""
-    base = {"PORTAL_BLOB_BACKEND": "supabase", "PORTAL_AUTH_BACKEND": "supabase", "SUPABASE_URL": url,
-            "SUPABASE_SERVICE_ROLE_KEY": SERVICE_KEY, "SUPABASE_ANON_KEY": ANON_KEY, "PORTAL_SECRET_KEY": SECRET,
-            "PORTAL_SUPABASE_BUCKET": BUCKET}
+    base = {
+        "PORTAL_BLOB_BACKEND": "supabase",
+        "PORTAL_AUTH_BACKEND": "supabase",
+        "SUPABASE_URL": url,
+        "SUPABASE_SERVICE_ROLE_KEY": SERVICE_KEY,
+        "SUPABASE_ANON_KEY": ANON_KEY,
+        "PORTAL_SECRET_KEY": SECRET,
+        "PORTAL_SUPABASE_BUCKET": BUCKET,
+    }
     return load_settings(env={**base, **env}, secrets_path=None)
 
 
@@ -69,17 +76,46 @@ def hosted_settings(url: str, **env: str) -> Settings:
     [
         ({}, "PORTAL_SECRET_KEY is missing or is the demo secret"),
         ({"PORTAL_SECRET_KEY": SECRET}, "PORTAL_SUPABASE_URL or SUPABASE_URL is missing"),
-        ({"PORTAL_SECRET_KEY": SECRET, "SUPABASE_URL": "https://abc.supabase.co"},
-         "PORTAL_SUPABASE_SERVICE_KEY or SUPABASE_SERVICE_ROLE_KEY or SUPABASE_SERVICE_KEY is missing"),
-        ({"PORTAL_SECRET_KEY": SECRET, "SUPABASE_URL": "https://abc.supabase.co", "SUPABASE_SERVICE_ROLE_KEY": ANON_KEY},
-         "holds an anon key, but Storage"),
-        ({"PORTAL_SECRET_KEY": SECRET, "SUPABASE_URL": "http://abc.supabase.co", "SUPABASE_SERVICE_ROLE_KEY": SERVICE_KEY},
-         "must be an https:// URL"),
-        ({"PORTAL_SECRET_KEY": SECRET, "SUPABASE_URL": "https://abc.supabase.co", "SUPABASE_SERVICE_ROLE_KEY": SERVICE_KEY,
-          "PORTAL_SUPABASE_BUCKET": "Bad Bucket!"}, "is not a bucket name"),
-        ({"PORTAL_SECRET_KEY": SECRET, "SUPABASE_URL": "https://abc.supabase.co", "SUPABASE_SERVICE_ROLE_KEY": SERVICE_KEY,
-          "PORTAL_ENVIRONMENT": "production", "PORTAL_BASE_URL": "https://p.example", "PORTAL_DEMO_DATA": "false"},
-         "needs the shared PostgreSQL"),
+        (
+            {"PORTAL_SECRET_KEY": SECRET, "SUPABASE_URL": "https://abc.supabase.co"},
+            "PORTAL_SUPABASE_SERVICE_KEY or SUPABASE_SERVICE_ROLE_KEY or SUPABASE_SERVICE_KEY is missing",
+        ),
+        (
+            {
+                "PORTAL_SECRET_KEY": SECRET,
+                "SUPABASE_URL": "https://abc.supabase.co",
+                "SUPABASE_SERVICE_ROLE_KEY": ANON_KEY,
+            },
+            "holds an anon key, but Storage",
+        ),
+        (
+            {
+                "PORTAL_SECRET_KEY": SECRET,
+                "SUPABASE_URL": "http://abc.supabase.co",
+                "SUPABASE_SERVICE_ROLE_KEY": SERVICE_KEY,
+            },
+            "must be an https:// URL",
+        ),
+        (
+            {
+                "PORTAL_SECRET_KEY": SECRET,
+                "SUPABASE_URL": "https://abc.supabase.co",
+                "SUPABASE_SERVICE_ROLE_KEY": SERVICE_KEY,
+                "PORTAL_SUPABASE_BUCKET": "Bad Bucket!",
+            },
+            "is not a bucket name",
+        ),
+        (
+            {
+                "PORTAL_SECRET_KEY": SECRET,
+                "SUPABASE_URL": "https://abc.supabase.co",
+                "SUPABASE_SERVICE_ROLE_KEY": SERVICE_KEY,
+                "PORTAL_ENVIRONMENT": "production",
+                "PORTAL_BASE_URL": "https://p.example",
+                "PORTAL_DEMO_DATA": "false",
+            },
+            "needs the shared PostgreSQL",
+        ),
     ],
 )
 def test_hosted_storage_refuses_to_start_naming_the_missing_setting(env: dict[str, str], message: str) -> None:
@@ -103,8 +139,10 @@ def test_supabase_names_work_and_portal_names_win(tmp_path: Path) -> None:
     secrets.write_text(f'SUPABASE_URL = "https://from-secrets.supabase.co"\nSUPABASE_ANON_KEY = "{ANON_KEY}"\n')
     s = load_settings(env={"PORTAL_AUTH_BACKEND": "supabase", "PORTAL_SECRET_KEY": SECRET}, secrets_path=secrets)
     assert s.supabase_url == "https://from-secrets.supabase.co" and s.supabase_anon_key == ANON_KEY
-    s = load_settings(env={"SUPABASE_URL": "https://alias.supabase.co", "PORTAL_SUPABASE_URL": "https://portal.supabase.co"},
-                      secrets_path=secrets)
+    s = load_settings(
+        env={"SUPABASE_URL": "https://alias.supabase.co", "PORTAL_SUPABASE_URL": "https://portal.supabase.co"},
+        secrets_path=secrets,
+    )
     assert s.supabase_url == "https://portal.supabase.co"
     # Keys stay out of repr(): a logged or displayed Settings object shows none of them.
     shown = repr(hosted_settings("https://abc.supabase.co"))
@@ -118,8 +156,14 @@ def test_the_secrets_example_shows_the_hosted_setup_and_is_refused_until_filled_
     text = example.split("# --- Hosted", 1)[0] + "\n".join(
         line[2:] for line in hosted.splitlines() if re.match(r"# [A-Z_]+ = ", line)
     )
-    for name in ("SUPABASE_URL", "SUPABASE_SERVICE_ROLE_KEY", "SUPABASE_ANON_KEY", "PORTAL_BLOB_BACKEND",
-                 "PORTAL_AUTH_BACKEND", "PORTAL_DATABASE_URL"):
+    for name in (
+        "SUPABASE_URL",
+        "SUPABASE_SERVICE_ROLE_KEY",
+        "SUPABASE_ANON_KEY",
+        "PORTAL_BLOB_BACKEND",
+        "PORTAL_AUTH_BACKEND",
+        "PORTAL_DATABASE_URL",
+    ):
         assert f"\n{name} = " in text
     secrets = tmp_path / "secrets.toml"
     fills = [
@@ -214,7 +258,9 @@ def _asset_count(db: Database) -> int:
 
 
 @pytest.mark.parametrize("failure", ["original upload", "thumbnail upload", "database insert"])
-def test_an_intake_that_fails_halfway_leaves_neither_row_nor_blob(org_db: Database, tmp_path: Path, failure: str) -> None:
+def test_an_intake_that_fails_halfway_leaves_neither_row_nor_blob(
+    org_db: Database, tmp_path: Path, failure: str
+) -> None:
     photo = group_photo(["grace_hopper"])
     store = FlakyStore(tmp_path / "blobs", {"original upload": 1, "thumbnail upload": 2}.get(failure))
     # A staff id that does not exist makes the row itself fail after both blobs were stored.
@@ -231,7 +277,9 @@ def test_an_intake_that_fails_halfway_leaves_neither_row_nor_blob(org_db: Databa
     assert store.list_keys("thumbs/") == [intake.asset.thumb_key]
 
 
-def test_an_upload_that_breaks_off_leaves_neither_row_nor_blob(request: pytest.FixtureRequest, org_db: Database) -> None:
+def test_an_upload_that_breaks_off_leaves_neither_row_nor_blob(
+    request: pytest.FixtureRequest, org_db: Database
+) -> None:
     photo = group_photo(["grace_hopper"])
     sha = prepare_image(photo, max_pixels=60_000_000).sha256
     with replay(request, "supabase_storage", sha=sha, sha2=sha[:2]) as server:
@@ -248,8 +296,9 @@ def test_an_upload_that_breaks_off_leaves_neither_row_nor_blob(request: pytest.F
 
 def _add_staff(db: Database, email: str, role: str, *, password: str | None = None) -> None:
     with db.write() as conn:
-        create_user(conn, email=email, display_name=email.split("@")[0].title(), role=role, password=password,
-                    now=utcnow())
+        create_user(
+            conn, email=email, display_name=email.split("@")[0].title(), role=role, password=password, now=utcnow()
+        )
 
 
 @pytest.fixture
@@ -267,7 +316,11 @@ def test_supabase_sign_in_uses_the_portal_role_renews_and_signs_out(
     with replay(request, "supabase_auth", **expiries) as server:
         settings = hosted_settings(server.url, PORTAL_BLOB_BACKEND="local")
         session = sign_in(settings, org_db, email=" Manager@Demo.example ", password="right-password", now=now)
-        assert (session.provider, session.user.role, session.user.email) == ("supabase", "manager", "manager@demo.example")
+        assert (session.provider, session.user.role, session.user.email) == (
+            "supabase",
+            "manager",
+            "manager@demo.example",
+        )
         assert session.expires_at == datetime.fromtimestamp(expiries["expires_at"], UTC)
         assert session.ends_at == now + timedelta(hours=settings.session_hours)
         assert "access-token" not in repr(session)
@@ -287,8 +340,12 @@ def test_a_wrong_password_gets_the_generic_message(request: pytest.FixtureReques
     _add_staff(org_db, "manager@demo.example", "manager")
     with replay(request, "supabase_auth") as server:
         with pytest.raises(AuthError) as refused:
-            sign_in(hosted_settings(server.url, PORTAL_BLOB_BACKEND="local"), org_db,
-                    email="manager@demo.example", password="wrong-password")
+            sign_in(
+                hosted_settings(server.url, PORTAL_BLOB_BACKEND="local"),
+                org_db,
+                email="manager@demo.example",
+                password="wrong-password",
+            )
         server.assert_complete()
     assert str(refused.value) == GENERIC_SIGN_IN_ERROR
 
@@ -296,8 +353,12 @@ def test_a_wrong_password_gets_the_generic_message(request: pytest.FixtureReques
 def test_an_unconfirmed_email_is_told_so(request: pytest.FixtureRequest, org_db: Database) -> None:
     with replay(request, "supabase_auth") as server:
         with pytest.raises(AuthError, match="not confirmed in Supabase"):
-            sign_in(hosted_settings(server.url, PORTAL_BLOB_BACKEND="local"), org_db,
-                    email="manager@demo.example", password="right-password")
+            sign_in(
+                hosted_settings(server.url, PORTAL_BLOB_BACKEND="local"),
+                org_db,
+                email="manager@demo.example",
+                password="right-password",
+            )
         server.assert_complete()
 
 
@@ -305,9 +366,15 @@ def test_a_supabase_user_without_a_portal_account_is_refused(
     request: pytest.FixtureRequest, org_db: Database, expiries: dict[str, int]
 ) -> None:
     with replay(request, "supabase_auth", **expiries) as server:
-        with pytest.raises(AuthError, match=re.escape("stranger@example.org is known to Supabase Auth but has no active account")):
-            sign_in(hosted_settings(server.url, PORTAL_BLOB_BACKEND="local"), org_db,
-                    email="stranger@example.org", password="right-password")
+        with pytest.raises(
+            AuthError, match=re.escape("stranger@example.org is known to Supabase Auth but has no active account")
+        ):
+            sign_in(
+                hosted_settings(server.url, PORTAL_BLOB_BACKEND="local"),
+                org_db,
+                email="stranger@example.org",
+                password="right-password",
+            )
         server.assert_complete()  # including the logout of the Supabase session nobody will use
     with org_db.read() as conn:
         refused = conn.execute(select(audit_log.c.actor).where(audit_log.c.action == "sign_in_refused")).scalars().all()
@@ -329,8 +396,12 @@ def test_a_refused_renewal_ends_the_session(
 def test_a_wrong_anon_key_is_a_config_error(request: pytest.FixtureRequest, org_db: Database) -> None:
     with replay(request, "supabase_auth") as server:
         with pytest.raises(ConfigError, match="SUPABASE_ANON_KEY must be the project's anon") as refused:
-            sign_in(hosted_settings(server.url, PORTAL_BLOB_BACKEND="local"), org_db,
-                    email="manager@demo.example", password="right-password")
+            sign_in(
+                hosted_settings(server.url, PORTAL_BLOB_BACKEND="local"),
+                org_db,
+                email="manager@demo.example",
+                password="right-password",
+            )
         server.assert_complete()
     assert ANON_KEY not in str(refused.value)
 
@@ -358,13 +429,25 @@ def test_embedded_sessions_expire_and_keep_their_own_accounts(org_db: Database) 
 def _cli(*args: str, env: dict[str, str], cwd: Path, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     """`python -m portal` with exactly these PORTAL_ / SUPABASE_ settings."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("PORTAL_", "SUPABASE_"))}
-    return subprocess.run([sys.executable, "-m", "portal", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=120, env={**clean, "PYTHONPATH": str(ROOT), **env}, input=stdin)
+    return subprocess.run(
+        [sys.executable, "-m", "portal", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**clean, "PYTHONPATH": str(ROOT), **env},
+        input=stdin,
+    )
 
 
 def test_storage_check_on_the_cli(request: pytest.FixtureRequest, db: Database, tmp_path: Path) -> None:
-    env = {"PORTAL_DATABASE_URL": db.url, "PORTAL_BLOB_BACKEND": "supabase", "SUPABASE_SERVICE_ROLE_KEY": SERVICE_KEY,
-           "PORTAL_SECRET_KEY": SECRET, "PORTAL_SUPABASE_BUCKET": BUCKET}
+    env = {
+        "PORTAL_DATABASE_URL": db.url,
+        "PORTAL_BLOB_BACKEND": "supabase",
+        "SUPABASE_SERVICE_ROLE_KEY": SERVICE_KEY,
+        "PORTAL_SECRET_KEY": SECRET,
+        "PORTAL_SUPABASE_BUCKET": BUCKET,
+    }
     with replay(request, "supabase_storage") as server:
         ok = _cli("storage", "check", env={**env, "SUPABASE_URL": server.url}, cwd=tmp_path)
         server.assert_complete()
@@ -401,8 +484,12 @@ def test_hosted_sign_in_and_sign_out_on_the_page(
     request: pytest.FixtureRequest, app_env: Database, monkeypatch: pytest.MonkeyPatch, expiries: dict[str, int]
 ) -> None:
     with replay(request, "supabase_auth", **expiries) as server:
-        for name, value in {"PORTAL_AUTH_BACKEND": "supabase", "SUPABASE_URL": server.url,
-                            "SUPABASE_ANON_KEY": ANON_KEY, "PORTAL_SECRET_KEY": SECRET}.items():
+        for name, value in {
+            "PORTAL_AUTH_BACKEND": "supabase",
+            "SUPABASE_URL": server.url,
+            "SUPABASE_ANON_KEY": ANON_KEY,
+            "PORTAL_SECRET_KEY": SECRET,
+        }.items():
             monkeypatch.setenv(name, value)
         at = _sign_in_page("manager@demo.example", "right-password")
         assert not at.exception and [t.value for t in at.title] == ["Overview"]
@@ -428,8 +515,12 @@ def test_an_expired_session_returns_to_sign_in_with_a_notice(app_env: Database) 
 
 def test_the_pages_say_when_supabase_cannot_be_reached(app_env: Database, monkeypatch: pytest.MonkeyPatch) -> None:
     down = closed_port_url()
-    for name, value in {"PORTAL_AUTH_BACKEND": "supabase", "SUPABASE_URL": down, "SUPABASE_ANON_KEY": ANON_KEY,
-                        "PORTAL_SECRET_KEY": SECRET}.items():
+    for name, value in {
+        "PORTAL_AUTH_BACKEND": "supabase",
+        "SUPABASE_URL": down,
+        "SUPABASE_ANON_KEY": ANON_KEY,
+        "PORTAL_SECRET_KEY": SECRET,
+    }.items():
         monkeypatch.setenv(name, value)
     at = _sign_in_page("manager@demo.example", "right-password")
     assert not at.exception and f"Cannot reach Supabase Auth at {down}" in at.error[0].value
@@ -463,13 +554,29 @@ def test_an_analysis_worker_that_loses_storage_leaves_the_photo_pending(org_db: 
 
 
 def test_staff_add_gives_an_email_its_role(db: Database, tmp_path: Path) -> None:
-    hosted = {"PORTAL_DATABASE_URL": db.url, "PORTAL_AUTH_BACKEND": "supabase", "SUPABASE_URL": "https://abc.supabase.co",
-              "SUPABASE_ANON_KEY": ANON_KEY, "PORTAL_SECRET_KEY": SECRET}
+    hosted = {
+        "PORTAL_DATABASE_URL": db.url,
+        "PORTAL_AUTH_BACKEND": "supabase",
+        "SUPABASE_URL": "https://abc.supabase.co",
+        "SUPABASE_ANON_KEY": ANON_KEY,
+        "PORTAL_SECRET_KEY": SECRET,
+    }
     added = _cli("staff", "add", "Boss@Example.org", "--name", "The Boss", "--role", "admin", env=hosted, cwd=tmp_path)
     assert added.returncode == 0, added.stderr
     assert "boss@example.org is now admin" in added.stdout and "invite it there" in added.stdout
-    embedded = _cli("staff", "add", "desk@example.org", "--name", "Desk", "--role", "staff", "--password-stdin",
-                    env={"PORTAL_DATABASE_URL": db.url}, cwd=tmp_path, stdin="a-long-password\n")
+    embedded = _cli(
+        "staff",
+        "add",
+        "desk@example.org",
+        "--name",
+        "Desk",
+        "--role",
+        "staff",
+        "--password-stdin",
+        env={"PORTAL_DATABASE_URL": db.url},
+        cwd=tmp_path,
+        stdin="a-long-password\n",
+    )
     assert embedded.returncode == 0, embedded.stderr
     with db.read() as conn:
         rows = dict(conn.execute(select(staff_users.c.email, staff_users.c.password_hash)).all())

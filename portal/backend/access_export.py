@@ -61,7 +61,9 @@ def _csv(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
 
 def _json(data: Any) -> str:
     """Indented JSON with times as ISO strings."""
-    return json.dumps(data, indent=2, ensure_ascii=False, default=lambda v: v.isoformat() if isinstance(v, datetime) else str(v))
+    return json.dumps(
+        data, indent=2, ensure_ascii=False, default=lambda v: v.isoformat() if isinstance(v, datetime) else str(v)
+    )
 
 
 def export_subject(
@@ -83,30 +85,86 @@ def export_subject(
             ).__dict__
             for e in history
         }
-        asset_ids = sorted(set(conn.execute(
-            select(detections.c.asset_id).where(detections.c.subject_id == subject_id,
-                                                detections.c.link_status == "confirmed")
-        ).scalars()))
-        audit(conn, actor=actor, action="export_subject", target_type="subject", target_id=subject_id, now=now,
-              detail={"photos": len(asset_ids)})
+        asset_ids = sorted(
+            set(
+                conn.execute(
+                    select(detections.c.asset_id).where(
+                        detections.c.subject_id == subject_id, detections.c.link_status == "confirmed"
+                    )
+                ).scalars()
+            )
+        )
+        audit(
+            conn,
+            actor=actor,
+            action="export_subject",
+            target_type="subject",
+            target_id=subject_id,
+            now=now,
+            detail={"photos": len(asset_ids)},
+        )
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr("README.txt", README.format(controller=org.controller_name, time=now.strftime("%Y-%m-%d %H:%M"),
-                                                subject_id=subject_id, email=org.contact_email))
+        zf.writestr(
+            "README.txt",
+            README.format(
+                controller=org.controller_name,
+                time=now.strftime("%Y-%m-%d %H:%M"),
+                subject_id=subject_id,
+                email=org.contact_email,
+            ),
+        )
         zf.writestr("subject.json", _json(subject.__dict__))
         consent_rows = [s.__dict__ | {"allowed": s.allowed} for s in statuses]
         zf.writestr("consents.json", _json(consent_rows))
-        zf.writestr("consents.csv", _csv(
-            ["purpose", "image", "status", "since", "valid_until", "text_version"],
-            [[s.purpose_code, s.scope_asset_id or "all", s.status, s.since, s.valid_until, s.text_version]
-             for s in statuses]))
+        zf.writestr(
+            "consents.csv",
+            _csv(
+                ["purpose", "image", "status", "since", "valid_until", "text_version"],
+                [
+                    [s.purpose_code, s.scope_asset_id or "all", s.status, s.since, s.valid_until, s.text_version]
+                    for s in statuses
+                ],
+            ),
+        )
         history_rows = [e.__dict__ | {"purpose_code": codes[e.purpose_id]} for e in history]
         zf.writestr("history.json", _json(history_rows))
-        zf.writestr("history.csv", _csv(
-            ["seq", "time", "purpose", "action", "image", "channel", "actor", "text_version", "text_locale",
-             "text_hash", "valid_until", "entry_hash"],
-            [[e.seq, e.recorded_at, codes[e.purpose_id], e.action, e.scope_asset_id or "all", e.channel, e.actor,
-              e.text_version, e.text_locale, e.text_hash, e.valid_until, e.entry_hash] for e in history]))
+        zf.writestr(
+            "history.csv",
+            _csv(
+                [
+                    "seq",
+                    "time",
+                    "purpose",
+                    "action",
+                    "image",
+                    "channel",
+                    "actor",
+                    "text_version",
+                    "text_locale",
+                    "text_hash",
+                    "valid_until",
+                    "entry_hash",
+                ],
+                [
+                    [
+                        e.seq,
+                        e.recorded_at,
+                        codes[e.purpose_id],
+                        e.action,
+                        e.scope_asset_id or "all",
+                        e.channel,
+                        e.actor,
+                        e.text_version,
+                        e.text_locale,
+                        e.text_hash,
+                        e.valid_until,
+                        e.entry_hash,
+                    ]
+                    for e in history
+                ],
+            ),
+        )
         zf.writestr("texts.json", _json(texts))
         for asset_id in asset_ids:
             photo = safe_rendition(db, blobs, asset_id=asset_id, keep_subject=subject_id, max_pixels=max_pixels)

@@ -217,8 +217,9 @@ def run_worker(
     detectors = Detectors.from_settings(settings)
     done = failed = faces = persons = 0
     while limit is None or done + failed < limit:
-        outcome = analyze_one(db, blobs, detectors, max_pixels=settings.max_image_pixels,
-                              pause_after_claim=pause_after_claim)
+        outcome = analyze_one(
+            db, blobs, detectors, max_pixels=settings.max_image_pixels, pause_after_claim=pause_after_claim
+        )
         if outcome is None:
             break
         state, f, p = outcome

@@ -88,7 +88,9 @@ def ingest(
     """Validate an image, store original + thumbnail, then write the row; the same file twice is one asset."""
     now = now or utcnow()
     if len(data) > MAX_FILE_BYTES:
-        raise ValidationError(f"{filename}: the file is {len(data) / 2**20:.0f} MiB; at most {MAX_FILE_BYTES >> 20} MiB.")
+        raise ValidationError(
+            f"{filename}: the file is {len(data) / 2**20:.0f} MiB; at most {MAX_FILE_BYTES >> 20} MiB."
+        )
     prepared = prepare_image(data, max_pixels=max_pixels, filename=filename)
     with db.read() as conn:
         existing = conn.execute(select(assets).where(assets.c.sha256 == prepared.sha256)).one_or_none()
@@ -216,7 +218,9 @@ def publish(
 
     now = now or utcnow()
     if not place.strip() or len(place) > 300:
-        raise ValidationError("Say where the photo is published (a URL or a short description, at most 300 characters).")
+        raise ValidationError(
+            "Say where the photo is published (a URL or a short description, at most 300 characters)."
+        )
     if has_control(place.strip()):
         raise ValidationError("Where the photo is published contains control or invisible formatting characters.")
     with db.write() as conn:
@@ -240,7 +244,9 @@ def unpublish(db: Database, *, use_id: int, now: datetime | None = None) -> None
             raise NotFound(f"No current publication with id {use_id}.")
 
 
-def list_assets(conn: Connection, *, limit: int = 50, offset: int = 0, event_id: int | None = None) -> list[dict[str, Any]]:
+def list_assets(
+    conn: Connection, *, limit: int = 50, offset: int = 0, event_id: int | None = None
+) -> list[dict[str, Any]]:
     """A page of assets, newest first, with their face and person counts (one grouped query)."""
     counts = (
         select(
@@ -253,9 +259,16 @@ def list_assets(conn: Connection, *, limit: int = 50, offset: int = 0, event_id:
         .subquery()
     )
     stmt = (
-        select(assets.c.id, assets.c.filename, assets.c.event_id, assets.c.analysis_state, assets.c.uploaded_at,
-               func.coalesce(counts.c.faces, 0).label("faces"), func.coalesce(counts.c.persons, 0).label("persons"),
-               func.coalesce(counts.c.suggested, 0).label("suggested"))
+        select(
+            assets.c.id,
+            assets.c.filename,
+            assets.c.event_id,
+            assets.c.analysis_state,
+            assets.c.uploaded_at,
+            func.coalesce(counts.c.faces, 0).label("faces"),
+            func.coalesce(counts.c.persons, 0).label("persons"),
+            func.coalesce(counts.c.suggested, 0).label("suggested"),
+        )
         .outerjoin(counts, counts.c.asset_id == assets.c.id)
         .order_by(assets.c.id.desc())
         .limit(limit)

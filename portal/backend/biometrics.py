@@ -62,8 +62,9 @@ def enrol_selfie(
     db: Database, *, subject_id: str, image: bytes, analyzer: FaceAnalyzer, max_pixels: int, now: datetime | None = None
 ) -> None:
     """Compute and keep a subject's template from a selfie; the selfie itself is never stored."""
-    enrol_template(db, subject_id=subject_id, template=check_selfie(image, analyzer=analyzer, max_pixels=max_pixels),
-                   now=now)
+    enrol_template(
+        db, subject_id=subject_id, template=check_selfie(image, analyzer=analyzer, max_pixels=max_pixels), now=now
+    )
 
 
 def enrol_template(db: Database, *, subject_id: str, template: np.ndarray, now: datetime | None = None) -> None:
@@ -76,8 +77,9 @@ def enrol_template(db: Database, *, subject_id: str, template: np.ndarray, now: 
             raise ConsentStateError("Face matching needs the person's explicit face-matching consent first (R24).")
         conn.execute(delete(subject_templates).where(subject_templates.c.subject_id == subject_id))
         conn.execute(
-            insert(subject_templates).values(subject_id=subject_id, template=pack(template), model=TEMPLATE_MODEL,
-                                             created_at=now)
+            insert(subject_templates).values(
+                subject_id=subject_id, template=pack(template), model=TEMPLATE_MODEL, created_at=now
+            )
         )
 
 
@@ -108,8 +110,14 @@ def suggest_for_detections(
 
 
 def _suggest(
-    conn: Connection, detection_id: int, asset_id: int, subject_id: str, distance: float, suggest: float,
-    auto: float, now: datetime,
+    conn: Connection,
+    detection_id: int,
+    asset_id: int,
+    subject_id: str,
+    distance: float,
+    suggest: float,
+    auto: float,
+    now: datetime,
 ) -> Suggestion:
     """Record one suggestion (or auto-confirmed link) on a detection."""
     verdict = classify(distance, suggest_threshold=suggest, auto_confirm_threshold=auto)
@@ -117,8 +125,13 @@ def _suggest(
     conn.execute(
         update(detections)
         .where(detections.c.id == detection_id)
-        .values(subject_id=subject_id, link_method="match", link_status=status, link_distance=float(distance),
-                confirmed_at=now if status == "confirmed" else None)
+        .values(
+            subject_id=subject_id,
+            link_method="match",
+            link_status=status,
+            link_distance=float(distance),
+            confirmed_at=now if status == "confirmed" else None,
+        )
     )
     if status == "confirmed":
         risk_index.refresh_assets(conn, [asset_id])
@@ -127,8 +140,9 @@ def _suggest(
 
 def _refresh_asset_of(conn: Connection, detection_id: int) -> None:
     """Re-judge the photo a changed detection belongs to."""
-    risk_index.refresh_assets(conn, conn.execute(
-        select(detections.c.asset_id).where(detections.c.id == detection_id)).scalars().all())
+    risk_index.refresh_assets(
+        conn, conn.execute(select(detections.c.asset_id).where(detections.c.id == detection_id)).scalars().all()
+    )
 
 
 def match_subject(
@@ -155,8 +169,10 @@ def match_subject(
             .where(
                 detections.c.kind == "face",
                 detections.c.template.is_not(None),
-                or_(detections.c.subject_id.is_(None),
-                    and_(detections.c.subject_id == subject_id, detections.c.link_status == "suggested")),
+                or_(
+                    detections.c.subject_id.is_(None),
+                    and_(detections.c.subject_id == subject_id, detections.c.link_status == "suggested"),
+                ),
             )
         )
         if event_id is not None:
@@ -193,15 +209,30 @@ def link_detection(
         conn.execute(
             update(detections)
             .where(detections.c.id == detection_id)
-            .values(subject_id=subject_id, link_method="manual", link_status="confirmed", link_distance=None,
-                    confirmed_at=now, identifiable=True)
+            .values(
+                subject_id=subject_id,
+                link_method="manual",
+                link_status="confirmed",
+                link_distance=None,
+                confirmed_at=now,
+                identifiable=True,
+            )
         )
         _refresh_asset_of(conn, detection_id)
-        audit(conn, actor=actor, action="link_detection", target_type="detection", target_id=str(detection_id),
-              detail={"subject_id": subject_id}, now=now)
+        audit(
+            conn,
+            actor=actor,
+            action="link_detection",
+            target_type="detection",
+            target_id=str(detection_id),
+            detail={"subject_id": subject_id},
+            now=now,
+        )
 
 
-def review_suggestion(db: Database, *, detection_id: int, accept: bool, staff_id: int, now: datetime | None = None) -> None:
+def review_suggestion(
+    db: Database, *, detection_id: int, accept: bool, staff_id: int, now: datetime | None = None
+) -> None:
     """Staff confirm or reject a match suggestion."""
     now = now or utcnow()
     with db.write() as conn:
@@ -216,8 +247,14 @@ def review_suggestion(db: Database, *, detection_id: int, accept: bool, staff_id
             .values(link_status="confirmed" if accept else "rejected", confirmed_by=staff_id, confirmed_at=now)
         )
         _refresh_asset_of(conn, detection_id)
-        audit(conn, actor=f"staff:{staff_id}", action="confirm_match" if accept else "reject_match",
-              target_type="detection", target_id=str(detection_id), now=now)
+        audit(
+            conn,
+            actor=f"staff:{staff_id}",
+            action="confirm_match" if accept else "reject_match",
+            target_type="detection",
+            target_id=str(detection_id),
+            now=now,
+        )
 
 
 def set_matching_enabled(db: Database, *, enabled: bool, actor: str, now: datetime | None = None) -> int:
@@ -227,11 +264,19 @@ def set_matching_enabled(db: Database, *, enabled: bool, actor: str, now: dateti
         conn.execute(update(organisation).where(organisation.c.id == 1).values(matching_enabled=enabled))
         removed = 0
         if not enabled:
-            removed = conn.execute(
-                update(detections).where(detections.c.template.is_not(None)).values(template=None)
-            ).rowcount or 0
-        audit(conn, actor=actor, action="matching_on" if enabled else "matching_off", now=now,
-              detail={"templates_deleted": removed})
+            removed = (
+                conn.execute(
+                    update(detections).where(detections.c.template.is_not(None)).values(template=None)
+                ).rowcount
+                or 0
+            )
+        audit(
+            conn,
+            actor=actor,
+            action="matching_on" if enabled else "matching_off",
+            now=now,
+            detail={"templates_deleted": removed},
+        )
         return removed
 
 
@@ -240,11 +285,18 @@ def mark_unidentifiable(db: Database, *, detection_id: int, actor: str, now: dat
     now = now or utcnow()
     with db.write() as conn:
         done = conn.execute(
-            update(detections).where(detections.c.id == detection_id)
+            update(detections)
+            .where(detections.c.id == detection_id)
             .values(identifiable=False, subject_id=None, link_method=None, link_status=None, link_distance=None)
         ).rowcount
         if not done:
             raise NotFound(f"No detection with id {detection_id}.")
         _refresh_asset_of(conn, detection_id)
-        audit(conn, actor=actor, action="mark_unidentifiable", target_type="detection", target_id=str(detection_id),
-              now=now)
+        audit(
+            conn,
+            actor=actor,
+            action="mark_unidentifiable",
+            target_type="detection",
+            target_id=str(detection_id),
+            now=now,
+        )

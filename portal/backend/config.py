@@ -50,7 +50,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "blob_backend", "local", "Where blobs live: `local` (folder under data_dir) or `supabase` (Storage bucket)."
     ),
-    Setting("auth_backend", "embedded", "Staff sign-in: `embedded` (accounts in the database) or `supabase` (Supabase Auth)."),
+    Setting(
+        "auth_backend",
+        "embedded",
+        "Staff sign-in: `embedded` (accounts in the database) or `supabase` (Supabase Auth).",
+    ),
     Setting("supabase_url", "", "Supabase project URL, https://<ref>.supabase.co.", aliases=("SUPABASE_URL",)),
     Setting(
         "supabase_service_key",
@@ -60,8 +64,11 @@ SETTINGS: tuple[Setting, ...] = (
         secret=True,
     ),
     Setting(
-        "supabase_anon_key", "", "Supabase anon (publishable) key, used for Auth sign-in.",
-        aliases=("SUPABASE_ANON_KEY",), secret=True,
+        "supabase_anon_key",
+        "",
+        "Supabase anon (publishable) key, used for Auth sign-in.",
+        aliases=("SUPABASE_ANON_KEY",),
+        secret=True,
     ),
     Setting("supabase_bucket", "consent-portal", "Private Supabase Storage bucket that holds the blobs."),
     Setting("signed_url_seconds", 300, "Lifetime of the signed URLs that show Storage images in the browser."),
@@ -81,7 +88,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("face_detector", "hog", "dlib face detector: `hog` (fast) or `cnn` (more accurate, slower)."),
     Setting("yolo_weights", "", "Path to Ultralytics YOLO weights for person detection; empty turns it off."),
     Setting("match_threshold", "0.6", "Face distance at or below which a match is suggested to staff."),
-    Setting("auto_confirm_threshold", "0.0", "Face distance at or below which a match is confirmed without staff (0 = never)."),
+    Setting(
+        "auto_confirm_threshold",
+        "0.0",
+        "Face distance at or below which a match is confirmed without staff (0 = never).",
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -196,16 +207,24 @@ class Settings:
                 "(plain http only for a Supabase running on this machine)."
             )
         if self.blob_backend == "supabase":
-            _check_key(self.supabase_service_key, names["supabase_service_key"], want="service_role",
-                       purpose="Storage (the service_role / secret key)")
+            _check_key(
+                self.supabase_service_key,
+                names["supabase_service_key"],
+                want="service_role",
+                purpose="Storage (the service_role / secret key)",
+            )
             if not _BUCKET.fullmatch(self.supabase_bucket):
                 raise ConfigError(
                     f"PORTAL_SUPABASE_BUCKET {self.supabase_bucket!r} is not a bucket name: 3-63 lower-case "
                     "letters, digits, '.', '_' or '-'."
                 )
         if self.auth_backend == "supabase":
-            _check_key(self.supabase_anon_key, names["supabase_anon_key"], want="anon",
-                       purpose="Auth (the anon / publishable key)")
+            _check_key(
+                self.supabase_anon_key,
+                names["supabase_anon_key"],
+                want="anon",
+                purpose="Auth (the anon / publishable key)",
+            )
         if is_placeholder(self.database_url):
             raise ConfigError(
                 "PORTAL_DATABASE_URL still holds the example's YOUR-PROJECT-REF: paste the project's connection string "

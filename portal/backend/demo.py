@@ -185,8 +185,14 @@ def seed_demo(
     if blobs is not None:
         from portal.backend.demo_photos import add_demo_photos  # loads the face detector: only when asked
 
-        photos = add_demo_photos(db, blobs, people=people, events={"spring": spring.id, "summer": summer.id},
-                                 max_pixels=max_pixels, now=now - 3 * day)
+        photos = add_demo_photos(
+            db,
+            blobs,
+            people=people,
+            events={"spring": spring.id, "summer": summer.id},
+            max_pixels=max_pixels,
+            now=now - 3 * day,
+        )
     with db.read() as conn:
         n_subjects = conn.execute(select(func.count()).select_from(subjects)).scalar_one()
         n_entries = conn.execute(select(func.count()).select_from(consent_ledger)).scalar_one()

@@ -58,24 +58,32 @@ def _compose(parts: list[str]) -> bytes:
 
 
 def add_demo_photos(
-    db: Database, blobs: BlobStore, *, people: Mapping[str, str], events: Mapping[str, int], max_pixels: int,
+    db: Database,
+    blobs: BlobStore,
+    *,
+    people: Mapping[str, str],
+    events: Mapping[str, int],
+    max_pixels: int,
     now: datetime,
 ) -> int:
     """Upload, analyse, link and publish the demo library; returns the number of photos."""
     ids: dict[str, int] = {}
     for filename, event, parts, _who in LIBRARY:
-        ids[filename] = ingest(db, blobs, data=_compose(parts), filename=filename, max_pixels=max_pixels,
-                               event_id=events[event], now=now).asset.id
+        ids[filename] = ingest(
+            db, blobs, data=_compose(parts), filename=filename, max_pixels=max_pixels, event_id=events[event], now=now
+        ).asset.id
     detectors = Detectors(FaceAnalyzer(model="hog"), None, "off (demo)")
     while analyze_one(db, blobs, detectors, max_pixels=max_pixels) is not None:
         pass
     for filename, _event, _parts, who in LIBRARY:
         with db.read() as conn:
-            faces = conn.execute(select(detections.c.id, detections.c.x, detections.c.w, detections.c.h,
-                                        detections.c.score).where(
-                detections.c.asset_id == ids[filename], detections.c.kind == "face")).all()
+            faces = conn.execute(
+                select(detections.c.id, detections.c.x, detections.c.w, detections.c.h, detections.c.score).where(
+                    detections.c.asset_id == ids[filename], detections.c.kind == "face"
+                )
+            ).all()
         # The largest boxes are the portraits' faces; HOG also finds a few faint "faces" (a mission patch).
-        largest = sorted(faces, key=lambda f: f.w * f.h, reverse=True)[:len(who)]
+        largest = sorted(faces, key=lambda f: f.w * f.h, reverse=True)[: len(who)]
         for face, name in zip(sorted(largest, key=lambda f: f.x), who, strict=False):
             if name is not None:
                 link_detection(db, detection_id=face.id, subject_id=people[name], actor="staff:3", now=now)

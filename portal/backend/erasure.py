@@ -55,7 +55,9 @@ def _redact_asset(
     conn: Connection, blobs: BlobStore, asset_id: int, boxes: list[Box], *, max_pixels: int
 ) -> tuple[str, str, str, int]:
     """Write a blurred original and thumbnail; returns (old key, new key, old thumb, renditions deleted)."""
-    row = conn.execute(select(assets.c.blob_key, assets.c.thumb_key, assets.c.sha256).where(assets.c.id == asset_id)).one()
+    row = conn.execute(
+        select(assets.c.blob_key, assets.c.thumb_key, assets.c.sha256).where(assets.c.id == asset_id)
+    ).one()
     image = prepare_image(blobs.get(row.blob_key), max_pixels=max_pixels).image
     redacted = blur_regions(image, boxes)
     original_key, thumb_key = blob_keys(row.sha256, "image/jpeg")
@@ -87,7 +89,9 @@ def erase_subject(
         if row.erased_at is not None:
             raise ConsentStateError(f"Subject {subject_id} was already erased on {row.erased_at:%Y-%m-%d}.")
         faces = _confirmed_faces(conn, subject_id)
-        redactions = {aid: _redact_asset(conn, blobs, aid, boxes, max_pixels=max_pixels) for aid, boxes in faces.items()}
+        redactions = {
+            aid: _redact_asset(conn, blobs, aid, boxes, max_pixels=max_pixels) for aid, boxes in faces.items()
+        }
     with db.write() as conn:
         latest = conn.execute(latest_entries_query(subject_id)).all()
         decisions = [
@@ -96,32 +100,60 @@ def erase_subject(
             if status_of(r.action, r.valid_until, now) in ALLOWING
         ]
         withdrawn = record_decisions(
-            conn, subject_id=subject_id, decisions=decisions, now=now,
-            context=Context(channel="staff" if actor.startswith(("staff:", "cli")) else "portal", actor=actor,
-                            evidence={"reason": "erasure request (Art. 17)"}),
+            conn,
+            subject_id=subject_id,
+            decisions=decisions,
+            now=now,
+            context=Context(
+                channel="staff" if actor.startswith(("staff:", "cli")) else "portal",
+                actor=actor,
+                evidence={"reason": "erasure request (Art. 17)"},
+            ),
         )
         templates = delete_biometrics(conn, subject_id)
         for asset_id, (_old, new_key, _thumb, _n) in redactions.items():
-            conn.execute(update(assets).where(assets.c.id == asset_id).values(
-                blob_key=new_key, thumb_key=new_key.replace("originals/", "thumbs/"), content_type="image/jpeg"))
-        shown_in = conn.execute(select(detections.c.asset_id).distinct()
-                                .where(detections.c.subject_id == subject_id)).scalars().all()
+            conn.execute(
+                update(assets)
+                .where(assets.c.id == asset_id)
+                .values(blob_key=new_key, thumb_key=new_key.replace("originals/", "thumbs/"), content_type="image/jpeg")
+            )
+        shown_in = (
+            conn.execute(select(detections.c.asset_id).distinct().where(detections.c.subject_id == subject_id))
+            .scalars()
+            .all()
+        )
         conn.execute(
             update(detections)
             .where(detections.c.subject_id == subject_id)
-            .values(subject_id=None, link_method=None, link_status=None, link_distance=None, identifiable=False,
-                    template=None)
+            .values(
+                subject_id=None,
+                link_method=None,
+                link_status=None,
+                link_distance=None,
+                identifiable=False,
+                template=None,
+            )
         )
         risk_index.refresh_assets(conn, shown_in)  # blurred out: no longer a person the photos need consent from
         takedowns = _queue_takedowns(conn, subject_id, list(faces), now)
         scans = blobs.list_keys(scan_prefix(subject_id))
-        conn.execute(update(subject_links).where(subject_links.c.subject_id == subject_id,
-                                                 subject_links.c.revoked_at.is_(None)).values(revoked_at=now))
+        conn.execute(
+            update(subject_links)
+            .where(subject_links.c.subject_id == subject_id, subject_links.c.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
         conn.execute(
             update(subjects)
             .where(subjects.c.id == subject_id)
-            .values(display_name=None, email=None, phone=None, birth_year=None, guardian_name=None,
-                    guardian_verification=None, erased_at=now)
+            .values(
+                display_name=None,
+                email=None,
+                phone=None,
+                birth_year=None,
+                guardian_name=None,
+                guardian_verification=None,
+                erased_at=now,
+            )
         )
         report = ErasureReport(
             subject_id=subject_id,
@@ -132,8 +164,15 @@ def erase_subject(
             takedown_tasks=takedowns,
             scans_deleted=len(scans),
         )
-        audit(conn, actor=actor, action="erase_subject", target_type="subject", target_id=subject_id, now=now,
-              detail={k: v for k, v in report.__dict__.items() if k != "subject_id"})
+        audit(
+            conn,
+            actor=actor,
+            action="erase_subject",
+            target_type="subject",
+            target_id=subject_id,
+            now=now,
+            detail={k: v for k, v in report.__dict__.items() if k != "subject_id"},
+        )
     for old_key, new_key, old_thumb, _ in redactions.values():
         # Only after the commit: until then the database still points at the old blobs.
         if old_key != new_key:
@@ -156,7 +195,13 @@ def _queue_takedowns(conn: Connection, subject_id: str, asset_ids: list[int], no
         .where(asset_uses.c.asset_id.in_(asset_ids), asset_uses.c.until.is_(None))
     ).all()
     for use in uses:
-        queue(conn, kind="takedown", now=now, subject_id=subject_id, asset_id=use.asset_id,
-              payload={"place": use.place, "purpose": use.code, "reason": "erasure", "use_id": use.id},
-              dedupe_key=f"takedown:{use.id}:erasure:{subject_id}")
+        queue(
+            conn,
+            kind="takedown",
+            now=now,
+            subject_id=subject_id,
+            asset_id=use.asset_id,
+            payload={"place": use.place, "purpose": use.code, "reason": "erasure", "use_id": use.id},
+            dedupe_key=f"takedown:{use.id}:erasure:{subject_id}",
+        )
     return len(uses)

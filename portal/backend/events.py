@@ -101,7 +101,9 @@ def resolve_event_token(conn: Connection, *, token: str, secret: str, now: datet
     try:
         tokens.verify(token, secret=secret, kind=_EVENT_KIND, now=now, extra=row.qr_secret)
     except TokenError:
-        raise TokenError("This QR code is no longer valid (the poster was replaced). Ask the staff for the current one.") from None
+        raise TokenError(
+            "This QR code is no longer valid (the poster was replaced). Ask the staff for the current one."
+        ) from None
     return get_event(conn, row.id)
 
 

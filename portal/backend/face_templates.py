@@ -24,4 +24,7 @@ def delete_biometrics(conn: Connection, subject_id: str) -> int:
 
 def has_template(conn: Connection, subject_id: str) -> bool:
     """True when a template is stored for the subject."""
-    return conn.execute(select(subject_templates.c.subject_id).where(subject_templates.c.subject_id == subject_id)).first() is not None
+    return (
+        conn.execute(select(subject_templates.c.subject_id).where(subject_templates.c.subject_id == subject_id)).first()
+        is not None
+    )

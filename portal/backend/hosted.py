@@ -133,8 +133,10 @@ class SupabaseBlobStore:
         # Storage has said "missing object" as error `not_found` and as code `NoSuchKey`, with HTTP 400 or 404.
         if code in ("not_found", "NoSuchKey") or status == "404":
             return NotFound(f"No stored file {key!r}.")
-        if status in ("401", "403") or code in ("InvalidJWT", "Unauthorized", "AccessDenied") or any(
-            word in said for word in ("jwt", "api key", "signature", "row-level security")
+        if (
+            status in ("401", "403")
+            or code in ("InvalidJWT", "Unauthorized", "AccessDenied")
+            or any(word in said for word in ("jwt", "api key", "signature", "row-level security"))
         ):
             return ConfigError(
                 f"Supabase Storage refused the portal's key while trying to {what} ({message}). "
@@ -146,7 +148,9 @@ class SupabaseBlobStore:
                 "(the free plan allows 50 MB per file; raise it under Storage settings on a paid plan)."
             )
         if status.startswith("5") or status in ("429", "0"):
-            return ServiceUnavailable(f"Supabase Storage could not {what} just now ({message}, HTTP {status}); try again.")
+            return ServiceUnavailable(
+                f"Supabase Storage could not {what} just now ({message}, HTTP {status}); try again."
+            )
         return StorageError(f"Supabase Storage refused to {what}: {message} (HTTP {status}).")
 
     def check_bucket(self) -> None:
@@ -166,7 +170,11 @@ class SupabaseBlobStore:
         except ConfigError as exc:
             if "has no bucket" not in str(exc):
                 raise
-        self._call("create the bucket", None, lambda: self._client.storage.create_bucket(self.bucket, options={"public": False}))
+        self._call(
+            "create the bucket",
+            None,
+            lambda: self._client.storage.create_bucket(self.bucket, options={"public": False}),
+        )
         return True
 
     def put(self, key: str, data: bytes, *, content_type: str) -> None:
@@ -262,7 +270,9 @@ class SupabaseAuth:
                     f"Cannot reach Supabase Auth at {self.url} to {action} ({redact(exc.message, self._key)}). "
                     "Check SUPABASE_URL and the network, then try again."
                 ) from None
-            raise ServiceUnavailable(f"Supabase Auth could not {action} just now (HTTP {exc.status}); try again.") from None
+            raise ServiceUnavailable(
+                f"Supabase Auth could not {action} just now (HTTP {exc.status}); try again."
+            ) from None
         except AuthApiError as exc:
             raise self._translate(exc, action, refreshing=refreshing) from None
         except httpx.HTTPError as exc:
@@ -282,7 +292,9 @@ class SupabaseAuth:
         if refreshing:
             return SessionExpired("Your session has ended in Supabase Auth; please sign in again.")
         if code == "email_not_confirmed":
-            return AuthError("This e-mail address is not confirmed in Supabase yet: open the confirmation e-mail first.")
+            return AuthError(
+                "This e-mail address is not confirmed in Supabase yet: open the confirmation e-mail first."
+            )
         if code in ("over_request_rate_limit", "over_email_send_rate_limit") or status == 429:
             return AuthError("Too many sign-in attempts; wait a minute and try again.")
         if status >= 500:
@@ -316,7 +328,9 @@ class SupabaseAuth:
     def refresh(self, refresh_token: str) -> AuthTokens:
         """A new access token for a live session; SessionExpired when Supabase has ended it."""
         auth = self._auth()
-        return self._tokens(self._call("renew the session", lambda: auth.refresh_session(refresh_token), refreshing=True))
+        return self._tokens(
+            self._call("renew the session", lambda: auth.refresh_session(refresh_token), refreshing=True)
+        )
 
     def sign_out(self, access_token: str) -> None:
         """Revoke this session's refresh token at Supabase (the access token lapses on its own)."""

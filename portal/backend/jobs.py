@@ -58,11 +58,19 @@ def expire_lapsed(db: Database, *, now: datetime) -> int:
         ledger.lock_head(conn)
         lapsed = conn.execute(_latest_allowing(now).where(consent_ledger.c.valid_until <= now)).all()
         entries = [
-            NewEntry(subject_id=r.subject_id, purpose_id=r.purpose_id, action="expired", text_version=r.text_version,
-                     text_locale=r.text_locale, text_hash=r.text_hash, channel="system", actor="system",
-                     scope_asset_id=r.scope_asset_id, evidence={"reason": "validity period ended",
-                                                                "valid_until": r.valid_until.isoformat()},
-                     idempotency_key=f"expire:{r.seq}")
+            NewEntry(
+                subject_id=r.subject_id,
+                purpose_id=r.purpose_id,
+                action="expired",
+                text_version=r.text_version,
+                text_locale=r.text_locale,
+                text_hash=r.text_hash,
+                channel="system",
+                actor="system",
+                scope_asset_id=r.scope_asset_id,
+                evidence={"reason": "validity period ended", "valid_until": r.valid_until.isoformat()},
+                idempotency_key=f"expire:{r.seq}",
+            )
             for r in lapsed
         ]
         before = conn.execute(select(func.max(consent_ledger.c.seq))).scalar() or 0
@@ -87,15 +95,31 @@ def request_renewals(db: Database, *, now: datetime, window_days: int) -> int:
             .add_columns(current.c.version.label("current_version"), subjects.c.email, subjects.c.locale)
             .join(current, current.c.purpose_id == consent_ledger.c.purpose_id)
             .where(consent_ledger.c.scope_asset_id.is_(None), consent_ledger.c.valid_until > now)
-            .where((consent_ledger.c.valid_until <= now + timedelta(days=window_days))
-                   | (consent_ledger.c.text_version < current.c.version))
+            .where(
+                (consent_ledger.c.valid_until <= now + timedelta(days=window_days))
+                | (consent_ledger.c.text_version < current.c.version)
+            )
         ).all()
         for r in rows:
             why = "text_replaced" if r.text_version < r.current_version else "expiring"
-            made += queue(conn, kind="renewal", now=now, recipient=r.email, subject_id=r.subject_id,
-                          payload={"purpose": r.code, "reason": why, "valid_until": r.valid_until.isoformat(),
-                                   "agreed_version": r.text_version, "current_version": r.current_version},
-                          dedupe_key=f"renewal:{r.subject_id}:{r.code}:{why}:{r.seq}") is not None
+            made += (
+                queue(
+                    conn,
+                    kind="renewal",
+                    now=now,
+                    recipient=r.email,
+                    subject_id=r.subject_id,
+                    payload={
+                        "purpose": r.code,
+                        "reason": why,
+                        "valid_until": r.valid_until.isoformat(),
+                        "agreed_version": r.text_version,
+                        "current_version": r.current_version,
+                    },
+                    dedupe_key=f"renewal:{r.subject_id}:{r.code}:{why}:{r.seq}",
+                )
+                is not None
+            )
     return made
 
 
@@ -104,19 +128,36 @@ def manager_digests(db: Database, *, now: datetime, window_days: int) -> int:
     made = 0
     with db.write() as conn:
         figures = [f.__dict__ for f in summary(conn, now=now, warning_days=window_days)]
-        managers = conn.execute(select(staff_users.c.email).where(
-            staff_users.c.role.in_(("manager", "admin")), staff_users.c.active.is_(True))).scalars().all()
+        managers = (
+            conn.execute(
+                select(staff_users.c.email).where(
+                    staff_users.c.role.in_(("manager", "admin")), staff_users.c.active.is_(True)
+                )
+            )
+            .scalars()
+            .all()
+        )
         for email in managers:
-            made += queue(conn, kind="digest", now=now, recipient=email, payload={"risk": figures},
-                          dedupe_key=f"digest:{email}:{now.date().isoformat()}") is not None
+            made += (
+                queue(
+                    conn,
+                    kind="digest",
+                    now=now,
+                    recipient=email,
+                    payload={"risk": figures},
+                    dedupe_key=f"digest:{email}:{now.date().isoformat()}",
+                )
+                is not None
+            )
     return made
 
 
 def settle_takedowns(db: Database, *, now: datetime) -> int:
     """Mark takedown tasks done once the publication they name has ended."""
     with db.write() as conn:
-        tasks = conn.execute(select(outbox.c.id, outbox.c.payload).where(
-            and_(outbox.c.kind == "takedown", outbox.c.status == "pending"))).all()
+        tasks = conn.execute(
+            select(outbox.c.id, outbox.c.payload).where(and_(outbox.c.kind == "takedown", outbox.c.status == "pending"))
+        ).all()
         done = 0
         for task in tasks:
             use_id = json.loads(task.payload).get("use_id")

@@ -26,8 +26,9 @@ def start_kiosk(db: Database, *, staff: StaffUser, event_id: int, now: datetime 
     now = now or utcnow()
     with db.write() as conn:
         event = get_event(conn, event_id)
-        audit(conn, actor=f"staff:{staff.id}", action="kiosk_start", target_type="event", target_id=str(event.id),
-              now=now)
+        audit(
+            conn, actor=f"staff:{staff.id}", action="kiosk_start", target_type="event", target_id=str(event.id), now=now
+        )
     return event
 
 
@@ -36,32 +37,45 @@ def kiosk_evidence(staff_id: int) -> dict[str, Any]:
     return {"kiosk_staff_id": staff_id}
 
 
-def end_kiosk(db: Database, *, staff_id: int, password: str, event_id: int | None = None,
-              now: datetime | None = None) -> None:
+def end_kiosk(
+    db: Database, *, staff_id: int, password: str, event_id: int | None = None, now: datetime | None = None
+) -> None:
     """Leave kiosk mode when `password` is the kiosk staff member's own; AuthError (and an audit line) otherwise."""
     now = now or utcnow()
     actor = f"staff:{staff_id}"
     with db.write() as conn:
         failures = conn.execute(
-            select(func.count()).select_from(audit_log).where(
-                audit_log.c.actor == actor, audit_log.c.action == "kiosk_exit_failed",
+            select(func.count())
+            .select_from(audit_log)
+            .where(
+                audit_log.c.actor == actor,
+                audit_log.c.action == "kiosk_exit_failed",
                 audit_log.c.at > now - EXIT_LOCKOUT,
             )
         ).scalar_one()
         if failures >= MAX_EXIT_FAILURES:
-            raise AuthError(f"Too many wrong passwords; kiosk mode can be ended again in "
-                            f"{int(EXIT_LOCKOUT.total_seconds() // 60)} minutes.")
+            raise AuthError(
+                f"Too many wrong passwords; kiosk mode can be ended again in "
+                f"{int(EXIT_LOCKOUT.total_seconds() // 60)} minutes."
+            )
         row = conn.execute(
             select(staff_users.c.password_hash, staff_users.c.active).where(staff_users.c.id == staff_id)
         ).one_or_none()
         if row is not None and row.password_hash is None:
             # Hosted mode: Supabase Auth holds the password. Reloading the page ends the browser session, so the
             # staff member signs in again; someone else reloading only reaches the sign-in page.
-            raise AuthError("This account signs in through Supabase: reload the page and sign in again to leave "
-                            "kiosk mode.")
+            raise AuthError(
+                "This account signs in through Supabase: reload the page and sign in again to leave kiosk mode."
+            )
         ok = row is not None and row.active and verify_password(password or "", row.password_hash)
-        audit(conn, actor=actor, action="kiosk_end" if ok else "kiosk_exit_failed", target_type="event",
-              target_id=None if event_id is None else str(event_id), now=now)
+        audit(
+            conn,
+            actor=actor,
+            action="kiosk_end" if ok else "kiosk_exit_failed",
+            target_type="event",
+            target_id=None if event_id is None else str(event_id),
+            now=now,
+        )
     # Raised after the commit, so the failed attempt stays in the audit log.
     if not ok:
         raise AuthError("Wrong password: only the staff member who started kiosk mode can end it.")

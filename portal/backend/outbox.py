@@ -28,8 +28,13 @@ def queue(
     two job runs race (ON CONFLICT DO NOTHING, on both databases). Returns the new id, or None."""
     dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
     stmt = dialect_insert(outbox).values(
-        kind=kind, recipient=recipient, subject_id=subject_id, asset_id=asset_id,
-        payload=json.dumps(payload, ensure_ascii=False), dedupe_key=dedupe_key, created_at=now,
+        kind=kind,
+        recipient=recipient,
+        subject_id=subject_id,
+        asset_id=asset_id,
+        payload=json.dumps(payload, ensure_ascii=False),
+        dedupe_key=dedupe_key,
+        created_at=now,
     )
     if dedupe_key:
         stmt = stmt.on_conflict_do_nothing(index_elements=[outbox.c.dedupe_key])

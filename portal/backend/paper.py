@@ -140,22 +140,47 @@ def record_paper_consent(
     }
     if note and note.strip():
         evidence["note"] = note.strip()[:500]
-    context = Context(channel="paper", actor=actor, event_id=event_id, evidence=evidence,
-                      submission_id=submission_id, locale=locale, valid_from=signed_at)
+    context = Context(
+        channel="paper",
+        actor=actor,
+        event_id=event_id,
+        evidence=evidence,
+        submission_id=submission_id,
+        locale=locale,
+        valid_from=signed_at,
+    )
     subject_id = str(uuid.uuid4())
     key = f"{scan_prefix(subject_id)}{sha}{SCAN_TYPES[content_type]}"
     blobs.put(key, scan, content_type=content_type)
     try:
         with db.write() as conn:
             reg = register_subject_in(
-                conn, name=name, context=context, choices=choices, email=email, phone=phone, locale=locale,
-                birth_year=birth_year, is_minor=is_minor, guardian_name=guardian_name,
-                guardian_verification=guardian_verification, event_id=event_id, subject_id=subject_id, now=now,
+                conn,
+                name=name,
+                context=context,
+                choices=choices,
+                email=email,
+                phone=phone,
+                locale=locale,
+                birth_year=birth_year,
+                is_minor=is_minor,
+                guardian_name=guardian_name,
+                guardian_verification=guardian_verification,
+                event_id=event_id,
+                subject_id=subject_id,
+                now=now,
             )
             replayed = reg.subject.id != subject_id
             if not replayed:
-                audit(conn, actor=actor, action="enter_paper_consent", target_type="subject", target_id=subject_id,
-                      now=now, detail={"scan_sha256": sha, "event_id": event_id, "entries": len(reg.entries)})
+                audit(
+                    conn,
+                    actor=actor,
+                    action="enter_paper_consent",
+                    target_type="subject",
+                    target_id=subject_id,
+                    now=now,
+                    detail={"scan_sha256": sha, "event_id": event_id, "entries": len(reg.entries)},
+                )
     except BaseException:
         blobs.delete(key)
         raise
@@ -163,6 +188,11 @@ def record_paper_consent(
         # The same submission was entered before: it keeps its own scan, this copy goes.
         blobs.delete(key)
         earlier = blobs.list_keys(scan_prefix(reg.subject.id))
-        return PaperConsent(subject=reg.subject, entries=reg.entries, scan_key=earlier[0] if earlier else "",
-                            scan_sha256=str(reg.entries[0].evidence_data.get("scan_sha256", "")), replayed=True)
+        return PaperConsent(
+            subject=reg.subject,
+            entries=reg.entries,
+            scan_key=earlier[0] if earlier else "",
+            scan_sha256=str(reg.entries[0].evidence_data.get("scan_sha256", "")),
+            replayed=True,
+        )
     return PaperConsent(subject=reg.subject, entries=reg.entries, scan_key=key, scan_sha256=sha, replayed=False)

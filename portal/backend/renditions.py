@@ -54,8 +54,14 @@ def safe_rendition(
         asset = get_asset(conn, asset_id)
         code = get_purpose(conn, purpose).code if purpose else None
         faces = conn.execute(
-            select(detections.c.x, detections.c.y, detections.c.w, detections.c.h, detections.c.subject_id,
-                   detections.c.link_status)
+            select(
+                detections.c.x,
+                detections.c.y,
+                detections.c.w,
+                detections.c.h,
+                detections.c.subject_id,
+                detections.c.link_status,
+            )
             .where(detections.c.asset_id == asset_id, detections.c.kind == "face")
             .order_by(detections.c.id)
         ).all()
@@ -94,8 +100,13 @@ def subject_photos(db: Database, *, subject_id: str) -> list[SubjectPhoto]:
     with db.read() as conn:
         rows = conn.execute(
             select(assets.c.id, assets.c.filename, assets.c.event_id)
-            .where(assets.c.id.in_(select(detections.c.asset_id).where(
-                detections.c.subject_id == subject_id, detections.c.link_status == "confirmed")))
+            .where(
+                assets.c.id.in_(
+                    select(detections.c.asset_id).where(
+                        detections.c.subject_id == subject_id, detections.c.link_status == "confirmed"
+                    )
+                )
+            )
             .order_by(assets.c.id)
         ).all()
         uses = conn.execute(
@@ -109,14 +120,22 @@ def subject_photos(db: Database, *, subject_id: str) -> list[SubjectPhoto]:
     return [SubjectPhoto(r.id, r.filename, r.event_id, by_asset.get(r.id, [])) for r in rows]
 
 
-def subject_view(db: Database, blobs: BlobStore, *, asset_id: int, subject_id: str, max_pixels: int,
-                 max_side: int = 1200) -> bytes:
+def subject_view(
+    db: Database, blobs: BlobStore, *, asset_id: int, subject_id: str, max_pixels: int, max_side: int = 1200
+) -> bytes:
     """The photo as the subject may see it: everyone else blurred, their own face outlined, sized for a screen."""
     with db.read() as conn:
-        own = [Box(r.x, r.y, r.w, r.h) for r in conn.execute(
-            select(detections.c.x, detections.c.y, detections.c.w, detections.c.h).where(
-                detections.c.asset_id == asset_id, detections.c.subject_id == subject_id,
-                detections.c.link_status == "confirmed", detections.c.kind == "face"))]
+        own = [
+            Box(r.x, r.y, r.w, r.h)
+            for r in conn.execute(
+                select(detections.c.x, detections.c.y, detections.c.w, detections.c.h).where(
+                    detections.c.asset_id == asset_id,
+                    detections.c.subject_id == subject_id,
+                    detections.c.link_status == "confirmed",
+                    detections.c.kind == "face",
+                )
+            )
+        ]
         if not own:
             # Never render a photo for someone who is not confirmed in it (R21).
             raise ValidationError("This photo is not linked to you.")

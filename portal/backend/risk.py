@@ -18,8 +18,13 @@ from portal.backend.risk_index import REASON_BITS
 REASONS = tuple(REASON_BITS)
 WINDOWS = (30, 60, 90)
 REASON_LABELS = {
-    "unidentified": "Unidentified person", "unknown": "Never asked", "refused": "Refused",
-    "withdrawn": "Withdrawn", "revoked": "Revoked", "expired": "Expired", "veto": "Vetoed for this photo",
+    "unidentified": "Unidentified person",
+    "unknown": "Never asked",
+    "refused": "Refused",
+    "withdrawn": "Withdrawn",
+    "revoked": "Revoked",
+    "expired": "Expired",
+    "veto": "Vetoed for this photo",
     "superseded": "Text replaced",
 }
 
@@ -65,8 +70,12 @@ def _timed(sql: str, times: dict[str, datetime]) -> TextClause:
 
 def _purpose_codes(conn: Connection) -> list[tuple[int, str]]:
     """(id, code) of the purposes photos are judged for, in display order."""
-    return [tuple(r) for r in conn.execute(text(
-        "SELECT id, code FROM purposes WHERE active = true AND biometric = false ORDER BY sort_order, id"))]
+    return [
+        tuple(r)
+        for r in conn.execute(
+            text("SELECT id, code FROM purposes WHERE active = true AND biometric = false ORDER BY sort_order, id")
+        )
+    ]
 
 
 def _grouped(conn: Connection, now: datetime, windows: tuple[int, ...]) -> dict[tuple[int | None, int], dict[str, int]]:
@@ -75,19 +84,33 @@ def _grouped(conn: Connection, now: datetime, windows: tuple[int, ...]) -> dict[
     columns = ",\n".join(
         [f"sum(CASE WHEN {_AT_RISK} THEN 1 ELSE 0 END) AS at_risk"]
         + [f"sum(CASE WHEN {sql} THEN 1 ELSE 0 END) AS {reason}" for reason, sql in _REASON_SQL.items()]
-        + [f"sum(CASE WHEN r.reasons = 0 AND r.until > :now AND r.until <= :h{d} THEN 1 ELSE 0 END) AS exp{d}"
-           for d in windows]
+        + [
+            f"sum(CASE WHEN r.reasons = 0 AND r.until > :now AND r.until <= :h{d} THEN 1 ELSE 0 END) AS exp{d}"
+            for d in windows
+        ]
     )
-    rows = conn.execute(_timed(f"""
+    rows = conn.execute(
+        _timed(
+            f"""
         SELECT r.event_id, r.purpose_id, count(*) AS with_people, {columns}
         FROM asset_risk r GROUP BY r.event_id, r.purpose_id
-    """, times), times)
+    """,
+            times,
+        ),
+        times,
+    )
     counts = {(r.event_id, r.purpose_id): dict(r._mapping) for r in rows}
-    critical = conn.execute(_timed(f"""
+    critical = conn.execute(
+        _timed(
+            f"""
         SELECT r.event_id, r.purpose_id, count(*) FROM ({_PUBLISHED}) pub
         JOIN asset_risk r ON r.asset_id = pub.asset_id AND r.purpose_id = pub.purpose_id
         WHERE {_AT_RISK} GROUP BY r.event_id, r.purpose_id
-    """, {"now": now}), {"now": now})
+    """,
+            {"now": now},
+        ),
+        {"now": now},
+    )
     for event_id, purpose_id, n in critical:
         counts.setdefault((event_id, purpose_id), {})["critical"] = n
     return counts
@@ -97,9 +120,13 @@ def _figures(code: str, c: dict[str, int], warning_days: int, windows: tuple[int
     """A PurposeRisk from summed counts."""
     expiring_in = {d: int(c.get(f"exp{d}", 0) or 0) for d in windows}
     return PurposeRisk(
-        purpose=code, at_risk=int(c.get("at_risk", 0) or 0), critical=int(c.get("critical", 0) or 0),
-        expiring=expiring_in.get(warning_days, 0), with_people=int(c.get("with_people", 0) or 0),
-        by_reason={r: int(c[r]) for r in REASONS if c.get(r)}, expiring_in=expiring_in,
+        purpose=code,
+        at_risk=int(c.get("at_risk", 0) or 0),
+        critical=int(c.get("critical", 0) or 0),
+        expiring=expiring_in.get(warning_days, 0),
+        with_people=int(c.get("with_people", 0) or 0),
+        by_reason={r: int(c[r]) for r in REASONS if c.get(r)},
+        expiring_in=expiring_in,
     )
 
 
@@ -119,15 +146,25 @@ def _totals(counts: dict[tuple[int | None, int], dict[str, int]]) -> dict[int, d
     return totals
 
 
-def _by_event(conn: Connection, counts: dict[tuple[int | None, int], dict[str, int]], codes: dict[int, str],
-              warning_days: int, windows: tuple[int, ...]) -> list[EventRisk]:
+def _by_event(
+    conn: Connection,
+    counts: dict[tuple[int | None, int], dict[str, int]],
+    codes: dict[int, str],
+    warning_days: int,
+    windows: tuple[int, ...],
+) -> list[EventRisk]:
     """EventRisk rows, newest event first; photos without an event come last."""
     events = {r.id: r.name for r in conn.execute(text("SELECT id, name FROM events"))}
     order = sorted({e for e, _ in counts}, key=lambda e: (e is None, -(e or 0)))
     return [
-        EventRisk(e, events.get(e, "—") if e is not None else "(no event)",
-                  _figures(codes[p], counts[(e, p)], warning_days, windows))
-        for e in order for p in codes if (e, p) in counts
+        EventRisk(
+            e,
+            events.get(e, "—") if e is not None else "(no event)",
+            _figures(codes[p], counts[(e, p)], warning_days, windows),
+        )
+        for e in order
+        for p in codes
+        if (e, p) in counts
     ]
 
 
@@ -175,19 +212,40 @@ def _reasons_of(mask: int, until: datetime | None, now: datetime) -> list[str]:
 def critical_assets(conn: Connection, *, now: datetime | None = None, limit: int = 500) -> list[dict[str, Any]]:
     """Published photos that lost their basis: where they are, for what, and why (R10)."""
     now = now or utcnow()
-    rows = conn.execute(_timed(f"""
+    rows = conn.execute(
+        _timed(
+            f"""
         SELECT u.asset_id, a.filename, p.code, u.place, u.since, r.reasons, r.until
         FROM asset_uses u
         JOIN asset_risk r ON r.asset_id = u.asset_id AND r.purpose_id = u.purpose_id
         JOIN purposes p ON p.id = u.purpose_id JOIN assets a ON a.id = u.asset_id
         WHERE u.until IS NULL AND {_AT_RISK} ORDER BY u.asset_id, p.code LIMIT :limit
-    """, {"now": now}).columns(asset_id=Integer, filename=String, code=String, place=String, since=UTCDateTime,
-                               reasons=Integer, until=UTCDateTime), {"now": now, "limit": limit})
+    """,
+            {"now": now},
+        ).columns(
+            asset_id=Integer,
+            filename=String,
+            code=String,
+            place=String,
+            since=UTCDateTime,
+            reasons=Integer,
+            until=UTCDateTime,
+        ),
+        {"now": now, "limit": limit},
+    )
     out = []
     for r in rows:
         for reason in _reasons_of(r.reasons, r.until, now):
-            out.append({"asset_id": r.asset_id, "filename": r.filename, "code": r.code, "place": r.place,
-                        "since": r.since, "reason": reason})
+            out.append(
+                {
+                    "asset_id": r.asset_id,
+                    "filename": r.filename,
+                    "code": r.code,
+                    "place": r.place,
+                    "since": r.since,
+                    "reason": reason,
+                }
+            )
     return out
 
 
@@ -216,9 +274,12 @@ def drill_down(
         cond = _AT_RISK
     filters = " AND r.event_id = :event_id" if event_id is not None else ""
     if published_only:
-        filters += " AND EXISTS (SELECT 1 FROM asset_uses u WHERE u.asset_id = r.asset_id " \
-                   "AND u.purpose_id = r.purpose_id AND u.until IS NULL)"
-    stmt = _timed(f"""
+        filters += (
+            " AND EXISTS (SELECT 1 FROM asset_uses u WHERE u.asset_id = r.asset_id "
+            "AND u.purpose_id = r.purpose_id AND u.until IS NULL)"
+        )
+    stmt = _timed(
+        f"""
         SELECT r.asset_id, a.filename, e.name AS event, r.reasons, r.until,
                EXISTS (SELECT 1 FROM asset_uses u WHERE u.asset_id = r.asset_id AND u.purpose_id = r.purpose_id
                        AND u.until IS NULL) AS published
@@ -226,9 +287,18 @@ def drill_down(
         LEFT JOIN events e ON e.id = r.event_id
         WHERE p.code = :purpose AND ({cond}){filters}
         ORDER BY r.until, r.asset_id LIMIT :limit OFFSET :offset
-    """, times).columns(asset_id=Integer, filename=String, event=String, reasons=Integer,
-                                     until=UTCDateTime)
+    """,
+        times,
+    ).columns(asset_id=Integer, filename=String, event=String, reasons=Integer, until=UTCDateTime)
     rows = conn.execute(stmt, {**times, "purpose": purpose, "event_id": event_id, "limit": limit, "offset": offset})
-    return [{"asset_id": r.asset_id, "filename": r.filename, "event": r.event,
-             "reasons": ", ".join(_reasons_of(r.reasons, r.until, now)), "covered_until": r.until,
-             "published": bool(r.published)} for r in rows]
+    return [
+        {
+            "asset_id": r.asset_id,
+            "filename": r.filename,
+            "event": r.event,
+            "reasons": ", ".join(_reasons_of(r.reasons, r.until, now)),
+            "covered_until": r.until,
+            "published": bool(r.published),
+        }
+        for r in rows
+    ]

@@ -123,7 +123,7 @@ def refresh_assets(conn: Connection, asset_ids: Iterable[int]) -> None:
     """Re-judge these photos; call in the transaction that changed their detections or links."""
     ids = sorted({int(a) for a in asset_ids})
     for start in range(0, len(ids), _CHUNK):
-        chunk = ids[start:start + _CHUNK]
+        chunk = ids[start : start + _CHUNK]
         conn.execute(delete(asset_risk).where(asset_risk.c.asset_id.in_(chunk)))
         _store(conn, ids=chunk)
 
@@ -145,10 +145,15 @@ def refresh_subjects(conn: Connection, subject_ids: Iterable[str]) -> None:
     ids = sorted(set(subject_ids))
     assets: set[int] = set()
     for start in range(0, len(ids), _CHUNK):
-        assets.update(conn.execute(
-            select(detections.c.asset_id).distinct().where(
-                detections.c.subject_id.in_(ids[start:start + _CHUNK]), detections.c.link_status == "confirmed")
-        ).scalars())
+        assets.update(
+            conn.execute(
+                select(detections.c.asset_id)
+                .distinct()
+                .where(
+                    detections.c.subject_id.in_(ids[start : start + _CHUNK]), detections.c.link_status == "confirmed"
+                )
+            ).scalars()
+        )
     refresh_assets(conn, assets)
 
 
@@ -158,9 +163,16 @@ def note_entries(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     newest: dict[tuple[str, int, int], dict[str, Any]] = {}
     for r in sorted(rows, key=lambda r: r["seq"]):
         key = (r["subject_id"], r["purpose_id"], r["scope_asset_id"] or 0)
-        newest[key] = {"subject_id": key[0], "purpose_id": key[1], "scope_key": key[2],
-                       "scope_asset_id": r["scope_asset_id"], "seq": r["seq"], "action": r["action"],
-                       "text_version": r["text_version"], "valid_until": r["valid_until"]}
+        newest[key] = {
+            "subject_id": key[0],
+            "purpose_id": key[1],
+            "scope_key": key[2],
+            "scope_asset_id": r["scope_asset_id"],
+            "seq": r["seq"],
+            "action": r["action"],
+            "text_version": r["text_version"],
+            "valid_until": r["valid_until"],
+        }
     values = list(newest.values())
     if not values:
         return
@@ -188,8 +200,12 @@ JOIN (SELECT max(seq) AS seq FROM consent_ledger GROUP BY subject_id, purpose_id
 def rebuild(conn: Connection) -> int:
     """Recompute both projections from the ledger and the detections; returns the number of risk rows."""
     conn.execute(delete(consent_current))
-    conn.execute(text(f"INSERT INTO consent_current (subject_id, purpose_id, scope_key, scope_asset_id, seq, action, "
-                      f"text_version, valid_until) {_CURRENT_FROM_LEDGER}"))
+    conn.execute(
+        text(
+            f"INSERT INTO consent_current (subject_id, purpose_id, scope_key, scope_asset_id, seq, action, "
+            f"text_version, valid_until) {_CURRENT_FROM_LEDGER}"
+        )
+    )
     refresh_all(conn)
     return int(conn.execute(select(func.count()).select_from(asset_risk)).scalar_one())
 
@@ -197,14 +213,25 @@ def rebuild(conn: Connection) -> int:
 def check(conn: Connection) -> list[str]:
     """Differences between the stored projections and a fresh computation (empty when they agree)."""
     problems: list[str] = []
-    stored_current = {tuple(r[:3]): tuple(r[3:]) for r in conn.execute(select(
-        consent_current.c.subject_id, consent_current.c.purpose_id, consent_current.c.scope_key,
-        consent_current.c.seq, consent_current.c.action))}
+    stored_current = {
+        tuple(r[:3]): tuple(r[3:])
+        for r in conn.execute(
+            select(
+                consent_current.c.subject_id,
+                consent_current.c.purpose_id,
+                consent_current.c.scope_key,
+                consent_current.c.seq,
+                consent_current.c.action,
+            )
+        )
+    }
     fresh_current = {tuple(r[:3]): (r.seq, r.action) for r in conn.execute(text(_CURRENT_FROM_LEDGER))}
     if stored_current != fresh_current:
         bad = sorted(set(stored_current.items()) ^ set(fresh_current.items()))[:5]
         problems.append(f"consent_current differs from the ledger, e.g. {bad}")
-    stored = {(r.asset_id, r.purpose_id): (int(r.reasons), r.until, r.event_id) for r in conn.execute(select(asset_risk))}
+    stored = {
+        (r.asset_id, r.purpose_id): (int(r.reasons), r.until, r.event_id) for r in conn.execute(select(asset_risk))
+    }
     judged = text(_judge_sql(conn)).columns(until=UTCDateTime)
     fresh = {(r.asset_id, r.purpose_id): (int(r.reasons), r.until, r.event_id) for r in conn.execute(judged)}
     if stored != fresh:

@@ -50,14 +50,20 @@ def _portal_user(db: Database, email: str, *, now: datetime, via: str) -> StaffU
     with db.write() as conn:
         row = conn.execute(select(staff_users).where(staff_users.c.email == email)).one_or_none()
         if row is None or not row.active:
-            audit(conn, actor=f"supabase:{email}", action="sign_in_refused", now=now,
-                  detail={"via": via, "reason": "no account" if row is None else "disabled"})
+            audit(
+                conn,
+                actor=f"supabase:{email}",
+                action="sign_in_refused",
+                now=now,
+                detail={"via": via, "reason": "no account" if row is None else "disabled"},
+            )
             user = None
         else:
             conn.execute(update(staff_users).where(staff_users.c.id == row.id).values(last_sign_in_at=now))
             audit(conn, actor=f"staff:{row.id}", action="sign_in", now=now, detail={"via": via})
-            user = StaffUser(id=row.id, email=row.email, display_name=row.display_name, role=row.role,
-                             active=row.active)
+            user = StaffUser(
+                id=row.id, email=row.email, display_name=row.display_name, role=row.role, active=row.active
+            )
     if user is None:
         raise AuthError(
             f"{email} is known to Supabase Auth but has no active account in this portal, so it has no role here. "
@@ -66,7 +72,9 @@ def _portal_user(db: Database, email: str, *, now: datetime, via: str) -> StaffU
     return user
 
 
-def sign_in(settings: Settings, db: Database, *, email: str, password: str, now: datetime | None = None) -> StaffSession:
+def sign_in(
+    settings: Settings, db: Database, *, email: str, password: str, now: datetime | None = None
+) -> StaffSession:
     """Check e-mail and password the way the settings say and start a session that ends on its own."""
     now = now or utcnow()
     ends = now + timedelta(hours=settings.session_hours)
@@ -80,8 +88,15 @@ def sign_in(settings: Settings, db: Database, *, email: str, password: str, now:
     except AuthError:
         _revoke(settings, tokens.access_token)  # the Supabase session is of no use to anyone now
         raise
-    return StaffSession(user=user, provider="supabase", started_at=now, expires_at=min(tokens.expires_at, ends),
-                        ends_at=ends, access_token=tokens.access_token, refresh_token=tokens.refresh_token)
+    return StaffSession(
+        user=user,
+        provider="supabase",
+        started_at=now,
+        expires_at=min(tokens.expires_at, ends),
+        ends_at=ends,
+        access_token=tokens.access_token,
+        refresh_token=tokens.refresh_token,
+    )
 
 
 def keep_alive(settings: Settings, db: Database, session: StaffSession, *, now: datetime | None = None) -> StaffSession:
@@ -106,8 +121,13 @@ def keep_alive(settings: Settings, db: Database, session: StaffSession, *, now: 
         _revoke(settings, tokens.access_token)
         raise SessionExpired("Your portal account was disabled or removed; ask an admin.")
     user = StaffUser(id=row.id, email=row.email, display_name=row.display_name, role=row.role, active=row.active)
-    return replace(session, user=user, expires_at=min(tokens.expires_at, session.ends_at),
-                   access_token=tokens.access_token, refresh_token=tokens.refresh_token)
+    return replace(
+        session,
+        user=user,
+        expires_at=min(tokens.expires_at, session.ends_at),
+        access_token=tokens.access_token,
+        refresh_token=tokens.refresh_token,
+    )
 
 
 def _revoke(settings: Settings, access_token: str | None) -> None:

@@ -143,9 +143,20 @@ def register_subject(
     """Create a subject and record their choices (True given, False refused) in one transaction."""
     with db.write() as conn:
         return register_subject_in(
-            conn, name=name, context=context, choices=choices, email=email, phone=phone, locale=locale,
-            birth_year=birth_year, is_minor=is_minor, guardian_name=guardian_name,
-            guardian_verification=guardian_verification, event_id=event_id, subject_id=subject_id, now=now,
+            conn,
+            name=name,
+            context=context,
+            choices=choices,
+            email=email,
+            phone=phone,
+            locale=locale,
+            birth_year=birth_year,
+            is_minor=is_minor,
+            guardian_name=guardian_name,
+            guardian_verification=guardian_verification,
+            event_id=event_id,
+            subject_id=subject_id,
+            now=now,
         )
 
 
@@ -174,8 +185,9 @@ def register_subject_in(
     clean = clean_name(name)
     mail = clean_email(email)
     phone = clean_text(phone, field_label="Phone number", max_length=40)
-    guardian_verification = clean_text(guardian_verification, field_label="How the guardian was verified",
-                                       max_length=200)
+    guardian_verification = clean_text(
+        guardian_verification, field_label="How the guardian was verified", max_length=200
+    )
     if subject_id is not None:
         try:
             subject_id = str(uuid.UUID(subject_id))

@@ -86,8 +86,14 @@ def import_command(args: argparse.Namespace) -> int:
     for path in files:
         bar.update()
         try:
-            result = ingest(portal.db, portal.blobs, data=path.read_bytes(), filename=path.name,
-                            max_pixels=portal.settings.max_image_pixels, event_id=event_id)
+            result = ingest(
+                portal.db,
+                portal.blobs,
+                data=path.read_bytes(),
+                filename=path.name,
+                max_pixels=portal.settings.max_image_pixels,
+                event_id=event_id,
+            )
         except (ConfigError, ServiceUnavailable, DatabaseUnavailable):
             # The blob store or database itself is failing, so every further file would fail the same way:
             # stop, say what was done so far (each imported file has its row and its blobs) and report the cause.
@@ -100,8 +106,10 @@ def import_command(args: argparse.Namespace) -> int:
             continue
         outcome["imported" if result.created else "duplicate"] += 1
     bar.close()
-    print(f"{len(files)} files: {outcome['imported']} imported, {outcome['duplicate']} duplicates, "
-          f"{outcome['rejected']} rejected.")
+    print(
+        f"{len(files)} files: {outcome['imported']} imported, {outcome['duplicate']} duplicates, "
+        f"{outcome['rejected']} rejected."
+    )
     for path, reason in rejected:
         print(f"  rejected {path}: {reason}")
     return 1 if files and outcome["rejected"] == len(files) else 0
@@ -123,12 +131,20 @@ def analyze_command(args: argparse.Namespace) -> int:
         summary = run_workers(portal.settings, workers=args.workers)
     else:
         bar = Progress(min(pending, args.limit or pending), "analysing")
-        summary = run_worker(portal.db, portal.blobs, portal.settings, limit=args.limit,
-                             progress=lambda *_: bar.update(1), pause_after_claim=args.debug_pause_after_claim)
+        summary = run_worker(
+            portal.db,
+            portal.blobs,
+            portal.settings,
+            limit=args.limit,
+            progress=lambda *_: bar.update(1),
+            pause_after_claim=args.debug_pause_after_claim,
+        )
         bar.close()
     print(summary.person_status)
-    print(f"Analysed {summary.done} photos ({summary.faces} faces, {summary.persons} persons); "
-          f"{summary.failed} could not be analysed.")
+    print(
+        f"Analysed {summary.done} photos ({summary.faces} faces, {summary.persons} persons); "
+        f"{summary.failed} could not be analysed."
+    )
     return 0
 
 
@@ -143,14 +159,26 @@ def show_command(args: argparse.Namespace) -> int:
     if args.json:
         print_json({"asset": asset.__dict__, "detections": found})
         return 0
-    print(f"#{asset.id} {asset.filename} {asset.width}x{asset.height} {asset.analysis_state}"
-          f" (detectors: {asset.detectors or '-'})")
+    print(
+        f"#{asset.id} {asset.filename} {asset.width}x{asset.height} {asset.analysis_state}"
+        f" (detectors: {asset.detectors or '-'})"
+    )
     if asset.analysis_error:
         print(f"  error: {asset.analysis_error}")
     print_table(
         ["detection", "kind", "x", "y", "w", "h", "subject", "link", "status", "distance"],
-        [[d["id"], d["kind"], *(f"{d['box'][k]:.3f}" for k in "xywh"), (d["subject_id"] or "")[:8] or None,
-          d["link_method"], d["link_status"], d["link_distance"] and f"{d['link_distance']:.3f}"] for d in found],
+        [
+            [
+                d["id"],
+                d["kind"],
+                *(f"{d['box'][k]:.3f}" for k in "xywh"),
+                (d["subject_id"] or "")[:8] or None,
+                d["link_method"],
+                d["link_status"],
+                d["link_distance"] and f"{d['link_distance']:.3f}",
+            ]
+            for d in found
+        ],
     )
     return 0
 
@@ -160,8 +188,14 @@ def render_command(args: argparse.Namespace) -> int:
     from portal.backend.renditions import safe_rendition
 
     portal = open_database(args)
-    result = safe_rendition(portal.db, portal.blobs, asset_id=args.asset_id, purpose=args.purpose,
-                            keep_subject=args.keep_subject, max_pixels=portal.settings.max_image_pixels)
+    result = safe_rendition(
+        portal.db,
+        portal.blobs,
+        asset_id=args.asset_id,
+        purpose=args.purpose,
+        keep_subject=args.keep_subject,
+        max_pixels=portal.settings.max_image_pixels,
+    )
     write_output(args.out, result.data)
     print(f"Wrote {args.out}: {result.blurred} face(s) blurred, {result.kept} kept.")
     return 0

@@ -63,8 +63,10 @@ def demo_command(args: argparse.Namespace) -> int:
             return 0
         raise ValidationError("The database already holds real data; demo data is only added to an empty database.")
     summary = seed_demo(db, blobs=make_blob_store(settings), max_pixels=settings.max_image_pixels)
-    print(f"Demo data created: {summary.subjects} subjects, {summary.ledger_entries} ledger entries, "
-          f"{summary.photos} photos.")
+    print(
+        f"Demo data created: {summary.subjects} subjects, {summary.ledger_entries} ledger entries, "
+        f"{summary.photos} photos."
+    )
     print("Demo sign-in accounts (public, for trying the portal only):")
     for email, _name, role, password in DEMO_ACCOUNTS:
         print(f"  {role:8} {email:24} {password}")

@@ -18,10 +18,12 @@ def register(groups: argparse._SubParsersAction) -> None:
     storage = groups.add_parser("storage", help="the blob store (Supabase Storage in hosted mode)").add_subparsers(
         dest="command", metavar="COMMAND", required=True
     )
-    add_common(storage.add_parser("check", help="prove the blob store is reachable, the key works, the bucket private"))\
-        .set_defaults(handler=storage_check)
-    add_common(storage.add_parser("init", help="create the private Supabase Storage bucket if it is missing"))\
-        .set_defaults(handler=storage_init)
+    add_common(
+        storage.add_parser("check", help="prove the blob store is reachable, the key works, the bucket private")
+    ).set_defaults(handler=storage_check)
+    add_common(
+        storage.add_parser("init", help="create the private Supabase Storage bucket if it is missing")
+    ).set_defaults(handler=storage_init)
 
     staff = groups.add_parser("staff", help="staff accounts and their portal roles").add_subparsers(
         dest="command", metavar="COMMAND", required=True
@@ -30,8 +32,11 @@ def register(groups: argparse._SubParsersAction) -> None:
     add.add_argument("email")
     add.add_argument("--name", required=True, help="display name")
     add.add_argument("--role", required=True, choices=("staff", "manager", "admin"))
-    add.add_argument("--password-stdin", action="store_true",
-                     help="embedded mode: read the first password from standard input instead of prompting")
+    add.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="embedded mode: read the first password from standard input instead of prompting",
+    )
     add.set_defaults(handler=staff_add)
     add_common(staff.add_parser("list", help="staff accounts and roles")).set_defaults(handler=staff_list)
 
@@ -53,8 +58,9 @@ def storage_check(args: argparse.Namespace) -> int:
     """Check the bucket; every problem comes back as a PortalError the CLI prints."""
     store = _supabase_store(args)
     store.check_bucket()
-    print(f"Supabase Storage at {store.url}: the bucket {store.bucket!r} is reachable with the service key "
-          "and private.")
+    print(
+        f"Supabase Storage at {store.url}: the bucket {store.bucket!r} is reachable with the service key and private."
+    )
     return 0
 
 
@@ -92,8 +98,10 @@ def staff_add(args: argparse.Namespace) -> int:
         audit(conn, actor=cli_actor(), action="create_user", target_type="staff", target_id=str(user.id), now=now)
     print(f"{user.email} is now {user.role} (account {user.id}).")
     if hosted:
-        print("Passwords live in Supabase Auth: if this address has no Supabase user yet, invite it there "
-              "(Authentication, Users, Invite user).")
+        print(
+            "Passwords live in Supabase Auth: if this address has no Supabase user yet, invite it there "
+            "(Authentication, Users, Invite user)."
+        )
     return 0
 
 
@@ -102,6 +110,8 @@ def staff_list(args: argparse.Namespace) -> int:
     portal = open_database(args)
     with portal.db.read() as conn:
         users = list_users(conn)
-    print_table(["id", "e-mail", "name", "role", "active"],
-                [[u.id, u.email, u.display_name, u.role, "yes" if u.active else "no"] for u in users])
+    print_table(
+        ["id", "e-mail", "name", "role", "active"],
+        [[u.id, u.email, u.display_name, u.role, "yes" if u.active else "no"] for u in users],
+    )
     return 0

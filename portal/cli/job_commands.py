@@ -9,10 +9,12 @@ from portal.cli.common import add_common, open_database
 
 def register(groups: argparse._SubParsersAction) -> None:
     """Add the jobs group."""
-    sub = groups.add_parser("jobs", help="scheduled jobs").add_subparsers(dest="command", metavar="COMMAND",
-                                                                          required=True)
-    add_common(sub.add_parser("run", help="expire lapsed consents, queue renewals and digests, settle takedowns"))\
-        .set_defaults(handler=run_command)
+    sub = groups.add_parser("jobs", help="scheduled jobs").add_subparsers(
+        dest="command", metavar="COMMAND", required=True
+    )
+    add_common(
+        sub.add_parser("run", help="expire lapsed consents, queue renewals and digests, settle takedowns")
+    ).set_defaults(handler=run_command)
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -21,7 +23,9 @@ def run_command(args: argparse.Namespace) -> int:
 
     portal = open_database(args)
     report = run_jobs(portal.db, window_days=portal.settings.expiry_warning_days)
-    print(f"Expired {report.expired} consent(s); queued {report.renewal_requests} renewal request(s) and "
-          f"{report.digests} manager digest(s); {report.takedowns_done} takedown task(s) done; "
-          f"{report.snapshots} coverage snapshot row(s).")
+    print(
+        f"Expired {report.expired} consent(s); queued {report.renewal_requests} renewal request(s) and "
+        f"{report.digests} manager digest(s); {report.takedowns_done} takedown task(s) done; "
+        f"{report.snapshots} coverage snapshot row(s)."
+    )
     return 0

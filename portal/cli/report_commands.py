@@ -10,10 +10,13 @@ from portal.cli.common import add_common, open_database, write_output
 
 def register(groups: argparse._SubParsersAction) -> None:
     """Add the reports group."""
-    sub = groups.add_parser("reports", help="PDF reports").add_subparsers(dest="command", metavar="COMMAND",
-                                                                          required=True)
-    for name, help_text in (("compliance", "at-risk figures, critical list, expiring consents, chart"),
-                            ("art30", "record of processing per purpose (GDPR Art. 30)")):
+    sub = groups.add_parser("reports", help="PDF reports").add_subparsers(
+        dest="command", metavar="COMMAND", required=True
+    )
+    for name, help_text in (
+        ("compliance", "at-risk figures, critical list, expiring consents, chart"),
+        ("art30", "record of processing per purpose (GDPR Art. 30)"),
+    ):
         cmd = add_common(sub.add_parser(name, help=help_text))
         cmd.add_argument("--out", type=Path, required=True, metavar="FILE.pdf")
         cmd.set_defaults(handler=report_command, report=name)

@@ -14,8 +14,9 @@ from portal.cli.common import add_common, open_database, print_json, print_table
 
 def register(groups: argparse._SubParsersAction) -> None:
     """Add the risk group."""
-    sub = groups.add_parser("risk", help="photos at risk").add_subparsers(dest="command", metavar="COMMAND",
-                                                                          required=True)
+    sub = groups.add_parser("risk", help="photos at risk").add_subparsers(
+        dest="command", metavar="COMMAND", required=True
+    )
     report = add_common(sub.add_parser("report", help="at-risk photos per purpose and why"))
     report.add_argument("--purpose", help="only this purpose code")
     report.add_argument("--format", choices=("table", "csv", "json"), default="table")
@@ -38,8 +39,17 @@ def report_command(args: argparse.Namespace) -> int:
                 known = [r.purpose for r in summary(conn)]
             raise UnknownPurpose(args.purpose, known)
     headers = ["purpose", "with_people", "at_risk", "critical", *(f"expiring_{d}d" for d in WINDOWS), *REASONS]
-    table = [[r.purpose, r.with_people, r.at_risk, r.critical, *(r.expiring_in.get(d, 0) for d in WINDOWS),
-              *(r.by_reason.get(x, 0) for x in REASONS)] for r in rows]
+    table = [
+        [
+            r.purpose,
+            r.with_people,
+            r.at_risk,
+            r.critical,
+            *(r.expiring_in.get(d, 0) for d in WINDOWS),
+            *(r.by_reason.get(x, 0) for x in REASONS),
+        ]
+        for r in rows
+    ]
     if args.format == "json":
         print_json([dict(zip(headers, row, strict=True)) for row in table])
     elif args.format == "csv":

@@ -37,10 +37,18 @@ def register(groups: argparse._SubParsersAction) -> None:
     add.add_argument("--guardian-verification", help="how the guardian was verified")
     add.add_argument("--note", help="short evidence note, e.g. where the signed paper form is filed")
     add.add_argument("--selfie", type=Path, help="with --consent face_matching: enrol a face template (not stored)")
-    add.add_argument("--scan", type=Path, metavar="FILE",
-                     help="with --channel paper: the signed form's scan (PDF, JPEG or PNG, at most 10 MB), kept as proof")
-    add.add_argument("--signed-on", type=_iso_date, metavar="YYYY-MM-DD",
-                     help="with --scan: the date written on the paper form (default today)")
+    add.add_argument(
+        "--scan",
+        type=Path,
+        metavar="FILE",
+        help="with --channel paper: the signed form's scan (PDF, JPEG or PNG, at most 10 MB), kept as proof",
+    )
+    add.add_argument(
+        "--signed-on",
+        type=_iso_date,
+        metavar="YYYY-MM-DD",
+        help="with --scan: the date written on the paper form (default today)",
+    )
     add.add_argument("--json", action="store_true")
     add.set_defaults(handler=add_command)
 
@@ -127,10 +135,22 @@ def add_command(args: argparse.Namespace) -> int:
     if scan is not None:
         # The same path as the staff page: scan stored first, rows after, scan removed again if they fail.
         reg = record_paper_consent(
-            portal.db, portal.blobs, name=args.name, email=args.email, phone=args.phone, locale=args.locale,
-            birth_year=args.birth_year, is_minor=args.minor, guardian_name=args.guardian,
-            guardian_verification=args.guardian_verification, event_id=args.event, choices=choices,
-            signed_on=args.signed_on or date.today(), scan=scan, actor=cli_actor(), note=args.note,
+            portal.db,
+            portal.blobs,
+            name=args.name,
+            email=args.email,
+            phone=args.phone,
+            locale=args.locale,
+            birth_year=args.birth_year,
+            is_minor=args.minor,
+            guardian_name=args.guardian,
+            guardian_verification=args.guardian_verification,
+            event_id=args.event,
+            choices=choices,
+            signed_on=args.signed_on or date.today(),
+            scan=scan,
+            actor=cli_actor(),
+            note=args.note,
         )
     else:
         reg = register_subject(
@@ -155,12 +175,20 @@ def add_command(args: argparse.Namespace) -> int:
         enrolled = True
     receipt = _receipt(portal, reg.subject.id, reg.entries)
     if args.json:
-        print_json({"subject_id": reg.subject.id, "entries": [e.entry_id for e in reg.entries],
-                    "template_enrolled": enrolled, "receipt": receipt,
-                    **({"scan_sha256": reg.scan_sha256} if isinstance(reg, PaperConsent) else {})})
+        print_json(
+            {
+                "subject_id": reg.subject.id,
+                "entries": [e.entry_id for e in reg.entries],
+                "template_enrolled": enrolled,
+                "receipt": receipt,
+                **({"scan_sha256": reg.scan_sha256} if isinstance(reg, PaperConsent) else {}),
+            }
+        )
     else:
-        print(f"Registered {reg.subject.display_name} as {reg.subject.id} with {len(reg.entries)} consent entries"
-              + ("; face template enrolled, selfie discarded." if enrolled else "."))
+        print(
+            f"Registered {reg.subject.display_name} as {reg.subject.id} with {len(reg.entries)} consent entries"
+            + ("; face template enrolled, selfie discarded." if enrolled else ".")
+        )
     return 0
 
 
@@ -189,8 +217,10 @@ def match_command(args: argparse.Namespace) -> int:
     portal = open_database(args)
     suggest, auto = portal.settings.thresholds
     found = match_subject(portal.db, subject_id=args.subject_id, event_id=args.event, suggest=suggest, auto=auto)
-    print_table(["detection", "asset", "distance", "status"],
-                [[s.detection_id, s.asset_id, f"{s.distance:.3f}", s.status] for s in found])
+    print_table(
+        ["detection", "asset", "distance", "status"],
+        [[s.detection_id, s.asset_id, f"{s.distance:.3f}", s.status] for s in found],
+    )
     print(f"\n{len(found)} suggestion(s); staff confirm them on the asset page or with `subjects link`.")
     return 0
 
@@ -310,8 +340,13 @@ def export_command(args: argparse.Namespace) -> int:
     from portal.backend.access_export import export_subject
 
     portal = open_database(args)
-    data = export_subject(portal.db, portal.blobs, subject_id=args.subject_id, actor=cli_actor(),
-                          max_pixels=portal.settings.max_image_pixels)
+    data = export_subject(
+        portal.db,
+        portal.blobs,
+        subject_id=args.subject_id,
+        actor=cli_actor(),
+        max_pixels=portal.settings.max_image_pixels,
+    )
     write_output(args.out, data)
     print(f"Wrote {args.out} ({len(data) / 1024:.0f} KiB).")
     return 0
@@ -332,10 +367,13 @@ def erase_command(args: argparse.Namespace) -> int:
         typed = input(f"Erase {subject.display_name} ({subject.id}) for good? Type the first 8 characters of the id: ")
         if typed.strip() != subject.id[:8]:
             raise ValidationError("Not confirmed; nothing was erased.")
-    report = erase_subject(portal.db, portal.blobs, subject_id=subject.id, actor=cli_actor(),
-                           max_pixels=portal.settings.max_image_pixels)
-    print(f"Erased {subject.id}: {report.consents_withdrawn} consent(s) withdrawn, {report.images_redacted} image(s) "
-          f"redacted, {report.renditions_deleted} rendition(s) deleted, {report.templates_deleted} template(s) "
-          f"deleted, {report.scans_deleted} paper scan(s) deleted, {report.takedown_tasks} takedown task(s) queued. "
-          "The pseudonymous ledger entries remain as proof.")
+    report = erase_subject(
+        portal.db, portal.blobs, subject_id=subject.id, actor=cli_actor(), max_pixels=portal.settings.max_image_pixels
+    )
+    print(
+        f"Erased {subject.id}: {report.consents_withdrawn} consent(s) withdrawn, {report.images_redacted} image(s) "
+        f"redacted, {report.renditions_deleted} rendition(s) deleted, {report.templates_deleted} template(s) "
+        f"deleted, {report.scans_deleted} paper scan(s) deleted, {report.takedown_tasks} takedown task(s) queued. "
+        "The pseudonymous ledger entries remain as proof."
+    )
     return 0

@@ -12,8 +12,18 @@ from portal.backend.staff import StaffUser
 from portal.components.context import KIOSK_KEY, get_portal
 
 # Every widget and value the consent form keeps in the session; the next person must start from none of them.
-_FORM_KEYS = ("form_name", "form_email", "form_minor", "form_guardian", "form_guardian_ok", "selfie_camera",
-              "selfie_upload", "form_locale", "submission_id", "registered")
+_FORM_KEYS = (
+    "form_name",
+    "form_email",
+    "form_minor",
+    "form_guardian",
+    "form_guardian_ok",
+    "selfie_camera",
+    "selfie_upload",
+    "form_locale",
+    "submission_id",
+    "registered",
+)
 
 
 def kiosk_session() -> dict[str, Any] | None:
@@ -56,13 +66,13 @@ def exit_control(kiosk: dict[str, Any]) -> None:
     with st.expander("Staff: end kiosk mode"):
         with st.form("kiosk_exit", clear_on_submit=True):
             st.caption(f"Only {kiosk['staff_name']}, who started kiosk mode, can end it.")
-            password = st.text_input("Your password", type="password", key="kiosk_password",
-                                     autocomplete="current-password")
+            password = st.text_input(
+                "Your password", type="password", key="kiosk_password", autocomplete="current-password"
+            )
             submitted = st.form_submit_button("End kiosk mode")
         if submitted:
             try:
-                end_kiosk(get_portal().db, staff_id=kiosk["staff_id"], password=password,
-                          event_id=kiosk["event_id"])
+                end_kiosk(get_portal().db, staff_id=kiosk["staff_id"], password=password, event_id=kiosk["event_id"])
             except PortalError as exc:
                 st.error(str(exc))
             else:

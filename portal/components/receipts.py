@@ -16,7 +16,19 @@ def receipt_download_buttons(blobs: BlobStore, keys: tuple[str, str] | None, loc
         return
     json_key, pdf_key = keys
     left, right = st.columns(2)
-    left.download_button(t("receipts.pdf", locale), data=blobs.get(pdf_key), file_name=Path(pdf_key).name,
-                         mime="application/pdf", key=f"pdf_{key}", width="stretch")
-    right.download_button(t("receipts.json", locale), data=blobs.get(json_key), file_name=Path(json_key).name,
-                          mime="application/json", key=f"json_{key}", width="stretch")
+    left.download_button(
+        t("receipts.pdf", locale),
+        data=blobs.get(pdf_key),
+        file_name=Path(pdf_key).name,
+        mime="application/pdf",
+        key=f"pdf_{key}",
+        width="stretch",
+    )
+    right.download_button(
+        t("receipts.json", locale),
+        data=blobs.get(json_key),
+        file_name=Path(json_key).name,
+        mime="application/json",
+        key=f"json_{key}",
+        width="stretch",
+    )

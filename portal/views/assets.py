@@ -45,17 +45,29 @@ with portal.db.read() as conn:
     purposes = [p for p in list_purposes(conn) if not p.biometric]
 
 with st.expander("Upload photos", expanded=False):
-    files = st.file_uploader("Photos", type=["jpg", "jpeg", "png", "webp", "tif", "tiff", "gif"],
-                             accept_multiple_files=True, key="uploads")
-    event = st.selectbox("Event", options=[None, *[e.id for e in events]], key="upload_event",
-                         format_func=lambda i: "(none)" if i is None else next(e.name for e in events if e.id == i))
+    files = st.file_uploader(
+        "Photos", type=["jpg", "jpeg", "png", "webp", "tif", "tiff", "gif"], accept_multiple_files=True, key="uploads"
+    )
+    event = st.selectbox(
+        "Event",
+        options=[None, *[e.id for e in events]],
+        key="upload_event",
+        format_func=lambda i: "(none)" if i is None else next(e.name for e in events if e.id == i),
+    )
     if st.button("Import", type="primary", disabled=not files, key="import"):
         bar = st.progress(0.0, text="Importing…")
         imported, duplicates, rejected = 0, 0, []
         for n, f in enumerate(files or []):
             try:
-                result = ingest(portal.db, portal.blobs, data=f.getvalue(), filename=f.name,
-                                max_pixels=settings.max_image_pixels, event_id=event, uploaded_by=user.id)
+                result = ingest(
+                    portal.db,
+                    portal.blobs,
+                    data=f.getvalue(),
+                    filename=f.name,
+                    max_pixels=settings.max_image_pixels,
+                    event_id=event,
+                    uploaded_by=user.id,
+                )
             except PortalError as exc:
                 rejected.append(f"{f.name}: {exc}")
             else:
@@ -76,12 +88,26 @@ if not rows:
     st.info("No photos yet.")
     st.stop()
 st.dataframe(
-    [{"Photo": r["id"], "File": r["filename"], "State": r["analysis_state"], "Faces": r["faces"],
-      "Persons": r["persons"], "Suggestions to review": r["suggested"]} for r in rows],
-    hide_index=True, width="stretch",
+    [
+        {
+            "Photo": r["id"],
+            "File": r["filename"],
+            "State": r["analysis_state"],
+            "Faces": r["faces"],
+            "Persons": r["persons"],
+            "Suggestions to review": r["suggested"],
+        }
+        for r in rows
+    ],
+    hide_index=True,
+    width="stretch",
 )
-chosen = st.selectbox("Review a photo", options=[r["id"] for r in rows], key="review_asset",
-                      format_func=lambda i: next(f"#{r['id']} {r['filename']}" for r in rows if r["id"] == i))
+chosen = st.selectbox(
+    "Review a photo",
+    options=[r["id"] for r in rows],
+    key="review_asset",
+    format_func=lambda i: next(f"#{r['id']} {r['filename']}" for r in rows if r["id"] == i),
+)
 with portal.db.read() as conn:
     asset = get_asset(conn, chosen)
     found = asset_detections(conn, asset.id)
@@ -110,9 +136,13 @@ for d in found:
                 if cols[1].button("Reject", key=f"reject_{d['id']}"):
                     review_suggestion(portal.db, detection_id=d["id"], accept=False, staff_id=user.id)
                     st.rerun()
-            person = cols[2].selectbox("Link to", options=[None, *people], key=f"who_{d['id']}",
-                                       format_func=lambda s: "choose a person…" if s is None else people[s],
-                                       label_visibility="collapsed")
+            person = cols[2].selectbox(
+                "Link to",
+                options=[None, *people],
+                key=f"who_{d['id']}",
+                format_func=lambda s: "choose a person…" if s is None else people[s],
+                label_visibility="collapsed",
+            )
             if person and cols[2].button("Link", key=f"link_{d['id']}"):
                 link_detection(portal.db, detection_id=d["id"], subject_id=person, actor=actor)
                 st.rerun()

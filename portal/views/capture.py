@@ -23,8 +23,10 @@ portal = get_portal()
 user = require_role("staff")
 settings = portal.settings
 st.title("Paper consent forms")
-st.write("Enter a signed paper form exactly as it is ticked, and attach its scan (PDF, JPEG or PNG, at most "
-         f"{MAX_SCAN_BYTES >> 20} MB). An unticked box is recorded as refused.")
+st.write(
+    "Enter a signed paper form exactly as it is ticked, and attach its scan (PDF, JPEG or PNG, at most "
+    f"{MAX_SCAN_BYTES >> 20} MB). An unticked box is recorded as refused."
+)
 
 with portal.db.read() as conn:
     events = list_events(conn)
@@ -38,8 +40,12 @@ if not events:
     st.info("Create the event on the Events page first: every paper form belongs to an event.")
     st.stop()
 
-event_id = st.selectbox("Event", options=[e.id for e in events], key="paper_event",
-                        format_func=lambda i: next(e.name for e in events if e.id == i))
+event_id = st.selectbox(
+    "Event",
+    options=[e.id for e in events],
+    key="paper_event",
+    format_func=lambda i: next(e.name for e in events if e.id == i),
+)
 event = next(e for e in events if e.id == event_id)
 name = st.text_input("Name (as written on the form)", max_chars=200, key="paper_name")
 email = st.text_input("E-mail (optional: the personal link is sent there)", max_chars=254, key="paper_email")
@@ -48,8 +54,12 @@ minor = st.checkbox(f"Below {org.consent_age}: a parent or guardian signed", key
 guardian, verification = "", ""
 if minor:
     guardian = st.text_input("Guardian's name", max_chars=200, key="paper_guardian")
-    verification = st.text_input("How the guardian was verified", max_chars=200, key="paper_guardian_how",
-                                 placeholder="e.g. signed in front of staff, ID card checked")
+    verification = st.text_input(
+        "How the guardian was verified",
+        max_chars=200,
+        key="paper_guardian_how",
+        placeholder="e.g. signed in front of staff, ID card checked",
+    )
 
 st.subheader("Choices as ticked on the paper")
 choices: dict[str, bool] = {}
@@ -58,10 +68,13 @@ for p in purposes:
         label = titles[p.id].title if p.id in titles else p.code
         # value=False: a box is only recorded as given when staff see a tick on the paper (R2).
         choices[p.code] = st.checkbox(f"Ticked: {label}", value=False, key=f"paper_{p.code}")
-signed_on = st.date_input("Date signed on the form", value=date.today(), max_value=date.today(),
-                          key="paper_signed_on")
-scan = st.file_uploader("Scan of the signed form", type=["pdf", "jpg", "jpeg", "png"], key="paper_scan",
-                        max_upload_size=MAX_SCAN_BYTES >> 20)  # the browser says so before the upload, too
+signed_on = st.date_input("Date signed on the form", value=date.today(), max_value=date.today(), key="paper_signed_on")
+scan = st.file_uploader(
+    "Scan of the signed form",
+    type=["pdf", "jpg", "jpeg", "png"],
+    key="paper_scan",
+    max_upload_size=MAX_SCAN_BYTES >> 20,
+)  # the browser says so before the upload, too
 
 # One id per filled-in form: a double click records the form once.
 submission = st.session_state.setdefault("paper_submission", str(uuid.uuid4()))
@@ -73,10 +86,20 @@ if st.button("Record the paper form", type="primary", key="paper_submit"):
             # Judged by the declared size before the bytes are read; the backend checks the real size again.
             raise PortalError(f"The scan is larger than {MAX_SCAN_BYTES >> 20} MB; scan at 200-300 dpi.")
         result = record_paper_consent(
-            portal.db, portal.blobs, name=name, email=email or None, locale=locale, event_id=event.id,
-            choices=choices, signed_on=signed_on, scan=scan.getvalue(), actor=f"staff:{user.id}",
-            is_minor=minor, guardian_name=guardian if minor else None,
-            guardian_verification=verification if minor else None, submission_id=submission,
+            portal.db,
+            portal.blobs,
+            name=name,
+            email=email or None,
+            locale=locale,
+            event_id=event.id,
+            choices=choices,
+            signed_on=signed_on,
+            scan=scan.getvalue(),
+            actor=f"staff:{user.id}",
+            is_minor=minor,
+            guardian_name=guardian if minor else None,
+            guardian_verification=verification if minor else None,
+            submission_id=submission,
         )
         if not result.replayed:
             try:
@@ -85,13 +108,26 @@ if st.button("Record the paper form", type="primary", key="paper_submit"):
                 # The consent is recorded either way; a missing organisation detail must not undo it.
                 st.warning(str(exc))
             if result.subject.email:
-                link = create_personal_link(portal.db, subject_id=result.subject.id, secret=settings.secret_key,
-                                            base_url=settings.base_url, ttl_days=settings.link_ttl_days)
+                link = create_personal_link(
+                    portal.db,
+                    subject_id=result.subject.id,
+                    secret=settings.secret_key,
+                    base_url=settings.base_url,
+                    ttl_days=settings.link_ttl_days,
+                )
                 with portal.db.write() as conn:
-                    queue(conn, kind="email", now=utcnow(), recipient=result.subject.email,
-                          subject_id=result.subject.id, dedupe_key=f"welcome:{result.subject.id}",
-                          payload={"subject": t("my_consents.title", locale),
-                                   "body": f"{t('form.link', locale)}\n{link}"})
+                    queue(
+                        conn,
+                        kind="email",
+                        now=utcnow(),
+                        recipient=result.subject.email,
+                        subject_id=result.subject.id,
+                        dedupe_key=f"welcome:{result.subject.id}",
+                        payload={
+                            "subject": t("my_consents.title", locale),
+                            "body": f"{t('form.link', locale)}\n{link}",
+                        },
+                    )
     except PortalError as exc:
         st.error(str(exc))
     else:
@@ -101,7 +137,8 @@ if st.button("Record the paper form", type="primary", key="paper_submit"):
             + (" (this form was already recorded; nothing new was written)." if result.replayed else ".")
         )
         # The next form starts empty, with a new submission id; the event stays (forms come in stacks per event).
-        for key in [k for k in st.session_state if str(k).startswith("paper_") and k not in ("paper_saved",
-                                                                                              "paper_event")]:
+        for key in [
+            k for k in st.session_state if str(k).startswith("paper_") and k not in ("paper_saved", "paper_event")
+        ]:
             del st.session_state[key]
         st.rerun()

@@ -37,8 +37,11 @@ with portal.db.read() as conn:
     org = get_organisation(conn)
     try:
         # The kiosk's event was chosen by staff; a visitor's event comes from the signed QR token.
-        event = get_event(conn, kiosk["event_id"]) if kiosk else resolve_event_token(
-            conn, token=token, secret=settings.secret_key, now=now)
+        event = (
+            get_event(conn, kiosk["event_id"])
+            if kiosk
+            else resolve_event_token(conn, token=token, secret=settings.secret_key, now=now)
+        )
     except (TokenError, NotFound) as exc:
         st.title(t("form.bad_token", "en"))
         st.error(str(exc))
@@ -49,10 +52,16 @@ with portal.db.read() as conn:
     purposes = [p for p in list_purposes(conn) if p.code in event.purpose_codes]
 
 browser = best_locale([getattr(st.context, "locale", None) or "en"])
-locale = st.segmented_control(
-    t("language", browser), options=list(LOCALES), default=browser, key="form_locale",
-    format_func=lambda code: {"en": "English", "sv": "Svenska"}[code],
-) or browser
+locale = (
+    st.segmented_control(
+        t("language", browser),
+        options=list(LOCALES),
+        default=browser,
+        key="form_locale",
+        format_func=lambda code: {"en": "English", "sv": "Svenska"}[code],
+    )
+    or browser
+)
 with portal.db.read() as conn:
     texts = current_texts(conn, locale)
 
@@ -63,8 +72,11 @@ if kiosk and done:
     # organisation sends it on request; the receipts are on the personal-link page.
     st.title(t("kiosk.done", locale))
     st.success(t("kiosk.thanks", locale))
-    st.write(t("kiosk.link_mailed", locale) if done.get("emailed")
-             else t("kiosk.link_later", locale, controller=org.controller_name, email=org.contact_email))
+    st.write(
+        t("kiosk.link_mailed", locale)
+        if done.get("emailed")
+        else t("kiosk.link_later", locale, controller=org.controller_name, email=org.contact_email)
+    )
     st.button(t("kiosk.next", locale), type="primary", width="stretch", key="kiosk_next", on_click=clear_form)
     exit_control(kiosk)
     st.stop()
@@ -84,14 +96,25 @@ if done and done["event"] == event.id:
 st.title(t("form.title", locale, event=event.name))
 st.write(t("form.intro", locale, controller=org.controller_name))
 address = ", ".join(x for x in (org.street, f"{org.postal_code} {org.locality}".strip(), org.country) if x)
-st.caption(t("form.controller", locale, controller=org.controller_name, address=address, email=org.contact_email,
-             dpo=f"{org.dpo_name} ({org.dpo_email})" if org.dpo_name else "-"))
+st.caption(
+    t(
+        "form.controller",
+        locale,
+        controller=org.controller_name,
+        address=address,
+        email=org.contact_email,
+        dpo=f"{org.dpo_name} ({org.dpo_email})" if org.dpo_name else "-",
+    )
+)
 st.caption(t("form.separate", locale))
 
 name = st.text_input(t("form.name", locale), max_chars=200, key="form_name")
 email = st.text_input(t("form.email", locale), max_chars=254, key="form_email")
-minor = st.checkbox(t("form.minor", locale, age=org.consent_age), key="form_minor",
-                    help=t("form.minor_help", locale, age=org.consent_age))
+minor = st.checkbox(
+    t("form.minor", locale, age=org.consent_age),
+    key="form_minor",
+    help=t("form.minor_help", locale, age=org.consent_age),
+)
 guardian, guardian_ok = "", False
 if minor:
     guardian = st.text_input(t("form.guardian_name", locale), max_chars=200, key="form_guardian")
@@ -106,8 +129,10 @@ for p in purposes:
     with st.container(border=True):
         st.markdown(f"**{text.title}**")
         st.write(text.body)
-        st.caption(f"{t('form.recipients', locale)}: {', '.join(text.recipients)} · "
-                   f"{t('form.data', locale)}: {', '.join(text.data_categories)}")
+        st.caption(
+            f"{t('form.recipients', locale)}: {', '.join(text.recipients)} · "
+            f"{t('form.data', locale)}: {', '.join(text.data_categories)}"
+        )
         # value=False always: an untouched form records no consent (R2).
         choices[p.code] = st.checkbox(t("form.agree", locale, title=text.title), value=False, key=f"agree_{p.code}")
 
@@ -118,8 +143,12 @@ if biometric and choices.get(biometric.code):
         st.markdown(f"**{t('form.selfie_title', locale)}**")
         st.write(t("form.selfie_text", locale))
         shot = st.camera_input(t("form.selfie_camera", locale), key="selfie_camera")
-        upload = st.file_uploader(t("form.selfie_upload", locale), type=["jpg", "jpeg", "png", "webp"],
-                                  key="selfie_upload", max_upload_size=MAX_SELFIE_BYTES >> 20)
+        upload = st.file_uploader(
+            t("form.selfie_upload", locale),
+            type=["jpg", "jpeg", "png", "webp"],
+            key="selfie_upload",
+            max_upload_size=MAX_SELFIE_BYTES >> 20,
+        )
         picked = shot or upload
         if picked is not None and picked.size > MAX_SELFIE_BYTES:
             # Judged by the declared size, before the bytes are read into memory.
@@ -140,8 +169,9 @@ if st.button(t("form.submit", locale), type="primary", width="stretch", key="for
             from portal.backend.vision.faces import FaceAnalyzer
 
             # Checked before anything is written; the selfie bytes go out of scope after this request.
-            template = check_selfie(selfie, analyzer=FaceAnalyzer(model=settings.face_detector),
-                                    max_pixels=settings.max_image_pixels)
+            template = check_selfie(
+                selfie, analyzer=FaceAnalyzer(model=settings.face_detector), max_pixels=settings.max_image_pixels
+            )
         registration = register_subject(
             portal.db,
             name=name,
@@ -150,17 +180,29 @@ if st.button(t("form.submit", locale), type="primary", width="stretch", key="for
             is_minor=minor,
             guardian_name=guardian if minor else None,
             guardian_verification=(
-                "declared by the guardian on the staff tablet (kiosk)" if kiosk
+                "declared by the guardian on the staff tablet (kiosk)"
+                if kiosk
                 else "declared by the guardian on the event's QR form"
-            ) if minor else None,
+            )
+            if minor
+            else None,
             event_id=event.id,
             choices=choices,
             # In kiosk mode the person still ticks and sends the form themselves, so they stay the actor; the
             # evidence names the staff member whose tablet it was.
-            context=Context(channel=channel, actor="guardian" if minor else "subject", event_id=event.id,
-                            evidence={"act": "checkbox", "form": "event", "ui_locale": locale,
-                                      **(kiosk_evidence(kiosk["staff_id"]) if kiosk else {})},
-                            submission_id=submission, locale=locale),
+            context=Context(
+                channel=channel,
+                actor="guardian" if minor else "subject",
+                event_id=event.id,
+                evidence={
+                    "act": "checkbox",
+                    "form": "event",
+                    "ui_locale": locale,
+                    **(kiosk_evidence(kiosk["staff_id"]) if kiosk else {}),
+                },
+                submission_id=submission,
+                locale=locale,
+            ),
         )
         subject = registration.subject
         if template is not None:
@@ -174,14 +216,25 @@ if st.button(t("form.submit", locale), type="primary", width="stretch", key="for
         except PortalError as exc:
             # The consent is recorded either way; a missing organisation detail must not undo it.
             st.warning(str(exc))
-        link = create_personal_link(portal.db, subject_id=subject.id, secret=settings.secret_key,
-                                    base_url=settings.base_url, ttl_days=settings.link_ttl_days)
+        link = create_personal_link(
+            portal.db,
+            subject_id=subject.id,
+            secret=settings.secret_key,
+            base_url=settings.base_url,
+            ttl_days=settings.link_ttl_days,
+        )
         if subject.email:
             with portal.db.write() as conn:
                 # Embedded mode sends no mail: staff see the message in the outbox.
-                queue(conn, kind="email", now=utcnow(), recipient=subject.email, subject_id=subject.id,
-                      dedupe_key=f"welcome:{subject.id}",
-                      payload={"subject": t("my_consents.title", locale), "body": f"{t('form.link', locale)}\n{link}"})
+                queue(
+                    conn,
+                    kind="email",
+                    now=utcnow(),
+                    recipient=subject.email,
+                    subject_id=subject.id,
+                    dedupe_key=f"welcome:{subject.id}",
+                    payload={"subject": t("my_consents.title", locale), "body": f"{t('form.link', locale)}\n{link}"},
+                )
     except PortalError as exc:
         st.error(str(exc))
     else:
@@ -191,8 +244,14 @@ if st.button(t("form.submit", locale), type="primary", width="stretch", key="for
             clear_form(keep=("form_locale",))
             st.session_state["registered"] = {"event": event.id, "emailed": bool(subject.email)}
         else:
-            st.session_state["registered"] = {"event": event.id, "name": subject.display_name, "link": link,
-                                              "email": subject.email, "choices": choices, "receipt": receipt_keys}
+            st.session_state["registered"] = {
+                "event": event.id,
+                "name": subject.display_name,
+                "link": link,
+                "email": subject.email,
+                "choices": choices,
+                "receipt": receipt_keys,
+            }
             st.session_state.pop("submission_id", None)
         st.rerun()
 

@@ -33,16 +33,32 @@ with st.expander("Create an event", expanded=not events):
         name = st.text_input("Name", max_chars=200)
         when = st.date_input("Date", value=date.today())
         place = st.text_input("Place", max_chars=200)
-        asked = st.multiselect("Purposes the form asks for", options=[p.code for p in purposes],
-                               default=[p.code for p in purposes if p.code != "partners"],
-                               format_func=lambda c: next(titles.get(p.id, c) for p in purposes if p.code == c))
+        asked = st.multiselect(
+            "Purposes the form asks for",
+            options=[p.code for p in purposes],
+            default=[p.code for p in purposes if p.code != "partners"],
+            format_func=lambda c: next(titles.get(p.id, c) for p in purposes if p.code == c),
+        )
         if st.form_submit_button("Create event", type="primary"):
             try:
                 with portal.db.write() as conn:
-                    created = create_event(conn, name=name, purpose_codes=asked, starts_on=when, place=place,
-                                           now=utcnow(), created_by=user.id)
-                    audit(conn, actor=f"staff:{user.id}", action="create_event", target_type="event",
-                          target_id=str(created.id), now=utcnow())
+                    created = create_event(
+                        conn,
+                        name=name,
+                        purpose_codes=asked,
+                        starts_on=when,
+                        place=place,
+                        now=utcnow(),
+                        created_by=user.id,
+                    )
+                    audit(
+                        conn,
+                        actor=f"staff:{user.id}",
+                        action="create_event",
+                        target_type="event",
+                        target_id=str(created.id),
+                        now=utcnow(),
+                    )
             except PortalError as exc:
                 st.error(str(exc))
             else:
@@ -66,20 +82,39 @@ for event in events:
         poster_key = f"poster_pdf_{event.id}"
         if right.button("Make the QR poster (PDF)", key=f"make_poster_{event.id}"):
             # Rendered on request only: a PDF per event on every page run would make the page slow.
-            st.session_state[poster_key] = (url, render_poster_pdf(org=org, event_name=event.name, url=url,
-                                                                   place=event.place, starts_on=event.starts_on))
+            st.session_state[poster_key] = (
+                url,
+                render_poster_pdf(
+                    org=org, event_name=event.name, url=url, place=event.place, starts_on=event.starts_on
+                ),
+            )
         made = st.session_state.get(poster_key)
         if made and made[0] == url:
-            right.download_button("Download the QR poster (PDF)", data=made[1], file_name=f"qr-poster-{event.id}.pdf",
-                                  mime="application/pdf", key=f"poster_{event.id}")
+            right.download_button(
+                "Download the QR poster (PDF)",
+                data=made[1],
+                file_name=f"qr-poster-{event.id}.pdf",
+                mime="application/pdf",
+                key=f"poster_{event.id}",
+            )
         # The callback switches this browser session to kiosk mode before the next run, so the router of that run
         # already shows only the form.
-        right.button("Start kiosk mode on this device (hand it to people to fill in the form)",
-                     key=f"kiosk_{event.id}", on_click=begin_kiosk, args=(user, event.id),
-                     help="The form fills the screen with no staff pages; your password ends kiosk mode.")
+        right.button(
+            "Start kiosk mode on this device (hand it to people to fill in the form)",
+            key=f"kiosk_{event.id}",
+            on_click=begin_kiosk,
+            args=(user, event.id),
+            help="The form fills the screen with no staff pages; your password ends kiosk mode.",
+        )
         if right.button("Replace the QR code (old posters stop working)", key=f"rotate_{event.id}"):
             with portal.db.write() as conn:
                 rotate_qr_secret(conn, event_id=event.id)
-                audit(conn, actor=f"staff:{user.id}", action="rotate_event_qr", target_type="event",
-                      target_id=str(event.id), now=utcnow())
+                audit(
+                    conn,
+                    actor=f"staff:{user.id}",
+                    action="rotate_event_qr",
+                    target_type="event",
+                    target_id=str(event.id),
+                    now=utcnow(),
+                )
             st.rerun()

@@ -134,8 +134,16 @@ with portal.db.read() as conn:
     every_status = subject_consents(conn, subject.id, now)
 for photo in photos:
     with st.container(border=True):
-        st.image(subject_view(portal.db, portal.blobs, asset_id=photo.asset_id, subject_id=subject.id,
-                              max_pixels=portal.settings.max_image_pixels), width="stretch")
+        st.image(
+            subject_view(
+                portal.db,
+                portal.blobs,
+                asset_id=photo.asset_id,
+                subject_id=subject.id,
+                max_pixels=portal.settings.max_image_pixels,
+            ),
+            width="stretch",
+        )
         titles = {p.code: shown_texts[p.code].title for p in purposes if p.code in shown_texts}
         for code, place, since in photo.uses:
             st.caption(t("photos.used", locale, purpose=titles.get(code, code), place=place, date=since.date()))
@@ -145,17 +153,28 @@ for photo in photos:
             if p.biometric or p.code not in titles:
                 continue
             here = status_for(every_status, p.code, photo.asset_id)
-            own = next((s.status for s in every_status if s.purpose_code == p.code and s.scope_asset_id == photo.asset_id), None)
+            own = next(
+                (s.status for s in every_status if s.purpose_code == p.code and s.scope_asset_id == photo.asset_id),
+                None,
+            )
             st.markdown(f"{titles[p.code]}: **{status_label(here, locale)}**")
             if here in ("given", "renewed"):
                 action = "withdrawn" if own in ("given", "renewed") else "refused"
-                st.button(t("photos.not_this", locale, title=titles[p.code]), key=f"veto_{photo.asset_id}_{p.code}",
-                          on_click=_act, args=([Decision(purpose=p.code, action=action, asset_id=photo.asset_id)],),
-                          width="stretch")
+                st.button(
+                    t("photos.not_this", locale, title=titles[p.code]),
+                    key=f"veto_{photo.asset_id}_{p.code}",
+                    on_click=_act,
+                    args=([Decision(purpose=p.code, action=action, asset_id=photo.asset_id)],),
+                    width="stretch",
+                )
             else:
-                st.button(t("photos.allow_this", locale, title=titles[p.code]), key=f"allow_{photo.asset_id}_{p.code}",
-                          on_click=_act, args=([Decision(purpose=p.code, action="given", asset_id=photo.asset_id)],),
-                          width="stretch")
+                st.button(
+                    t("photos.allow_this", locale, title=titles[p.code]),
+                    key=f"allow_{photo.asset_id}_{p.code}",
+                    on_click=_act,
+                    args=([Decision(purpose=p.code, action="given", asset_id=photo.asset_id)],),
+                    width="stretch",
+                )
 
 if any(s.allowed for s in statuses.values()):
     st.divider()
@@ -190,21 +209,33 @@ st.header(t("rights.title", locale))
 st.caption(t("rights.intro", locale))
 if st.button(t("rights.prepare", locale), key="prepare_export", width="stretch"):
     try:
-        st.session_state["export_zip"] = export_subject(portal.db, portal.blobs, subject_id=subject.id,
-                                                        actor="subject", max_pixels=portal.settings.max_image_pixels)
+        st.session_state["export_zip"] = export_subject(
+            portal.db, portal.blobs, subject_id=subject.id, actor="subject", max_pixels=portal.settings.max_image_pixels
+        )
     except PortalError as exc:
         st.error(str(exc))
 if st.session_state.get("export_zip"):
-    st.download_button(t("rights.download", locale), data=st.session_state["export_zip"], file_name="my-data.zip",
-                       mime="application/zip", key="download_export", width="stretch")
+    st.download_button(
+        t("rights.download", locale),
+        data=st.session_state["export_zip"],
+        file_name="my-data.zip",
+        mime="application/zip",
+        key="download_export",
+        width="stretch",
+    )
 if st.button(t("rights.erase", locale), key="erase", width="stretch"):
     st.session_state["confirm_erase"] = True
 if st.session_state.get("confirm_erase"):
     st.warning(t("rights.erase_warning", locale))
     if st.button(t("rights.erase_confirm", locale), key="erase_confirm", type="primary", width="stretch"):
         try:
-            erase_subject(portal.db, portal.blobs, subject_id=subject.id, actor="subject",
-                          max_pixels=portal.settings.max_image_pixels)
+            erase_subject(
+                portal.db,
+                portal.blobs,
+                subject_id=subject.id,
+                actor="subject",
+                max_pixels=portal.settings.max_image_pixels,
+            )
         except PortalError as exc:
             st.error(str(exc))
         else:

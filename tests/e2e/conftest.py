@@ -18,8 +18,15 @@ import pytest
 from tests.conftest import IN_CI, ROOT
 
 CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", "--no-first-run", "--disable-quic"]
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 ARTIFACTS = ROOT / "test-artifacts" / "e2e"
 
 
@@ -54,12 +61,29 @@ def live_portal(tmp_path: Path) -> Iterator[LivePortal]:
     db.dispose()
     shutil.copytree(ROOT / ".streamlit", tmp_path / ".streamlit", ignore=shutil.ignore_patterns("secrets.toml"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")} | {
-        "PORTAL_DATABASE_URL": database_url, "PORTAL_DATA_DIR": str(tmp_path / "data"), "PORTAL_BASE_URL": url}
+        "PORTAL_DATABASE_URL": database_url,
+        "PORTAL_DATA_DIR": str(tmp_path / "data"),
+        "PORTAL_BASE_URL": url,
+    }
     log = (tmp_path / "streamlit.log").open("w")
     server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "portal" / "app.py"), "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true"],
-        cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(ROOT / "portal" / "app.py"),
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--server.headless",
+            "true",
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
         deadline = time.monotonic() + 90
@@ -89,8 +113,9 @@ def _open_page(request: pytest.FixtureRequest, width: int, height: int) -> Itera
 
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        context = browser.new_context(viewport={"width": width, "height": height}, locale="en-GB",
-                                      accept_downloads=True)
+        context = browser.new_context(
+            viewport={"width": width, "height": height}, locale="en-GB", accept_downloads=True
+        )
         page = context.new_page()
         page.set_default_timeout(60_000)
         yield page

@@ -71,11 +71,14 @@ def test_staff_review_then_the_dashboard_follows_a_withdrawal(  # type: ignore[n
 ) -> None:
     page = desktop_page
     db = Database(live_portal.database_url)
-    settings = load_settings(env={}, secrets_path=None, database_url=live_portal.database_url,
-                             base_url=live_portal.url)
+    settings = load_settings(env={}, secrets_path=None, database_url=live_portal.database_url, base_url=live_portal.url)
     # A person who agreed at the gala's stand: website yes.
-    walter = register_subject(db, name="Walter Webb", choices={"internal": True, "website": True},
-                              context=Context(channel="staff", actor="staff:e2e", evidence={"act": "e2e"})).subject
+    walter = register_subject(
+        db,
+        name="Walter Webb",
+        choices={"internal": True, "website": True},
+        context=Context(channel="staff", actor="staff:e2e", evidence={"act": "e2e"}),
+    ).subject
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
 
     # 1. Staff sign in and create an event.
@@ -103,11 +106,16 @@ def test_staff_review_then_the_dashboard_follows_a_withdrawal(  # type: ignore[n
     page.get_by_text("Analysed 1 photos").wait_for()
     settle(page)
     with db.read() as conn:
-        photo = conn.execute(select(assets.c.id, assets.c.event_id)
-                             .where(assets.c.filename == "gala-stage.jpg")).one()
-        face = conn.execute(select(detections.c.id).where(detections.c.asset_id == photo.id,
-                                                          detections.c.kind == "face")
-                            .order_by((detections.c.w * detections.c.h).desc())).scalars().first()
+        photo = conn.execute(select(assets.c.id, assets.c.event_id).where(assets.c.filename == "gala-stage.jpg")).one()
+        face = (
+            conn.execute(
+                select(detections.c.id)
+                .where(detections.c.asset_id == photo.id, detections.c.kind == "face")
+                .order_by((detections.c.w * detections.c.h).desc())
+            )
+            .scalars()
+            .first()
+        )
     assert photo.event_id == gala and face is not None
 
     # 3. Review the photo: link the face to Walter, then record that it is on the website.
@@ -131,8 +139,9 @@ def test_staff_review_then_the_dashboard_follows_a_withdrawal(  # type: ignore[n
 
     # 5. Walter withdraws website consent on his phone, through his personal link.
     phone = page.context.browser.new_page(viewport={"width": 390, "height": 844})
-    link = create_personal_link(db, subject_id=walter.id, secret=settings.secret_key, base_url=live_portal.url,
-                                ttl_days=settings.link_ttl_days)
+    link = create_personal_link(
+        db, subject_id=walter.id, secret=settings.secret_key, base_url=live_portal.url, ttl_days=settings.link_ttl_days
+    )
     phone.goto(link)
     phone.get_by_text("Hello Walter Webb").wait_for()
     settle(phone)
@@ -160,8 +169,7 @@ def test_staff_review_then_the_dashboard_follows_a_withdrawal(  # type: ignore[n
         page.get_by_role("button", name="Download the compliance report (PDF)").click()
     pdf = tmp_path / "compliance.pdf"
     download.value.save_as(str(pdf))
-    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True,
-                          check=True).stdout
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
     assert "Photo consent compliance report" in text
     assert "gala-stage.jpg" in text and "withdrawn" in text
     db.dispose()

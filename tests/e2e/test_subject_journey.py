@@ -34,8 +34,7 @@ def _no_horizontal_scroll(page) -> bool:  # type: ignore[no-untyped-def]
 def test_qr_form_link_and_withdrawal_on_a_phone(live_portal: LivePortal, browser_page) -> None:  # type: ignore[no-untyped-def]
     page = browser_page
     db = Database(live_portal.database_url)
-    settings = load_settings(env={}, secrets_path=None, database_url=live_portal.database_url,
-                             base_url=live_portal.url)
+    settings = load_settings(env={}, secrets_path=None, database_url=live_portal.database_url, base_url=live_portal.url)
     with db.read() as conn:
         qr_url = event_url(conn, event_id=2, secret=settings.secret_key, base_url=live_portal.url)
 
@@ -63,8 +62,9 @@ def test_qr_form_link_and_withdrawal_on_a_phone(live_portal: LivePortal, browser
         eva = conn.execute(select(subjects.c.id).where(subjects.c.display_name == "Eva Example")).scalar_one()
     # Staff link Eva to a photo that is on the website, so her withdrawal has something to affect.
     blobs = LocalBlobStore(live_portal.folder / "data" / "blobs")
-    asset = ingest(db, blobs, data=group_photo(["grace_hopper"]), filename="eva.jpg",
-                   max_pixels=settings.max_image_pixels).asset
+    asset = ingest(
+        db, blobs, data=group_photo(["grace_hopper"]), filename="eva.jpg", max_pixels=settings.max_image_pixels
+    ).asset
     run_worker(db, blobs, settings)
     with db.read() as conn:
         face = next(d for d in asset_detections(conn, asset.id) if d["kind"] == "face")
@@ -85,8 +85,12 @@ def test_qr_form_link_and_withdrawal_on_a_phone(live_portal: LivePortal, browser
 
     # 3. The ledger and the photo's status changed at once (R8).
     with db.read() as conn:
-        last = conn.execute(select(consent_ledger).where(consent_ledger.c.subject_id == eva)
-                            .order_by(consent_ledger.c.seq.desc()).limit(1)).one()
+        last = conn.execute(
+            select(consent_ledger)
+            .where(consent_ledger.c.subject_id == eva)
+            .order_by(consent_ledger.c.seq.desc())
+            .limit(1)
+        ).one()
         statuses = subject_consents(conn, eva, utcnow())
     assert (last.action, last.channel, last.actor) == ("withdrawn", "portal", "subject")
     assert status_for(statuses, "website", asset.id) == "withdrawn"
@@ -118,8 +122,7 @@ def test_qr_form_link_and_withdrawal_on_a_phone(live_portal: LivePortal, browser
     settle(page)
     page.screenshot(path=str(ARTIFACTS / "my-consents-erased-390x844.png"), full_page=True)
     with db.read() as conn:
-        erased = conn.execute(select(subjects.c.erased_at, subjects.c.display_name)
-                              .where(subjects.c.id == eva)).one()
+        erased = conn.execute(select(subjects.c.erased_at, subjects.c.display_name).where(subjects.c.id == eva)).one()
         assert risk_index.check(conn) == []
         assert critical_assets(conn) == []  # nobody identifiable left in the published photo
     assert erased.erased_at is not None and erased.display_name != "Eva Example"

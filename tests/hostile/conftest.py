@@ -43,8 +43,14 @@ def detectors() -> Detectors:
 
 def analysed_photo(site: Site, detectors: Detectors, filename: str, event_id: int | None = None) -> int:
     """A real two-person photo, ingested under `filename` and analysed; returns its asset id."""
-    asset = ingest(site.db, site.blobs, data=group_photo(["astronaut", "grace_hopper"]), filename=filename,
-                   max_pixels=MAX_PIXELS, event_id=event_id).asset
+    asset = ingest(
+        site.db,
+        site.blobs,
+        data=group_photo(["astronaut", "grace_hopper"]),
+        filename=filename,
+        max_pixels=MAX_PIXELS,
+        event_id=event_id,
+    ).asset
     state, faces, _ = analyze_one(site.db, site.blobs, detectors, max_pixels=MAX_PIXELS) or ("none", 0, 0)
     assert state == "done" and faces >= 2
     return asset.id

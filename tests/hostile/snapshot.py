@@ -30,7 +30,9 @@ class Snapshot:
 def take(db: Database, blobs: BlobStore) -> Snapshot:
     """Count every table of the schema and list every blob key."""
     with db.read() as conn:
-        rows = {t.name: int(conn.execute(select(func.count()).select_from(t)).scalar_one()) for t in metadata.sorted_tables}
+        rows = {
+            t.name: int(conn.execute(select(func.count()).select_from(t)).scalar_one()) for t in metadata.sorted_tables
+        }
     return Snapshot(rows=rows, keys=frozenset(blobs.list_keys("")))
 
 

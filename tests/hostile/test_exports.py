@@ -69,8 +69,9 @@ def export(site: Site, subject_id: str) -> zipfile.ZipFile:
 def test_formula_in_the_history_csv_is_neutralised_and_exact_in_json(site: Site, value: str) -> None:
     sid = make_subject(site.db, name="=SUM(A1:A9) Eve", choices={"internal": True})
     before = snapshot.take(site.db, site.blobs)
-    record_consent(site.db, subject_id=sid, decisions=[Decision("website", "given")],
-                   context=Context(channel="staff", actor=value))
+    record_consent(
+        site.db, subject_id=sid, decisions=[Decision("website", "given")], context=Context(channel="staff", actor=value)
+    )
     snapshot.expect(before, site.db, site.blobs, rows={"consent_ledger": 1, "consent_current": 1}, added=set())
     zf = export(site, sid)
     history = csv_cells(zf.read("history.csv").decode())
@@ -84,24 +85,43 @@ def test_formula_in_the_history_csv_is_neutralised_and_exact_in_json(site: Site,
     assert json.loads(zf.read("subject.json"))["display_name"] == "=SUM(A1:A9) Eve"
 
 
-HOSTILE_UPLOAD_NAMES = ["../../../../tmp/evil.jpg", "/etc/cron.d/evil.jpg", "..\\..\\Windows\\evil.jpg",
-                        "C:\\evil.jpg", "=1+2.jpg"]
+HOSTILE_UPLOAD_NAMES = [
+    "../../../../tmp/evil.jpg",
+    "/etc/cron.d/evil.jpg",
+    "..\\..\\Windows\\evil.jpg",
+    "C:\\evil.jpg",
+    "=1+2.jpg",
+]
 
 
 def _safe_member(name: str) -> bool:
     """A ZIP member name that unpacks inside the target folder on any system."""
     path = PurePosixPath(name)
-    return (not path.is_absolute() and ".." not in path.parts and "\\" not in name and ":" not in name
-            and all(ch.isprintable() for ch in name))
+    return (
+        not path.is_absolute()
+        and ".." not in path.parts
+        and "\\" not in name
+        and ":" not in name
+        and all(ch.isprintable() for ch in name)
+    )
 
 
-@pytest.mark.parametrize("filename", HOSTILE_UPLOAD_NAMES, ids=["traversal", "absolute", "windows", "drive",
-                                                                 "formula"])
+@pytest.mark.parametrize("filename", HOSTILE_UPLOAD_NAMES, ids=["traversal", "absolute", "windows", "drive", "formula"])
 def test_zip_members_cannot_escape_whatever_was_uploaded(
-    site: Site, detectors, filename: str, tmp_path: Path  # type: ignore[no-untyped-def]
+    site: Site,
+    detectors,
+    filename: str,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
 ) -> None:
-    paper = record_paper_consent(site.db, site.blobs, name="Eve Export", choices={"internal": True},
-                                 signed_on=date.today(), scan=small_jpeg(), actor="staff:1")
+    paper = record_paper_consent(
+        site.db,
+        site.blobs,
+        name="Eve Export",
+        choices={"internal": True},
+        signed_on=date.today(),
+        scan=small_jpeg(),
+        actor="staff:1",
+    )
     issue_receipt(site.db, site.blobs, subject_id=paper.subject.id, entries=paper.entries)
     asset_id = analysed_photo(site, detectors, filename)
     with site.db.read() as conn:
@@ -122,16 +142,14 @@ def test_zip_members_cannot_escape_whatever_was_uploaded(
 
 def test_risk_report_csv_from_the_cli_has_no_formula_cells(site: Site, detectors, db_url: str) -> None:  # type: ignore[no-untyped-def]
     with site.db.write() as conn:
-        event = create_event(conn, name="=cmd|' /C calc'!A0", place="@SUM(1)", purpose_codes=["website"],
-                             now=utcnow())
+        event = create_event(conn, name="=cmd|' /C calc'!A0", place="@SUM(1)", purpose_codes=["website"], now=utcnow())
     asset_id = analysed_photo(site, detectors, "+1+1.jpg", event_id=event.id)
     publish(site.db, asset_id=asset_id, purpose="website", place="-1+1 https://evil.example")
     before = snapshot.take(site.db, site.blobs)
     out = cli(db_url, "risk", "report", "--format", "csv")
     assert out.returncode == 0, out.stderr
     rows = csv_cells(out.stdout)
-    assert rows[0] == ["purpose", "with_people", "at_risk", "critical", *(f"expiring_{d}d" for d in WINDOWS),
-                       *REASONS]
+    assert rows[0] == ["purpose", "with_people", "at_risk", "critical", *(f"expiring_{d}d" for d in WINDOWS), *REASONS]
     assert_no_formula_cells(rows)
     by_purpose = {r[0]: r[1:] for r in rows[1:]}
     assert all(cell.isdigit() for cells in by_purpose.values() for cell in cells)
@@ -143,7 +161,6 @@ def test_risk_report_csv_from_the_cli_has_no_formula_cells(site: Site, detectors
 
 
 # --- the dashboard's CSV downloads --------------------------------------------------------------------------------
-
 
 
 @pytest.fixture
@@ -171,7 +188,11 @@ def _download(stores: list, name: str) -> str:
 
 
 def test_dashboard_csv_downloads_neutralise_formulas(
-    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, detectors, media: list  # type: ignore[no-untyped-def]
+    db_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    detectors,
+    media: list,  # type: ignore[no-untyped-def]
 ) -> None:
     from portal.backend.blobs import LocalBlobStore
     from portal.backend.db import migrate
@@ -187,8 +208,14 @@ def test_dashboard_csv_downloads_neutralise_formulas(
         make_org(db)
         site = Site(db=db, blobs=LocalBlobStore(tmp_path / "data" / "blobs"))
         with db.write() as conn:
-            create_user(conn, email="manager@example.com", display_name="Mia Manager", role="manager",
-                        password="manager-password", now=utcnow())
+            create_user(
+                conn,
+                email="manager@example.com",
+                display_name="Mia Manager",
+                role="manager",
+                password="manager-password",
+                now=utcnow(),
+            )
             event = create_event(conn, name="=cmd|' /C calc'!A0", purpose_codes=["website"], now=utcnow())
         asset_id = analysed_photo(site, detectors, "@SUM(1+1).jpg", event_id=event.id)
         publish(db, asset_id=asset_id, purpose="website", place="+1+cmd|' /C calc'!A0")

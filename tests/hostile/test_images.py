@@ -52,8 +52,12 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
 def png_declaring(width: int, height: int, idat: bytes = b"") -> bytes:
     """A PNG whose header declares width × height (8-bit grey) followed by the given compressed data."""
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", idat or zlib.compress(b"\0" * 64)) + _chunk(
-        b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _chunk(b"IHDR", ihdr)
+        + _chunk(b"IDAT", idat or zlib.compress(b"\0" * 64))
+        + _chunk(b"IEND", b"")
+    )
 
 
 def png_zlib_bomb(side: int = 8000) -> bytes:
@@ -68,14 +72,18 @@ def jpeg_declaring(width: int, height: int) -> bytes:
     """A real small JPEG whose frame header (SOF0) was rewritten to declare width × height."""
     data = bytearray(small_jpeg())
     sof = data.index(b"\xff\xc0")
-    data[sof + 5:sof + 9] = struct.pack(">HH", height, width)
+    data[sof + 5 : sof + 9] = struct.pack(">HH", height, width)
     return bytes(data)
 
 
 def gif_declaring(width: int, height: int) -> bytes:
     """A GIF whose logical screen is width × height with one 1×1 frame in it."""
-    return (b"GIF89a" + struct.pack("<HH", width, height) + b"\x00\x00\x00"
-            + b",\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;")
+    return (
+        b"GIF89a"
+        + struct.pack("<HH", width, height)
+        + b"\x00\x00\x00"
+        + b",\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
+    )
 
 
 def zip_bytes() -> bytes:
@@ -87,8 +95,10 @@ def zip_bytes() -> bytes:
 
 
 HTML = b"<!doctype html><html><body><script>alert(document.cookie)</script></body></html>"
-SVG = (b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="10" height="10">'
-       b'<script type="text/javascript">alert(1)</script><rect width="10" height="10"/></svg>')
+SVG = (
+    b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="10" height="10">'
+    b'<script type="text/javascript">alert(1)</script><rect width="10" height="10"/></svg>'
+)
 PDF = encode(Image.new("RGB", (16, 16), "red"), "PDF")
 ELF = b"\x7fELF\x02\x01\x01\x00" + bytes(120)
 _SAMPLE = sample_bytes("grace_hopper")
@@ -102,8 +112,12 @@ REFUSED = [
     ("png-zero-width", png_declaring(0, 10), "flat.png", "not an image the portal can read"),
     ("truncated-jpeg", _SAMPLE[: len(_SAMPLE) * 6 // 10], "cut.jpg", "damaged or incomplete"),
     ("jpeg-without-end", small_jpeg()[:-2], "noend.jpg", "damaged or incomplete"),
-    ("truncated-png", sample_bytes("astronaut")[: len(sample_bytes("astronaut")) // 2], "cut.png",
-     "damaged or incomplete"),
+    (
+        "truncated-png",
+        sample_bytes("astronaut")[: len(sample_bytes("astronaut")) // 2],
+        "cut.png",
+        "damaged or incomplete",
+    ),
     ("html-named-jpg", HTML, "photo.jpg", "not an image the portal can read"),
     ("svg-with-script", SVG, "logo.svg", "not an image the portal can read"),
     ("svg-named-png", SVG, "logo.png", "not an image the portal can read"),
@@ -136,8 +150,13 @@ def test_real_zlib_bomb_is_refused_before_decoding(site: Site) -> None:
 def test_over_the_pixel_limit_says_the_limit(site: Site) -> None:
     before = snapshot.take(site.db, site.blobs)
     with pytest.raises(ImageRejected, match=r"1200×800 pixels \(1\.0 megapixels\); the limit is 0\.5 megapixels"):
-        ingest(site.db, site.blobs, data=encode(Image.new("RGB", (1200, 800)), "PNG"), filename="big.png",
-               max_pixels=500_000)
+        ingest(
+            site.db,
+            site.blobs,
+            data=encode(Image.new("RGB", (1200, 800)), "PNG"),
+            filename="big.png",
+            max_pixels=500_000,
+        )
     snapshot.assert_unchanged(before, site.db, site.blobs)
 
 
@@ -182,8 +201,6 @@ def near(pixel: tuple[int, ...], colour: tuple[int, int, int], tolerance: int = 
     return all(abs(a - b) <= tolerance for a, b in zip(pixel[:3], colour, strict=True))
 
 
-
-
 def marked_picture() -> Image.Image:
     """120×60, white, with a red block top-left and a blue block bottom-right: every rotation and flip differs."""
     img = Image.new("RGB", (120, 60), (255, 255, 255))
@@ -209,8 +226,9 @@ def test_exif_orientation_is_stored_upright(site: Site, orientation: int) -> Non
 def test_meaningless_orientation_tag_is_ignored(site: Site, tag: int) -> None:
     exif = Image.Exif()
     exif[0x0112] = tag
-    intake, thumb = accept(site, encode(marked_picture(), "JPEG", quality=95, exif=exif.tobytes()),
-                           f"tag-{tag}.jpg", "image/jpeg")
+    intake, thumb = accept(
+        site, encode(marked_picture(), "JPEG", quality=95, exif=exif.tobytes()), f"tag-{tag}.jpg", "image/jpeg"
+    )
     assert (intake.asset.width, intake.asset.height) == (120, 60)
     assert near(thumb.getpixel((10, 5)), (220, 20, 20))
 
@@ -273,7 +291,9 @@ def test_multipage_tiff_is_stored_as_its_first_page(site: Site) -> None:
 )
 def test_wrong_extension_is_judged_by_content(site: Site, fmt: str, filename: str, content_type: str) -> None:
     intake, _ = accept(site, encode(marked_picture(), fmt), filename, content_type)
-    assert intake.asset.blob_key.endswith({"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp"}[content_type])
+    assert intake.asset.blob_key.endswith(
+        {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp"}[content_type]
+    )
 
 
 def test_jpeg_zip_polyglot_carries_no_payload_into_derived_files(site: Site) -> None:
@@ -362,8 +382,9 @@ def test_hostile_selfie_stores_no_template(
 def test_real_selfie_stores_one_template_and_no_image(site: Site, analyzer: FaceAnalyzer) -> None:
     sid = make_subject(site.db, name="Grace Selfie", choices={"face_matching": True})
     before = snapshot.take(site.db, site.blobs)
-    enrol_selfie(site.db, subject_id=sid, image=encode(sample("grace_hopper"), "JPEG"), analyzer=analyzer,
-                 max_pixels=MAX_PIXELS)
+    enrol_selfie(
+        site.db, subject_id=sid, image=encode(sample("grace_hopper"), "JPEG"), analyzer=analyzer, max_pixels=MAX_PIXELS
+    )
     snapshot.expect(before, site.db, site.blobs, rows={"subject_templates": 1}, added=set())
 
 
@@ -384,14 +405,28 @@ SCANS = [
 def test_hostile_paper_scan_stores_nothing(site: Site, scan: bytes, message: str) -> None:
     before = snapshot.take(site.db, site.blobs)
     with pytest.raises(ValidationError, match=message):
-        record_paper_consent(site.db, site.blobs, name="Paula Paper", choices={"internal": True},
-                             signed_on=date.today(), scan=scan, actor="staff:1")
+        record_paper_consent(
+            site.db,
+            site.blobs,
+            name="Paula Paper",
+            choices={"internal": True},
+            signed_on=date.today(),
+            scan=scan,
+            actor="staff:1",
+        )
     snapshot.assert_unchanged(before, site.db, site.blobs)
 
 
 def test_good_scan_with_a_hostile_name_stores_nothing(site: Site) -> None:
     before = snapshot.take(site.db, site.blobs)
     with pytest.raises(ValidationError, match="cannot contain < or >"):
-        record_paper_consent(site.db, site.blobs, name="<script>alert(1)</script>", choices={"internal": True},
-                             signed_on=date.today(), scan=small_jpeg(), actor="staff:1")
+        record_paper_consent(
+            site.db,
+            site.blobs,
+            name="<script>alert(1)</script>",
+            choices={"internal": True},
+            signed_on=date.today(),
+            scan=small_jpeg(),
+            actor="staff:1",
+        )
     snapshot.assert_unchanged(before, site.db, site.blobs)

@@ -54,7 +54,7 @@ NAMES = [
     ("201-astral", "😀" * 201, None, "201 characters long"),
     ("combining-nfc", "e\u0301" * 200, "é" * 200, None),
     ("quotes-amp", 'Zoë "Z" O\'Brien & Sons', 'Zoë "Z" O\'Brien & Sons', None),
-    ("formula", "=HYPERLINK(\"http://evil.example\",\"x\")", "=HYPERLINK(\"http://evil.example\",\"x\")", None),
+    ("formula", '=HYPERLINK("http://evil.example","x")', '=HYPERLINK("http://evil.example","x")', None),
     ("like-wildcards", "100%_\\ Person", "100%_\\ Person", None),
 ]
 
@@ -69,8 +69,9 @@ def test_subject_name(site: Site, typed: str, stored: str | None, message: str |
         snapshot.assert_unchanged(before, site.db, site.blobs)
         return
     reg = register_subject(site.db, name=typed, context=STAFF, choices={"internal": True})
-    snapshot.expect(before, site.db, site.blobs, rows={"subjects": 1, "consent_ledger": 1, "consent_current": 1},
-                    added=set())
+    snapshot.expect(
+        before, site.db, site.blobs, rows={"subjects": 1, "consent_ledger": 1, "consent_current": 1}, added=set()
+    )
     with site.db.read() as conn:
         assert get_subject(conn, reg.subject.id).display_name == stored
         # The stored text searches as text: quotes, % and _ are not SQL, and find only this person.
@@ -128,8 +129,9 @@ def test_hostile_contact_details_are_refused(site: Site, override: dict[str, str
 
 def test_odd_but_valid_contact_details_are_stored_verbatim(site: Site) -> None:
     before = snapshot.take(site.db, site.blobs)
-    reg = register_subject(site.db, name="Anna Contact", context=STAFF, email="O'Brien+photos@Example.COM",
-                           phone="+46 (0)70-123 45 67")
+    reg = register_subject(
+        site.db, name="Anna Contact", context=STAFF, email="O'Brien+photos@Example.COM", phone="+46 (0)70-123 45 67"
+    )
     snapshot.expect(before, site.db, site.blobs, rows={"subjects": 1}, added=set())
     assert (reg.subject.email, reg.subject.phone) == ("o'brien+photos@example.com", "+46 (0)70-123 45 67")
 
@@ -151,11 +153,14 @@ def test_staff_display_name(site: Site, typed: str, stored: str | None, message:
         snapshot.assert_unchanged(before, site.db, site.blobs)
         return
     with site.db.write() as conn:
-        user = create_user(conn, email="boss@example.com", display_name=typed, role="staff", password=None,
-                           now=utcnow())
+        user = create_user(
+            conn, email="boss@example.com", display_name=typed, role="staff", password=None, now=utcnow()
+        )
     snapshot.expect(before, site.db, site.blobs, rows={"staff_users": 1}, added=set())
     with site.db.read() as conn:
-        assert conn.execute(select(staff_users.c.display_name).where(staff_users.c.id == user.id)).scalar_one() == stored
+        assert (
+            conn.execute(select(staff_users.c.display_name).where(staff_users.c.id == user.id)).scalar_one() == stored
+        )
 
 
 def test_staff_email_with_nul_is_refused(site: Site) -> None:
@@ -185,12 +190,18 @@ def test_hostile_event_details_are_refused(site: Site, override: dict[str, str],
 
 
 def test_event_markup_is_stored_verbatim_and_printed_literally_on_the_poster(site: Site, tmp_path: Path) -> None:
-    name = "Spring gala & \"friends\" 🎉 ' OR 1=1 --"
+    name = 'Spring gala & "friends" 🎉 \' OR 1=1 --'
     place = f"<b>Aula</b> & {SCRIPT} <img src=http://evil.example/x.png>"
     before = snapshot.take(site.db, site.blobs)
     with site.db.write() as conn:
-        event = create_event(conn, name=name, place=place, purpose_codes=["internal", "website"], now=utcnow(),
-                             starts_on=date(2026, 5, 1))
+        event = create_event(
+            conn,
+            name=name,
+            place=place,
+            purpose_codes=["internal", "website"],
+            now=utcnow(),
+            starts_on=date(2026, 5, 1),
+        )
     snapshot.expect(before, site.db, site.blobs, rows={"events": 1, "event_purposes": 2}, added=set())
     with site.db.read() as conn:
         row = conn.execute(select(events.c.name, events.c.place).where(events.c.id == event.id)).one()
@@ -198,7 +209,7 @@ def test_event_markup_is_stored_verbatim_and_printed_literally_on_the_poster(sit
         org = get_organisation(conn)
     assert (row.name, row.place) == (name, place)
     text = pdf_text(render_poster_pdf(org=org, event_name=event.name, url=url, place=event.place), tmp_path)
-    for literal in ("<b>Aula</b> &", SCRIPT, "<img src=http://evil.example/x.png>", "Spring gala & \"friends\""):
+    for literal in ("<b>Aula</b> &", SCRIPT, "<img src=http://evil.example/x.png>", 'Spring gala & "friends"'):
         assert shows(text, literal), literal
     assert "&amp;" not in text and "&lt;" not in text
 
@@ -213,8 +224,9 @@ PLACES = [
 
 @pytest.mark.parametrize(("place", "message"), [p[1:] for p in PLACES], ids=[p[0] for p in PLACES])
 def test_hostile_publication_place_is_refused(site: Site, place: str, message: str) -> None:
-    asset = ingest(site.db, site.blobs, data=group_photo(["astronaut"], height=120), filename="a.jpg",
-                   max_pixels=MAX_PIXELS).asset
+    asset = ingest(
+        site.db, site.blobs, data=group_photo(["astronaut"], height=120), filename="a.jpg", max_pixels=MAX_PIXELS
+    ).asset
     before = snapshot.take(site.db, site.blobs)
     with pytest.raises(ValidationError, match=message):
         publish(site.db, asset_id=asset.id, purpose="website", place=place)
@@ -241,35 +253,71 @@ def test_receipt_prints_hostile_guardian_note_and_purpose_text_literally(site: S
     title = "<b>Web</b> & <i>social</i>"
     body = f"We publish {SCRIPT} <a href='https://evil.example'>here</a> & there; ' OR 1=1 --"
     with site.db.write() as conn:
-        publish_text(conn, code="website", texts={"en": TextContent(title=title, body=body,
-                                                                    recipients=("Tom & Jerry <t@evil.example>",))},
-                     now=utcnow())
+        publish_text(
+            conn,
+            code="website",
+            texts={"en": TextContent(title=title, body=body, recipients=("Tom & Jerry <t@evil.example>",))},
+            now=utcnow(),
+        )
     note = "<img src=http://evil.example/track.png> box 7 & 8"
     verification = f"{SCRIPT} ID card"
     context = Context(channel="paper", actor="staff:1", evidence={"act": "signature", "note": note})
     before = snapshot.take(site.db, site.blobs)
-    reg = register_subject(site.db, name="Kim O'Kid & Co", context=context, choices={"website": True},
-                           is_minor=True, guardian_name="Maria \"Mum\" Smith", guardian_verification=verification)
+    reg = register_subject(
+        site.db,
+        name="Kim O'Kid & Co",
+        context=context,
+        choices={"website": True},
+        is_minor=True,
+        guardian_name='Maria "Mum" Smith',
+        guardian_verification=verification,
+    )
     receipt = issue_receipt(site.db, site.blobs, subject_id=reg.subject.id, entries=reg.entries)
     assert receipt is not None
     prefix = f"receipts/{reg.subject.id}/{receipt.receipt_id}"
-    snapshot.expect(before, site.db, site.blobs, rows={"subjects": 1, "consent_ledger": 1, "consent_current": 1},
-                    added={f"{prefix}.json", f"{prefix}.pdf"})
+    snapshot.expect(
+        before,
+        site.db,
+        site.blobs,
+        rows={"subjects": 1, "consent_ledger": 1, "consent_current": 1},
+        added={f"{prefix}.json", f"{prefix}.pdf"},
+    )
     stored = json.loads(site.blobs.get(f"{prefix}.json"))
     assert verification in json.dumps(stored, ensure_ascii=False)  # the JSON keeps the exact value
     text = pdf_text(site.blobs.get(f"{prefix}.pdf"), tmp_path)
-    for literal in (title, SCRIPT, "<a href='https://evil.example'>here</a>", note, verification,
-                    "Tom & Jerry <t@evil.example>", "Kim O'Kid & Co", 'Maria "Mum" Smith'):
+    for literal in (
+        title,
+        SCRIPT,
+        "<a href='https://evil.example'>here</a>",
+        note,
+        verification,
+        "Tom & Jerry <t@evil.example>",
+        "Kim O'Kid & Co",
+        'Maria "Mum" Smith',
+    ):
         assert shows(text, literal), literal
     assert "&amp;" not in text and "&lt;" not in text
 
 
 def test_sql_in_every_field_is_just_text(site: Site) -> None:
     before = snapshot.take(site.db, site.blobs)
-    reg = register_subject(site.db, name=SQL, context=STAFF, email="x'--@example.com", phone="1; DROP TABLE x",
-                           is_minor=True, guardian_name=SQL, guardian_verification="'; DELETE FROM subjects;--")
+    reg = register_subject(
+        site.db,
+        name=SQL,
+        context=STAFF,
+        email="x'--@example.com",
+        phone="1; DROP TABLE x",
+        is_minor=True,
+        guardian_name=SQL,
+        guardian_verification="'; DELETE FROM subjects;--",
+    )
     snapshot.expect(before, site.db, site.blobs, rows={"subjects": 1}, added=set())
     with site.db.read() as conn:
         row = conn.execute(select(subjects).where(subjects.c.id == reg.subject.id)).one()
     assert (row.display_name, row.email, row.phone, row.guardian_name, row.guardian_verification) == (
-        SQL, "x'--@example.com", "1; DROP TABLE x", SQL, "'; DELETE FROM subjects;--")
+        SQL,
+        "x'--@example.com",
+        "1; DROP TABLE x",
+        SQL,
+        "'; DELETE FROM subjects;--",
+    )

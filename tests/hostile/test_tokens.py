@@ -68,8 +68,16 @@ def make_people(db: Database, secret: str = SECRET) -> People:
     with db.write() as conn:
         gala = create_event(conn, name="Spring gala", purpose_codes=["internal", "website"], now=utcnow()).id
         fair = create_event(conn, name="Autumn fair", purpose_codes=["internal"], now=utcnow()).id
-    return People(alice, bob, _link(db, alice, secret), _link(db, bob, secret), gala, fair,
-                  _event_token(db, gala, secret), _event_token(db, fair, secret))
+    return People(
+        alice,
+        bob,
+        _link(db, alice, secret),
+        _link(db, bob, secret),
+        gala,
+        fair,
+        _event_token(db, gala, secret),
+        _event_token(db, fair, secret),
+    )
 
 
 @pytest.fixture
@@ -87,7 +95,7 @@ def _b64(data: bytes) -> str:
 
 def _flip(text: str, at: int) -> str:
     """`text` with one character changed."""
-    return text[:at] + ("A" if text[at] != "A" else "B") + text[at + 1:]
+    return text[:at] + ("A" if text[at] != "A" else "B") + text[at + 1 :]
 
 
 def _signed_raw(body: bytes, kind: str, secret: str = SECRET, extra: str = "") -> str:
@@ -114,16 +122,22 @@ def test_the_real_link_resolves_to_its_own_person_only(site: Site, people: Peopl
 
 TAMPERED = [
     ("mac-flipped", lambda p: ".".join([*_parts(p.alice_token)[:2], _flip(_parts(p.alice_token)[2], 5)]), CHANGED),
-    ("body-flipped", lambda p: ".".join([_parts(p.alice_token)[0], _flip(_parts(p.alice_token)[1], 3),
-                                         _parts(p.alice_token)[2]]), CHANGED),
+    (
+        "body-flipped",
+        lambda p: ".".join([_parts(p.alice_token)[0], _flip(_parts(p.alice_token)[1], 3), _parts(p.alice_token)[2]]),
+        CHANGED,
+    ),
     ("bobs-body-alices-mac", lambda p: ".".join([*_parts(p.bob_token)[:2], _parts(p.alice_token)[2]]), CHANGED),
     ("alices-body-bobs-mac", lambda p: ".".join([*_parts(p.alice_token)[:2], _parts(p.bob_token)[2]]), CHANGED),
     ("truncated-by-5", lambda p: p.alice_token[:-5], CHANGED),
     ("truncated-to-two-parts", lambda p: p.alice_token.rsplit(".", 1)[0], MALFORMED),
     ("truncated-to-20", lambda p: p.alice_token[:20], MALFORMED),
     ("other-version", lambda p: "v2" + p.alice_token[2:], MALFORMED),
-    ("other-deployments-secret", lambda p: tokens.sign(tokens.peek(p.alice_token), secret="another-secret-" + "x" * 30,
-                                                       kind="subject-link"), CHANGED),
+    (
+        "other-deployments-secret",
+        lambda p: tokens.sign(tokens.peek(p.alice_token), secret="another-secret-" + "x" * 30, kind="subject-link"),
+        CHANGED,
+    ),
     ("event-token-as-link", lambda p: p.gala_token, CHANGED),
     ("extra-part", lambda p: p.alice_token + ".AAAA", MALFORMED),
 ]
@@ -207,8 +221,10 @@ NOT_OURS = "does not belong to an event"
 
 
 def test_event_tokens_resolve_to_their_own_event(site: Site, people: People) -> None:
-    assert (_resolve_event(site, people.gala_token), _resolve_event(site, people.fair_token)) == (people.gala,
-                                                                                                 people.fair)
+    assert (_resolve_event(site, people.gala_token), _resolve_event(site, people.fair_token)) == (
+        people.gala,
+        people.fair,
+    )
 
 
 def test_event_token_after_qr_rotation_is_refused_and_others_keep_working(site: Site, people: People) -> None:
@@ -221,8 +237,11 @@ def test_event_token_after_qr_rotation_is_refused_and_others_keep_working(site: 
 
 EVENT_FORGERIES = [
     ("fair-body-gala-mac", lambda p: ".".join([*_parts(p.fair_token)[:2], _parts(p.gala_token)[2]]), REPLACED),
-    ("eid-rewritten", lambda p: ".".join(["v1", _b64(json.dumps({"eid": p.fair}).encode()),
-                                          _parts(p.gala_token)[2]]), REPLACED),
+    (
+        "eid-rewritten",
+        lambda p: ".".join(["v1", _b64(json.dumps({"eid": p.fair}).encode()), _parts(p.gala_token)[2]]),
+        REPLACED,
+    ),
     ("mac-flipped", lambda p: ".".join([*_parts(p.gala_token)[:2], _flip(_parts(p.gala_token)[2], 7)]), REPLACED),
     ("truncated", lambda p: p.gala_token[:-3], REPLACED),
     ("personal-link-as-event", lambda p: p.alice_token, NOT_OURS),
@@ -250,7 +269,6 @@ def test_garbage_event_token_is_refused(site: Site, people: People, token: objec
 
 
 # --- through the real pages ----------------------------------------------------------------------------------------
-
 
 
 @pytest.fixture

@@ -72,8 +72,12 @@ def lock_down_api_roles(conn: Connection) -> list[str]:
     migration missed, and what Supabase's default privileges granted since (they grant new tables, sequences
     and functions in `public` to the API roles). Returns what it had to fix, normally nothing.
     """
-    roles = [r for (r,) in conn.execute(text("SELECT rolname FROM pg_roles WHERE rolname = ANY(:r)"),
-                                         {"r": list(SUPABASE_API_ROLES)})]
+    roles = [
+        r
+        for (r,) in conn.execute(
+            text("SELECT rolname FROM pg_roles WHERE rolname = ANY(:r)"), {"r": list(SUPABASE_API_ROLES)}
+        )
+    ]
     quote = conn.dialect.identifier_preparer.quote
     fixed: list[str] = []
     relations = conn.execute(

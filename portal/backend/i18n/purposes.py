@@ -172,6 +172,13 @@ STANDARD_PURPOSES: tuple[StandardPurpose, ...] = (
 def install_standard_purposes(conn: Connection, *, now: datetime) -> None:
     """Create the standard purposes with their first text versions (a new organisation's starting point)."""
     for order, p in enumerate(STANDARD_PURPOSES):
-        add_purpose(conn, code=p.code, dpv_code=p.dpv_code, sort_order=order, biometric=p.biometric,
-                    third_party=p.third_party, now=now)
+        add_purpose(
+            conn,
+            code=p.code,
+            dpv_code=p.dpv_code,
+            sort_order=order,
+            biometric=p.biometric,
+            third_party=p.third_party,
+            now=now,
+        )
         publish_text(conn, code=p.code, texts=p.texts, now=now)

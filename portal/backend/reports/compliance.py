@@ -24,9 +24,16 @@ SECURITY_MEASURES = (
     "staff passwords hashed with scrypt; every view or export of a person's data written to the audit log",
     "safe renditions blur every face without valid consent before publication",
 )
-_COLORS = {"unidentified": "#8c8c8c", "unknown": "#c9a227", "refused": "#b5452f", "withdrawn": "#d9782d",
-           "revoked": "#7a2e8e", "expired": "#4f6d8f", "veto": "#2f8f6f",
-           "superseded": "#5b8c2a"}
+_COLORS = {
+    "unidentified": "#8c8c8c",
+    "unknown": "#c9a227",
+    "refused": "#b5452f",
+    "withdrawn": "#d9782d",
+    "revoked": "#7a2e8e",
+    "expired": "#4f6d8f",
+    "veto": "#2f8f6f",
+    "superseded": "#5b8c2a",
+}
 
 
 def _render(template: str, **values: object) -> bytes:
@@ -36,11 +43,14 @@ def _render(template: str, **values: object) -> bytes:
 
     fetcher = local_url_fetcher(ASSETS, TEMPLATES)
     fonts = FontConfiguration()
-    sheets = [CSS(string=_font_face_css(ASSETS / "fonts"), font_config=fonts, url_fetcher=fetcher),
-              CSS(filename=str(TEMPLATES / "report.css"), font_config=fonts, url_fetcher=fetcher)]
+    sheets = [
+        CSS(string=_font_face_css(ASSETS / "fonts"), font_config=fonts, url_fetcher=fetcher),
+        CSS(filename=str(TEMPLATES / "report.css"), font_config=fonts, url_fetcher=fetcher),
+    ]
     html = _ENV.get_template(template).render(**values)
-    return HTML(string=html, base_url=str(TEMPLATES) + "/", url_fetcher=fetcher).write_pdf(stylesheets=sheets,
-                                                                                          font_config=fonts)
+    return HTML(string=html, base_url=str(TEMPLATES) + "/", url_fetcher=fetcher).write_pdf(
+        stylesheets=sheets, font_config=fonts
+    )
 
 
 def bar_chart_svg(figures: list[PurposeRisk], *, width: int = 640, row: int = 22) -> str:
@@ -63,8 +73,10 @@ def bar_chart_svg(figures: list[PurposeRisk], *, width: int = 640, row: int = 22
         for i, r in enumerate(REASONS)
     )
     height = 44 + len(figures) * row
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-            f'viewBox="0 0 {width} {height}" font-family="Receipt Sans">{legend}{"".join(parts)}</svg>')
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" font-family="Receipt Sans">{legend}{"".join(parts)}</svg>'
+    )
 
 
 def compliance_report_pdf(db: Database, *, window_days: int = 30, now: datetime | None = None) -> bytes:
@@ -74,22 +86,41 @@ def compliance_report_pdf(db: Database, *, window_days: int = 30, now: datetime 
         org = get_organisation(conn)
         figures = summary(conn, now=now, warning_days=window_days)
         critical = critical_assets(conn, now=now)
-        expiring = [dict(r._mapping) for r in conn.execute(text("""
+        expiring = [
+            dict(r._mapping)
+            for r in conn.execute(
+                text("""
             WITH latest AS (SELECT max(seq) AS seq FROM consent_ledger WHERE scope_asset_id IS NULL
                             GROUP BY subject_id, purpose_id)
             SELECT c.subject_id, p.code, c.valid_until FROM consent_ledger c JOIN latest ON latest.seq = c.seq
             JOIN purposes p ON p.id = c.purpose_id JOIN subjects s ON s.id = c.subject_id
             WHERE c.action IN ('given', 'renewed') AND s.erased_at IS NULL
               AND c.valid_until > :now AND c.valid_until <= :horizon ORDER BY c.valid_until
-        """).bindparams(bindparam("now", type_=UTCDateTime), bindparam("horizon", type_=UTCDateTime))
-            .columns(subject_id=String, code=String, valid_until=UTCDateTime),
-            {"now": now, "horizon": now + timedelta(days=window_days)})]
+        """)
+                .bindparams(bindparam("now", type_=UTCDateTime), bindparam("horizon", type_=UTCDateTime))
+                .columns(subject_id=String, code=String, valid_until=UTCDateTime),
+                {"now": now, "horizon": now + timedelta(days=window_days)},
+            )
+        ]
     report = ledger.verify(db)
-    ledger_line = (f"Intact: {report.checked} entries verified." if report.ok
-                   else f"TAMPERED: first bad entry {report.first_bad_seq}: {report.problem}.")
-    return _render("compliance.html", controller=org.controller_name, generated=now.strftime("%Y-%m-%d %H:%M"),
-                   window=window_days, figures=figures, reasons=REASONS, labels=REASON_LABELS, chart=bar_chart_svg(figures),
-                   critical=critical, expiring=expiring, ledger=ledger_line)
+    ledger_line = (
+        f"Intact: {report.checked} entries verified."
+        if report.ok
+        else f"TAMPERED: first bad entry {report.first_bad_seq}: {report.problem}."
+    )
+    return _render(
+        "compliance.html",
+        controller=org.controller_name,
+        generated=now.strftime("%Y-%m-%d %H:%M"),
+        window=window_days,
+        figures=figures,
+        reasons=REASONS,
+        labels=REASON_LABELS,
+        chart=bar_chart_svg(figures),
+        critical=critical,
+        expiring=expiring,
+        ledger=ledger_line,
+    )
 
 
 def record_of_processing_pdf(db: Database, *, now: datetime | None = None) -> bytes:
@@ -104,17 +135,39 @@ def record_of_processing_pdf(db: Database, *, now: datetime | None = None) -> by
             if t is None:
                 continue
             validity = p.validity_days or org.consent_validity_days
-            purposes.append({
-                "code": p.code, "dpv": p.dpv_code, "title": t.title, "body": t.body, "version": t.version,
-                "data": list(t.data_categories) or ["Photo"], "recipients": list(t.recipients),
-                "basis": ("Explicit consent, Art. 9(2)(a) GDPR (biometric data)" if p.biometric
-                          else "Consent, Art. 6(1)(a) GDPR"),
-                "transfers": ("Recipients named above may process the photos outside the EU/EEA under their own "
-                              "safeguards (standard contractual clauses)" if p.third_party else "None"),
-                "retention": (f"Consent is valid for {validity} days unless renewed; photos and templates are "
-                              "removed from use on withdrawal, expiry or erasure"
-                              + (f"; data kept at most {p.retention_days} days" if p.retention_days else "")),
-            })
+            purposes.append(
+                {
+                    "code": p.code,
+                    "dpv": p.dpv_code,
+                    "title": t.title,
+                    "body": t.body,
+                    "version": t.version,
+                    "data": list(t.data_categories) or ["Photo"],
+                    "recipients": list(t.recipients),
+                    "basis": (
+                        "Explicit consent, Art. 9(2)(a) GDPR (biometric data)"
+                        if p.biometric
+                        else "Consent, Art. 6(1)(a) GDPR"
+                    ),
+                    "transfers": (
+                        "Recipients named above may process the photos outside the EU/EEA under their own "
+                        "safeguards (standard contractual clauses)"
+                        if p.third_party
+                        else "None"
+                    ),
+                    "retention": (
+                        f"Consent is valid for {validity} days unless renewed; photos and templates are "
+                        "removed from use on withdrawal, expiry or erasure"
+                        + (f"; data kept at most {p.retention_days} days" if p.retention_days else "")
+                    ),
+                }
+            )
     address = ", ".join(x for x in (org.street, f"{org.postal_code} {org.locality}".strip(), org.country) if x)
-    return _render("art30.html", org=org, address=address, generated=now.strftime("%Y-%m-%d %H:%M"),
-                   purposes=purposes, measures=SECURITY_MEASURES)
+    return _render(
+        "art30.html",
+        org=org,
+        address=address,
+        generated=now.strftime("%Y-%m-%d %H:%M"),
+        purposes=purposes,
+        measures=SECURITY_MEASURES,
+    )

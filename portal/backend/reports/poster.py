@@ -40,14 +40,19 @@ def qr_svg(data: str, *, size_mm: int = 110) -> str:
     out = io.BytesIO()
     code.make_image().save(out)
     text = out.getvalue().decode()
-    svg = text[text.index("<svg"):]
+    svg = text[text.index("<svg") :]
     # The library writes its own size in mm; the poster sets the printed size itself.
     svg = re.sub(r'\s(width|height)="[^"]*"', "", svg, count=2)
     return svg.replace("<svg", f'<svg width="{size_mm}mm" height="{size_mm}mm"', 1)
 
 
 def render_poster_pdf(
-    *, org: Organisation, event_name: str, url: str, place: str = "", starts_on: date | None = None,
+    *,
+    org: Organisation,
+    event_name: str,
+    url: str,
+    place: str = "",
+    starts_on: date | None = None,
     locale: str = "en",
 ) -> bytes:
     """An A4 poster PDF: heading, plain-language notice, the QR and the link written out."""
@@ -56,14 +61,24 @@ def render_poster_pdf(
 
     words = TEXTS.get(locale, TEXTS["en"])
     html = _ENV.get_template("poster.html").render(
-        locale=locale, controller=org.controller_name, event_name=event_name, place=place,
-        date=starts_on.isoformat() if starts_on else "", url=url, qr_svg=qr_svg(url),
-        heading=words["heading"], notice=words["notice"].format(controller=org.controller_name),
-        scan=words["scan"], small=words["small"].format(email=org.contact_email),
+        locale=locale,
+        controller=org.controller_name,
+        event_name=event_name,
+        place=place,
+        date=starts_on.isoformat() if starts_on else "",
+        url=url,
+        qr_svg=qr_svg(url),
+        heading=words["heading"],
+        notice=words["notice"].format(controller=org.controller_name),
+        scan=words["scan"],
+        small=words["small"].format(email=org.contact_email),
     )
     fetcher = local_url_fetcher(ASSETS, TEMPLATES)
     fonts = FontConfiguration()
-    sheets = [CSS(string=_font_face_css(ASSETS / "fonts"), font_config=fonts, url_fetcher=fetcher),
-              CSS(filename=str(TEMPLATES / "poster.css"), font_config=fonts, url_fetcher=fetcher)]
-    return HTML(string=html, base_url=str(TEMPLATES) + "/", url_fetcher=fetcher).write_pdf(stylesheets=sheets,
-                                                                                          font_config=fonts)
+    sheets = [
+        CSS(string=_font_face_css(ASSETS / "fonts"), font_config=fonts, url_fetcher=fetcher),
+        CSS(filename=str(TEMPLATES / "poster.css"), font_config=fonts, url_fetcher=fetcher),
+    ]
+    return HTML(string=html, base_url=str(TEMPLATES) + "/", url_fetcher=fetcher).write_pdf(
+        stylesheets=sheets, font_config=fonts
+    )
