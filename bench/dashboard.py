@@ -26,14 +26,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import insert, make_url, text, update
 
 from bench.databases import add_database_options, each_database
-from portal.backend import risk_index
 from portal.backend.consent import ledger
 from portal.backend.consent.records import Context, Decision, record_consent
-from portal.backend.db import migrate
-from portal.backend.db.engine import Database
-from portal.backend.db.schema import asset_uses, assets, consent_ledger, detections, ledger_head, subjects
-from portal.backend.risk import critical_assets, drill_down, per_event, summary
-from portal.backend.staff import create_user
+from portal.backend.platform.db import migrate
+from portal.backend.platform.db.engine import Database
+from portal.backend.platform.db.schema import asset_uses, assets, consent_ledger, detections, ledger_head, subjects
+from portal.backend.risk import index as risk_index
+from portal.backend.risk.figures import critical_assets, drill_down, per_event, summary
+from portal.backend.staff.accounts import create_user
 from tests.factories import make_org
 
 MANAGER = ("bench-manager@example.org", "bench-manager-password")
@@ -175,7 +175,7 @@ def page_load(db: Database) -> tuple[float, float]:
         )
     os.environ["PORTAL_DATABASE_URL"] = url
     os.environ["PORTAL_DATA_DIR"] = tempfile.mkdtemp(prefix="bench-dashboard-")
-    app = str(Path(__file__).resolve().parent.parent / "portal" / "app.py")
+    app = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
     at = AppTest.from_file(app, default_timeout=300).run()
     at.text_input[0].input(MANAGER[0])
     at.text_input[1].input(MANAGER[1])
@@ -183,7 +183,7 @@ def page_load(db: Database) -> tuple[float, float]:
     times = []
     for _ in range(3):
         start = time.perf_counter()
-        at.switch_page("views/dashboard.py").run()
+        at.switch_page("portal/pages/dashboard.py").run()
         times.append(time.perf_counter() - start)
         assert not at.exception, at.exception
         assert [t.value for t in at.title] == ["At-risk photos"], [t.value for t in at.title]

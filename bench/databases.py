@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 from sqlalchemy import create_engine, text
 
-from portal.backend.db.engine import Database
+from portal.backend.platform.db.engine import Database
 
 
 def add_database_options(ap: argparse.ArgumentParser) -> None:

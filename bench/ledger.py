@@ -20,10 +20,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.databases import add_database_options, each_database
 from portal.backend.consent import ledger
 from portal.backend.consent.records import Context, Decision, record_consent
-from portal.backend.db import migrate
-from portal.backend.db.engine import Database
-from portal.backend.db.types import utcnow
-from portal.backend.subjects import register_subject
+from portal.backend.people.subjects import register_subject
+from portal.backend.platform.db import migrate
+from portal.backend.platform.db.engine import Database
+from portal.backend.platform.db.types import utcnow
 from tests.factories import make_org
 
 CODES = ("internal", "website", "social_media", "print", "partners")

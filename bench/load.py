@@ -39,18 +39,18 @@ from sqlalchemy import func, select, text
 
 from bench.dashboard import fill
 from bench.databases import add_database_options, each_database
-from portal.backend import risk_index
 from portal.backend.consent import ledger
 from portal.backend.consent.purposes import current_texts, list_purposes
 from portal.backend.consent.records import Context, Decision, record_consent
 from portal.backend.consent.status import subject_consents
-from portal.backend.db.engine import Database
-from portal.backend.db.schema import subjects
-from portal.backend.db.types import utcnow
-from portal.backend.errors import ConsentStateError
-from portal.backend.events import create_event
-from portal.backend.risk import critical_assets, overview
-from portal.backend.subjects import create_personal_link, link_token, register_subject, resolve_personal_link
+from portal.backend.events.store import create_event
+from portal.backend.people.subjects import create_personal_link, link_token, register_subject, resolve_personal_link
+from portal.backend.platform.db.engine import Database
+from portal.backend.platform.db.schema import subjects
+from portal.backend.platform.db.types import utcnow
+from portal.backend.platform.errors import ConsentStateError
+from portal.backend.risk import index as risk_index
+from portal.backend.risk.figures import critical_assets, overview
 
 SECRET = "bench-load-secret-0123456789abcdef"  # signs the bench's own links only
 BASE_URL = "https://portal.example.org"

@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
 
-from portal.backend.vision.matching import rank
+from portal.backend.photos.vision.matching import rank
 
 
 def templates(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, list[int]]:

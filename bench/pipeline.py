@@ -30,10 +30,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np
 from PIL import Image
 
-from portal.backend.vision import models
-from portal.backend.vision.faces import FaceAnalyzer
-from portal.backend.vision.intake import prepare_image
-from portal.backend.vision.schemas import Box
+from portal.backend.photos.vision import models
+from portal.backend.photos.vision.faces import FaceAnalyzer
+from portal.backend.photos.vision.intake import prepare_image
+from portal.backend.photos.vision.schemas import Box
 from tests.vision.conftest import SAMPLE_PATHS, iou, sample
 
 MIN_FACE_SHARE = 0.032

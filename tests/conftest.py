@@ -12,13 +12,13 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from portal.backend.db import migrate
-from portal.backend.db.engine import Database
+from portal.backend.platform.db import migrate
+from portal.backend.platform.db.engine import Database
 
 PG_URL = os.environ.get("PORTAL_TEST_POSTGRES_URL", "")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 ROOT = Path(__file__).resolve().parent.parent
-APP = str(ROOT / "portal" / "app.py")  # the Streamlit entry point AppTest runs
+APP = str(ROOT / "streamlit_app.py")  # the Streamlit entry point AppTest runs
 
 
 def require_postgres() -> str:

@@ -8,12 +8,12 @@ from dataclasses import replace
 from datetime import datetime
 
 from portal.backend.consent.records import Context
-from portal.backend.db.engine import Database
-from portal.backend.db.types import utcnow
-from portal.backend.demo import DEMO_ORGANISATION
 from portal.backend.i18n.purposes import install_standard_purposes
-from portal.backend.organisation import save_organisation
-from portal.backend.subjects import register_subject
+from portal.backend.ops.demo import DEMO_ORGANISATION
+from portal.backend.people.subjects import register_subject
+from portal.backend.platform.db.engine import Database
+from portal.backend.platform.db.types import utcnow
+from portal.backend.platform.organisation import save_organisation
 
 STAFF = Context(channel="staff", actor="staff:test", evidence={"act": "staff_entry"})
 

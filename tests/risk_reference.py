@@ -10,7 +10,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, bindparam, text
 
-from portal.backend.db.types import UTCDateTime
+from portal.backend.platform.db.types import UTCDateTime
 
 # One row per (asset, purpose, reason). Rules (architecture "Status and risk rules", R8, R23):
 # - a face or person nobody is confirmed for (and not marked unidentifiable) is an unidentified person;

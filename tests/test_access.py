@@ -13,10 +13,10 @@ import pytest
 from sqlalchemy import func, select
 from streamlit.testing.v1 import AppTest
 
-from portal.backend.config import load_settings
-from portal.backend.db.engine import Database
-from portal.backend.db.schema import assets, consent_ledger, subjects
-from portal.backend.subjects import create_personal_link
+from portal.backend.people.subjects import create_personal_link
+from portal.backend.platform.config import load_settings
+from portal.backend.platform.db.engine import Database
+from portal.backend.platform.db.schema import assets, consent_ledger, subjects
 from portal.cli import build_parser, main
 from tests.conftest import APP, ROOT
 

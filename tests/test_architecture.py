@@ -28,7 +28,7 @@ def test_backend_sources_do_not_import_streamlit_or_ui() -> None:
         bad = {
             n
             for n in _imports(path)
-            if n.split(".")[0] == "streamlit" or n.startswith(("portal.views", "portal.components"))
+            if n.split(".")[0] == "streamlit" or n.startswith(("portal.pages", "portal.components"))
         }
         if bad:
             offenders[str(path.relative_to(ROOT))] = sorted(bad)

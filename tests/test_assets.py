@@ -15,12 +15,12 @@ import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
-from portal.backend.blobs import LocalBlobStore
-from portal.backend.db.engine import Database
-from portal.backend.db.schema import assets, detections, subject_templates
-from portal.backend.demo import seed_demo
-from portal.backend.vision.faces import FaceAnalyzer
-from portal.backend.vision.intake import prepare_image
+from portal.backend.ops.demo import seed_demo
+from portal.backend.photos.vision.faces import FaceAnalyzer
+from portal.backend.photos.vision.intake import prepare_image
+from portal.backend.platform.blobs import LocalBlobStore
+from portal.backend.platform.db.engine import Database
+from portal.backend.platform.db.schema import assets, detections, subject_templates
 from tests.conftest import ROOT
 from tests.imagery import group_photo, sample_bytes
 from tests.test_cli import cli
@@ -29,7 +29,7 @@ from tests.test_cli import cli
 @pytest.fixture
 def site(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, Path]:
     """A demo database plus a data folder; the CLI runs with cwd = that folder."""
-    from portal.backend.db import migrate
+    from portal.backend.platform.db import migrate
 
     db = Database(db_url)
     migrate.upgrade(db)
@@ -204,7 +204,7 @@ def test_killed_worker_leaves_the_asset_pending_and_the_next_one_finishes_it(sit
 
 @pytest.mark.postgres
 def test_several_workers_share_the_postgres_queue(pg_url: str, tmp_path: Path) -> None:
-    from portal.backend.db import migrate
+    from portal.backend.platform.db import migrate
 
     db = Database(pg_url)
     migrate.upgrade(db)

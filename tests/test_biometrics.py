@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from sqlalchemy import func, insert, select
 
-from portal.backend.biometrics import (
+from portal.backend.consent.records import Decision, record_consent
+from portal.backend.photos.biometrics import (
     enrol_template,
     has_template,
     link_detection,
@@ -17,12 +18,11 @@ from portal.backend.biometrics import (
     set_matching_enabled,
     suggest_for_detections,
 )
-from portal.backend.consent.records import Decision, record_consent
-from portal.backend.db.engine import Database
-from portal.backend.db.schema import assets, detections
-from portal.backend.errors import ConsentStateError
-from portal.backend.staff import create_user
-from portal.backend.vision.matching import pack
+from portal.backend.photos.vision.matching import pack
+from portal.backend.platform.db.engine import Database
+from portal.backend.platform.db.schema import assets, detections
+from portal.backend.platform.errors import ConsentStateError
+from portal.backend.staff.accounts import create_user
 from tests.factories import STAFF, make_subject
 
 T0 = datetime(2026, 6, 1, tzinfo=UTC)
@@ -128,7 +128,7 @@ def test_auto_confirm_only_below_the_stricter_threshold(org_db: Database) -> Non
 
 
 def test_match_subject_can_be_limited_to_one_event(org_db: Database) -> None:
-    from portal.backend.events import create_event
+    from portal.backend.events.store import create_event
 
     with org_db.write() as conn:
         ev = create_event(conn, name="Gala", purpose_codes=["internal"], now=T0)

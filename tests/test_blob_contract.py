@@ -13,9 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from portal.backend.blobs import BlobStore, LocalBlobStore
-from portal.backend.errors import NotFound, ValidationError
-from portal.backend.hosted import SupabaseBlobStore
+from portal.backend.platform.blobs import BlobStore, LocalBlobStore
+from portal.backend.platform.errors import NotFound, ValidationError
+from portal.backend.platform.hosted import SupabaseBlobStore
 from tests.supabase_replay import SERVICE_KEY, ReplayServer, load
 
 BUCKET = "consent-portal-test"

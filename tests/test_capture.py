@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import func, select
 from streamlit.testing.v1 import AppTest
 
-from portal.backend.audit import audit_count
-from portal.backend.db.engine import Database
-from portal.backend.db.schema import consent_ledger, outbox, staff_users, subjects
+from portal.backend.platform.db.engine import Database
+from portal.backend.platform.db.schema import consent_ledger, outbox, staff_users, subjects
+from portal.backend.staff.audit import audit_count
 from tests.conftest import APP, ROOT
 from tests.test_paper import PDF
 
@@ -24,7 +24,7 @@ def _capture_page() -> AppTest:
     at.text_input[0].input("staff@demo.example")
     at.text_input[1].input("demo-staff-pass")
     at.button[0].click().run()
-    at.switch_page("views/capture.py").run()
+    at.switch_page("portal/pages/capture.py").run()
     assert not at.exception
     return at
 
@@ -141,9 +141,9 @@ def test_anonymous_visitors_cannot_enter_paper_forms(site: Database) -> None:
     at = AppTest.from_file(APP, default_timeout=60).run()
     assert [t.value for t in at.title] == ["Staff sign-in"]
     with pytest.raises(ValueError, match=r"not a registered page|Could not find"):
-        at.switch_page("views/capture.py")
+        at.switch_page("portal/pages/capture.py")
     # The page's own guard holds even when it is run directly.
-    direct = AppTest.from_file(str(ROOT / "portal" / "views" / "capture.py"), default_timeout=60).run()
+    direct = AppTest.from_file(str(ROOT / "portal" / "pages" / "capture.py"), default_timeout=60).run()
     assert not direct.exception
     assert "You do not have access" in direct.error[0].value
     assert not direct.get("file_uploader") and not direct.button

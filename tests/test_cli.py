@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, text
 
-from portal.backend.db import migrate
-from portal.backend.db.engine import Database
-from portal.backend.db.schema import consent_ledger, subjects
-from portal.backend.risk import summary
+from portal.backend.platform.db import migrate
+from portal.backend.platform.db.engine import Database
+from portal.backend.platform.db.schema import consent_ledger, subjects
+from portal.backend.risk.figures import summary
 from tests.conftest import ROOT
 
 

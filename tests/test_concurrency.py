@@ -10,17 +10,17 @@ import traceback
 import pytest
 from sqlalchemy import func, insert, select
 
-from portal.backend import risk_index
-from portal.backend.assets import publish
-from portal.backend.biometrics import link_detection
 from portal.backend.consent import ledger
 from portal.backend.consent.records import Context, Decision, record_consent
 from portal.backend.consent.status import subject_consents
-from portal.backend.db.engine import Database
-from portal.backend.db.schema import assets, consent_ledger, detections, purposes
-from portal.backend.db.types import utcnow
-from portal.backend.errors import ConsentStateError
-from portal.backend.risk import critical_assets
+from portal.backend.photos.assets import publish
+from portal.backend.photos.biometrics import link_detection
+from portal.backend.platform.db.engine import Database
+from portal.backend.platform.db.schema import assets, consent_ledger, detections, purposes
+from portal.backend.platform.db.types import utcnow
+from portal.backend.platform.errors import ConsentStateError
+from portal.backend.risk import index as risk_index
+from portal.backend.risk.figures import critical_assets
 from tests.factories import STAFF, make_subject
 
 THREADS = 8

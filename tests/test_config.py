@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from portal.backend.config import DEMO_SECRET, SETTINGS, load_settings
-from portal.backend.errors import ConfigError
+from portal.backend.platform.config import DEMO_SECRET, SETTINGS, load_settings
+from portal.backend.platform.errors import ConfigError
 from tests.conftest import ROOT
 
 

@@ -8,12 +8,12 @@ import pytest
 from sqlalchemy import func, select
 from streamlit.testing.v1 import AppTest
 
-from portal.backend.config import load_settings
 from portal.backend.consent.status import status_for, subject_consents
-from portal.backend.db.engine import Database
-from portal.backend.db.schema import consent_ledger, outbox, subject_templates, subjects
-from portal.backend.db.types import utcnow
-from portal.backend.events import event_url, rotate_qr_secret
+from portal.backend.events.store import event_url, rotate_qr_secret
+from portal.backend.platform.config import load_settings
+from portal.backend.platform.db.engine import Database
+from portal.backend.platform.db.schema import consent_ledger, outbox, subject_templates, subjects
+from portal.backend.platform.db.types import utcnow
 from tests.conftest import APP
 from tests.imagery import group_photo, sample_bytes
 
@@ -103,7 +103,7 @@ def test_given_purposes_email_outbox_and_double_submit(site: Database) -> None:
     entries, people = _count(site, consent_ledger), _count(site, subjects)
     # The same submission arriving again (a double tap on a slow phone) records nothing new.
     from portal.backend.consent.records import Context
-    from portal.backend.subjects import register_subject
+    from portal.backend.people.subjects import register_subject
 
     again = register_subject(
         site,

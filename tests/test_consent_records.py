@@ -12,10 +12,10 @@ from portal.backend.consent import ledger
 from portal.backend.consent.purposes import TextContent, current_text, get_purpose, publish_text
 from portal.backend.consent.records import Context, Decision, record_consent, withdraw_all
 from portal.backend.consent.status import status_for, subject_consents
-from portal.backend.db.engine import Database
-from portal.backend.db.schema import consent_ledger, purpose_texts, subjects
-from portal.backend.db.types import utcnow
-from portal.backend.errors import ConsentStateError, UnknownPurpose, UnknownSubject, ValidationError
+from portal.backend.platform.db.engine import Database
+from portal.backend.platform.db.schema import consent_ledger, purpose_texts, subjects
+from portal.backend.platform.db.types import utcnow
+from portal.backend.platform.errors import ConsentStateError, UnknownPurpose, UnknownSubject, ValidationError
 from tests.factories import STAFF, make_subject
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections import Counter
 
 from portal.backend.consent import ledger
-from portal.backend.db.engine import Database
-from portal.backend.db.types import utcnow
-from portal.backend.demo import is_demo, seed_demo
-from portal.backend.overview import portal_overview
-from portal.backend.subjects import list_subjects
+from portal.backend.ops.demo import is_demo, seed_demo
+from portal.backend.people.subjects import list_subjects
+from portal.backend.platform.db.engine import Database
+from portal.backend.platform.db.types import utcnow
+from portal.backend.risk import index as risk_index
+from portal.backend.risk.overview import portal_overview
 
 
 def test_demo_has_every_kind_of_state(db: Database) -> None:
@@ -25,9 +26,8 @@ def test_demo_has_every_kind_of_state(db: Database) -> None:
 
 
 def test_demo_photo_library_is_analysed_linked_and_gives_the_dashboard_a_story(db: Database, tmp_path) -> None:
-    from portal.backend import risk_index
-    from portal.backend.blobs import LocalBlobStore
-    from portal.backend.risk import critical_assets, summary
+    from portal.backend.platform.blobs import LocalBlobStore
+    from portal.backend.risk.figures import critical_assets, summary
 
     blobs = LocalBlobStore(tmp_path / "blobs")
     assert seed_demo(db, blobs=blobs).photos == 4

@@ -13,19 +13,19 @@ import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
-from portal.backend.access_export import export_subject, safe_cell
-from portal.backend.analysis import run_worker
-from portal.backend.assets import asset_detections, get_asset, ingest, publish
-from portal.backend.biometrics import link_detection
-from portal.backend.blobs import LocalBlobStore
-from portal.backend.config import load_settings
 from portal.backend.consent import ledger
 from portal.backend.consent.records import Context
-from portal.backend.db.engine import Database
-from portal.backend.db.schema import consent_ledger, outbox, subjects
-from portal.backend.erasure import erase_subject
-from portal.backend.errors import ConsentStateError, TokenError
-from portal.backend.subjects import create_personal_link, link_token, resolve_personal_link
+from portal.backend.people.erasure import erase_subject
+from portal.backend.people.export import export_subject, safe_cell
+from portal.backend.people.subjects import create_personal_link, link_token, resolve_personal_link
+from portal.backend.photos.analysis import run_worker
+from portal.backend.photos.assets import asset_detections, get_asset, ingest, publish
+from portal.backend.photos.biometrics import link_detection
+from portal.backend.platform.blobs import LocalBlobStore
+from portal.backend.platform.config import load_settings
+from portal.backend.platform.db.engine import Database
+from portal.backend.platform.db.schema import consent_ledger, outbox, subjects
+from portal.backend.platform.errors import ConsentStateError, TokenError
 from tests.factories import make_subject
 from tests.imagery import group_photo
 

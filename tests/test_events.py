@@ -8,11 +8,11 @@ from pathlib import Path
 import cv2
 import pytest
 
-from portal.backend.db.engine import Database
-from portal.backend.db.types import utcnow
-from portal.backend.errors import TokenError
-from portal.backend.events import create_event, event_url, resolve_event_token, rotate_qr_secret
-from portal.backend.organisation import get_organisation
+from portal.backend.events.store import create_event, event_url, resolve_event_token, rotate_qr_secret
+from portal.backend.platform.db.engine import Database
+from portal.backend.platform.db.types import utcnow
+from portal.backend.platform.errors import TokenError
+from portal.backend.platform.organisation import get_organisation
 from portal.backend.reports.poster import render_poster_pdf
 
 SECRET = "e" * 40

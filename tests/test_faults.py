@@ -24,12 +24,12 @@ import pytest
 from sqlalchemy import event, func, select, text
 from sqlalchemy.engine import make_url
 
-from portal.backend.assets import ingest
-from portal.backend.blobs import LocalBlobStore
-from portal.backend.db import migrate
-from portal.backend.db.engine import Database
-from portal.backend.db.schema import assets
-from portal.backend.errors import DatabaseUnavailable, StorageError
+from portal.backend.photos.assets import ingest
+from portal.backend.platform.blobs import LocalBlobStore
+from portal.backend.platform.db import migrate
+from portal.backend.platform.db.engine import Database
+from portal.backend.platform.db.schema import assets
+from portal.backend.platform.errors import DatabaseUnavailable, StorageError
 from tests.factories import make_org
 from tests.imagery import group_photo
 
@@ -81,7 +81,7 @@ class FullDiskStore(LocalBlobStore):
             super().put(key, data, content_type=content_type)
             return
         enospc = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        with mock.patch("portal.backend.blobs.os.fsync", side_effect=enospc):
+        with mock.patch("portal.backend.platform.blobs.os.fsync", side_effect=enospc):
             super().put(key, data, content_type=content_type)
 
 

@@ -9,10 +9,10 @@ from sqlalchemy import func, select
 from portal.backend.consent import ledger
 from portal.backend.consent.purposes import TextContent, publish_text
 from portal.backend.consent.status import status_for, subject_consents
-from portal.backend.db.engine import Database
-from portal.backend.db.schema import consent_ledger, outbox
-from portal.backend.demo import seed_demo
-from portal.backend.jobs import run_jobs
+from portal.backend.ops.demo import seed_demo
+from portal.backend.ops.jobs import run_jobs
+from portal.backend.platform.db.engine import Database
+from portal.backend.platform.db.schema import consent_ledger, outbox
 from tests.factories import in_parallel
 
 DAY = timedelta(days=1)

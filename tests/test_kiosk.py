@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
-from portal.backend.audit import audit_count
-from portal.backend.db.engine import Database
-from portal.backend.db.schema import consent_ledger, staff_users, subjects
+from portal.backend.platform.db.engine import Database
+from portal.backend.platform.db.schema import consent_ledger, staff_users, subjects
+from portal.backend.staff.audit import audit_count
 from tests.conftest import APP
 
 FORM_TITLE = "Photos at Summer festival"
@@ -18,7 +18,7 @@ FORM_TITLE = "Photos at Summer festival"
 
 @pytest.fixture
 def router(site: Database) -> Database:
-    """Every run goes through the router (st.navigation), as on a real server: the views live in portal/views/,
+    """Every run goes through the router (st.navigation), as on a real server: the views live in portal/pages/,
     not a folder named pages/, so Streamlit never runs a page file on its own."""
     return site
 
@@ -29,7 +29,7 @@ def _staff_in_kiosk(event_id: int = 2) -> AppTest:
     at.text_input[0].input("staff@demo.example")
     at.text_input[1].input("demo-staff-pass")
     at.button[0].click().run()
-    at.switch_page("views/events.py").run()
+    at.switch_page("portal/pages/events.py").run()
     at.button(key=f"kiosk_{event_id}").click().run()
     assert not at.exception
     return at
@@ -64,7 +64,12 @@ def test_kiosk_shows_only_the_form_and_no_staff_pages(router: Database) -> None:
     # No navigation, no "signed in as", no sign-out: nothing in the sidebar to wander off with.
     assert not at.sidebar.children
     assert "sign_out" not in [b.key for b in at.button]
-    for page in ("views/events.py", "views/overview.py", "views/capture.py", "views/assets.py"):
+    for page in (
+        "portal/pages/events.py",
+        "portal/pages/overview.py",
+        "portal/pages/capture.py",
+        "portal/pages/assets.py",
+    ):
         _cannot_reach(at, page)
     # Neither a personal-link nor a QR parameter leads out of the kiosk.
     at.query_params["link"] = "v1.anything"
@@ -140,13 +145,13 @@ def test_leaving_kiosk_mode_needs_the_staff_password(router: Database) -> None:
     assert not at.exception
     assert "Wrong password" in at.error[0].value
     assert "kiosk" in at.session_state and at.title[0].value == FORM_TITLE
-    _cannot_reach(at, "views/events.py")
+    _cannot_reach(at, "portal/pages/events.py")
 
     _end(at, "demo-staff-pass")
     assert not at.exception
     assert "kiosk" not in at.session_state and "staff_user" in at.session_state
     assert [t.value for t in at.title] == ["Overview"] and at.sidebar.button(key="sign_out")
-    at.switch_page("views/events.py").run()
+    at.switch_page("portal/pages/events.py").run()
     assert [t.value for t in at.title] == ["Events"]
     with router.read() as conn:
         assert audit_count(conn, action="kiosk_exit_failed") == 1

@@ -10,9 +10,9 @@ from sqlalchemy.exc import DBAPIError
 
 from portal.backend.consent import ledger
 from portal.backend.consent.records import Decision, record_consent
-from portal.backend.db import migrate
-from portal.backend.db.engine import Database
-from portal.backend.db.schema import consent_ledger
+from portal.backend.platform.db import migrate
+from portal.backend.platform.db.engine import Database
+from portal.backend.platform.db.schema import consent_ledger
 from tests.factories import STAFF, make_org, make_subject
 
 

@@ -7,10 +7,10 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import func, select, text
 
 from portal.backend.consent import ledger
-from portal.backend.db import migrate
-from portal.backend.db.engine import Database
-from portal.backend.db.schema import metadata, subjects
-from portal.backend.demo import seed_demo
+from portal.backend.ops.demo import seed_demo
+from portal.backend.platform.db import migrate
+from portal.backend.platform.db.engine import Database
+from portal.backend.platform.db.schema import metadata, subjects
 from tests.factories import in_parallel
 
 
@@ -56,7 +56,7 @@ def test_concurrent_upgrades_do_not_collide(empty_db: Database) -> None:
 def test_a_database_from_a_newer_version_is_refused_clearly(db: Database) -> None:
     import pytest
 
-    from portal.backend.errors import ConfigError
+    from portal.backend.platform.errors import ConfigError
 
     with db.write() as conn:
         conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))

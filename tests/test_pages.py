@@ -8,12 +8,12 @@ import pytest
 from sqlalchemy import func, select
 from streamlit.testing.v1 import AppTest
 
-from portal.backend.config import load_settings
 from portal.backend.consent.status import status_for, subject_consents
-from portal.backend.db.engine import Database
-from portal.backend.db.schema import assets, audit_log, consent_ledger, subjects
-from portal.backend.db.types import utcnow
-from portal.backend.subjects import create_personal_link, link_token
+from portal.backend.people.subjects import create_personal_link, link_token
+from portal.backend.platform.config import load_settings
+from portal.backend.platform.db.engine import Database
+from portal.backend.platform.db.schema import assets, audit_log, consent_ledger, subjects
+from portal.backend.platform.db.types import utcnow
 from tests.conftest import APP
 
 
@@ -80,7 +80,7 @@ def test_manager_sees_overview_and_subjects(portal_env: Database) -> None:
     assert not at.exception
     assert [t.value for t in at.title] == ["Overview"]
     assert {m.label: m.value for m in at.metric}["Subjects"] == "7"
-    at.switch_page("views/subjects.py").run()
+    at.switch_page("portal/pages/subjects.py").run()
     assert not at.exception
     assert [t.value for t in at.title] == ["Subjects"]
     table = at.dataframe[0].value
@@ -103,7 +103,7 @@ def test_manager_sees_overview_and_subjects(portal_env: Database) -> None:
 
 def test_search_filters_subjects(portal_env: Database) -> None:
     at = _sign_in(_run(), "admin@demo.example", "demo-admin-pass")
-    at.switch_page("views/subjects.py").run()
+    at.switch_page("portal/pages/subjects.py").run()
     at.text_input[0].input("lind").run()
     assert list(at.dataframe[0].value["Name"]) == ["Anna Lindqvist"]
 
@@ -112,7 +112,7 @@ def test_staff_cannot_reach_manager_pages(portal_env: Database) -> None:
     at = _sign_in(_run(), "staff@demo.example", "demo-staff-pass")
     assert [t.value for t in at.title] == ["Overview"]
     with pytest.raises(ValueError, match=r"not a registered page|Could not find"):
-        at.switch_page("views/subjects.py")
+        at.switch_page("portal/pages/subjects.py")
     # The page's own guard holds even if it were run directly.
     assert "Verify the consent ledger" not in [b.label for b in at.button]
 
@@ -130,11 +130,11 @@ ACCOUNTS = {"staff": "demo-staff-pass", "manager": "demo-manager-pass", "admin":
 def test_every_view_per_role_runs_or_cannot_be_reached(portal_env: Database, role: str | None) -> None:
     """Each role reaches exactly its views, and each of them runs cleanly; every other view is not registered."""
     at = _run() if role is None else _sign_in(_run(), f"{role}@demo.example", ACCOUNTS[role])
-    views = sorted(p.stem for p in (Path(APP).parent / "views").glob("*.py") if p.stem != "__init__")
+    views = sorted(p.stem for p in (Path(APP).parent / "portal" / "pages").glob("*.py") if p.stem != "__init__")
     reached = set()
     for view in views:
         try:
-            at.switch_page(f"views/{view}.py")
+            at.switch_page(f"portal/pages/{view}.py")
         except ValueError:
             continue  # not in this role's navigation: there is no URL or switch that runs it
         at.run()
@@ -221,10 +221,10 @@ def test_subject_can_give_a_purpose_with_one_click(portal_env: Database) -> None
 
 
 def test_my_photos_show_own_face_and_take_a_per_photo_veto(portal_env: Database, tmp_path: Path) -> None:
-    from portal.backend.analysis import run_worker
-    from portal.backend.assets import asset_detections, ingest, publish
-    from portal.backend.biometrics import link_detection
-    from portal.backend.bootstrap import make_blob_store
+    from portal.backend.photos.analysis import run_worker
+    from portal.backend.photos.assets import asset_detections, ingest, publish
+    from portal.backend.photos.biometrics import link_detection
+    from portal.backend.platform.blobs import make_blob_store
     from tests.imagery import group_photo
 
     _run()
@@ -290,10 +290,10 @@ def test_download_my_data_and_erase_me(portal_env: Database) -> None:
 
 
 def test_manager_dashboard_shows_the_sql_figures(portal_env: Database) -> None:
-    from portal.backend.risk import summary
+    from portal.backend.risk.figures import summary
 
     at = _sign_in(_run(), "manager@demo.example", "demo-manager-pass")
-    at.switch_page("views/dashboard.py").run()
+    at.switch_page("portal/pages/dashboard.py").run()
     assert not at.exception
     assert [t.value for t in at.title] == ["At-risk photos"]
     shown = at.dataframe[0].value.set_index("Purpose")
@@ -307,15 +307,15 @@ def test_manager_dashboard_shows_the_sql_figures(portal_env: Database) -> None:
 
 
 def test_dashboard_drill_down_expiry_windows_and_history(portal_env: Database) -> None:
-    from portal.backend.jobs import run_jobs
-    from portal.backend.risk import REASON_LABELS, drill_down, summary
+    from portal.backend.ops.jobs import run_jobs
+    from portal.backend.risk.figures import REASON_LABELS, drill_down, summary
 
     at = _sign_in(_run(), "manager@demo.example", "demo-manager-pass")  # the first run seeds the demo
     run_jobs(portal_env)  # today's coverage snapshot for the chart over time
     with portal_env.read() as conn:
         figures = summary(conn)
     purpose, reason = next((f.purpose, r) for f in figures for r in f.by_reason)
-    at.switch_page("views/dashboard.py").run()
+    at.switch_page("portal/pages/dashboard.py").run()
     expiring = at.dataframe[1].value.set_index("Purpose")
     assert list(expiring.columns) == ["30 days", "60 days", "90 days"]
     for f in figures:
@@ -334,12 +334,12 @@ def test_dashboard_drill_down_expiry_windows_and_history(portal_env: Database) -
 def test_staff_cannot_open_the_dashboard(portal_env: Database) -> None:
     at = _sign_in(_run(), "staff@demo.example", "demo-staff-pass")
     with pytest.raises(ValueError, match=r"not a registered page|Could not find"):
-        at.switch_page("views/dashboard.py")
+        at.switch_page("portal/pages/dashboard.py")
 
 
 def test_staff_events_page_creates_an_event_and_makes_its_poster(portal_env: Database) -> None:
     at = _sign_in(_run(), "staff@demo.example", "demo-staff-pass")
-    at.switch_page("views/events.py").run()
+    at.switch_page("portal/pages/events.py").run()
     assert not at.exception
     assert [s.value for s in at.subheader] == ["Summer festival", "Spring conference"]
     at.text_input[0].input("Winter market")
@@ -352,11 +352,11 @@ def test_staff_events_page_creates_an_event_and_makes_its_poster(portal_env: Dat
 
 
 def test_staff_uploads_reviews_links_and_publishes_a_photo(portal_env: Database) -> None:
-    from portal.backend.assets import asset_detections, current_uses
+    from portal.backend.photos.assets import asset_detections, current_uses
     from tests.imagery import group_photo
 
     at = _sign_in(_run(), "staff@demo.example", "demo-staff-pass")
-    at.switch_page("views/assets.py").run()
+    at.switch_page("portal/pages/assets.py").run()
     assert not at.exception
     assert any("Person detection is off" in c.value for c in at.caption)
     at.file_uploader(key="uploads").set_value(
@@ -393,7 +393,7 @@ def test_staff_uploads_reviews_links_and_publishes_a_photo(portal_env: Database)
 
 def test_manager_makes_both_reports(portal_env: Database) -> None:
     at = _sign_in(_run(), "manager@demo.example", "demo-manager-pass")
-    at.switch_page("views/reports.py").run()
+    at.switch_page("portal/pages/reports.py").run()
     at.button(key="make_compliance").click().run()
     at.button(key="make_art30").click().run()
     assert not at.exception
@@ -403,10 +403,10 @@ def test_manager_makes_both_reports(portal_env: Database) -> None:
 
 def test_admin_settings_publish_a_new_text_version_and_add_staff(portal_env: Database) -> None:
     from portal.backend.consent.purposes import current_text, get_purpose
-    from portal.backend.staff import authenticate
+    from portal.backend.staff.accounts import authenticate
 
     at = _sign_in(_run(), "admin@demo.example", "demo-admin-pass")
-    at.switch_page("views/settings.py").run()
+    at.switch_page("portal/pages/settings.py").run()
     assert not at.exception
     at.selectbox(key="text_purpose").select("website").run()
     at.text_area[0].input("We may publish photos of you on our website (new wording).")
@@ -425,11 +425,11 @@ def test_admin_settings_publish_a_new_text_version_and_add_staff(portal_env: Dat
 
 def test_manager_sees_audit_log_but_not_settings(portal_env: Database) -> None:
     at = _sign_in(_run(), "manager@demo.example", "demo-manager-pass")
-    at.switch_page("views/audit.py").run()
+    at.switch_page("portal/pages/audit.py").run()
     assert not at.exception
     assert "sign_in" in set(at.dataframe[0].value["action"])
     try:
-        at.switch_page("views/settings.py").run()
+        at.switch_page("portal/pages/settings.py").run()
     except ValueError:
         return  # AppTest refuses pages the navigation did not register
     assert "Settings" not in [t.value for t in at.title]

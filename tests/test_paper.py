@@ -13,17 +13,17 @@ import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
-from portal.backend.access_export import export_subject
-from portal.backend.audit import audit_count
-from portal.backend.blobs import LocalBlobStore
 from portal.backend.consent import ledger
-from portal.backend.db.engine import Database
-from portal.backend.db.schema import audit_log, consent_ledger, subjects
-from portal.backend.db.types import utcnow
-from portal.backend.erasure import erase_subject
-from portal.backend.errors import ValidationError
-from portal.backend.events import create_event
-from portal.backend.paper import MAX_SCAN_BYTES, record_paper_consent, sniff_scan
+from portal.backend.events.store import create_event
+from portal.backend.people.erasure import erase_subject
+from portal.backend.people.export import export_subject
+from portal.backend.people.paper import MAX_SCAN_BYTES, record_paper_consent, sniff_scan
+from portal.backend.platform.blobs import LocalBlobStore
+from portal.backend.platform.db.engine import Database
+from portal.backend.platform.db.schema import audit_log, consent_ledger, subjects
+from portal.backend.platform.db.types import utcnow
+from portal.backend.platform.errors import ValidationError
+from portal.backend.staff.audit import audit_count
 
 PDF = b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
 

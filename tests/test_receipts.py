@@ -15,7 +15,6 @@ import pytest
 from jsonschema import Draft202012Validator
 from PIL import Image
 
-from portal.backend.blobs import LocalBlobStore
 from portal.backend.consent import ledger
 from portal.backend.consent.ledger import LedgerEntry, entries_for_subject
 from portal.backend.consent.purposes import TextContent, current_text, get_purpose, publish_text
@@ -29,13 +28,14 @@ from portal.backend.consent.receipts import (
     validate_receipt,
 )
 from portal.backend.consent.records import Context, Decision, record_consent
-from portal.backend.db.engine import Database
-from portal.backend.errors import ValidationError
-from portal.backend.events import create_event
+from portal.backend.events.store import create_event
 from portal.backend.i18n.receipts import RECEIPT_MESSAGES
-from portal.backend.organisation import get_organisation, save_organisation
+from portal.backend.people.subjects import register_subject
+from portal.backend.platform.blobs import LocalBlobStore
+from portal.backend.platform.db.engine import Database
+from portal.backend.platform.errors import ValidationError
+from portal.backend.platform.organisation import get_organisation, save_organisation
 from portal.backend.reports.receipt import ASSETS, TEMPLATES, local_url_fetcher, render_receipt_html, render_receipt_pdf
-from portal.backend.subjects import register_subject
 from tests.factories import STAFF
 
 NOW = datetime(2025, 3, 1, 14, 5, 30, tzinfo=UTC)

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from portal.backend.assets import publish
 from portal.backend.consent.records import Decision, record_consent
-from portal.backend.db.engine import Database
+from portal.backend.photos.assets import publish
+from portal.backend.platform.db.engine import Database
 from portal.backend.reports.compliance import compliance_report_pdf, record_of_processing_pdf
 from tests.factories import STAFF, make_subject
 from tests.test_risk import _asset

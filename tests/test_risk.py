@@ -6,12 +6,12 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import insert
 
-from portal.backend import risk_index
-from portal.backend.assets import publish
 from portal.backend.consent.records import Decision, record_consent
-from portal.backend.db.engine import Database
-from portal.backend.db.schema import assets, detections
-from portal.backend.risk import at_risk_rows, critical_assets, summary
+from portal.backend.photos.assets import publish
+from portal.backend.platform.db.engine import Database
+from portal.backend.platform.db.schema import assets, detections
+from portal.backend.risk import index as risk_index
+from portal.backend.risk.figures import at_risk_rows, critical_assets, summary
 from tests.factories import STAFF, make_subject
 
 T0 = datetime(2026, 1, 10, tzinfo=UTC)

@@ -8,19 +8,19 @@ from datetime import UTC, datetime, timedelta
 from alembic import command
 from sqlalchemy import insert, text
 
-from portal.backend import risk_index
-from portal.backend.assets import publish
-from portal.backend.biometrics import link_detection, mark_unidentifiable, review_suggestion
 from portal.backend.consent.purposes import TextContent, publish_text
 from portal.backend.consent.records import Decision, record_consent
-from portal.backend.db import migrate
-from portal.backend.db.engine import Database
-from portal.backend.db.schema import assets, detections, events
-from portal.backend.errors import ConsentStateError
-from portal.backend.jobs import run_jobs
-from portal.backend.risk import at_risk_rows, drill_down, per_event, summary
-from portal.backend.risk_history import coverage_history
-from portal.backend.staff import create_user
+from portal.backend.ops.jobs import run_jobs
+from portal.backend.photos.assets import publish
+from portal.backend.photos.biometrics import link_detection, mark_unidentifiable, review_suggestion
+from portal.backend.platform.db import migrate
+from portal.backend.platform.db.engine import Database
+from portal.backend.platform.db.schema import assets, detections, events
+from portal.backend.platform.errors import ConsentStateError
+from portal.backend.risk import index as risk_index
+from portal.backend.risk.figures import at_risk_rows, drill_down, per_event, summary
+from portal.backend.risk.history import coverage_history
+from portal.backend.staff.accounts import create_user
 from tests.factories import STAFF, make_subject
 from tests.risk_reference import reference_rows
 

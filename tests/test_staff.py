@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from portal.backend.audit import audit_count
-from portal.backend.db.engine import Database
-from portal.backend.db.types import utcnow
-from portal.backend.errors import AuthError, ValidationError
-from portal.backend.staff import authenticate, create_user, hash_password, verify_password
+from portal.backend.platform.db.engine import Database
+from portal.backend.platform.db.types import utcnow
+from portal.backend.platform.errors import AuthError, ValidationError
+from portal.backend.staff.accounts import authenticate, create_user, hash_password, verify_password
+from portal.backend.staff.audit import audit_count
 
 
 def test_hashes_are_salted_and_verify() -> None:

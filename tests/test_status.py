@@ -16,8 +16,8 @@ from portal.backend.consent.status import (
     status_sql,
     subject_consents,
 )
-from portal.backend.db.engine import Database
-from portal.backend.db.schema import assets, consent_ledger
+from portal.backend.platform.db.engine import Database
+from portal.backend.platform.db.schema import assets, consent_ledger
 from tests.factories import STAFF, make_subject
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)

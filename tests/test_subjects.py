@@ -7,12 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from portal.backend import tokens
-from portal.backend.db.engine import Database
-from portal.backend.db.schema import subjects
-from portal.backend.errors import TokenError, ValidationError
-from portal.backend.subjects import (
-    clean_email,
+from portal.backend.people.subjects import (
     create_personal_link,
     get_subject,
     link_token,
@@ -20,6 +15,11 @@ from portal.backend.subjects import (
     resolve_personal_link,
     revoke_links,
 )
+from portal.backend.platform import tokens
+from portal.backend.platform.db.engine import Database
+from portal.backend.platform.db.schema import subjects
+from portal.backend.platform.errors import TokenError, ValidationError
+from portal.backend.platform.text import clean_email
 from tests.factories import make_subject
 
 SECRET = "test-secret-" + "x" * 40
@@ -103,7 +103,7 @@ def test_unknown_event_is_refused(org_db: Database) -> None:
 
 
 def test_names_keep_the_joiners_real_spellings_need_but_not_bidi_overrides() -> None:
-    from portal.backend.subjects import clean_name
+    from portal.backend.platform.text import clean_name
 
     persian = "\u0641\u0627\u0637\u0645\u0647\u200c\u0632\u0647\u0631\u0627"  # ZWNJ inside a Persian name
     assert clean_name(persian) == persian

@@ -13,9 +13,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from portal.backend.consent import ledger
-from portal.backend.db import migrate
-from portal.backend.db.engine import Database
-from portal.backend.demo import seed_demo
+from portal.backend.ops.demo import seed_demo
+from portal.backend.platform.db import migrate
+from portal.backend.platform.db.engine import Database
 from tests.conftest import require_postgres
 
 pytestmark = pytest.mark.postgres

@@ -19,18 +19,18 @@ import pytest
 from sqlalchemy import func, select, update
 from streamlit.testing.v1 import AppTest
 
-from portal.backend.assets import ingest
-from portal.backend.audit import audit_count
-from portal.backend.blobs import LocalBlobStore
-from portal.backend.config import Settings, load_settings
-from portal.backend.db.engine import Database
-from portal.backend.db.schema import assets, audit_log, staff_users
-from portal.backend.db.types import utcnow
-from portal.backend.errors import AuthError, ConfigError, ServiceUnavailable, SessionExpired, StorageError
-from portal.backend.hosted import GENERIC_SIGN_IN_ERROR, SupabaseBlobStore
-from portal.backend.sessions import keep_alive, sign_in, sign_out
-from portal.backend.staff import create_user
-from portal.backend.vision.intake import prepare_image
+from portal.backend.photos.assets import ingest
+from portal.backend.photos.vision.intake import prepare_image
+from portal.backend.platform.blobs import LocalBlobStore
+from portal.backend.platform.config import Settings, load_settings
+from portal.backend.platform.db.engine import Database
+from portal.backend.platform.db.schema import assets, audit_log, staff_users
+from portal.backend.platform.db.types import utcnow
+from portal.backend.platform.errors import AuthError, ConfigError, ServiceUnavailable, SessionExpired, StorageError
+from portal.backend.platform.hosted import GENERIC_SIGN_IN_ERROR, SupabaseBlobStore
+from portal.backend.staff.accounts import create_user
+from portal.backend.staff.audit import audit_count
+from portal.backend.staff.sessions import keep_alive, sign_in, sign_out
 from tests.conftest import ROOT
 from tests.imagery import group_photo
 from tests.supabase_replay import ANON_KEY, SERVICE_KEY, ReplayServer, load
@@ -474,7 +474,7 @@ def app_env(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Ite
 
 
 def _sign_in_page(email: str, password: str) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "portal" / "app.py"), default_timeout=60).run()
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60).run()
     at.text_input[0].input(email)
     at.text_input[1].input(password)
     return at.button[0].click().run()
@@ -527,7 +527,7 @@ def test_the_pages_say_when_supabase_cannot_be_reached(app_env: Database, monkey
     assert "staff_user" not in at.session_state
     monkeypatch.setenv("PORTAL_BLOB_BACKEND", "supabase")
     monkeypatch.setenv("SUPABASE_SERVICE_ROLE_KEY", SERVICE_KEY)
-    at = AppTest.from_file(str(ROOT / "portal" / "app.py"), default_timeout=60).run()
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60).run()
     assert not at.exception
     assert at.error[0].value.startswith(f"The portal cannot start: Cannot reach Supabase Storage at {down}")
     assert SERVICE_KEY not in at.error[0].value
@@ -542,7 +542,7 @@ class UnreachableReads(LocalBlobStore):
 
 
 def test_an_analysis_worker_that_loses_storage_leaves_the_photo_pending(org_db: Database, tmp_path: Path) -> None:
-    from portal.backend.analysis import run_worker
+    from portal.backend.photos.analysis import run_worker
 
     store = UnreachableReads(tmp_path / "blobs")
     intake = ingest(org_db, store, data=group_photo(["grace_hopper"]), filename="p.jpg", max_pixels=60_000_000)

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from portal.backend.errors import PortalError
+from portal.backend.platform.errors import PortalError
 from portal.cli import (
     asset_commands,
     db_commands,

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from portal.backend.db.schema import events
-from portal.backend.errors import (
+from portal.backend.platform.db.schema import events
+from portal.backend.platform.errors import (
     ConfigError,
     DatabaseUnavailable,
     NotFound,
@@ -72,7 +72,7 @@ def _event_id(portal, ref: str | None) -> int | None:  # type: ignore[no-untyped
 
 def import_command(args: argparse.Namespace) -> int:
     """Import files and folders; print a summary of imported, duplicate and rejected files."""
-    from portal.backend.assets import ingest, iter_image_files
+    from portal.backend.photos.assets import ingest, iter_image_files
 
     portal = open_database(args)
     event_id = _event_id(portal, args.event)
@@ -117,8 +117,8 @@ def import_command(args: argparse.Namespace) -> int:
 
 def analyze_command(args: argparse.Namespace) -> int:
     """Run the analysis queue."""
-    from portal.backend.analysis import run_worker, run_workers
-    from portal.backend.assets import count_by_state
+    from portal.backend.photos.analysis import run_worker, run_workers
+    from portal.backend.photos.assets import count_by_state
 
     portal = open_database(args)
     if args.workers < 1:
@@ -150,7 +150,7 @@ def analyze_command(args: argparse.Namespace) -> int:
 
 def show_command(args: argparse.Namespace) -> int:
     """Print an asset and its detections."""
-    from portal.backend.assets import asset_detections, get_asset
+    from portal.backend.photos.assets import asset_detections, get_asset
 
     portal = open_database(args)
     with portal.db.read() as conn:
@@ -185,7 +185,7 @@ def show_command(args: argparse.Namespace) -> int:
 
 def render_command(args: argparse.Namespace) -> int:
     """Write a safe rendition."""
-    from portal.backend.renditions import safe_rendition
+    from portal.backend.photos.renditions import safe_rendition
 
     portal = open_database(args)
     result = safe_rendition(
@@ -203,10 +203,10 @@ def render_command(args: argparse.Namespace) -> int:
 
 def matching_command(args: argparse.Namespace) -> int:
     """Switch library matching."""
-    from portal.backend.biometrics import set_matching_enabled
+    from portal.backend.photos.biometrics import set_matching_enabled
 
     portal = open_database(args)
-    removed = set_matching_enabled(portal.db, enabled=args.state == "on", actor=cli_actor())
+    removed = set_matching_enabled(portal.db, enabled=args.state == "on", actor=cli_actor(portal, args).ref)
     if args.state == "on":
         print("Library face matching is on: newly analysed photos keep face templates.")
     else:

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from portal.backend.bootstrap import Portal, make_blob_store
-from portal.backend.config import load_settings
-from portal.backend.db import migrate
-from portal.backend.db.engine import Database, safe_url
-from portal.backend.errors import ConfigError, ValidationError
+from portal.backend.platform.blobs import make_blob_store
+from portal.backend.platform.config import load_settings
+from portal.backend.platform.db import migrate
+from portal.backend.platform.db.engine import Database, safe_url
+from portal.backend.platform.errors import ConfigError, ValidationError
+from portal.backend.platform.actors import Actor
+from portal.backend.platform.runtime import Portal
+from portal.backend.staff.queries import staff_actor
 
 EXIT_ERROR = 1
 EXIT_TAMPERED = 3
@@ -23,6 +25,13 @@ EXIT_TAMPERED = 3
 def add_common(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Options every leaf command takes (also accepted after the command name)."""
     parser.add_argument("--database-url", default=argparse.SUPPRESS, help="SQLAlchemy URL of the database")
+    parser.add_argument(
+        "--as",
+        dest="as_staff",
+        default=argparse.SUPPRESS,
+        metavar="EMAIL",
+        help="act as this staff account (recorded in the audit log); default: the operator's OS user",
+    )
     return parser
 
 
@@ -47,12 +56,12 @@ def open_database(args: argparse.Namespace, *, require_schema: bool = True) -> P
     return Portal(settings=settings, db=db, blobs=make_blob_store(settings))
 
 
-def cli_actor() -> str:
-    """Who is recorded as acting when an operator uses the CLI."""
-    try:
-        return f"cli:{getpass.getuser()}"[:100]
-    except (KeyError, OSError):
-        return "cli"
+def cli_actor(portal: Portal, args: argparse.Namespace) -> Actor:
+    """Who acts: the staff member named with --as EMAIL (must hold an active account), else the OS user."""
+    email = getattr(args, "as_staff", None)
+    if not email:
+        return Actor.operator()
+    return staff_actor(portal, email=email)
 
 
 def fmt_time(value: datetime | None) -> str:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from portal.backend.bootstrap import make_blob_store, reset_database
-from portal.backend.db import migrate
-from portal.backend.db.engine import Database, safe_url
-from portal.backend.demo import DEMO_ACCOUNTS, is_demo, is_empty, seed_demo
-from portal.backend.errors import ValidationError
+from portal.backend.ops.bootstrap import reset_database
+from portal.backend.ops.demo import DEMO_ACCOUNTS, is_demo, is_empty, seed_demo
+from portal.backend.platform.blobs import make_blob_store
+from portal.backend.platform.db import migrate
+from portal.backend.platform.db.engine import Database, safe_url
+from portal.backend.platform.errors import ValidationError
 from portal.cli.common import add_common, settings_for
 
 

@@ -6,10 +6,10 @@ import argparse
 import getpass
 import sys
 
-from portal.backend.audit import audit
-from portal.backend.db.types import utcnow
-from portal.backend.errors import ValidationError
-from portal.backend.staff import create_user, list_users
+from portal.backend.platform.db.types import utcnow
+from portal.backend.platform.errors import ValidationError
+from portal.backend.staff.accounts import create_user, list_users
+from portal.backend.staff.audit import audit
 from portal.cli.common import add_common, cli_actor, open_database, print_table, settings_for
 
 
@@ -49,7 +49,7 @@ def _supabase_store(args: argparse.Namespace):  # type: ignore[no-untyped-def]
             f"PORTAL_BLOB_BACKEND is {settings.blob_backend!r}: blobs are in the folder {settings.blob_dir}, "
             "there is no bucket to check or create. Set PORTAL_BLOB_BACKEND=supabase for hosted mode."
         )
-    from portal.backend.hosted import SupabaseBlobStore
+    from portal.backend.platform.hosted import SupabaseBlobStore
 
     return SupabaseBlobStore.from_settings(settings, check=False)
 
@@ -95,7 +95,7 @@ def staff_add(args: argparse.Namespace) -> int:
     now = utcnow()
     with portal.db.write() as conn:
         user = create_user(conn, email=args.email, display_name=args.name, role=args.role, password=password, now=now)
-        audit(conn, actor=cli_actor(), action="create_user", target_type="staff", target_id=str(user.id), now=now)
+        audit(conn, actor=cli_actor(portal, args).ref, action="create_user", target_type="staff", target_id=str(user.id), now=now)
     print(f"{user.email} is now {user.role} (account {user.id}).")
     if hosted:
         print(

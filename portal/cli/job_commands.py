@@ -19,7 +19,7 @@ def register(groups: argparse._SubParsersAction) -> None:
 
 def run_command(args: argparse.Namespace) -> int:
     """Run all jobs once."""
-    from portal.backend.jobs import run_jobs
+    from portal.backend.ops.jobs import run_jobs
 
     portal = open_database(args)
     report = run_jobs(portal.db, window_days=portal.settings.expiry_warning_days)

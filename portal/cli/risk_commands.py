@@ -6,9 +6,9 @@ import argparse
 import csv
 import sys
 
-from portal.backend import risk_index
-from portal.backend.errors import UnknownPurpose
-from portal.backend.risk import REASONS, WINDOWS, summary
+from portal.backend.platform.errors import UnknownPurpose
+from portal.backend.risk import index as risk_index
+from portal.backend.risk.figures import REASONS, WINDOWS, summary
 from portal.cli.common import add_common, open_database, print_json, print_table
 
 

@@ -10,10 +10,10 @@ from portal.backend.consent import ledger
 from portal.backend.consent.purposes import list_purposes
 from portal.backend.consent.records import Context, Decision, record_consent, withdraw_all
 from portal.backend.consent.status import subject_consents
-from portal.backend.db.types import utcnow
-from portal.backend.errors import PortalError, ValidationError
-from portal.backend.paper import PaperConsent, record_paper_consent
-from portal.backend.subjects import create_personal_link, get_subject, list_subjects, register_subject
+from portal.backend.people.paper import PaperConsent, record_paper_consent
+from portal.backend.people.subjects import create_personal_link, get_subject, list_subjects, register_subject
+from portal.backend.platform.db.types import utcnow
+from portal.backend.platform.errors import PortalError, ValidationError
 from portal.cli.common import add_common, cli_actor, fmt_time, open_database, print_json, print_table, write_output
 
 
@@ -121,8 +121,8 @@ def add_command(args: argparse.Namespace) -> int:
     portal = open_database(args)
     template = None
     if selfie is not None:
-        from portal.backend.biometrics import check_selfie
-        from portal.backend.vision.faces import FaceAnalyzer
+        from portal.backend.photos.biometrics import check_selfie
+        from portal.backend.photos.vision.faces import FaceAnalyzer
 
         # Computed before anything is written, so a bad selfie leaves no half-registered person.
         analyzer = FaceAnalyzer(model=portal.settings.face_detector)
@@ -149,7 +149,7 @@ def add_command(args: argparse.Namespace) -> int:
             choices=choices,
             signed_on=args.signed_on or date.today(),
             scan=scan,
-            actor=cli_actor(),
+            actor=cli_actor(portal, args).ref,
             note=args.note,
         )
     else:
@@ -165,11 +165,11 @@ def add_command(args: argparse.Namespace) -> int:
             guardian_verification=args.guardian_verification,
             event_id=args.event,
             choices=choices,
-            context=Context(channel=args.channel, actor=cli_actor(), event_id=args.event, evidence=evidence),
+            context=Context(channel=args.channel, actor=cli_actor(portal, args).ref, event_id=args.event, evidence=evidence),
         )
     enrolled = False
     if template is not None:
-        from portal.backend.biometrics import enrol_template
+        from portal.backend.photos.biometrics import enrol_template
 
         enrol_template(portal.db, subject_id=reg.subject.id, template=template)
         enrolled = True
@@ -202,17 +202,17 @@ def _iso_date(text: str) -> date:
 
 def link_detection_command(args: argparse.Namespace) -> int:
     """Link a detection to a subject by hand."""
-    from portal.backend.biometrics import link_detection
+    from portal.backend.photos.biometrics import link_detection
 
     portal = open_database(args)
-    link_detection(portal.db, detection_id=args.detection_id, subject_id=args.subject_id, actor=cli_actor())
+    link_detection(portal.db, detection_id=args.detection_id, subject_id=args.subject_id, actor=cli_actor(portal, args).ref)
     print(f"Detection {args.detection_id} is linked to subject {args.subject_id} (manual, confirmed).")
     return 0
 
 
 def match_command(args: argparse.Namespace) -> int:
     """Print ranked suggestions for a subject."""
-    from portal.backend.biometrics import match_subject
+    from portal.backend.photos.biometrics import match_subject
 
     portal = open_database(args)
     suggest, auto = portal.settings.thresholds
@@ -228,7 +228,7 @@ def match_command(args: argparse.Namespace) -> int:
 def withdraw_command(args: argparse.Namespace) -> int:
     """Withdraw purposes or everything."""
     portal = open_database(args)
-    context = Context(channel=args.channel, actor=cli_actor(), evidence={"act": "staff_entry"})
+    context = Context(channel=args.channel, actor=cli_actor(portal, args).ref, evidence={"act": "staff_entry"})
     if args.all:
         entries = withdraw_all(portal.db, subject_id=args.subject_id, context=context)
         if not entries:
@@ -337,14 +337,14 @@ def link_command(args: argparse.Namespace) -> int:
 
 def export_command(args: argparse.Namespace) -> int:
     """Write the person's data export."""
-    from portal.backend.access_export import export_subject
+    from portal.backend.people.export import export_subject
 
     portal = open_database(args)
     data = export_subject(
         portal.db,
         portal.blobs,
         subject_id=args.subject_id,
-        actor=cli_actor(),
+        actor=cli_actor(portal, args).ref,
         max_pixels=portal.settings.max_image_pixels,
     )
     write_output(args.out, data)
@@ -356,7 +356,7 @@ def erase_command(args: argparse.Namespace) -> int:
     """Erase a person after confirmation."""
     import sys
 
-    from portal.backend.erasure import erase_subject
+    from portal.backend.people.erasure import erase_subject
 
     portal = open_database(args)
     with portal.db.read() as conn:
@@ -368,7 +368,7 @@ def erase_command(args: argparse.Namespace) -> int:
         if typed.strip() != subject.id[:8]:
             raise ValidationError("Not confirmed; nothing was erased.")
     report = erase_subject(
-        portal.db, portal.blobs, subject_id=subject.id, actor=cli_actor(), max_pixels=portal.settings.max_image_pixels
+        portal.db, portal.blobs, subject_id=subject.id, actor=cli_actor(portal, args).ref, max_pixels=portal.settings.max_image_pixels
     )
     print(
         f"Erased {subject.id}: {report.consents_withdrawn} consent(s) withdrawn, {report.images_redacted} image(s) "

@@ -7,11 +7,11 @@ from contextlib import contextmanager
 
 import streamlit as st
 
-from portal.backend.bootstrap import Portal, open_portal
-from portal.backend.config import Settings, load_settings
-from portal.backend.errors import PortalError, SessionExpired
-from portal.backend.sessions import StaffSession, keep_alive, sign_out
-from portal.backend.staff import StaffUser
+from portal.backend.ops.bootstrap import Portal, open_portal
+from portal.backend.platform.config import Settings, load_settings
+from portal.backend.platform.errors import PortalError, SessionExpired
+from portal.backend.staff.accounts import StaffUser
+from portal.backend.staff.sessions import StaffSession, keep_alive, sign_out
 
 USER_KEY = "staff_user"
 SESSION_KEY = "staff_session"
@@ -76,7 +76,7 @@ def require_role(role: str) -> StaffUser:
     """Stop the page unless a user with at least `role` is signed in (a guard behind the navigation)."""
     if st.session_state.get(KIOSK_KEY):
         # The router lists no staff page in kiosk mode; should one run anyway, the tablet goes back to the form.
-        st.switch_page("views/consent_form.py")
+        st.switch_page("portal/pages/consent_form.py")
     user = current_user()
     if user is None or not user.can(role):
         st.error("You do not have access to this page.")

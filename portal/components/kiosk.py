@@ -6,9 +6,9 @@ from typing import Any
 
 import streamlit as st
 
-from portal.backend.errors import PortalError
-from portal.backend.kiosk import end_kiosk, start_kiosk
-from portal.backend.staff import StaffUser
+from portal.backend.people.kiosk import end_kiosk, start_kiosk
+from portal.backend.platform.errors import PortalError
+from portal.backend.staff.accounts import StaffUser
 from portal.components.context import KIOSK_KEY, get_portal
 
 # Every widget and value the consent form keeps in the session; the next person must start from none of them.

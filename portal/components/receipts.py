@@ -6,8 +6,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from portal.backend.blobs import BlobStore
 from portal.backend.i18n import t
+from portal.backend.platform.blobs import BlobStore
 
 
 def receipt_download_buttons(blobs: BlobStore, keys: tuple[str, str] | None, locale: str, *, key: str) -> None:

@@ -48,9 +48,9 @@ def _free_port() -> int:
 @pytest.fixture
 def live_portal(tmp_path: Path) -> Iterator[LivePortal]:
     """Seed a SQLite portal, start `streamlit run` on it and wait until its health check answers."""
-    from portal.backend.db import migrate
-    from portal.backend.db.engine import Database
-    from portal.backend.demo import seed_demo
+    from portal.backend.ops.demo import seed_demo
+    from portal.backend.platform.db import migrate
+    from portal.backend.platform.db.engine import Database
 
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
@@ -72,7 +72,7 @@ def live_portal(tmp_path: Path) -> Iterator[LivePortal]:
             "-m",
             "streamlit",
             "run",
-            str(ROOT / "portal" / "app.py"),
+            str(ROOT / "streamlit_app.py"),
             "--server.port",
             str(port),
             "--server.address",

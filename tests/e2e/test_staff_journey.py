@@ -9,12 +9,12 @@ from pathlib import Path
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from sqlalchemy import select
 
-from portal.backend import risk_index
-from portal.backend.config import load_settings
 from portal.backend.consent.records import Context
-from portal.backend.db.engine import Database
-from portal.backend.db.schema import assets, detections, events
-from portal.backend.subjects import create_personal_link, register_subject
+from portal.backend.people.subjects import create_personal_link, register_subject
+from portal.backend.platform.config import load_settings
+from portal.backend.platform.db.engine import Database
+from portal.backend.platform.db.schema import assets, detections, events
+from portal.backend.risk import index as risk_index
 from tests.e2e.conftest import ARTIFACTS, LivePortal, settle
 from tests.imagery import group_photo
 

@@ -9,19 +9,19 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from portal.backend import risk_index
-from portal.backend.analysis import run_worker
-from portal.backend.assets import asset_detections, ingest, publish
-from portal.backend.biometrics import link_detection
-from portal.backend.blobs import LocalBlobStore
-from portal.backend.config import load_settings
 from portal.backend.consent.status import status_for, subject_consents
-from portal.backend.db.engine import Database
-from portal.backend.db.schema import consent_ledger, subjects
-from portal.backend.db.types import utcnow
-from portal.backend.events import event_url
-from portal.backend.renditions import safe_rendition
-from portal.backend.risk import critical_assets
+from portal.backend.events.store import event_url
+from portal.backend.photos.analysis import run_worker
+from portal.backend.photos.assets import asset_detections, ingest, publish
+from portal.backend.photos.biometrics import link_detection
+from portal.backend.photos.renditions import safe_rendition
+from portal.backend.platform.blobs import LocalBlobStore
+from portal.backend.platform.config import load_settings
+from portal.backend.platform.db.engine import Database
+from portal.backend.platform.db.schema import consent_ledger, subjects
+from portal.backend.platform.db.types import utcnow
+from portal.backend.risk import index as risk_index
+from portal.backend.risk.figures import critical_assets
 from tests.e2e.conftest import ARTIFACTS, LivePortal, settle
 from tests.imagery import group_photo
 

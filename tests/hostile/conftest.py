@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from portal.backend.analysis import Detectors, analyze_one
-from portal.backend.assets import ingest
-from portal.backend.blobs import LocalBlobStore
-from portal.backend.db.engine import Database
-from portal.backend.vision.faces import FaceAnalyzer
+from portal.backend.photos.analysis import Detectors, analyze_one
+from portal.backend.photos.assets import ingest
+from portal.backend.photos.vision.faces import FaceAnalyzer
+from portal.backend.platform.blobs import LocalBlobStore
+from portal.backend.platform.db.engine import Database
 from tests.imagery import group_photo
 
 MAX_PIXELS = 60_000_000

@@ -12,11 +12,11 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from portal.backend import risk_index
-from portal.backend.blobs import BlobStore
 from portal.backend.consent import ledger
-from portal.backend.db.engine import Database
-from portal.backend.db.schema import assets, metadata, subjects
+from portal.backend.platform.blobs import BlobStore
+from portal.backend.platform.db.engine import Database
+from portal.backend.platform.db.schema import assets, metadata, subjects
+from portal.backend.risk import index as risk_index
 
 
 @dataclass(frozen=True)

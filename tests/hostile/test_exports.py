@@ -17,17 +17,17 @@ from pathlib import Path, PurePosixPath
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from portal.backend.access_export import export_subject
-from portal.backend.assets import asset_detections, publish
-from portal.backend.biometrics import link_detection
 from portal.backend.consent.records import Context, Decision, record_consent
-from portal.backend.db.engine import Database
-from portal.backend.db.types import utcnow
-from portal.backend.events import create_event
-from portal.backend.paper import record_paper_consent
+from portal.backend.events.store import create_event
+from portal.backend.people.export import export_subject
+from portal.backend.people.paper import record_paper_consent
+from portal.backend.photos.assets import asset_detections, publish
+from portal.backend.photos.biometrics import link_detection
+from portal.backend.platform.db.engine import Database
+from portal.backend.platform.db.types import utcnow
 from portal.backend.reports.receipt import issue_receipt
-from portal.backend.risk import REASONS, WINDOWS
-from portal.backend.staff import create_user
+from portal.backend.risk.figures import REASONS, WINDOWS
+from portal.backend.staff.accounts import create_user
 from tests.conftest import APP
 from tests.factories import make_subject
 from tests.hostile import snapshot
@@ -194,8 +194,8 @@ def test_dashboard_csv_downloads_neutralise_formulas(
     detectors,
     media: list,  # type: ignore[no-untyped-def]
 ) -> None:
-    from portal.backend.blobs import LocalBlobStore
-    from portal.backend.db import migrate
+    from portal.backend.platform.blobs import LocalBlobStore
+    from portal.backend.platform.db import migrate
     from tests.factories import make_org
 
     monkeypatch.setenv("PORTAL_DATABASE_URL", db_url)
@@ -223,7 +223,7 @@ def test_dashboard_csv_downloads_neutralise_formulas(
         at.text_input[0].input("manager@example.com")
         at.text_input[1].input("manager-password")
         at.button[0].click().run()
-        at.switch_page("views/dashboard.py").run()
+        at.switch_page("portal/pages/dashboard.py").run()
         assert not at.exception, [e.value for e in at.exception]
         critical = csv_cells(_download(media, "critical.csv"))
         per_event = csv_cells(_download(media, "risk-per-event.csv"))

@@ -17,13 +17,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from portal.backend.assets import MAX_FILE_BYTES, Intake, blob_keys, ingest
-from portal.backend.biometrics import check_selfie, enrol_selfie
-from portal.backend.errors import ValidationError
-from portal.backend.paper import record_paper_consent
-from portal.backend.renditions import safe_rendition
-from portal.backend.vision.faces import FaceAnalyzer
-from portal.backend.vision.schemas import ImageRejected
+from portal.backend.people.paper import record_paper_consent
+from portal.backend.photos.assets import MAX_FILE_BYTES, Intake, blob_keys, ingest
+from portal.backend.photos.biometrics import check_selfie, enrol_selfie
+from portal.backend.photos.renditions import safe_rendition
+from portal.backend.photos.vision.faces import FaceAnalyzer
+from portal.backend.photos.vision.schemas import ImageRejected
+from portal.backend.platform.errors import ValidationError
 from tests.factories import make_subject
 from tests.hostile import snapshot
 from tests.hostile.conftest import MAX_PIXELS, Site

@@ -14,20 +14,20 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from portal.backend.analysis import Detectors
-from portal.backend.assets import ingest, publish
 from portal.backend.consent.purposes import TextContent, publish_text
 from portal.backend.consent.records import Context
-from portal.backend.db.schema import events, staff_users, subjects
-from portal.backend.db.types import utcnow
-from portal.backend.errors import ValidationError
-from portal.backend.events import create_event, event_url
-from portal.backend.organisation import get_organisation
+from portal.backend.events.store import create_event, event_url
+from portal.backend.people.subjects import get_subject, list_subjects, register_subject
+from portal.backend.photos.analysis import Detectors
+from portal.backend.photos.assets import ingest, publish
+from portal.backend.platform.db.schema import events, staff_users, subjects
+from portal.backend.platform.db.types import utcnow
+from portal.backend.platform.errors import ValidationError
+from portal.backend.platform.organisation import get_organisation
 from portal.backend.reports.compliance import compliance_report_pdf
 from portal.backend.reports.poster import render_poster_pdf
 from portal.backend.reports.receipt import issue_receipt
-from portal.backend.staff import create_user
-from portal.backend.subjects import get_subject, list_subjects, register_subject
+from portal.backend.staff.accounts import create_user
 from tests.factories import STAFF, make_subject
 from tests.hostile import snapshot
 from tests.hostile.conftest import MAX_PIXELS, Site, analysed_photo, pdf_text, shows

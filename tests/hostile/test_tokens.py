@@ -18,14 +18,14 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from portal.backend import tokens
-from portal.backend.config import load_settings
-from portal.backend.db.engine import Database
-from portal.backend.db.types import utcnow
-from portal.backend.erasure import erase_subject
-from portal.backend.errors import TokenError
-from portal.backend.events import create_event, event_url, resolve_event_token, rotate_qr_secret
-from portal.backend.subjects import create_personal_link, link_token, resolve_personal_link, revoke_links
+from portal.backend.events.store import create_event, event_url, resolve_event_token, rotate_qr_secret
+from portal.backend.people.erasure import erase_subject
+from portal.backend.people.subjects import create_personal_link, link_token, resolve_personal_link, revoke_links
+from portal.backend.platform import tokens
+from portal.backend.platform.config import load_settings
+from portal.backend.platform.db.engine import Database
+from portal.backend.platform.db.types import utcnow
+from portal.backend.platform.errors import TokenError
 from tests.conftest import APP
 from tests.factories import make_subject
 from tests.hostile import snapshot
@@ -275,8 +275,8 @@ def test_garbage_event_token_is_refused(site: Site, people: People, token: objec
 def page_site(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Site, People]:
     """The app pointed at a real database holding Alice, Bob and two events (no demo data), links signed with the
     app's own secret."""
-    from portal.backend.blobs import LocalBlobStore
-    from portal.backend.db import migrate
+    from portal.backend.platform.blobs import LocalBlobStore
+    from portal.backend.platform.db import migrate
     from tests.factories import make_org
 
     monkeypatch.setenv("PORTAL_DATABASE_URL", db_url)

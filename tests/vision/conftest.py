@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from portal.backend.vision.faces import FaceAnalyzer
-from portal.backend.vision.schemas import Box, Detection
+from portal.backend.photos.vision.faces import FaceAnalyzer
+from portal.backend.photos.vision.schemas import Box, Detection
 from tests.imagery import stored_rotated
 
 ORIENTATION = 0x0112

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from portal.backend.errors import ConfigError
-from portal.backend.vision import models
-from portal.backend.vision.faces import FaceAnalyzer
-from portal.backend.vision.intake import prepare_image
-from portal.backend.vision.schemas import Box, Detection
+from portal.backend.photos.vision import models
+from portal.backend.photos.vision.faces import FaceAnalyzer
+from portal.backend.photos.vision.intake import prepare_image
+from portal.backend.photos.vision.schemas import Box, Detection
+from portal.backend.platform.errors import ConfigError
 from tests.vision.conftest import (
     Placement,
     best_face,

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile
 
-from portal.backend.errors import ValidationError
-from portal.backend.vision.intake import encode_jpeg, make_thumbnail, prepare_image
-from portal.backend.vision.schemas import ImageRejected
+from portal.backend.photos.vision.intake import encode_jpeg, make_thumbnail, prepare_image
+from portal.backend.photos.vision.schemas import ImageRejected
+from portal.backend.platform.errors import ValidationError
 from tests.vision.conftest import encode, exif_block, photo_with_orientation, sample, sample_path
 
 

@@ -7,8 +7,8 @@ import itertools
 import numpy as np
 import pytest
 
-from portal.backend.vision.matching import PACKED_SIZE, classify, pack, rank, unpack
-from portal.backend.vision.schemas import Detection
+from portal.backend.photos.vision.matching import PACKED_SIZE, classify, pack, rank, unpack
+from portal.backend.photos.vision.schemas import Detection
 
 RNG = np.random.default_rng(7)
 

@@ -13,8 +13,13 @@ import numpy as np
 import pytest
 import torch
 
-from portal.backend.vision.persons import PersonDetector, detections_from_result, import_yolo, load_person_detector
-from portal.backend.vision.schemas import Box, Detection
+from portal.backend.photos.vision.persons import (
+    PersonDetector,
+    detections_from_result,
+    import_yolo,
+    load_person_detector,
+)
+from portal.backend.photos.vision.schemas import Box, Detection
 from tests.vision.conftest import iou, sample
 
 WEIGHTS = os.environ.get("PORTAL_YOLO_WEIGHTS", "")
@@ -138,8 +143,8 @@ def test_loading_yolo_leaves_pillow_unpatched(yaml_model: Any) -> None:
     upload is still refused by the intake with its own clear error and nothing is installed at run time."""
     from PIL import Image
 
-    from portal.backend.errors import ValidationError
-    from portal.backend.vision.intake import prepare_image
+    from portal.backend.photos.vision.intake import prepare_image
+    from portal.backend.platform.errors import ValidationError
 
     assert Image.open.__module__ == "PIL.Image"
     with pytest.raises(ValidationError, match="not an image the portal can read"):

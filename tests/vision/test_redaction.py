@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from portal.backend.vision.faces import FaceAnalyzer
-from portal.backend.vision.redaction import blur_regions, highlight, padded_pixels
-from portal.backend.vision.schemas import Box, Detection
+from portal.backend.photos.vision.faces import FaceAnalyzer
+from portal.backend.photos.vision.redaction import blur_regions, highlight, padded_pixels
+from portal.backend.photos.vision.schemas import Box, Detection
 from tests.vision.conftest import Placement
 
 

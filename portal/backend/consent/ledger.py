@@ -12,9 +12,9 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, bindparam, insert, select, update
 
-from portal.backend import risk_index
-from portal.backend.db.engine import Database
-from portal.backend.db.schema import consent_ledger, ledger_head
+from portal.backend.platform.db.engine import Database
+from portal.backend.platform.db.schema import consent_ledger, ledger_head
+from portal.backend.risk import index as risk_index
 
 GENESIS_HASH = "0" * 64
 _EVIDENCE_MAX_BYTES = 4096

@@ -11,9 +11,9 @@ from typing import Any
 
 from sqlalchemy import Connection, Select, func, insert, select
 
-from portal.backend import risk_index
-from portal.backend.db.schema import purpose_texts, purposes
-from portal.backend.errors import UnknownPurpose, ValidationError
+from portal.backend.platform.db.schema import purpose_texts, purposes
+from portal.backend.platform.errors import UnknownPurpose, ValidationError
+from portal.backend.risk import index as risk_index
 
 FALLBACK_LOCALE = "en"
 

@@ -14,15 +14,15 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import Connection, select
 
-from portal.backend.blobs import BlobStore
 from portal.backend.consent.ledger import LedgerEntry
 from portal.backend.consent.purposes import Purpose, list_purposes, text_version
-from portal.backend.db.schema import events
-from portal.backend.db.types import utcnow
-from portal.backend.errors import ValidationError
 from portal.backend.i18n.receipts import RECEIPT_LOCALES, rt
-from portal.backend.organisation import Organisation, get_organisation
-from portal.backend.subjects import get_subject
+from portal.backend.people.subjects import get_subject
+from portal.backend.platform.blobs import BlobStore
+from portal.backend.platform.db.schema import events
+from portal.backend.platform.db.types import utcnow
+from portal.backend.platform.errors import ValidationError
+from portal.backend.platform.organisation import Organisation, get_organisation
 
 SCHEMA_PATH = Path(__file__).with_name("receipt_schema.json")
 KANTARA_VERSION = "KI-CR-v1.1.0"

@@ -14,12 +14,12 @@ from portal.backend.consent import ledger
 from portal.backend.consent.ledger import LedgerEntry, NewEntry
 from portal.backend.consent.purposes import Purpose, current_texts, resolve_codes
 from portal.backend.consent.status import ALLOWING, VETOING, latest_entries_query, status_of
-from portal.backend.db.engine import Database
-from portal.backend.db.schema import CHANNELS, assets, consent_ledger, subjects
-from portal.backend.db.types import utcnow
-from portal.backend.errors import ConsentStateError, UnknownSubject, ValidationError
-from portal.backend.face_templates import delete_biometrics
-from portal.backend.organisation import get_organisation
+from portal.backend.photos.face_templates import delete_biometrics
+from portal.backend.platform.db.engine import Database
+from portal.backend.platform.db.schema import CHANNELS, assets, consent_ledger, subjects
+from portal.backend.platform.db.types import utcnow
+from portal.backend.platform.errors import ConsentStateError, UnknownSubject, ValidationError
+from portal.backend.platform.organisation import get_organisation
 
 _NEW_WORDING = ("given", "refused", "renewed")
 # Built once: constructing and cache-keying the statement per call is measurable in the ledger benchmark.

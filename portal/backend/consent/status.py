@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Select, and_, case, func, literal, select
 
-from portal.backend.db.schema import consent_ledger, purposes
+from portal.backend.platform.db.schema import consent_ledger, purposes
 
 ALLOWING = ("given", "renewed")
 VETOING = ("refused", "withdrawn", "revoked")

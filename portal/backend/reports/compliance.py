@@ -9,11 +9,11 @@ from sqlalchemy import String, bindparam, text
 
 from portal.backend.consent import ledger
 from portal.backend.consent.purposes import current_texts, list_purposes
-from portal.backend.db.engine import Database
-from portal.backend.db.types import UTCDateTime, utcnow
-from portal.backend.organisation import get_organisation
+from portal.backend.platform.db.engine import Database
+from portal.backend.platform.db.types import UTCDateTime, utcnow
+from portal.backend.platform.organisation import get_organisation
 from portal.backend.reports.receipt import _ENV, ASSETS, TEMPLATES, _font_face_css, local_url_fetcher
-from portal.backend.risk import REASON_LABELS, REASONS, PurposeRisk, critical_assets, summary
+from portal.backend.risk.figures import REASON_LABELS, REASONS, PurposeRisk, critical_assets, summary
 
 SECURITY_MEASURES = (
     "consent events kept in an append-only, hash-chained ledger that the database itself protects",

@@ -10,7 +10,7 @@ import qrcode
 import qrcode.image.svg
 from qrcode.constants import ERROR_CORRECT_M
 
-from portal.backend.organisation import Organisation
+from portal.backend.platform.organisation import Organisation
 from portal.backend.reports.receipt import _ENV, ASSETS, TEMPLATES, _font_face_css, local_url_fetcher
 
 TEXTS = {

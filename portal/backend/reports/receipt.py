@@ -10,11 +10,11 @@ from urllib.parse import unquote, urlsplit
 
 from jinja2 import Environment, FileSystemLoader
 
-from portal.backend.blobs import BlobStore
 from portal.backend.consent.ledger import LedgerEntry
 from portal.backend.consent.receipts import Receipt, build_receipt, store_receipt
-from portal.backend.db.engine import Database
 from portal.backend.i18n.receipts import rt
+from portal.backend.platform.blobs import BlobStore
+from portal.backend.platform.db.engine import Database
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 ASSETS = Path(__file__).resolve().parents[3] / "assets"

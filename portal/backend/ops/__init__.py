@@ -1,0 +1,1 @@
+"""Operations: opening the portal, daily jobs, the outbox and demo data."""

@@ -1,0 +1,1 @@
+"""People: data subjects, personal links, paper forms, kiosk, access export and erasure."""

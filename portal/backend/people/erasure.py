@@ -1,0 +1,207 @@
+"""Erasure (Art. 17, R20): blur the person out of stored images, drop their personal data, keep pseudonymous proof."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, select, update
+
+from portal.backend.consent.records import Context, Decision, record_decisions
+from portal.backend.consent.status import ALLOWING, latest_entries_query, status_of
+from portal.backend.ops.outbox import queue
+from portal.backend.people.paper import scan_prefix
+from portal.backend.photos.assets import blob_keys
+from portal.backend.photos.face_templates import delete_biometrics
+from portal.backend.photos.vision.intake import encode_jpeg, make_thumbnail, prepare_image
+from portal.backend.photos.vision.redaction import blur_regions
+from portal.backend.photos.vision.schemas import Box
+from portal.backend.platform.blobs import BlobStore
+from portal.backend.platform.db.engine import Database
+from portal.backend.platform.db.schema import asset_uses, assets, detections, purposes, subject_links, subjects
+from portal.backend.platform.db.types import utcnow
+from portal.backend.platform.errors import ConsentStateError, UnknownSubject
+from portal.backend.risk import index as risk_index
+from portal.backend.staff.audit import audit
+
+
+@dataclass(frozen=True)
+class ErasureReport:
+    """What an erasure did."""
+
+    subject_id: str
+    consents_withdrawn: int
+    images_redacted: int
+    renditions_deleted: int
+    templates_deleted: int
+    takedown_tasks: int
+    scans_deleted: int = 0
+
+
+def _confirmed_faces(conn: Connection, subject_id: str) -> dict[int, list[Box]]:
+    """Boxes of the person's confirmed faces, per asset."""
+    rows = conn.execute(
+        select(detections.c.asset_id, detections.c.x, detections.c.y, detections.c.w, detections.c.h).where(
+            detections.c.subject_id == subject_id, detections.c.link_status == "confirmed"
+        )
+    ).all()
+    faces: dict[int, list[Box]] = {}
+    for r in rows:
+        faces.setdefault(r.asset_id, []).append(Box(r.x, r.y, r.w, r.h))
+    return faces
+
+
+def _redact_asset(
+    conn: Connection, blobs: BlobStore, asset_id: int, boxes: list[Box], *, max_pixels: int
+) -> tuple[str, str, str, int]:
+    """Write a blurred original and thumbnail; returns (old key, new key, old thumb, renditions deleted)."""
+    row = conn.execute(
+        select(assets.c.blob_key, assets.c.thumb_key, assets.c.sha256).where(assets.c.id == asset_id)
+    ).one()
+    image = prepare_image(blobs.get(row.blob_key), max_pixels=max_pixels).image
+    redacted = blur_regions(image, boxes)
+    original_key, thumb_key = blob_keys(row.sha256, "image/jpeg")
+    new_key = original_key.replace(".jpg", "-redacted.jpg")
+    new_thumb = thumb_key.replace(".jpg", "-redacted.jpg")
+    # The stored image is replaced; the sha256 of the upload stays, so re-uploading the same file is recognised
+    # as this (redacted) asset instead of bringing the person back.
+    blobs.put(new_key, encode_jpeg(redacted, quality=92), content_type="image/jpeg")
+    blobs.put(new_thumb, make_thumbnail(redacted), content_type="image/jpeg")
+    stale = blobs.list_keys(f"renditions/{asset_id}/")
+    for key in stale:
+        blobs.delete(key)
+    return row.blob_key, new_key, row.thumb_key or "", len(stale)
+
+
+def erase_subject(
+    db: Database, blobs: BlobStore, *, subject_id: str, actor: str, max_pixels: int, now: datetime | None = None
+) -> ErasureReport:
+    """Erase a person: withdraw their consents, blur them out of every stored image, drop personal data.
+
+    The pseudonymous ledger entries stay as proof of what was agreed and when (EDPB 05/2020 para. 104-108).
+    Images are redacted before the database commit; if the commit fails, running the erasure again is safe.
+    """
+    now = now or utcnow()
+    with db.read() as conn:
+        row = conn.execute(select(subjects.c.erased_at).where(subjects.c.id == subject_id)).one_or_none()
+        if row is None:
+            raise UnknownSubject(subject_id)
+        if row.erased_at is not None:
+            raise ConsentStateError(f"Subject {subject_id} was already erased on {row.erased_at:%Y-%m-%d}.")
+        faces = _confirmed_faces(conn, subject_id)
+        redactions = {
+            aid: _redact_asset(conn, blobs, aid, boxes, max_pixels=max_pixels) for aid, boxes in faces.items()
+        }
+    with db.write() as conn:
+        latest = conn.execute(latest_entries_query(subject_id)).all()
+        decisions = [
+            Decision(purpose=r.purpose_code, action="withdrawn", asset_id=r.scope_asset_id)
+            for r in latest
+            if status_of(r.action, r.valid_until, now) in ALLOWING
+        ]
+        withdrawn = record_decisions(
+            conn,
+            subject_id=subject_id,
+            decisions=decisions,
+            now=now,
+            context=Context(
+                channel="staff" if actor.startswith(("staff:", "cli")) else "portal",
+                actor=actor,
+                evidence={"reason": "erasure request (Art. 17)"},
+            ),
+        )
+        templates = delete_biometrics(conn, subject_id)
+        for asset_id, (_old, new_key, _thumb, _n) in redactions.items():
+            conn.execute(
+                update(assets)
+                .where(assets.c.id == asset_id)
+                .values(blob_key=new_key, thumb_key=new_key.replace("originals/", "thumbs/"), content_type="image/jpeg")
+            )
+        shown_in = (
+            conn.execute(select(detections.c.asset_id).distinct().where(detections.c.subject_id == subject_id))
+            .scalars()
+            .all()
+        )
+        conn.execute(
+            update(detections)
+            .where(detections.c.subject_id == subject_id)
+            .values(
+                subject_id=None,
+                link_method=None,
+                link_status=None,
+                link_distance=None,
+                identifiable=False,
+                template=None,
+            )
+        )
+        risk_index.refresh_assets(conn, shown_in)  # blurred out: no longer a person the photos need consent from
+        takedowns = _queue_takedowns(conn, subject_id, list(faces), now)
+        scans = blobs.list_keys(scan_prefix(subject_id))
+        conn.execute(
+            update(subject_links)
+            .where(subject_links.c.subject_id == subject_id, subject_links.c.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+        conn.execute(
+            update(subjects)
+            .where(subjects.c.id == subject_id)
+            .values(
+                display_name=None,
+                email=None,
+                phone=None,
+                birth_year=None,
+                guardian_name=None,
+                guardian_verification=None,
+                erased_at=now,
+            )
+        )
+        report = ErasureReport(
+            subject_id=subject_id,
+            consents_withdrawn=len(withdrawn),
+            images_redacted=len(redactions),
+            renditions_deleted=sum(r[3] for r in redactions.values()),
+            templates_deleted=templates,
+            takedown_tasks=takedowns,
+            scans_deleted=len(scans),
+        )
+        audit(
+            conn,
+            actor=actor,
+            action="erase_subject",
+            target_type="subject",
+            target_id=subject_id,
+            now=now,
+            detail={k: v for k, v in report.__dict__.items() if k != "subject_id"},
+        )
+    for old_key, new_key, old_thumb, _ in redactions.values():
+        # Only after the commit: until then the database still points at the old blobs.
+        if old_key != new_key:
+            blobs.delete(old_key)
+        if old_thumb and old_thumb != new_key.replace("originals/", "thumbs/"):
+            blobs.delete(old_thumb)
+    for key in scans:
+        # Signed paper forms carry the name and signature; after the commit the ledger keeps only their SHA-256.
+        blobs.delete(key)
+    return report
+
+
+def _queue_takedowns(conn: Connection, subject_id: str, asset_ids: list[int], now: datetime) -> int:
+    """One takedown task per place an affected asset is still published (R10)."""
+    if not asset_ids:
+        return 0
+    uses = conn.execute(
+        select(asset_uses.c.id, asset_uses.c.asset_id, asset_uses.c.place, purposes.c.code)
+        .join(purposes, purposes.c.id == asset_uses.c.purpose_id)
+        .where(asset_uses.c.asset_id.in_(asset_ids), asset_uses.c.until.is_(None))
+    ).all()
+    for use in uses:
+        queue(
+            conn,
+            kind="takedown",
+            now=now,
+            subject_id=subject_id,
+            asset_id=use.asset_id,
+            payload={"place": use.place, "purpose": use.code, "reason": "erasure", "use_id": use.id},
+            dedupe_key=f"takedown:{use.id}:erasure:{subject_id}",
+        )
+    return len(uses)

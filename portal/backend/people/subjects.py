@@ -1,0 +1,297 @@
+"""Data subjects: registration with their first choices, look-up, lists and personal links."""
+
+from __future__ import annotations
+
+import unicodedata
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, select, update
+
+from portal.backend.consent.ledger import LedgerEntry
+from portal.backend.consent.records import Context, Decision, record_decisions
+from portal.backend.consent.status import status_sql
+from portal.backend.platform import tokens
+from portal.backend.platform.db.engine import Database
+from portal.backend.platform.db.schema import (
+    consent_ledger,
+    events,
+    purposes,
+    subject_links,
+    subjects,
+)
+from portal.backend.platform.db.types import utcnow
+from portal.backend.platform.errors import TokenError, UnknownSubject, ValidationError
+from portal.backend.platform.organisation import get_organisation
+from portal.backend.platform.text import NAME_MAX, clean_email, clean_name, clean_text
+
+_LINK_KIND = "subject-link"
+_INSERT_SUBJECT = insert(subjects)
+
+
+@dataclass(frozen=True)
+class Subject:
+    """A person who appears in photos; after erasure only the pseudonymous id remains."""
+
+    id: str
+    display_name: str | None
+    email: str | None
+    phone: str | None
+    locale: str
+    birth_year: int | None
+    is_minor: bool
+    guardian_name: str | None
+    guardian_verification: str | None
+    event_id: int | None
+    created_at: datetime
+    erased_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Registration:
+    """A new subject and the ledger entries of their first choices."""
+
+    subject: Subject
+    entries: list[LedgerEntry]
+
+
+def _subject(row: Any) -> Subject:
+    """Row to Subject."""
+    m = row._mapping
+    return Subject(**{f.name: m[f.name] for f in fields(Subject)})
+
+
+def get_subject(conn: Connection, subject_id: str) -> Subject:
+    """The subject with this id or UnknownSubject."""
+    try:
+        uuid.UUID(str(subject_id))
+    except ValueError:
+        raise UnknownSubject(str(subject_id)) from None
+    row = conn.execute(select(subjects).where(subjects.c.id == str(subject_id))).one_or_none()
+    if row is None:
+        raise UnknownSubject(str(subject_id))
+    return _subject(row)
+
+
+def register_subject(
+    db: Database,
+    *,
+    name: str,
+    context: Context,
+    choices: Mapping[str, bool] | None = None,
+    email: str | None = None,
+    phone: str | None = None,
+    locale: str = "en",
+    birth_year: int | None = None,
+    is_minor: bool | None = None,
+    guardian_name: str | None = None,
+    guardian_verification: str | None = None,
+    event_id: int | None = None,
+    subject_id: str | None = None,
+    now: datetime | None = None,
+) -> Registration:
+    """Create a subject and record their choices (True given, False refused) in one transaction."""
+    with db.write() as conn:
+        return register_subject_in(
+            conn,
+            name=name,
+            context=context,
+            choices=choices,
+            email=email,
+            phone=phone,
+            locale=locale,
+            birth_year=birth_year,
+            is_minor=is_minor,
+            guardian_name=guardian_name,
+            guardian_verification=guardian_verification,
+            event_id=event_id,
+            subject_id=subject_id,
+            now=now,
+        )
+
+
+def register_subject_in(
+    conn: Connection,
+    *,
+    name: str,
+    context: Context,
+    choices: Mapping[str, bool] | None = None,
+    email: str | None = None,
+    phone: str | None = None,
+    locale: str = "en",
+    birth_year: int | None = None,
+    is_minor: bool | None = None,
+    guardian_name: str | None = None,
+    guardian_verification: str | None = None,
+    event_id: int | None = None,
+    subject_id: str | None = None,
+    now: datetime | None = None,
+) -> Registration:
+    """register_subject in the caller's write transaction; `subject_id` presets the new id (a UUID).
+
+    A caller that stores a file under the subject's id before the rows exist (a paper scan) needs the id first.
+    """
+    now = now or utcnow()
+    clean = clean_name(name)
+    mail = clean_email(email)
+    phone = clean_text(phone, field_label="Phone number", max_length=40)
+    guardian_verification = clean_text(
+        guardian_verification, field_label="How the guardian was verified", max_length=200
+    )
+    if subject_id is not None:
+        try:
+            subject_id = str(uuid.UUID(subject_id))
+        except ValueError:
+            raise ValidationError(f"A subject id must be a UUID, not {subject_id[:60]!r}.") from None
+    if context.submission_id:
+        earlier = _registration_for_submission(conn, context.submission_id)
+        if earlier is not None:
+            # A double submit of the same form: answer with the registration it already made.
+            return earlier
+    org = get_organisation(conn)
+    if locale not in org.locales:
+        locale = "en"
+    if birth_year is not None and not (now.year - 120 <= birth_year <= now.year):
+        raise ValidationError(f"Birth year {birth_year} is not plausible.")
+    minor = bool(is_minor) or (birth_year is not None and now.year - birth_year < org.consent_age)
+    guardian = None
+    if minor:
+        # R15: below the threshold a guardian consents, and the record says who and how they were checked.
+        guardian = clean_name(guardian_name, field_label="Guardian's name")
+        if not (guardian_verification or "").strip():
+            raise ValidationError("Say how the guardian was verified (for example 'ID card checked by staff').")
+    if event_id is not None and conn.execute(select(events.c.id).where(events.c.id == event_id)).first() is None:
+        raise ValidationError(f"No event with id {event_id}.")
+    subject = Subject(
+        id=subject_id or str(uuid.uuid4()),
+        display_name=clean,
+        email=mail,
+        phone=phone,
+        locale=locale,
+        birth_year=birth_year,
+        is_minor=minor,
+        guardian_name=guardian,
+        guardian_verification=guardian_verification,
+        event_id=event_id,
+        created_at=now,
+        erased_at=None,
+    )
+    conn.execute(_INSERT_SUBJECT, subject.__dict__)
+    decisions = [Decision(purpose=code, action="given" if ok else "refused") for code, ok in (choices or {}).items()]
+    entries = record_decisions(conn, subject_id=subject.id, decisions=decisions, context=context, now=now)
+    return Registration(subject=subject, entries=entries)
+
+
+def _registration_for_submission(conn: Connection, submission_id: str) -> Registration | None:
+    """The registration an earlier submission with this id made, if any."""
+    rows = conn.execute(
+        select(consent_ledger)
+        .where(consent_ledger.c.idempotency_key.like(f"{submission_id.replace('%', '').replace('_', '')}:%"))
+        .order_by(consent_ledger.c.seq)
+    ).all()
+    if not rows:
+        return None
+    return Registration(subject=get_subject(conn, rows[0].subject_id), entries=[LedgerEntry.from_row(r) for r in rows])
+
+
+def list_subjects(
+    conn: Connection, *, now: datetime, search: str = "", limit: int = 50, offset: int = 0
+) -> tuple[int, list[dict[str, Any]]]:
+    """A page of subjects with their current status per purpose, computed in SQL; returns (total, rows)."""
+    where = [subjects.c.erased_at.is_(None)]
+    term = "".join(ch for ch in search if unicodedata.category(ch) != "Cc").strip()
+    if term:
+        # No name is longer than NAME_MAX, so a longer term matches nothing either way; cut, it stays under
+        # SQLite's 50 kB limit on LIKE patterns.
+        term = term[: NAME_MAX + 1]
+        where.append(func.lower(subjects.c.display_name).contains(term.lower(), autoescape=True))
+    total = conn.execute(select(func.count()).select_from(subjects).where(*where)).scalar_one()
+    page = conn.execute(
+        select(subjects.c.id, subjects.c.display_name, subjects.c.email, subjects.c.is_minor, subjects.c.created_at)
+        .where(*where)
+        .order_by(subjects.c.display_name, subjects.c.id)
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    ids = [r.id for r in page]
+    latest = (
+        select(func.max(consent_ledger.c.seq).label("seq"))
+        .where(consent_ledger.c.subject_id.in_(ids), consent_ledger.c.scope_asset_id.is_(None))
+        .group_by(consent_ledger.c.subject_id, consent_ledger.c.purpose_id)
+        .subquery()
+    )
+    statuses = conn.execute(
+        select(consent_ledger.c.subject_id, purposes.c.code, status_sql(now).label("status"))
+        .join(latest, latest.c.seq == consent_ledger.c.seq)
+        .join(purposes, purposes.c.id == consent_ledger.c.purpose_id)
+    ).all()
+    by_subject: dict[str, dict[str, str]] = {}
+    for s in statuses:
+        by_subject.setdefault(s.subject_id, {})[s.code] = s.status
+    rows = [
+        {
+            "id": r.id,
+            "name": r.display_name,
+            "email": r.email,
+            "minor": r.is_minor,
+            "registered": r.created_at,
+            "consents": by_subject.get(r.id, {}),
+        }
+        for r in page
+    ]
+    return total, rows
+
+
+def create_personal_link(
+    db: Database, *, subject_id: str, secret: str, base_url: str, ttl_days: int, now: datetime | None = None
+) -> str:
+    """Create a signed, expiring, revocable personal link and return its URL."""
+    now = now or utcnow()
+    expires = now + timedelta(days=ttl_days)
+    link_id = str(uuid.uuid4())
+    with db.write() as conn:
+        subject = get_subject(conn, subject_id)
+        if subject.erased_at is not None:
+            raise ValidationError("This subject was erased; no link can be made for them.")
+        conn.execute(
+            insert(subject_links).values(id=link_id, subject_id=subject_id, created_at=now, expires_at=expires)
+        )
+    token = tokens.sign({"lid": link_id, "exp": int(expires.timestamp())}, secret=secret, kind=_LINK_KIND)
+    return f"{base_url.rstrip('/')}/?link={token}"
+
+
+def resolve_personal_link(db: Database, *, token: str, secret: str, now: datetime | None = None) -> Subject:
+    """The subject a personal-link token belongs to; TokenError for forged, expired or revoked links."""
+    now = now or utcnow()
+    data = tokens.verify(token, secret=secret, kind=_LINK_KIND, now=now)
+    with db.read() as conn:
+        link = conn.execute(select(subject_links).where(subject_links.c.id == str(data.get("lid")))).one_or_none()
+        if link is None or link.revoked_at is not None:
+            raise TokenError("This link has been withdrawn. Ask the organisation for a new one.")
+        if link.expires_at <= now:
+            raise TokenError("This link has expired. Ask the organisation for a new one.")
+        subject = get_subject(conn, link.subject_id)
+    if subject.erased_at is not None:
+        raise TokenError("The data behind this link has been erased.")
+    return subject
+
+
+def revoke_links(db: Database, *, subject_id: str, now: datetime | None = None) -> int:
+    """Revoke every personal link of a subject; returns how many were active."""
+    now = now or utcnow()
+    with db.write() as conn:
+        get_subject(conn, subject_id)
+        result = conn.execute(
+            update(subject_links)
+            .where(subject_links.c.subject_id == subject_id, subject_links.c.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+        return result.rowcount or 0
+
+
+def link_token(url: str) -> str:
+    """The token part of a personal-link URL."""
+    return url.split("link=", 1)[1] if "link=" in url else url

@@ -1,0 +1,292 @@
+"""Photos as assets: intake into the blob store (de-duplicated), look-up, and their detections."""
+
+from __future__ import annotations
+
+import logging
+import unicodedata
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, case, func, insert, select, update
+
+from portal.backend.photos.vision.intake import make_thumbnail, prepare_image
+from portal.backend.platform.blobs import BlobStore
+from portal.backend.platform.db.engine import Database
+from portal.backend.platform.db.schema import asset_uses, assets, detections, events
+from portal.backend.platform.db.types import utcnow
+from portal.backend.platform.errors import NotFound, ValidationError
+from portal.backend.platform.text import has_control
+
+log = logging.getLogger(__name__)
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".gif"}
+MAX_FILE_BYTES = 200 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Asset:
+    """One stored photo."""
+
+    id: int
+    sha256: str
+    blob_key: str
+    thumb_key: str | None
+    filename: str
+    content_type: str
+    width: int
+    height: int
+    bytes: int
+    taken_at: datetime | None
+    uploaded_at: datetime
+    event_id: int | None
+    analysis_state: str
+    analysis_error: str | None
+    detectors: str | None
+
+
+@dataclass(frozen=True)
+class Intake:
+    """Result of offering one file: the asset and whether it was new."""
+
+    asset: Asset
+    created: bool
+
+
+def _asset(row: Any) -> Asset:
+    """Row to Asset."""
+    m = row._mapping
+    return Asset(**{k: m[k] for k in Asset.__dataclass_fields__})
+
+
+def get_asset(conn: Connection, asset_id: int) -> Asset:
+    """The asset with this id or NotFound."""
+    row = conn.execute(select(assets).where(assets.c.id == asset_id)).one_or_none()
+    if row is None:
+        raise NotFound(f"No image with id {asset_id}.")
+    return _asset(row)
+
+
+def blob_keys(sha256: str, content_type: str) -> tuple[str, str]:
+    """Content-addressed keys of an original and its thumbnail."""
+    ext = content_type.split("/")[-1].replace("jpeg", "jpg")
+    return f"originals/{sha256[:2]}/{sha256}.{ext}", f"thumbs/{sha256[:2]}/{sha256}.jpg"
+
+
+def ingest(
+    db: Database,
+    blobs: BlobStore,
+    *,
+    data: bytes,
+    filename: str,
+    max_pixels: int,
+    event_id: int | None = None,
+    uploaded_by: int | None = None,
+    now: datetime | None = None,
+) -> Intake:
+    """Validate an image, store original + thumbnail, then write the row; the same file twice is one asset."""
+    now = now or utcnow()
+    if len(data) > MAX_FILE_BYTES:
+        raise ValidationError(
+            f"{filename}: the file is {len(data) / 2**20:.0f} MiB; at most {MAX_FILE_BYTES >> 20} MiB."
+        )
+    prepared = prepare_image(data, max_pixels=max_pixels, filename=filename)
+    with db.read() as conn:
+        existing = conn.execute(select(assets).where(assets.c.sha256 == prepared.sha256)).one_or_none()
+        if existing is not None:
+            return Intake(_asset(existing), created=False)
+        if event_id is not None and conn.execute(select(events.c.id).where(events.c.id == event_id)).first() is None:
+            raise ValidationError(f"No event with id {event_id}.")
+    original_key, thumb_key = blob_keys(prepared.sha256, prepared.content_type)
+    # Blobs first, row last: a failure in between leaves no row without its blob, and the blobs this call wrote
+    # are removed again, so there is no blob without its row either. The first upload is inside the guard too:
+    # a connection that breaks off after the store kept the file must not leave it behind.
+    try:
+        blobs.put(original_key, data, content_type=prepared.content_type)
+        blobs.put(thumb_key, make_thumbnail(prepared.image), content_type="image/jpeg")
+        with db.write() as conn:
+            again = conn.execute(select(assets).where(assets.c.sha256 == prepared.sha256)).one_or_none()
+            if again is not None:  # another uploader won the race; its blobs are the same bytes
+                return Intake(_asset(again), created=False)
+            asset_id = conn.execute(
+                insert(assets)
+                .values(
+                    sha256=prepared.sha256,
+                    blob_key=original_key,
+                    thumb_key=thumb_key,
+                    filename=_label(filename),
+                    content_type=prepared.content_type,
+                    width=prepared.width,
+                    height=prepared.height,
+                    bytes=prepared.size_bytes,
+                    taken_at=prepared.taken_at,
+                    uploaded_at=now,
+                    uploaded_by=uploaded_by,
+                    event_id=event_id,
+                )
+                .returning(assets.c.id)
+            ).scalar_one()
+            return Intake(get_asset(conn, asset_id), created=True)
+    except BaseException:
+        _discard_blobs(db, blobs, prepared.sha256, (original_key, thumb_key))
+        raise
+
+
+def _label(filename: str) -> str:
+    """The stored name of an upload: its last path part without control or invisible formatting characters (a NUL
+    cannot be stored on PostgreSQL; a right-to-left override would disguise 'x\u202egpj.exe' as 'xexe.jpg')."""
+    name = "".join(ch for ch in Path(filename).name if unicodedata.category(ch) not in ("Cc", "Cf"))
+    return name[:300] or "upload"
+
+
+def _discard_blobs(db: Database, blobs: BlobStore, sha256: str, keys: tuple[str, ...]) -> None:
+    """Remove the blobs of an intake that wrote no row, unless a concurrent upload's row now uses them."""
+    try:
+        with db.read() as conn:
+            if conn.execute(select(assets.c.id).where(assets.c.sha256 == sha256)).first() is not None:
+                return
+    except Exception as exc:  # the database may be why the intake failed; then no row of ours can exist
+        log.warning("Cannot check for a concurrent upload of %s (%s); removing its blobs", sha256, exc)
+    for key in keys:
+        try:
+            blobs.delete(key)
+        except Exception as exc:  # the original error matters more; a leftover blob is harmless and logged
+            log.warning("Could not remove blob %s after a failed upload: %s", key, exc)
+
+
+def iter_image_files(paths: Iterable[Path]) -> Iterator[Path]:
+    """Image files among the given files and folders (recursively), in a stable order."""
+    for path in paths:
+        if path.is_dir():
+            yield from sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        else:
+            yield path
+
+
+def count_by_state(conn: Connection) -> dict[str, int]:
+    """How many assets are in each analysis state."""
+    rows = conn.execute(select(assets.c.analysis_state, func.count()).group_by(assets.c.analysis_state))
+    return {state: n for state, n in rows}
+
+
+def asset_detections(conn: Connection, asset_id: int) -> list[dict[str, Any]]:
+    """Detections of one asset with boxes, links and statuses (no templates: they never leave the backend)."""
+    rows = conn.execute(
+        select(
+            detections.c.id,
+            detections.c.kind,
+            detections.c.x,
+            detections.c.y,
+            detections.c.w,
+            detections.c.h,
+            detections.c.score,
+            detections.c.detector,
+            detections.c.subject_id,
+            detections.c.link_method,
+            detections.c.link_status,
+            detections.c.link_distance,
+            detections.c.identifiable,
+            (detections.c.template.is_not(None)).label("has_template"),
+        )
+        .where(detections.c.asset_id == asset_id)
+        .order_by(detections.c.id)
+    )
+    return [
+        {
+            "id": r.id,
+            "kind": r.kind,
+            "box": {"x": r.x, "y": r.y, "w": r.w, "h": r.h},
+            "score": r.score,
+            "detector": r.detector,
+            "subject_id": r.subject_id,
+            "link_method": r.link_method,
+            "link_status": r.link_status,
+            "link_distance": r.link_distance,
+            "identifiable": bool(r.identifiable),
+            "has_template": bool(r.has_template),
+        }
+        for r in rows
+    ]
+
+
+def publish(
+    db: Database, *, asset_id: int, purpose: str, place: str, actor_id: int | None = None, now: datetime | None = None
+) -> int:
+    """Record that an asset is used for a purpose at a place (the takedown list); returns the use id."""
+    from portal.backend.consent.purposes import get_purpose
+
+    now = now or utcnow()
+    if not place.strip() or len(place) > 300:
+        raise ValidationError(
+            "Say where the photo is published (a URL or a short description, at most 300 characters)."
+        )
+    if has_control(place.strip()):
+        raise ValidationError("Where the photo is published contains control or invisible formatting characters.")
+    with db.write() as conn:
+        get_asset(conn, asset_id)
+        purpose_id = get_purpose(conn, purpose).id
+        return conn.execute(
+            insert(asset_uses)
+            .values(asset_id=asset_id, purpose_id=purpose_id, place=place.strip(), since=now, created_by=actor_id)
+            .returning(asset_uses.c.id)
+        ).scalar_one()
+
+
+def unpublish(db: Database, *, use_id: int, now: datetime | None = None) -> None:
+    """Mark a use as ended."""
+    now = now or utcnow()
+    with db.write() as conn:
+        done = conn.execute(
+            update(asset_uses).where(asset_uses.c.id == use_id, asset_uses.c.until.is_(None)).values(until=now)
+        ).rowcount
+        if not done:
+            raise NotFound(f"No current publication with id {use_id}.")
+
+
+def list_assets(
+    conn: Connection, *, limit: int = 50, offset: int = 0, event_id: int | None = None
+) -> list[dict[str, Any]]:
+    """A page of assets, newest first, with their face and person counts (one grouped query)."""
+    counts = (
+        select(
+            detections.c.asset_id,
+            func.sum(case((detections.c.kind == "face", 1), else_=0)).label("faces"),
+            func.sum(case((detections.c.kind == "person", 1), else_=0)).label("persons"),
+            func.sum(case((detections.c.link_status == "suggested", 1), else_=0)).label("suggested"),
+        )
+        .group_by(detections.c.asset_id)
+        .subquery()
+    )
+    stmt = (
+        select(
+            assets.c.id,
+            assets.c.filename,
+            assets.c.event_id,
+            assets.c.analysis_state,
+            assets.c.uploaded_at,
+            func.coalesce(counts.c.faces, 0).label("faces"),
+            func.coalesce(counts.c.persons, 0).label("persons"),
+            func.coalesce(counts.c.suggested, 0).label("suggested"),
+        )
+        .outerjoin(counts, counts.c.asset_id == assets.c.id)
+        .order_by(assets.c.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    if event_id is not None:
+        stmt = stmt.where(assets.c.event_id == event_id)
+    return [dict(r._mapping) for r in conn.execute(stmt)]
+
+
+def current_uses(conn: Connection, asset_id: int) -> list[dict[str, Any]]:
+    """Where an asset is published now."""
+    from portal.backend.platform.db.schema import purposes
+
+    rows = conn.execute(
+        select(asset_uses.c.id, purposes.c.code, asset_uses.c.place, asset_uses.c.since)
+        .join(purposes, purposes.c.id == asset_uses.c.purpose_id)
+        .where(asset_uses.c.asset_id == asset_id, asset_uses.c.until.is_(None))
+        .order_by(asset_uses.c.id)
+    )
+    return [dict(r._mapping) for r in rows]

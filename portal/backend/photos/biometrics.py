@@ -1,0 +1,302 @@
+"""Face templates (special-category data): enrolment with consent, matching suggestions, links, deletion."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+from sqlalchemy import Connection, and_, delete, insert, or_, select, update
+
+from portal.backend.consent.status import ALLOWING, latest_entries_query, status_of
+from portal.backend.photos.face_templates import delete_biometrics, has_template  # noqa: F401 - re-exported
+from portal.backend.photos.vision.faces import FaceAnalyzer
+from portal.backend.photos.vision.intake import prepare_image
+from portal.backend.photos.vision.matching import classify, pack, rank, unpack
+from portal.backend.platform.db.engine import Database
+from portal.backend.platform.db.schema import assets, detections, organisation, purposes, subject_templates, subjects
+from portal.backend.platform.db.types import utcnow
+from portal.backend.platform.errors import ConsentStateError, NotFound, UnknownSubject, ValidationError
+from portal.backend.risk import index as risk_index
+from portal.backend.staff.audit import audit
+
+TEMPLATE_MODEL = "dlib_face_recognition_resnet_model_v1"
+SELFIE_MIN_SCORE = 0.3
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """A face in the library that may show a subject."""
+
+    detection_id: int
+    asset_id: int
+    subject_id: str
+    distance: float
+    status: str  # 'confirmed' (auto) or 'suggested'
+
+
+def _matching_allowed(conn: Connection, subject_id: str, now: datetime) -> bool:
+    """True while the subject's face-matching (biometric) consent is given and unexpired."""
+    for row in conn.execute(latest_entries_query(subject_id)).all():
+        if row.scope_asset_id is None:
+            biometric = conn.execute(select(purposes.c.biometric).where(purposes.c.id == row.purpose_id)).scalar()
+            if biometric and status_of(row.action, row.valid_until, now) in ALLOWING:
+                return True
+    return False
+
+
+def check_selfie(image: bytes, *, analyzer: FaceAnalyzer, max_pixels: int) -> np.ndarray:
+    """The template of the one face in a selfie, or ValidationError saying what is wrong with it."""
+    prepared = prepare_image(image, max_pixels=max_pixels, filename="selfie")
+    found = analyzer.detect(prepared.image)
+    # Faint detections (badges, patterns) must not make a good selfie look crowded; real faces score far higher.
+    faces = [f for f in found if f.score is None or f.score >= SELFIE_MIN_SCORE] or found[:1]
+    if not faces:
+        raise ValidationError("No face was found in the selfie. Take it facing the camera, in good light.")
+    if len(faces) > 1:
+        raise ValidationError(f"The selfie shows {len(faces)} faces; it must show only yours.")
+    return analyzer.describe(prepared.image, [faces[0].box])[0]
+
+
+def enrol_selfie(
+    db: Database, *, subject_id: str, image: bytes, analyzer: FaceAnalyzer, max_pixels: int, now: datetime | None = None
+) -> None:
+    """Compute and keep a subject's template from a selfie; the selfie itself is never stored."""
+    enrol_template(
+        db, subject_id=subject_id, template=check_selfie(image, analyzer=analyzer, max_pixels=max_pixels), now=now
+    )
+
+
+def enrol_template(db: Database, *, subject_id: str, template: np.ndarray, now: datetime | None = None) -> None:
+    """Keep a computed template, only while the subject's face-matching consent is valid (R24)."""
+    now = now or utcnow()
+    with db.write() as conn:
+        if conn.execute(select(subjects.c.id).where(subjects.c.id == subject_id)).first() is None:
+            raise UnknownSubject(subject_id)
+        if not _matching_allowed(conn, subject_id, now):
+            raise ConsentStateError("Face matching needs the person's explicit face-matching consent first (R24).")
+        conn.execute(delete(subject_templates).where(subject_templates.c.subject_id == subject_id))
+        conn.execute(
+            insert(subject_templates).values(
+                subject_id=subject_id, template=pack(template), model=TEMPLATE_MODEL, created_at=now
+            )
+        )
+
+
+def suggest_for_detections(
+    conn: Connection, *, asset_id: int, now: datetime, suggest: float = 0.6, auto: float = 0.0
+) -> list[Suggestion]:
+    """Compare the new, unlinked faces of one asset with every enrolled subject; store suggestions."""
+    enrolled = conn.execute(select(subject_templates.c.subject_id, subject_templates.c.template)).all()
+    if not enrolled:
+        return []
+    ids = [r.subject_id for r in enrolled]
+    matrix = np.stack([unpack(r.template) for r in enrolled])
+    faces = conn.execute(
+        select(detections.c.id, detections.c.template).where(
+            detections.c.asset_id == asset_id,
+            detections.c.kind == "face",
+            detections.c.template.is_not(None),
+            detections.c.subject_id.is_(None),
+        )
+    ).all()
+    made: list[Suggestion] = []
+    for face in faces:
+        best = rank(unpack(face.template), matrix, ids, threshold=suggest, limit=1)
+        if best:
+            subject_id, distance = best[0]
+            made.append(_suggest(conn, face.id, asset_id, subject_id, distance, suggest, auto, now))
+    return made
+
+
+def _suggest(
+    conn: Connection,
+    detection_id: int,
+    asset_id: int,
+    subject_id: str,
+    distance: float,
+    suggest: float,
+    auto: float,
+    now: datetime,
+) -> Suggestion:
+    """Record one suggestion (or auto-confirmed link) on a detection."""
+    verdict = classify(distance, suggest_threshold=suggest, auto_confirm_threshold=auto)
+    status = "confirmed" if verdict == "auto_confirm" else "suggested"
+    conn.execute(
+        update(detections)
+        .where(detections.c.id == detection_id)
+        .values(
+            subject_id=subject_id,
+            link_method="match",
+            link_status=status,
+            link_distance=float(distance),
+            confirmed_at=now if status == "confirmed" else None,
+        )
+    )
+    if status == "confirmed":
+        risk_index.refresh_assets(conn, [asset_id])
+    return Suggestion(detection_id, asset_id, subject_id, float(distance), status)
+
+
+def _refresh_asset_of(conn: Connection, detection_id: int) -> None:
+    """Re-judge the photo a changed detection belongs to."""
+    risk_index.refresh_assets(
+        conn, conn.execute(select(detections.c.asset_id).where(detections.c.id == detection_id)).scalars().all()
+    )
+
+
+def match_subject(
+    db: Database,
+    *,
+    subject_id: str,
+    event_id: int | None = None,
+    suggest: float = 0.6,
+    auto: float = 0.0,
+    limit: int = 50,
+    now: datetime | None = None,
+) -> list[Suggestion]:
+    """Ranked suggestions of library faces for one enrolled subject, optionally only in one event's photos."""
+    now = now or utcnow()
+    with db.write() as conn:
+        row = conn.execute(
+            select(subject_templates.c.template).where(subject_templates.c.subject_id == subject_id)
+        ).one_or_none()
+        if row is None:
+            raise ConsentStateError("This person has no face template (no selfie with face-matching consent).")
+        stmt = (
+            select(detections.c.id, detections.c.asset_id, detections.c.template)
+            .join(assets, assets.c.id == detections.c.asset_id)
+            .where(
+                detections.c.kind == "face",
+                detections.c.template.is_not(None),
+                or_(
+                    detections.c.subject_id.is_(None),
+                    and_(detections.c.subject_id == subject_id, detections.c.link_status == "suggested"),
+                ),
+            )
+        )
+        if event_id is not None:
+            stmt = stmt.where(assets.c.event_id == event_id)
+        library = conn.execute(stmt).all()
+        if not library:
+            return []
+        ranked = rank(
+            unpack(row.template),
+            np.stack([unpack(r.template) for r in library]),
+            list(range(len(library))),
+            threshold=suggest,
+            limit=limit,
+        )
+        return [
+            _suggest(conn, library[i].id, library[i].asset_id, subject_id, distance, suggest, auto, now)
+            for i, distance in ranked
+        ]
+
+
+def link_detection(
+    db: Database, *, detection_id: int, subject_id: str, actor: str, now: datetime | None = None
+) -> None:
+    """Link a face or person to a subject by hand (confirmed; no biometrics involved)."""
+    now = now or utcnow()
+    with db.write() as conn:
+        if conn.execute(select(detections.c.id).where(detections.c.id == detection_id)).first() is None:
+            raise NotFound(f"No detection with id {detection_id}.")
+        subject = conn.execute(select(subjects.c.erased_at).where(subjects.c.id == subject_id)).one_or_none()
+        if subject is None:
+            raise UnknownSubject(subject_id)
+        if subject.erased_at is not None:
+            raise ConsentStateError("This person was erased and cannot be linked to photos.")
+        conn.execute(
+            update(detections)
+            .where(detections.c.id == detection_id)
+            .values(
+                subject_id=subject_id,
+                link_method="manual",
+                link_status="confirmed",
+                link_distance=None,
+                confirmed_at=now,
+                identifiable=True,
+            )
+        )
+        _refresh_asset_of(conn, detection_id)
+        audit(
+            conn,
+            actor=actor,
+            action="link_detection",
+            target_type="detection",
+            target_id=str(detection_id),
+            detail={"subject_id": subject_id},
+            now=now,
+        )
+
+
+def review_suggestion(
+    db: Database, *, detection_id: int, accept: bool, staff_id: int, now: datetime | None = None
+) -> None:
+    """Staff confirm or reject a match suggestion."""
+    now = now or utcnow()
+    with db.write() as conn:
+        row = conn.execute(select(detections.c.link_status).where(detections.c.id == detection_id)).one_or_none()
+        if row is None:
+            raise NotFound(f"No detection with id {detection_id}.")
+        if row.link_status != "suggested":
+            raise ConsentStateError("This face has no open suggestion to review.")
+        conn.execute(
+            update(detections)
+            .where(detections.c.id == detection_id)
+            .values(link_status="confirmed" if accept else "rejected", confirmed_by=staff_id, confirmed_at=now)
+        )
+        _refresh_asset_of(conn, detection_id)
+        audit(
+            conn,
+            actor=f"staff:{staff_id}",
+            action="confirm_match" if accept else "reject_match",
+            target_type="detection",
+            target_id=str(detection_id),
+            now=now,
+        )
+
+
+def set_matching_enabled(db: Database, *, enabled: bool, actor: str, now: datetime | None = None) -> int:
+    """Switch library matching on or off; off deletes every stored library template at once."""
+    now = now or utcnow()
+    with db.write() as conn:
+        conn.execute(update(organisation).where(organisation.c.id == 1).values(matching_enabled=enabled))
+        removed = 0
+        if not enabled:
+            removed = (
+                conn.execute(
+                    update(detections).where(detections.c.template.is_not(None)).values(template=None)
+                ).rowcount
+                or 0
+            )
+        audit(
+            conn,
+            actor=actor,
+            action="matching_on" if enabled else "matching_off",
+            now=now,
+            detail={"templates_deleted": removed},
+        )
+        return removed
+
+
+def mark_unidentifiable(db: Database, *, detection_id: int, actor: str, now: datetime | None = None) -> None:
+    """Staff judge a detection not to be an identifiable person (background, poster, statue): no consent needed."""
+    now = now or utcnow()
+    with db.write() as conn:
+        done = conn.execute(
+            update(detections)
+            .where(detections.c.id == detection_id)
+            .values(identifiable=False, subject_id=None, link_method=None, link_status=None, link_distance=None)
+        ).rowcount
+        if not done:
+            raise NotFound(f"No detection with id {detection_id}.")
+        _refresh_asset_of(conn, detection_id)
+        audit(
+            conn,
+            actor=actor,
+            action="mark_unidentifiable",
+            target_type="detection",
+            target_id=str(detection_id),
+            now=now,
+        )

@@ -1,0 +1,1 @@
+"""Platform: settings, errors, database, blob stores, tokens and the hosted (Supabase) backends."""

@@ -1,0 +1,328 @@
+"""Portal settings: declared once as data, read from PORTAL_* environment variables and secrets.toml."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from portal.backend.platform.errors import ConfigError
+
+DEMO_SECRET = "demo-secret-do-not-use-in-production"  # noqa: S105 - the point is to detect it
+# The fill-in markers of .streamlit/secrets.toml.example: a value still carrying one was never filled in.
+PLACEHOLDER_MARKS = ("replace with", "replace-with", "your-project-ref")
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9._-]{2,62}")
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting: its name (env var PORTAL_<NAME>), default, help text, other accepted names, and secrecy."""
+
+    name: str
+    default: Any
+    help: str
+    # Supabase's own variable names, so a project's usual secrets work without renaming.
+    aliases: tuple[str, ...] = ()
+    secret: bool = False
+
+    @property
+    def env_name(self) -> str:
+        """The PORTAL_* variable name."""
+        return f"PORTAL_{self.name.upper()}"
+
+    @property
+    def names(self) -> str:
+        """How messages name the setting: the PORTAL_* variable and its aliases."""
+        return " or ".join((self.env_name, *self.aliases))
+
+
+# The single list of settings; README's settings table is checked against it by a test.
+SETTINGS: tuple[Setting, ...] = (
+    Setting("database_url", "sqlite:///data/portal.db", "SQLAlchemy URL of the database (SQLite file or PostgreSQL)."),
+    Setting("data_dir", "data", "Folder for the embedded mode: SQLite file and local blob store."),
+    Setting(
+        "blob_backend", "local", "Where blobs live: `local` (folder under data_dir) or `supabase` (Storage bucket)."
+    ),
+    Setting(
+        "auth_backend",
+        "embedded",
+        "Staff sign-in: `embedded` (accounts in the database) or `supabase` (Supabase Auth).",
+    ),
+    Setting("supabase_url", "", "Supabase project URL, https://<ref>.supabase.co.", aliases=("SUPABASE_URL",)),
+    Setting(
+        "supabase_service_key",
+        "",
+        "Supabase service_role (secret) key; the server uses it for Storage only.",
+        aliases=("SUPABASE_SERVICE_ROLE_KEY", "SUPABASE_SERVICE_KEY"),
+        secret=True,
+    ),
+    Setting(
+        "supabase_anon_key",
+        "",
+        "Supabase anon (publishable) key, used for Auth sign-in.",
+        aliases=("SUPABASE_ANON_KEY",),
+        secret=True,
+    ),
+    Setting("supabase_bucket", "consent-portal", "Private Supabase Storage bucket that holds the blobs."),
+    Setting("signed_url_seconds", 300, "Lifetime of the signed URLs that show Storage images in the browser."),
+    Setting("session_hours", 12, "Longest a staff sign-in lasts before signing in again."),
+    Setting("environment", "development", "`development` or `production`; production refuses demo secrets."),
+    Setting(
+        "secret_key",
+        DEMO_SECRET,
+        "Key that signs QR and personal-link tokens. Set a long random value in production.",
+        secret=True,
+    ),
+    Setting("base_url", "http://localhost:8501", "Public address of the portal, used in QR codes and personal links."),
+    Setting("link_ttl_days", 180, "Days a personal link stays valid."),
+    Setting("demo_data", True, "Fill an empty database with demo data on first start."),
+    Setting("expiry_warning_days", 30, "Consents expiring within this many days are shown as warnings."),
+    Setting("max_image_pixels", 60_000_000, "Largest image accepted, in pixels (width x height)."),
+    Setting("face_detector", "hog", "dlib face detector: `hog` (fast) or `cnn` (more accurate, slower)."),
+    Setting("yolo_weights", "", "Path to Ultralytics YOLO weights for person detection; empty turns it off."),
+    Setting("match_threshold", "0.6", "Face distance at or below which a match is suggested to staff."),
+    Setting(
+        "auto_confirm_threshold",
+        "0.0",
+        "Face distance at or below which a match is confirmed without staff (0 = never).",
+    ),
+)
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved settings; one object, passed in explicitly wherever it is needed."""
+
+    database_url: str = _BY_NAME["database_url"].default
+    data_dir: str = _BY_NAME["data_dir"].default
+    blob_backend: str = _BY_NAME["blob_backend"].default
+    auth_backend: str = _BY_NAME["auth_backend"].default
+    supabase_url: str = _BY_NAME["supabase_url"].default
+    # Secrets stay out of repr(), so a logged or displayed Settings object never shows a key.
+    supabase_service_key: str = field(default=_BY_NAME["supabase_service_key"].default, repr=False)
+    supabase_anon_key: str = field(default=_BY_NAME["supabase_anon_key"].default, repr=False)
+    supabase_bucket: str = _BY_NAME["supabase_bucket"].default
+    signed_url_seconds: int = _BY_NAME["signed_url_seconds"].default
+    session_hours: int = _BY_NAME["session_hours"].default
+    environment: str = _BY_NAME["environment"].default
+    secret_key: str = field(default=_BY_NAME["secret_key"].default, repr=False)
+    base_url: str = _BY_NAME["base_url"].default
+    link_ttl_days: int = _BY_NAME["link_ttl_days"].default
+    demo_data: bool = _BY_NAME["demo_data"].default
+    expiry_warning_days: int = _BY_NAME["expiry_warning_days"].default
+    max_image_pixels: int = _BY_NAME["max_image_pixels"].default
+    face_detector: str = _BY_NAME["face_detector"].default
+    yolo_weights: str = _BY_NAME["yolo_weights"].default
+    match_threshold: str = _BY_NAME["match_threshold"].default
+    auto_confirm_threshold: str = _BY_NAME["auto_confirm_threshold"].default
+    extra: Mapping[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def is_production(self) -> bool:
+        """True when running in production mode."""
+        return self.environment == "production"
+
+    @property
+    def hosted(self) -> bool:
+        """True when any part of the portal runs on Supabase (Storage or Auth)."""
+        return self.blob_backend == "supabase" or self.auth_backend == "supabase"
+
+    @property
+    def blob_dir(self) -> Path:
+        """Folder of the local blob store."""
+        return Path(self.data_dir) / "blobs"
+
+    @property
+    def thresholds(self) -> tuple[float, float]:
+        """(suggest, auto-confirm) face distance thresholds."""
+        try:
+            return float(self.match_threshold), float(self.auto_confirm_threshold)
+        except ValueError:
+            raise ConfigError("PORTAL_MATCH_THRESHOLD and PORTAL_AUTO_CONFIRM_THRESHOLD must be numbers.") from None
+
+    def validate(self) -> Settings:
+        """Raise ConfigError for settings that must not be used as they are."""
+        if self.environment not in ("development", "production"):
+            raise ConfigError(f"PORTAL_ENVIRONMENT must be 'development' or 'production', not {self.environment!r}.")
+        if self.blob_backend not in ("local", "supabase"):
+            raise ConfigError(f"PORTAL_BLOB_BACKEND must be 'local' or 'supabase', not {self.blob_backend!r}.")
+        if self.auth_backend not in ("embedded", "supabase"):
+            raise ConfigError(f"PORTAL_AUTH_BACKEND must be 'embedded' or 'supabase', not {self.auth_backend!r}.")
+        if self.hosted:
+            self._validate_hosted()
+        if self.is_production:
+            if self.secret_key == DEMO_SECRET or len(self.secret_key) < 32 or is_placeholder(self.secret_key):
+                raise ConfigError(
+                    "PORTAL_SECRET_KEY is missing or is the demo secret; production needs a random value "
+                    "of at least 32 characters (for example: python -c 'import secrets; print(secrets.token_urlsafe(48))')."
+                )
+            if not self.base_url.startswith("https://"):
+                raise ConfigError("PORTAL_BASE_URL must start with https:// in production (R14: HTTPS only).")
+            if self.demo_data:
+                raise ConfigError("PORTAL_DEMO_DATA must be false in production.")
+        if self.face_detector not in ("hog", "cnn"):
+            raise ConfigError(f"PORTAL_FACE_DETECTOR must be 'hog' or 'cnn', not {self.face_detector!r}.")
+        if self.max_image_pixels < 10_000:
+            raise ConfigError("PORTAL_MAX_IMAGE_PIXELS is too small to hold a photo.")
+        suggest, auto = self.thresholds
+        if not 0 < suggest <= 1 or not 0 <= auto <= suggest:
+            raise ConfigError(
+                "PORTAL_MATCH_THRESHOLD must be in (0, 1] and PORTAL_AUTO_CONFIRM_THRESHOLD between 0 and it."
+            )
+        if self.link_ttl_days <= 0:
+            raise ConfigError("PORTAL_LINK_TTL_DAYS must be a positive number of days.")
+        if not 10 <= self.signed_url_seconds <= 86_400:
+            raise ConfigError("PORTAL_SIGNED_URL_SECONDS must be between 10 and 86400 seconds.")
+        if not 1 <= self.session_hours <= 168:
+            raise ConfigError("PORTAL_SESSION_HOURS must be between 1 and 168 hours.")
+        return self
+
+    def _validate_hosted(self) -> None:
+        """Hosted mode (Supabase Storage or Auth) starts only with every secret it needs, none a demo value."""
+        names = {s.name: s.names for s in SETTINGS}
+        if self.secret_key == DEMO_SECRET or len(self.secret_key) < 32 or is_placeholder(self.secret_key):
+            raise ConfigError(
+                "PORTAL_SECRET_KEY is missing or is the demo secret; hosted mode needs a random value of at least "
+                "32 characters (python -c 'import secrets; print(secrets.token_urlsafe(48))')."
+            )
+        if not self.supabase_url or is_placeholder(self.supabase_url):
+            raise ConfigError(
+                f"{names['supabase_url']} is missing: hosted mode needs the project URL, https://<ref>.supabase.co "
+                "(Supabase dashboard: Project Settings, API)."
+            )
+        parts = urlsplit(self.supabase_url)
+        local = parts.hostname in ("localhost", "127.0.0.1", "::1")
+        if parts.scheme not in ("https", "http") or not parts.hostname or (parts.scheme == "http" and not local):
+            raise ConfigError(
+                f"{names['supabase_url']} must be an https:// URL such as https://<ref>.supabase.co "
+                "(plain http only for a Supabase running on this machine)."
+            )
+        if self.blob_backend == "supabase":
+            _check_key(
+                self.supabase_service_key,
+                names["supabase_service_key"],
+                want="service_role",
+                purpose="Storage (the service_role / secret key)",
+            )
+            if not _BUCKET.fullmatch(self.supabase_bucket):
+                raise ConfigError(
+                    f"PORTAL_SUPABASE_BUCKET {self.supabase_bucket!r} is not a bucket name: 3-63 lower-case "
+                    "letters, digits, '.', '_' or '-'."
+                )
+        if self.auth_backend == "supabase":
+            _check_key(
+                self.supabase_anon_key,
+                names["supabase_anon_key"],
+                want="anon",
+                purpose="Auth (the anon / publishable key)",
+            )
+        if is_placeholder(self.database_url):
+            raise ConfigError(
+                "PORTAL_DATABASE_URL still holds the example's YOUR-PROJECT-REF: paste the project's connection string "
+                "(Connect, Session pooler) with postgresql+psycopg:// in front."
+            )
+        if self.is_production and self.database_url.startswith("sqlite"):
+            raise ConfigError(
+                "PORTAL_DATABASE_URL is a SQLite file, but hosted mode in production needs the shared PostgreSQL "
+                "(the Supabase connection string), or replicas would each keep their own data."
+            )
+
+
+def is_placeholder(value: str) -> bool:
+    """True for a value still carrying a fill-in marker of secrets.toml.example."""
+    lowered = value.lower()
+    return any(mark in lowered for mark in PLACEHOLDER_MARKS)
+
+
+def key_role(key: str) -> str | None:
+    """The role a Supabase API key grants ('anon' or 'service_role'), read from the key itself when it says."""
+    # New-style keys name their kind in a prefix; legacy keys are JWTs whose payload carries a `role` claim.
+    if key.startswith("sb_publishable_"):
+        return "anon"
+    if key.startswith("sb_secret_"):
+        return "service_role"
+    parts = key.split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except (ValueError, UnicodeDecodeError):
+        return None
+    role = payload.get("role") if isinstance(payload, dict) else None
+    return role if isinstance(role, str) else None
+
+
+def _check_key(key: str, names: str, *, want: str, purpose: str) -> None:
+    """Refuse a missing or placeholder key, or one that is visibly the other kind of Supabase key."""
+    if not key or is_placeholder(key):
+        raise ConfigError(f"{names} is missing: hosted mode needs it for {purpose}.")
+    role = key_role(key)
+    if role is not None and role != want:
+        # Never echo the key itself: naming its kind is enough to act on.
+        article = "an" if role[:1] in "aeiou" else "a"
+        raise ConfigError(f"{names} holds {article} {role} key, but {purpose} is needed here.")
+
+
+def _coerce(setting: Setting, raw: Any) -> Any:
+    """Convert a raw string or TOML value to the type of the setting's default."""
+    kind = type(setting.default)
+    if isinstance(raw, kind) and not (kind is int and isinstance(raw, bool)):
+        return raw
+    text = str(raw).strip()
+    if kind is bool:
+        if text.lower() in ("1", "true", "yes", "on"):
+            return True
+        if text.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"PORTAL_{setting.name.upper()} must be true or false, not {text!r}.")
+    if kind is int:
+        try:
+            return int(text)
+        except ValueError:
+            raise ConfigError(f"PORTAL_{setting.name.upper()} must be a whole number, not {text!r}.") from None
+    return text
+
+
+def read_secrets_file(path: Path) -> dict[str, Any]:
+    """Read a secrets.toml file; a missing file is an empty mapping."""
+    if not path.is_file():
+        return {}
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+
+
+def load_settings(
+    env: Mapping[str, str] | None = None,
+    secrets_path: Path | None = Path(".streamlit/secrets.toml"),
+    **overrides: Any,
+) -> Settings:
+    """Resolve settings: explicit overrides, then PORTAL_* env vars, then secrets.toml, then defaults."""
+    env = os.environ if env is None else env
+    secrets = read_secrets_file(secrets_path) if secrets_path else {}
+    values: dict[str, Any] = {}
+    for setting in SETTINGS:
+        names = (setting.env_name, *setting.aliases)
+        if overrides.get(setting.name) is not None:
+            raw = overrides[setting.name]
+        elif found := next((n for n in names if n in env), None):
+            raw = env[found]
+        elif found := next((n for n in names if n in secrets), None):
+            raw = secrets[found]
+        else:
+            continue
+        values[setting.name] = _coerce(setting, raw)
+    extra = {k: v for k, v in secrets.items() if not k.startswith("PORTAL_")}
+    known = {f.name for f in fields(Settings)}
+    return Settings(**{k: v for k, v in values.items() if k in known}, extra=extra).validate()

@@ -1,0 +1,157 @@
+"""Database handle: owns the engine and exposes read and write transactions."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
+
+from portal.backend.platform.errors import ConfigError, DatabaseUnavailable
+
+_WRITE = "portal_write"
+
+
+def safe_url(url: str) -> str:
+    """The URL with any password hidden, for messages and logs."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparseable database URL>"
+
+
+class Database:
+    """One database: an engine plus the two verbs `read()` and `write()`."""
+
+    def __init__(self, url: str, *, schema: str | None = None, create: bool = True, echo: bool = False) -> None:
+        self.url = url
+        self.schema = schema
+        self.engine = _make_engine(url, schema=schema, create=create, echo=echo)
+
+    @property
+    def dialect(self) -> str:
+        """'sqlite' or 'postgresql'."""
+        return self.engine.dialect.name
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A connection in a read transaction."""
+        with _translate_errors(self.url), self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A connection in a write transaction; on SQLite it takes the write lock up front."""
+        # BEGIN IMMEDIATE avoids SQLite's deadlock when two deferred readers both try to upgrade to writers.
+        with _translate_errors(self.url), self.engine.connect() as raw:
+            conn = raw.execution_options(**{_WRITE: True})
+            with conn.begin():
+                yield conn
+
+    def ping(self) -> None:
+        """Raise DatabaseUnavailable unless the database answers."""
+        with self.read() as conn:
+            conn.execute(text("SELECT 1"))
+
+    def dispose(self) -> None:
+        """Close pooled connections."""
+        self.engine.dispose()
+
+
+@contextmanager
+def _translate_errors(url: str) -> Iterator[None]:
+    """Turn connection failures into DatabaseUnavailable with an actionable message."""
+    try:
+        yield
+    except OperationalError as exc:
+        if getattr(exc.orig, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+            # Not an unreachable server: SQLite's disk has no room for the write (the transaction was rolled back).
+            raise DatabaseUnavailable(
+                f"Cannot write to the database at {safe_url(url)}: its disk is full ({str(exc.orig).strip()}). "
+                "Free some space on that disk, then try again."
+            ) from exc
+        if exc.connection_invalidated or _is_connect_error(exc):
+            raise DatabaseUnavailable(
+                f"Cannot reach the database at {safe_url(url)}: {str(exc.orig).strip().splitlines()[0]}. "
+                "Check PORTAL_DATABASE_URL (or --database-url) and that the server is running."
+            ) from exc
+        raise
+
+
+def _is_connect_error(exc: DBAPIError) -> bool:
+    """True for errors raised while opening a connection rather than by a statement."""
+    return exc.statement is None or "unable to open database" in str(exc.orig).lower()
+
+
+def _make_engine(url: str, *, schema: str | None, create: bool, echo: bool) -> Engine:
+    """Create an engine with the pragmas and session settings the portal relies on."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConfigError(
+            f"Database URL {url!r} is not a valid SQLAlchemy URL (expected e.g. sqlite:///data/portal.db "
+            "or postgresql+psycopg://user@host:5432/db)."
+        ) from None
+    backend = parsed.get_backend_name()
+    kwargs: dict[str, Any] = {"echo": echo, "future": True}
+    if backend == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            path = Path(parsed.database)
+            if not create and not path.is_file():
+                raise DatabaseUnavailable(
+                    f"There is no database file at {path}. Check --database-url, or create it with "
+                    "`python -m portal db upgrade`."
+                )
+            path.parent.mkdir(parents=True, exist_ok=True)
+        kwargs["connect_args"] = {"timeout": 60, "check_same_thread": False}
+        engine = create_engine(parsed, **kwargs)
+        _configure_sqlite(engine)
+        return engine
+    if backend == "postgresql":
+        connect_args: dict[str, Any] = {"connect_timeout": 10}
+        if schema:
+            connect_args["options"] = f"-c search_path={schema}"
+        kwargs.update(connect_args=connect_args, pool_pre_ping=True)
+        return create_engine(parsed, **kwargs)
+    raise ConfigError(f"Unsupported database {backend!r}: use sqlite:/// or postgresql+psycopg://.")
+
+
+def _enable_wal(cur: sqlite3.Cursor) -> None:
+    """Switch a database file to WAL once; the switch needs a moment alone with the file, so when several
+    processes open a brand-new database at the same instant the losers retry briefly instead of failing."""
+    if cur.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal":
+        return
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    """WAL, foreign keys, a busy timeout and explicit BEGIN so transactions mean what they say."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
+        # Let SQLAlchemy's begin event emit BEGIN itself (pysqlite's implicit BEGIN is unreliable).
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=60000")
+        _enable_wal(cur)
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(_WRITE) else "BEGIN")

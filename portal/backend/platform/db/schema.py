@@ -1,0 +1,345 @@
+"""The one schema definition (SQLAlchemy Core); migrations are checked against it by a test."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    Date,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from portal.backend.platform.db.types import UTCDateTime
+
+# Named constraints keep migrations reproducible on both databases.
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+ROLES = ("admin", "manager", "staff")
+LEDGER_ACTIONS = ("given", "refused", "withdrawn", "renewed", "revoked", "expired")
+CHANNELS = ("qr_form", "portal", "kiosk", "paper", "staff", "system")
+DETECTION_KINDS = ("face", "person")
+LINK_METHODS = ("manual", "match", "registration")
+ANALYSIS_STATES = ("pending", "processing", "done", "failed")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    """SQL CHECK expression restricting a column to a fixed set of strings."""
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+organisation = Table(
+    "organisation",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("controller_name", String(200), nullable=False),
+    Column("street", String(200), nullable=False, server_default=""),
+    Column("postal_code", String(20), nullable=False, server_default=""),
+    Column("locality", String(100), nullable=False, server_default=""),
+    Column("country", String(2), nullable=False),
+    Column("contact_email", String(254), nullable=False),
+    Column("contact_phone", String(40), nullable=False, server_default=""),
+    Column("dpo_name", String(200), nullable=False, server_default=""),
+    Column("dpo_email", String(254), nullable=False, server_default=""),
+    Column("policy_url", String(500), nullable=False, server_default=""),
+    Column("age_of_consent", Integer),
+    Column("consent_validity_days", Integer, nullable=False, server_default="730"),
+    Column("languages", String(100), nullable=False, server_default="en,sv"),
+    Column("matching_enabled", Boolean, nullable=False, server_default="0"),
+    Column("is_demo", Boolean, nullable=False, server_default="0"),
+    Column("updated_at", UTCDateTime, nullable=False),
+    CheckConstraint("id = 1", name="single_row"),
+)
+
+staff_users = Table(
+    "staff_users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("email", String(254), nullable=False, unique=True),
+    Column("display_name", String(200), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("password_hash", String(255)),
+    Column("active", Boolean, nullable=False, server_default="1"),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_sign_in_at", UTCDateTime),
+    CheckConstraint(_in("role", ROLES), name="role"),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime, nullable=False, index=True),
+    Column("actor", String(100), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("target_type", String(32)),
+    Column("target_id", String(64)),
+    Column("detail", Text, nullable=False, server_default="{}"),
+)
+
+purposes = Table(
+    "purposes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("code", String(32), nullable=False, unique=True),
+    Column("dpv_code", String(64), nullable=False),
+    Column("sort_order", Integer, nullable=False, server_default="0"),
+    Column("active", Boolean, nullable=False, server_default="1"),
+    Column("biometric", Boolean, nullable=False, server_default="0"),
+    Column("third_party", Boolean, nullable=False, server_default="0"),
+    Column("validity_days", Integer),
+    Column("retention_days", Integer),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+purpose_texts = Table(
+    "purpose_texts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("purpose_id", Integer, ForeignKey("purposes.id"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("locale", String(8), nullable=False),
+    Column("title", String(200), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("recipients", Text, nullable=False, server_default="[]"),
+    Column("data_categories", Text, nullable=False, server_default="[]"),
+    Column("text_hash", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("purpose_id", "version", "locale", name="uq_purpose_texts_version_locale"),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False),
+    Column("starts_on", Date),
+    Column("place", String(200), nullable=False, server_default=""),
+    Column("qr_secret", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("created_by", Integer, ForeignKey("staff_users.id")),
+)
+
+event_purposes = Table(
+    "event_purposes",
+    metadata,
+    Column("event_id", Integer, ForeignKey("events.id", ondelete="CASCADE"), primary_key=True),
+    Column("purpose_id", Integer, ForeignKey("purposes.id"), primary_key=True),
+)
+
+subjects = Table(
+    "subjects",
+    metadata,
+    # A random UUID: the pseudonymous id that the ledger keeps after erasure.
+    Column("id", String(36), primary_key=True),
+    Column("display_name", String(200)),
+    Column("email", String(254)),
+    Column("phone", String(40)),
+    Column("locale", String(8), nullable=False, server_default="en"),
+    Column("birth_year", Integer),
+    Column("is_minor", Boolean, nullable=False, server_default="0"),
+    Column("guardian_name", String(200)),
+    Column("guardian_verification", String(200)),
+    Column("event_id", Integer, ForeignKey("events.id")),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("erased_at", UTCDateTime),
+)
+Index("ix_subjects_display_name", subjects.c.display_name)
+
+subject_links = Table(
+    "subject_links",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("subject_id", String(36), ForeignKey("subjects.id"), nullable=False, index=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime),
+)
+
+subject_templates = Table(
+    "subject_templates",
+    metadata,
+    Column("subject_id", String(36), ForeignKey("subjects.id"), primary_key=True),
+    Column("template", LargeBinary, nullable=False),
+    Column("model", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+assets = Table(
+    "assets",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("sha256", String(64), nullable=False, unique=True),
+    Column("blob_key", String(300), nullable=False),
+    Column("thumb_key", String(300)),
+    Column("filename", String(300), nullable=False),
+    Column("content_type", String(64), nullable=False),
+    Column("width", Integer, nullable=False),
+    Column("height", Integer, nullable=False),
+    Column("bytes", BigInteger, nullable=False),
+    Column("taken_at", UTCDateTime),
+    Column("uploaded_at", UTCDateTime, nullable=False),
+    Column("uploaded_by", Integer, ForeignKey("staff_users.id")),
+    Column("event_id", Integer, ForeignKey("events.id"), index=True),
+    Column("analysis_state", String(16), nullable=False, server_default="pending"),
+    Column("analysis_error", Text),
+    Column("analyzed_at", UTCDateTime),
+    # Which detectors looked at it (e.g. "dlib-hog,yolo"): without a person detector, risk says so.
+    Column("detectors", String(64)),
+    CheckConstraint(_in("analysis_state", ANALYSIS_STATES), name="analysis_state"),
+)
+Index("ix_assets_analysis_state", assets.c.analysis_state)
+
+asset_uses = Table(
+    "asset_uses",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("asset_id", Integer, ForeignKey("assets.id"), nullable=False, index=True),
+    Column("purpose_id", Integer, ForeignKey("purposes.id"), nullable=False),
+    Column("place", String(300), nullable=False),
+    Column("since", UTCDateTime, nullable=False),
+    Column("until", UTCDateTime),
+    Column("created_by", Integer, ForeignKey("staff_users.id")),
+)
+
+detections = Table(
+    "detections",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("asset_id", Integer, ForeignKey("assets.id"), nullable=False, index=True),
+    Column("kind", String(8), nullable=False),
+    # Box relative to the EXIF-oriented image, each value in [0, 1].
+    Column("x", Float, nullable=False),
+    Column("y", Float, nullable=False),
+    Column("w", Float, nullable=False),
+    Column("h", Float, nullable=False),
+    Column("score", Float),
+    Column("detector", String(32), nullable=False),
+    Column("template", LargeBinary),
+    Column("subject_id", String(36), ForeignKey("subjects.id"), index=True),
+    Column("link_method", String(16)),
+    Column("link_status", String(16)),
+    Column("link_distance", Float),
+    Column("confirmed_by", Integer, ForeignKey("staff_users.id")),
+    Column("confirmed_at", UTCDateTime),
+    Column("identifiable", Boolean, nullable=False, server_default="1"),
+    Column("created_at", UTCDateTime, nullable=False),
+    CheckConstraint(_in("kind", DETECTION_KINDS), name="kind"),
+    CheckConstraint(f"link_method IS NULL OR {_in('link_method', LINK_METHODS)}", name="link_method"),
+    CheckConstraint(
+        f"link_status IS NULL OR {_in('link_status', ('suggested', 'confirmed', 'rejected'))}", name="link_status"
+    ),
+)
+
+consent_ledger = Table(
+    "consent_ledger",
+    metadata,
+    # seq is assigned under the chain lock, so it is gapless: a gap means a deleted entry.
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False),
+    Column("entry_id", String(36), nullable=False, unique=True),
+    Column("subject_id", String(36), ForeignKey("subjects.id"), nullable=False),
+    Column("purpose_id", Integer, ForeignKey("purposes.id"), nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("scope_asset_id", Integer, ForeignKey("assets.id")),
+    Column("text_version", Integer, nullable=False),
+    Column("text_locale", String(8), nullable=False),
+    Column("text_hash", String(64), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("actor", String(100), nullable=False),
+    Column("event_id", Integer, ForeignKey("events.id")),
+    Column("recorded_at", UTCDateTime, nullable=False),
+    Column("valid_until", UTCDateTime),
+    Column("evidence", Text, nullable=False, server_default="{}"),
+    Column("idempotency_key", String(120), unique=True),
+    Column("prev_hash", String(64), nullable=False),
+    Column("entry_hash", String(64), nullable=False),
+    CheckConstraint(_in("action", LEDGER_ACTIONS), name="action"),
+    CheckConstraint(_in("channel", CHANNELS), name="channel"),
+)
+Index("ix_consent_ledger_status", consent_ledger.c.subject_id, consent_ledger.c.purpose_id, consent_ledger.c.seq)
+Index("ix_consent_ledger_scope", consent_ledger.c.scope_asset_id)
+
+# Projections for the risk index (portal/backend/risk/index.py): derived from the ledger and the detections in
+# the same transaction as each change, and rebuildable from them at any time.
+consent_current = Table(
+    "consent_current",
+    metadata,
+    Column("subject_id", String(36), ForeignKey("subjects.id"), primary_key=True),
+    Column("purpose_id", Integer, ForeignKey("purposes.id"), primary_key=True),
+    # 0 for a general choice, else the asset id: a primary key cannot hold NULL.
+    Column("scope_key", Integer, primary_key=True, autoincrement=False),
+    Column("scope_asset_id", Integer),
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("text_version", Integer, nullable=False),
+    Column("valid_until", UTCDateTime),
+)
+
+asset_risk = Table(
+    "asset_risk",
+    metadata,
+    Column("asset_id", Integer, ForeignKey("assets.id"), primary_key=True, autoincrement=False),
+    Column("purpose_id", Integer, ForeignKey("purposes.id"), primary_key=True, autoincrement=False),
+    Column("event_id", Integer),
+    Column("reasons", Integer, nullable=False),  # bit mask of risk_index.REASON_BITS; 0 = covered
+    Column("until", UTCDateTime),  # when the earliest consent covering the photo lapses
+)
+Index("ix_asset_risk_purpose", asset_risk.c.purpose_id, asset_risk.c.reasons)
+
+# One row per day and purpose, written by the daily job: consent coverage over time for the dashboard.
+risk_snapshots = Table(
+    "risk_snapshots",
+    metadata,
+    Column("day", String(10), primary_key=True),  # ISO date (UTC): compares the same on both databases
+    Column("purpose_id", Integer, ForeignKey("purposes.id"), primary_key=True, autoincrement=False),
+    Column("with_people", Integer, nullable=False),
+    Column("at_risk", Integer, nullable=False),
+    Column("critical", Integer, nullable=False),
+)
+
+# The chain head: one row, locked by every append so concurrent writers queue instead of forking.
+ledger_head = Table(
+    "ledger_head",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), nullable=False),
+    Column("entry_hash", String(64), nullable=False),
+    CheckConstraint("id = 1", name="single_row"),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(32), nullable=False),
+    Column("recipient", String(254)),
+    Column("subject_id", String(36), ForeignKey("subjects.id")),
+    Column("asset_id", Integer, ForeignKey("assets.id")),
+    Column("payload", Text, nullable=False, server_default="{}"),
+    Column("status", String(16), nullable=False, server_default="pending"),
+    Column("dedupe_key", String(200), unique=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("processed_at", UTCDateTime),
+    CheckConstraint(_in("status", ("pending", "done", "failed", "cancelled")), name="status"),
+)
+Index("ix_outbox_status", outbox.c.status)
+
+APPEND_ONLY_TABLES = ("consent_ledger", "purpose_texts")

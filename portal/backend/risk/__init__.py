@@ -1,0 +1,1 @@
+"""Risk: the risk index, the at-risk figures and coverage history."""

@@ -1,0 +1,304 @@
+"""Which photos are at risk for which purpose, and why: read from the risk index in SQL, never by loading tables.
+
+The index (`risk_index`) holds one row per (photo, purpose) with the reasons as bits and the moment the covering
+consent lapses; every figure here is one aggregate over it, with "now" applied at read time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Integer, String, TextClause, bindparam, text
+
+from portal.backend.platform.db.types import UTCDateTime, utcnow
+from portal.backend.risk.index import REASON_BITS
+
+REASONS = tuple(REASON_BITS)
+WINDOWS = (30, 60, 90)
+REASON_LABELS = {
+    "unidentified": "Unidentified person",
+    "unknown": "Never asked",
+    "refused": "Refused",
+    "withdrawn": "Withdrawn",
+    "revoked": "Revoked",
+    "expired": "Expired",
+    "veto": "Vetoed for this photo",
+    "superseded": "Text replaced",
+}
+
+_AT_RISK = "(r.reasons <> 0 OR r.until <= :now)"
+_REASON_SQL = {
+    reason: f"(r.reasons & {bit}) <> 0" + (" OR r.until <= :now" if reason == "expired" else "")
+    for reason, bit in REASON_BITS.items()
+}
+_PUBLISHED = "SELECT DISTINCT asset_id, purpose_id FROM asset_uses WHERE until IS NULL"
+
+
+@dataclass(frozen=True)
+class PurposeRisk:
+    """Headline figures of one purpose (for the whole library or one event)."""
+
+    purpose: str
+    at_risk: int
+    critical: int
+    expiring: int
+    by_reason: dict[str, int]
+    with_people: int = 0
+    expiring_in: dict[int, int] = field(default_factory=dict)  # days ahead -> photos whose cover lapses by then
+
+    @property
+    def coverage(self) -> float | None:
+        """Share of the photos with people that may be used for this purpose now (None when there are none)."""
+        return None if not self.with_people else 1 - self.at_risk / self.with_people
+
+
+@dataclass(frozen=True)
+class EventRisk:
+    """Figures of one purpose within one event (event None: photos not assigned to an event)."""
+
+    event_id: int | None
+    event_name: str
+    figures: PurposeRisk
+
+
+def _timed(sql: str, times: dict[str, datetime]) -> TextClause:
+    """`sql` with its time parameters typed, so both databases compare times the same way."""
+    return text(sql).bindparams(*(bindparam(k, type_=UTCDateTime) for k in times if f":{k}" in sql))
+
+
+def _purpose_codes(conn: Connection) -> list[tuple[int, str]]:
+    """(id, code) of the purposes photos are judged for, in display order."""
+    return [
+        tuple(r)
+        for r in conn.execute(
+            text("SELECT id, code FROM purposes WHERE active = true AND biometric = false ORDER BY sort_order, id")
+        )
+    ]
+
+
+def _grouped(conn: Connection, now: datetime, windows: tuple[int, ...]) -> dict[tuple[int | None, int], dict[str, int]]:
+    """One pass over the index: counts per (event, purpose)."""
+    times = {"now": now, **{f"h{d}": now + timedelta(days=d) for d in windows}}
+    columns = ",\n".join(
+        [f"sum(CASE WHEN {_AT_RISK} THEN 1 ELSE 0 END) AS at_risk"]
+        + [f"sum(CASE WHEN {sql} THEN 1 ELSE 0 END) AS {reason}" for reason, sql in _REASON_SQL.items()]
+        + [
+            f"sum(CASE WHEN r.reasons = 0 AND r.until > :now AND r.until <= :h{d} THEN 1 ELSE 0 END) AS exp{d}"
+            for d in windows
+        ]
+    )
+    rows = conn.execute(
+        _timed(
+            f"""
+        SELECT r.event_id, r.purpose_id, count(*) AS with_people, {columns}
+        FROM asset_risk r GROUP BY r.event_id, r.purpose_id
+    """,
+            times,
+        ),
+        times,
+    )
+    counts = {(r.event_id, r.purpose_id): dict(r._mapping) for r in rows}
+    critical = conn.execute(
+        _timed(
+            f"""
+        SELECT r.event_id, r.purpose_id, count(*) FROM ({_PUBLISHED}) pub
+        JOIN asset_risk r ON r.asset_id = pub.asset_id AND r.purpose_id = pub.purpose_id
+        WHERE {_AT_RISK} GROUP BY r.event_id, r.purpose_id
+    """,
+            {"now": now},
+        ),
+        {"now": now},
+    )
+    for event_id, purpose_id, n in critical:
+        counts.setdefault((event_id, purpose_id), {})["critical"] = n
+    return counts
+
+
+def _figures(code: str, c: dict[str, int], warning_days: int, windows: tuple[int, ...]) -> PurposeRisk:
+    """A PurposeRisk from summed counts."""
+    expiring_in = {d: int(c.get(f"exp{d}", 0) or 0) for d in windows}
+    return PurposeRisk(
+        purpose=code,
+        at_risk=int(c.get("at_risk", 0) or 0),
+        critical=int(c.get("critical", 0) or 0),
+        expiring=expiring_in.get(warning_days, 0),
+        with_people=int(c.get("with_people", 0) or 0),
+        by_reason={r: int(c[r]) for r in REASONS if c.get(r)},
+        expiring_in=expiring_in,
+    )
+
+
+def _windows(warning_days: int) -> tuple[int, ...]:
+    """The standard 30/60/90-day windows plus the configured warning window."""
+    return tuple(sorted({*WINDOWS, warning_days}))
+
+
+def _totals(counts: dict[tuple[int | None, int], dict[str, int]]) -> dict[int, dict[str, int]]:
+    """Per-(event, purpose) counts summed over events."""
+    totals: dict[int, dict[str, int]] = {}
+    for (_event, purpose_id), c in counts.items():
+        acc = totals.setdefault(purpose_id, {})
+        for key, value in c.items():
+            if key not in ("event_id", "purpose_id"):
+                acc[key] = acc.get(key, 0) + int(value or 0)
+    return totals
+
+
+def _by_event(
+    conn: Connection,
+    counts: dict[tuple[int | None, int], dict[str, int]],
+    codes: dict[int, str],
+    warning_days: int,
+    windows: tuple[int, ...],
+) -> list[EventRisk]:
+    """EventRisk rows, newest event first; photos without an event come last."""
+    events = {r.id: r.name for r in conn.execute(text("SELECT id, name FROM events"))}
+    order = sorted({e for e, _ in counts}, key=lambda e: (e is None, -(e or 0)))
+    return [
+        EventRisk(
+            e,
+            events.get(e, "—") if e is not None else "(no event)",
+            _figures(codes[p], counts[(e, p)], warning_days, windows),
+        )
+        for e in order
+        for p in codes
+        if (e, p) in counts
+    ]
+
+
+def summary(conn: Connection, *, now: datetime | None = None, warning_days: int = 30) -> list[PurposeRisk]:
+    """Per purpose: photos with people, at risk, critical (published while at risk), expiring, and why."""
+    return overview(conn, now=now, warning_days=warning_days)[0]
+
+
+def per_event(conn: Connection, *, now: datetime | None = None, warning_days: int = 30) -> list[EventRisk]:
+    """The same figures per event and purpose, newest event first; photos without an event come last."""
+    return overview(conn, now=now, warning_days=warning_days)[1]
+
+
+def overview(
+    conn: Connection, *, now: datetime | None = None, warning_days: int = 30
+) -> tuple[list[PurposeRisk], list[EventRisk]]:
+    """`summary` and `per_event` from one pass over the index (what the dashboard shows)."""
+    now = now or utcnow()
+    windows = _windows(warning_days)
+    counts = _grouped(conn, now, windows)
+    codes = dict(_purpose_codes(conn))
+    totals = _totals(counts)
+    figures = [_figures(code, totals.get(pid, {}), warning_days, windows) for pid, code in codes.items()]
+    return figures, _by_event(conn, counts, codes, warning_days, windows)
+
+
+def at_risk_rows(conn: Connection, *, now: datetime | None = None) -> list[tuple[int, int, str]]:
+    """(asset id, purpose id, reason) for every photo at risk."""
+    times = {"now": now or utcnow()}
+    sql = " UNION ALL ".join(
+        f"SELECT r.asset_id, r.purpose_id, '{reason}' FROM asset_risk r WHERE {cond}"
+        for reason, cond in _REASON_SQL.items()
+    )
+    return [tuple(r) for r in conn.execute(_timed(sql, times), times)]
+
+
+def _reasons_of(mask: int, until: datetime | None, now: datetime) -> list[str]:
+    """Reason names of one index row."""
+    names = [r for r, bit in REASON_BITS.items() if mask & bit]
+    if until is not None and until <= now and "expired" not in names:
+        names.append("expired")
+    return names
+
+
+def critical_assets(conn: Connection, *, now: datetime | None = None, limit: int = 500) -> list[dict[str, Any]]:
+    """Published photos that lost their basis: where they are, for what, and why (R10)."""
+    now = now or utcnow()
+    rows = conn.execute(
+        _timed(
+            f"""
+        SELECT u.asset_id, a.filename, p.code, u.place, u.since, r.reasons, r.until
+        FROM asset_uses u
+        JOIN asset_risk r ON r.asset_id = u.asset_id AND r.purpose_id = u.purpose_id
+        JOIN purposes p ON p.id = u.purpose_id JOIN assets a ON a.id = u.asset_id
+        WHERE u.until IS NULL AND {_AT_RISK} ORDER BY u.asset_id, p.code LIMIT :limit
+    """,
+            {"now": now},
+        ).columns(
+            asset_id=Integer,
+            filename=String,
+            code=String,
+            place=String,
+            since=UTCDateTime,
+            reasons=Integer,
+            until=UTCDateTime,
+        ),
+        {"now": now, "limit": limit},
+    )
+    out = []
+    for r in rows:
+        for reason in _reasons_of(r.reasons, r.until, now):
+            out.append(
+                {
+                    "asset_id": r.asset_id,
+                    "filename": r.filename,
+                    "code": r.code,
+                    "place": r.place,
+                    "since": r.since,
+                    "reason": reason,
+                }
+            )
+    return out
+
+
+def drill_down(
+    conn: Connection,
+    *,
+    purpose: str,
+    reason: str | None = None,
+    event_id: int | None = None,
+    expiring_within: int | None = None,
+    published_only: bool = False,
+    now: datetime | None = None,
+    limit: int = 200,
+    offset: int = 0,
+) -> list[dict[str, Any]]:
+    """The photos behind one figure: at risk for `purpose` (optionally for one reason), or expiring within N days."""
+    now = now or utcnow()
+    times = {"now": now, **({"horizon": now + timedelta(days=expiring_within)} if expiring_within is not None else {})}
+    if expiring_within is not None:
+        cond = "r.reasons = 0 AND r.until > :now AND r.until <= :horizon"
+    elif reason is not None:
+        if reason not in _REASON_SQL:
+            raise ValueError(f"Unknown reason {reason!r}; one of {', '.join(REASONS)}.")
+        cond = _REASON_SQL[reason]
+    else:
+        cond = _AT_RISK
+    filters = " AND r.event_id = :event_id" if event_id is not None else ""
+    if published_only:
+        filters += (
+            " AND EXISTS (SELECT 1 FROM asset_uses u WHERE u.asset_id = r.asset_id "
+            "AND u.purpose_id = r.purpose_id AND u.until IS NULL)"
+        )
+    stmt = _timed(
+        f"""
+        SELECT r.asset_id, a.filename, e.name AS event, r.reasons, r.until,
+               EXISTS (SELECT 1 FROM asset_uses u WHERE u.asset_id = r.asset_id AND u.purpose_id = r.purpose_id
+                       AND u.until IS NULL) AS published
+        FROM asset_risk r JOIN purposes p ON p.id = r.purpose_id JOIN assets a ON a.id = r.asset_id
+        LEFT JOIN events e ON e.id = r.event_id
+        WHERE p.code = :purpose AND ({cond}){filters}
+        ORDER BY r.until, r.asset_id LIMIT :limit OFFSET :offset
+    """,
+        times,
+    ).columns(asset_id=Integer, filename=String, event=String, reasons=Integer, until=UTCDateTime)
+    rows = conn.execute(stmt, {**times, "purpose": purpose, "event_id": event_id, "limit": limit, "offset": offset})
+    return [
+        {
+            "asset_id": r.asset_id,
+            "filename": r.filename,
+            "event": r.event,
+            "reasons": ", ".join(_reasons_of(r.reasons, r.until, now)),
+            "covered_until": r.until,
+            "published": bool(r.published),
+        }
+        for r in rows
+    ]

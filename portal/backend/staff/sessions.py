@@ -1,0 +1,146 @@
+"""Staff sessions: sign-in (embedded accounts or Supabase Auth), expiry, renewal and sign-out.
+
+In both modes the portal's role (staff, manager, admin) comes from the `staff_users` row with the person's e-mail;
+Supabase Auth only proves who someone is. A Supabase user without an active portal account is refused.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+
+from portal.backend.platform.config import Settings
+from portal.backend.platform.db.engine import Database
+from portal.backend.platform.db.schema import staff_users
+from portal.backend.platform.db.types import utcnow
+from portal.backend.platform.errors import AuthError, PortalError, SessionExpired
+from portal.backend.staff.accounts import StaffUser, authenticate
+from portal.backend.staff.audit import audit
+
+log = logging.getLogger(__name__)
+# Renew a Supabase access token this long before it lapses, so a page run never works with an expired one.
+RENEW_MARGIN = timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class StaffSession:
+    """One browser's sign-in; kept in that browser's server-side session state only."""
+
+    user: StaffUser
+    provider: str  # 'embedded' or 'supabase'
+    started_at: datetime
+    expires_at: datetime  # the Supabase access token's expiry, or `ends_at` for embedded sessions
+    ends_at: datetime  # the absolute end (PORTAL_SESSION_HOURS after sign-in), whatever renewals happen
+    access_token: str | None = field(default=None, repr=False)
+    refresh_token: str | None = field(default=None, repr=False)
+
+
+def _supabase(settings: Settings):  # type: ignore[no-untyped-def]
+    """The shared Supabase Auth client for these settings (supabase-py is loaded only in hosted mode)."""
+    from portal.backend.platform.hosted import auth_for
+
+    return auth_for(settings.supabase_url, settings.supabase_anon_key)
+
+
+def _portal_user(db: Database, email: str, *, now: datetime, via: str) -> StaffUser:
+    """The active portal account for a Supabase-authenticated e-mail; AuthError (audited) when there is none."""
+    with db.write() as conn:
+        row = conn.execute(select(staff_users).where(staff_users.c.email == email)).one_or_none()
+        if row is None or not row.active:
+            audit(
+                conn,
+                actor=f"supabase:{email}",
+                action="sign_in_refused",
+                now=now,
+                detail={"via": via, "reason": "no account" if row is None else "disabled"},
+            )
+            user = None
+        else:
+            conn.execute(update(staff_users).where(staff_users.c.id == row.id).values(last_sign_in_at=now))
+            audit(conn, actor=f"staff:{row.id}", action="sign_in", now=now, detail={"via": via})
+            user = StaffUser(
+                id=row.id, email=row.email, display_name=row.display_name, role=row.role, active=row.active
+            )
+    if user is None:
+        raise AuthError(
+            f"{email} is known to Supabase Auth but has no active account in this portal, so it has no role here. "
+            "An admin adds it (with its role) under Settings, Staff accounts, or with `python -m portal staff add`."
+        )
+    return user
+
+
+def sign_in(
+    settings: Settings, db: Database, *, email: str, password: str, now: datetime | None = None
+) -> StaffSession:
+    """Check e-mail and password the way the settings say and start a session that ends on its own."""
+    now = now or utcnow()
+    ends = now + timedelta(hours=settings.session_hours)
+    if settings.auth_backend != "supabase":
+        user = authenticate(db, email=email, password=password, now=now)
+        return StaffSession(user=user, provider="embedded", started_at=now, expires_at=ends, ends_at=ends)
+    auth = _supabase(settings)
+    tokens = auth.sign_in(email, password)
+    try:
+        user = _portal_user(db, tokens.email, now=now, via="supabase")
+    except AuthError:
+        _revoke(settings, tokens.access_token)  # the Supabase session is of no use to anyone now
+        raise
+    return StaffSession(
+        user=user,
+        provider="supabase",
+        started_at=now,
+        expires_at=min(tokens.expires_at, ends),
+        ends_at=ends,
+        access_token=tokens.access_token,
+        refresh_token=tokens.refresh_token,
+    )
+
+
+def keep_alive(settings: Settings, db: Database, session: StaffSession, *, now: datetime | None = None) -> StaffSession:
+    """The session, renewed if its Supabase token is about to lapse; SessionExpired when it is over."""
+    now = now or utcnow()
+    if now >= session.ends_at:
+        raise SessionExpired(f"Your session ended after {settings.session_hours} hours; please sign in again.")
+    if now < session.expires_at - RENEW_MARGIN or session.provider != "supabase":
+        return session
+    if not session.refresh_token:
+        raise SessionExpired("Your session has ended; please sign in again.")
+    try:
+        tokens = _supabase(settings).refresh(session.refresh_token)
+        # The role is read again: a manager demoted or an account disabled since sign-in takes effect now.
+        with db.read() as conn:
+            row = conn.execute(select(staff_users).where(staff_users.c.email == tokens.email)).one_or_none()
+    except SessionExpired:
+        raise
+    except PortalError as exc:
+        raise SessionExpired(f"Your session could not be renewed ({exc}); please sign in again.") from None
+    if row is None or not row.active:
+        _revoke(settings, tokens.access_token)
+        raise SessionExpired("Your portal account was disabled or removed; ask an admin.")
+    user = StaffUser(id=row.id, email=row.email, display_name=row.display_name, role=row.role, active=row.active)
+    return replace(
+        session,
+        user=user,
+        expires_at=min(tokens.expires_at, session.ends_at),
+        access_token=tokens.access_token,
+        refresh_token=tokens.refresh_token,
+    )
+
+
+def _revoke(settings: Settings, access_token: str | None) -> None:
+    """Revoke a Supabase session; best effort, because the portal forgets the tokens either way."""
+    if not access_token:
+        return
+    try:
+        _supabase(settings).sign_out(access_token)
+    except PortalError as exc:
+        log.warning("Could not revoke a Supabase session: %s", exc)
+
+
+def sign_out(settings: Settings, session: StaffSession) -> None:
+    """End a session: revoke it at Supabase (hosted mode); the caller clears the browser's session state."""
+    if session.provider == "supabase":
+        _revoke(settings, session.access_token)

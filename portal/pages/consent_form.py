@@ -1,0 +1,259 @@
+"""The public consent form an event's QR code opens: one plain choice per purpose, nothing pre-ticked (R1-R6, R15)."""
+
+from __future__ import annotations
+
+import uuid
+
+import streamlit as st
+
+from portal.backend.consent.purposes import current_texts, list_purposes
+from portal.backend.consent.receipts import receipt_blob_keys
+from portal.backend.consent.records import Context
+from portal.backend.events.store import get_event, resolve_event_token
+from portal.backend.i18n import LOCALES, best_locale, t
+from portal.backend.ops.outbox import queue
+from portal.backend.people.kiosk import kiosk_evidence
+from portal.backend.people.subjects import create_personal_link, register_subject
+from portal.backend.platform.db.types import utcnow
+from portal.backend.platform.errors import NotFound, PortalError, TokenError
+from portal.backend.platform.organisation import get_organisation
+from portal.backend.platform.qr import qr_png
+from portal.backend.reports.receipt import issue_receipt
+from portal.components.context import get_portal
+from portal.components.kiosk import clear_form, exit_control, kiosk_session
+from portal.components.receipts import receipt_download_buttons
+
+MAX_SELFIE_BYTES = 15 * 1024 * 1024
+
+portal = get_portal()
+settings = portal.settings
+token = st.query_params.get("event", "")
+# Set only by a signed-in staff member on the Events page; the router then shows this form and nothing else.
+kiosk = kiosk_session()
+channel = "kiosk" if kiosk else "qr_form"
+now = utcnow()
+
+with portal.db.read() as conn:
+    org = get_organisation(conn)
+    try:
+        # The kiosk's event was chosen by staff; a visitor's event comes from the signed QR token.
+        event = (
+            get_event(conn, kiosk["event_id"])
+            if kiosk
+            else resolve_event_token(conn, token=token, secret=settings.secret_key, now=now)
+        )
+    except (TokenError, NotFound) as exc:
+        st.title(t("form.bad_token", "en"))
+        st.error(str(exc))
+        if kiosk:
+            exit_control(kiosk)
+        st.stop()
+        raise
+    purposes = [p for p in list_purposes(conn) if p.code in event.purpose_codes]
+
+browser = best_locale([getattr(st.context, "locale", None) or "en"])
+locale = (
+    st.segmented_control(
+        t("language", browser),
+        options=list(LOCALES),
+        default=browser,
+        key="form_locale",
+        format_func=lambda code: {"en": "English", "sv": "Svenska"}[code],
+    )
+    or browser
+)
+with portal.db.read() as conn:
+    texts = current_texts(conn, locale)
+
+done = st.session_state.get("registered")
+if kiosk and done:
+    # On a shared tablet the next person must not see the last one's name, choices, link or receipts (a link
+    # opens their photos and erasure), and a download would stay on the device: the link goes by e-mail, or the
+    # organisation sends it on request; the receipts are on the personal-link page.
+    st.title(t("kiosk.done", locale))
+    st.success(t("kiosk.thanks", locale))
+    st.write(
+        t("kiosk.link_mailed", locale)
+        if done.get("emailed")
+        else t("kiosk.link_later", locale, controller=org.controller_name, email=org.contact_email)
+    )
+    st.button(t("kiosk.next", locale), type="primary", width="stretch", key="kiosk_next", on_click=clear_form)
+    exit_control(kiosk)
+    st.stop()
+if done and done["event"] == event.id:
+    st.title(t("form.title", locale, event=event.name))
+    st.success(t("form.thanks", locale, name=done["name"]))
+    given = [texts[p.id].title for p in purposes if done["choices"].get(p.code)]
+    st.write(t("form.summary_given", locale, purposes=", ".join(given)) if given else t("form.summary_none", locale))
+    st.markdown(f"**{t('form.link', locale)}**")
+    st.code(done["link"], language=None, wrap_lines=True)
+    st.image(qr_png(done["link"], box_size=6), width=220)
+    if done.get("email"):
+        st.caption(t("form.link_mailed", locale, email=done["email"]))
+    receipt_download_buttons(portal.blobs, done.get("receipt"), locale, key="form")
+    st.stop()
+
+st.title(t("form.title", locale, event=event.name))
+st.write(t("form.intro", locale, controller=org.controller_name))
+address = ", ".join(x for x in (org.street, f"{org.postal_code} {org.locality}".strip(), org.country) if x)
+st.caption(
+    t(
+        "form.controller",
+        locale,
+        controller=org.controller_name,
+        address=address,
+        email=org.contact_email,
+        dpo=f"{org.dpo_name} ({org.dpo_email})" if org.dpo_name else "-",
+    )
+)
+st.caption(t("form.separate", locale))
+
+name = st.text_input(t("form.name", locale), max_chars=200, key="form_name")
+email = st.text_input(t("form.email", locale), max_chars=254, key="form_email")
+minor = st.checkbox(
+    t("form.minor", locale, age=org.consent_age),
+    key="form_minor",
+    help=t("form.minor_help", locale, age=org.consent_age),
+)
+guardian, guardian_ok = "", False
+if minor:
+    guardian = st.text_input(t("form.guardian_name", locale), max_chars=200, key="form_guardian")
+    guardian_ok = st.checkbox(t("form.guardian_confirm", locale), key="form_guardian_ok")
+
+st.subheader(t("form.purposes", locale))
+choices: dict[str, bool] = {}
+for p in purposes:
+    text = texts.get(p.id)
+    if text is None:
+        continue
+    with st.container(border=True):
+        st.markdown(f"**{text.title}**")
+        st.write(text.body)
+        st.caption(
+            f"{t('form.recipients', locale)}: {', '.join(text.recipients)} · "
+            f"{t('form.data', locale)}: {', '.join(text.data_categories)}"
+        )
+        # value=False always: an untouched form records no consent (R2).
+        choices[p.code] = st.checkbox(t("form.agree", locale, title=text.title), value=False, key=f"agree_{p.code}")
+
+selfie: bytes | None = None
+biometric = next((p for p in purposes if p.biometric), None)
+if biometric and choices.get(biometric.code):
+    with st.container(border=True):
+        st.markdown(f"**{t('form.selfie_title', locale)}**")
+        st.write(t("form.selfie_text", locale))
+        shot = st.camera_input(t("form.selfie_camera", locale), key="selfie_camera")
+        upload = st.file_uploader(
+            t("form.selfie_upload", locale),
+            type=["jpg", "jpeg", "png", "webp"],
+            key="selfie_upload",
+            max_upload_size=MAX_SELFIE_BYTES >> 20,
+        )
+        picked = shot or upload
+        if picked is not None and picked.size > MAX_SELFIE_BYTES:
+            # Judged by the declared size, before the bytes are read into memory.
+            st.error(t("form.selfie_too_big", locale, mb=MAX_SELFIE_BYTES >> 20))
+        elif picked is not None:
+            selfie = picked.getvalue()
+
+submission = st.session_state.setdefault("submission_id", str(uuid.uuid4()))
+if st.button(t("form.submit", locale), type="primary", width="stretch", key="form_submit"):
+    try:
+        if minor and (not guardian.strip() or not guardian_ok):
+            raise PortalError(t("form.need_guardian", locale))
+        template = None
+        if biometric and choices.get(biometric.code):
+            if selfie is None:
+                raise PortalError(t("form.need_selfie", locale))
+            from portal.backend.photos.biometrics import check_selfie
+            from portal.backend.photos.vision.faces import FaceAnalyzer
+
+            # Checked before anything is written; the selfie bytes go out of scope after this request.
+            template = check_selfie(
+                selfie, analyzer=FaceAnalyzer(model=settings.face_detector), max_pixels=settings.max_image_pixels
+            )
+        registration = register_subject(
+            portal.db,
+            name=name,
+            email=email or None,
+            locale=locale,
+            is_minor=minor,
+            guardian_name=guardian if minor else None,
+            guardian_verification=(
+                "declared by the guardian on the staff tablet (kiosk)"
+                if kiosk
+                else "declared by the guardian on the event's QR form"
+            )
+            if minor
+            else None,
+            event_id=event.id,
+            choices=choices,
+            # In kiosk mode the person still ticks and sends the form themselves, so they stay the actor; the
+            # evidence names the staff member whose tablet it was.
+            context=Context(
+                channel=channel,
+                actor="guardian" if minor else "subject",
+                event_id=event.id,
+                evidence={
+                    "act": "checkbox",
+                    "form": "event",
+                    "ui_locale": locale,
+                    **(kiosk_evidence(kiosk["staff_id"]) if kiosk else {}),
+                },
+                submission_id=submission,
+                locale=locale,
+            ),
+        )
+        subject = registration.subject
+        if template is not None:
+            from portal.backend.photos.biometrics import enrol_template
+
+            enrol_template(portal.db, subject_id=subject.id, template=template)
+        receipt_keys = None
+        try:
+            receipt = issue_receipt(portal.db, portal.blobs, subject_id=subject.id, entries=registration.entries)
+            receipt_keys = receipt_blob_keys(receipt) if receipt else None
+        except PortalError as exc:
+            # The consent is recorded either way; a missing organisation detail must not undo it.
+            st.warning(str(exc))
+        link = create_personal_link(
+            portal.db,
+            subject_id=subject.id,
+            secret=settings.secret_key,
+            base_url=settings.base_url,
+            ttl_days=settings.link_ttl_days,
+        )
+        if subject.email:
+            with portal.db.write() as conn:
+                # Embedded mode sends no mail: staff see the message in the outbox.
+                queue(
+                    conn,
+                    kind="email",
+                    now=utcnow(),
+                    recipient=subject.email,
+                    subject_id=subject.id,
+                    dedupe_key=f"welcome:{subject.id}",
+                    payload={"subject": t("my_consents.title", locale), "body": f"{t('form.link', locale)}\n{link}"},
+                )
+    except PortalError as exc:
+        st.error(str(exc))
+    else:
+        if kiosk:
+            # Nothing of this person stays in the tablet's session, only whether their link was e-mailed.
+            # The language stays for the thank-you screen; "next person" clears it too.
+            clear_form(keep=("form_locale",))
+            st.session_state["registered"] = {"event": event.id, "emailed": bool(subject.email)}
+        else:
+            st.session_state["registered"] = {
+                "event": event.id,
+                "name": subject.display_name,
+                "link": link,
+                "email": subject.email,
+                "choices": choices,
+                "receipt": receipt_keys,
+            }
+            st.session_state.pop("submission_id", None)
+        st.rerun()
+
+if kiosk:
+    exit_control(kiosk)

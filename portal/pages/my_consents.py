@@ -1,0 +1,244 @@
+"""A data subject's own consents, reached by their personal link: see, give and withdraw (R7)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from portal.backend.consent.purposes import current_texts, list_purposes, text_version
+from portal.backend.consent.records import Context, Decision, record_consent, withdraw_all
+from portal.backend.consent.status import status_for, subject_consents
+from portal.backend.i18n import LOCALES, best_locale, t
+from portal.backend.people.erasure import erase_subject
+from portal.backend.people.export import export_subject
+from portal.backend.people.subjects import resolve_personal_link
+from portal.backend.photos.renditions import subject_photos, subject_view
+from portal.backend.platform.db.types import utcnow
+from portal.backend.platform.errors import PortalError, TokenError
+from portal.backend.platform.organisation import get_organisation
+from portal.backend.reports.receipt import issue_receipt, list_receipts
+from portal.components.consent_labels import status_label
+from portal.components.context import get_portal
+from portal.components.receipts import receipt_download_buttons
+
+portal = get_portal()
+token = st.query_params.get("link", "")
+with portal.db.read() as conn:
+    org = get_organisation(conn)
+
+if not token:
+    locale = best_locale([getattr(st.context, "locale", None) or "en"])
+    st.title(t("my_consents.title", locale))
+    st.info(t("my_consents.no_link", locale, controller=org.controller_name))
+    st.stop()
+
+try:
+    subject = resolve_personal_link(portal.db, token=token, secret=portal.settings.secret_key)
+except TokenError as exc:
+    st.title(t("my_consents.title", "en"))
+    st.error(str(exc))
+    st.stop()
+    raise  # unreachable
+
+locale = (
+    st.segmented_control(
+        t("language", subject.locale),
+        options=list(LOCALES),
+        format_func=lambda code: {"en": "English", "sv": "Svenska"}[code],
+        default=subject.locale if subject.locale in LOCALES else "en",
+        key="locale",
+    )
+    or "en"
+)
+
+
+def _act(decisions: list[Decision]) -> None:
+    """Record the subject's own change with the wording shown in their chosen language."""
+    try:
+        entries = record_consent(
+            portal.db,
+            subject_id=subject.id,
+            decisions=decisions,
+            context=Context(channel="portal", actor="subject", evidence={"act": "button"}, locale=locale),
+        )
+        issue_receipt(portal.db, portal.blobs, subject_id=subject.id, entries=entries)
+    except PortalError as exc:
+        st.session_state["flash_error"] = str(exc)
+    else:
+        given = decisions[0].action == "given"
+        st.session_state["flash"] = t("my_consents.saved" if given else "my_consents.withdrawn", locale)
+
+
+st.title(t("my_consents.title", locale))
+st.write(t("my_consents.intro", locale, name=subject.display_name))
+st.caption(t("my_consents.controller", locale, controller=org.controller_name, email=org.contact_email))
+if msg := st.session_state.pop("flash", None):
+    st.success(msg)
+if msg := st.session_state.pop("flash_error", None):
+    st.error(msg)
+
+now = utcnow()
+with portal.db.read() as conn:
+    statuses = {s.purpose_code: s for s in subject_consents(conn, subject.id, now) if s.scope_asset_id is None}
+    texts = current_texts(conn, locale)
+    purposes = list_purposes(conn)
+    shown_texts = {
+        p.code: (
+            text_version(conn, p.id, statuses[p.code].text_version, locale)
+            if statuses[p.code].text_version and statuses[p.code].allowed
+            else texts[p.id]
+        )
+        for p in purposes
+        if p.id in texts
+    }
+
+for p in purposes:
+    if p.code not in shown_texts:
+        continue
+    text, status = shown_texts[p.code], statuses[p.code]
+    with st.container(border=True):
+        st.subheader(text.title)
+        st.write(text.body)
+        st.caption(f"{t('my_consents.recipients', locale)}: {', '.join(text.recipients)}")
+        line = status_label(status.status, locale)
+        if status.allowed and status.valid_until:
+            line += " · " + t("my_consents.valid_until", locale, date=status.valid_until.date().isoformat())
+        elif status.since:
+            line += " · " + t("my_consents.since", locale, date=status.since.date().isoformat())
+        st.markdown(f"**{line}**")
+        if status.allowed:
+            st.button(
+                t("my_consents.withdraw", locale),
+                key=f"withdraw_{p.code}",
+                on_click=_act,
+                args=([Decision(purpose=p.code, action="withdrawn")],),
+                width="stretch",
+            )
+        elif not p.biometric:
+            # Face matching needs a selfie, so it is given through the consent form, not with one button.
+            st.button(
+                t("my_consents.give", locale),
+                key=f"give_{p.code}",
+                on_click=_act,
+                args=([Decision(purpose=p.code, action="given")],),
+                width="stretch",
+            )
+
+st.divider()
+st.header(t("photos.title", locale))
+photos = subject_photos(portal.db, subject_id=subject.id)
+if not photos:
+    st.caption(t("photos.none", locale))
+else:
+    st.caption(t("photos.intro", locale))
+with portal.db.read() as conn:
+    every_status = subject_consents(conn, subject.id, now)
+for photo in photos:
+    with st.container(border=True):
+        st.image(
+            subject_view(
+                portal.db,
+                portal.blobs,
+                asset_id=photo.asset_id,
+                subject_id=subject.id,
+                max_pixels=portal.settings.max_image_pixels,
+            ),
+            width="stretch",
+        )
+        titles = {p.code: shown_texts[p.code].title for p in purposes if p.code in shown_texts}
+        for code, place, since in photo.uses:
+            st.caption(t("photos.used", locale, purpose=titles.get(code, code), place=place, date=since.date()))
+        if not photo.uses:
+            st.caption(t("photos.unused", locale))
+        for p in purposes:
+            if p.biometric or p.code not in titles:
+                continue
+            here = status_for(every_status, p.code, photo.asset_id)
+            own = next(
+                (s.status for s in every_status if s.purpose_code == p.code and s.scope_asset_id == photo.asset_id),
+                None,
+            )
+            st.markdown(f"{titles[p.code]}: **{status_label(here, locale)}**")
+            if here in ("given", "renewed"):
+                action = "withdrawn" if own in ("given", "renewed") else "refused"
+                st.button(
+                    t("photos.not_this", locale, title=titles[p.code]),
+                    key=f"veto_{photo.asset_id}_{p.code}",
+                    on_click=_act,
+                    args=([Decision(purpose=p.code, action=action, asset_id=photo.asset_id)],),
+                    width="stretch",
+                )
+            else:
+                st.button(
+                    t("photos.allow_this", locale, title=titles[p.code]),
+                    key=f"allow_{photo.asset_id}_{p.code}",
+                    on_click=_act,
+                    args=([Decision(purpose=p.code, action="given", asset_id=photo.asset_id)],),
+                    width="stretch",
+                )
+
+if any(s.allowed for s in statuses.values()):
+    st.divider()
+    if st.button(t("my_consents.withdraw_all", locale), key="withdraw_all", width="stretch"):
+        st.session_state["confirm_all"] = True
+    if st.session_state.get("confirm_all"):
+        if st.button(
+            t("my_consents.withdraw_all_confirm", locale), key="withdraw_all_confirm", type="primary", width="stretch"
+        ):
+            try:
+                withdraw_all(
+                    portal.db,
+                    subject_id=subject.id,
+                    context=Context(channel="portal", actor="subject", evidence={"act": "button"}),
+                )
+            except PortalError as exc:
+                st.error(str(exc))
+            else:
+                st.session_state["confirm_all"] = False
+                st.session_state["flash"] = t("my_consents.all_withdrawn", locale)
+                st.rerun()
+
+receipts = list_receipts(portal.blobs, subject_id=subject.id)
+if receipts:
+    st.divider()
+    st.header(t("receipts.title", locale))
+    for receipt_id, json_key, pdf_key in reversed(receipts[-10:]):
+        receipt_download_buttons(portal.blobs, (json_key, pdf_key), locale, key=receipt_id)
+
+st.divider()
+st.header(t("rights.title", locale))
+st.caption(t("rights.intro", locale))
+if st.button(t("rights.prepare", locale), key="prepare_export", width="stretch"):
+    try:
+        st.session_state["export_zip"] = export_subject(
+            portal.db, portal.blobs, subject_id=subject.id, actor="subject", max_pixels=portal.settings.max_image_pixels
+        )
+    except PortalError as exc:
+        st.error(str(exc))
+if st.session_state.get("export_zip"):
+    st.download_button(
+        t("rights.download", locale),
+        data=st.session_state["export_zip"],
+        file_name="my-data.zip",
+        mime="application/zip",
+        key="download_export",
+        width="stretch",
+    )
+if st.button(t("rights.erase", locale), key="erase", width="stretch"):
+    st.session_state["confirm_erase"] = True
+if st.session_state.get("confirm_erase"):
+    st.warning(t("rights.erase_warning", locale))
+    if st.button(t("rights.erase_confirm", locale), key="erase_confirm", type="primary", width="stretch"):
+        try:
+            erase_subject(
+                portal.db,
+                portal.blobs,
+                subject_id=subject.id,
+                actor="subject",
+                max_pixels=portal.settings.max_image_pixels,
+            )
+        except PortalError as exc:
+            st.error(str(exc))
+        else:
+            st.session_state.clear()
+            st.success(t("rights.erased", locale))
+            st.stop()

@@ -1,0 +1,36 @@
+"""Start page for signed-in staff: who the controller is and the state of the consent records."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from portal.backend.consent import ledger
+from portal.backend.photos.vision.status import detector_status
+from portal.backend.risk.overview import portal_overview
+from portal.components.context import get_portal, require_role
+
+portal = get_portal()
+user = require_role("staff")
+st.title("Overview")
+facts = portal_overview(portal.db, warning_days=portal.settings.expiry_warning_days)
+org = facts.organisation
+st.markdown(
+    f"**Controller:** {org.controller_name}, {org.street}, {org.postal_code} {org.locality}, {org.country}  \n"
+    f"**Contact:** {org.contact_email} · {org.contact_phone}  \n"
+    f"**Data protection officer:** {org.dpo_name or '-'} ({org.dpo_email or '-'})  \n"
+    f"**Age of digital consent:** {org.consent_age} · **Consent valid for:** {org.consent_validity_days} days"
+)
+cols = st.columns(4)
+cols[0].metric("Subjects", facts.subjects)
+cols[1].metric("Events", facts.events)
+cols[2].metric("Ledger entries", facts.ledger_entries)
+cols[3].metric("Consents expiring soon", facts.expiring_soon, help=f"within {portal.settings.expiry_warning_days} days")
+with st.expander("Detectors"):
+    for line in detector_status(portal.settings):
+        st.write(line)
+if user.can("manager") and st.button("Verify the consent ledger"):
+    report = ledger.verify(portal.db)
+    if report.ok:
+        st.success(f"Ledger intact: {report.checked} entries verified.")
+    else:
+        st.error(f"Ledger tampered: first bad entry {report.first_bad_seq}. {report.problem}.")
