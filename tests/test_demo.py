@@ -19,9 +19,9 @@ def test_demo_has_every_kind_of_state(db: Database) -> None:
     assert is_demo(db) and ledger.verify(db).ok
     with db.read() as conn:
         _, rows = list_subjects(conn, now=utcnow())
-    states = Counter(status for r in rows for status in r["consents"].values())
+    states = Counter(status for r in rows for status in r.consents.values())
     assert {"given", "refused", "withdrawn", "expired"} <= set(states)
-    assert any(r["minor"] for r in rows)
+    assert any(r.minor for r in rows)
     assert portal_overview(db).expiring_soon == 2  # Noah's two consents lapse within 30 days
 
 

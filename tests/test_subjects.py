@@ -51,7 +51,7 @@ def test_sql_and_unicode_in_names_are_stored_literally(org_db: Database, name: s
     with org_db.read() as conn:
         assert get_subject(conn, sid).display_name == name
         total, rows = list_subjects(conn, now=T0, search=name[:5])
-    assert total == 1 and rows[0]["name"] == name
+    assert total == 1 and rows[0].name == name
 
 
 def test_search_treats_wildcards_literally(org_db: Database) -> None:

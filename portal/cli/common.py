@@ -9,12 +9,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from portal.backend.platform.blobs import make_blob_store
-from portal.backend.platform.config import load_settings
-from portal.backend.platform.db import migrate
-from portal.backend.platform.db.engine import Database, safe_url
-from portal.backend.platform.errors import ConfigError, ValidationError
+from portal.backend.ops.bootstrap import attach_portal
 from portal.backend.platform.actors import Actor
+from portal.backend.platform.config import load_settings
+from portal.backend.platform.errors import ValidationError
 from portal.backend.platform.runtime import Portal
 from portal.backend.staff.queries import staff_actor
 
@@ -41,19 +39,8 @@ def settings_for(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 
 def open_database(args: argparse.Namespace, *, require_schema: bool = True) -> Portal:
-    """Open the database; refuse to work on one whose schema is not current."""
-    settings = settings_for(args)
-    db = Database(settings.database_url, create=not require_schema)
-    if require_schema:
-        current = migrate.current_revision(db)
-        head = migrate.head_revision()
-        if current != head:
-            state = "empty" if current is None else f"at schema revision {current}"
-            raise ConfigError(
-                f"The database at {safe_url(settings.database_url)} is {state}; this portal needs revision {head}. "
-                "Run `python -m portal db upgrade` first."
-            )
-    return Portal(settings=settings, db=db, blobs=make_blob_store(settings))
+    """Open the portal for one command; refuse a database whose schema is not current."""
+    return attach_portal(settings_for(args), require_schema=require_schema)
 
 
 def cli_actor(portal: Portal, args: argparse.Namespace) -> Actor:

@@ -95,7 +95,14 @@ def staff_add(args: argparse.Namespace) -> int:
     now = utcnow()
     with portal.db.write() as conn:
         user = create_user(conn, email=args.email, display_name=args.name, role=args.role, password=password, now=now)
-        audit(conn, actor=cli_actor(portal, args).ref, action="create_user", target_type="staff", target_id=str(user.id), now=now)
+        audit(
+            conn,
+            actor=cli_actor(portal, args).ref,
+            action="create_user",
+            target_type="staff",
+            target_id=str(user.id),
+            now=now,
+        )
     print(f"{user.email} is now {user.role} (account {user.id}).")
     if hosted:
         print(

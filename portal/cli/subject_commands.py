@@ -165,7 +165,9 @@ def add_command(args: argparse.Namespace) -> int:
             guardian_verification=args.guardian_verification,
             event_id=args.event,
             choices=choices,
-            context=Context(channel=args.channel, actor=cli_actor(portal, args).ref, event_id=args.event, evidence=evidence),
+            context=Context(
+                channel=args.channel, actor=cli_actor(portal, args).ref, event_id=args.event, evidence=evidence
+            ),
         )
     enrolled = False
     if template is not None:
@@ -205,7 +207,9 @@ def link_detection_command(args: argparse.Namespace) -> int:
     from portal.backend.photos.biometrics import link_detection
 
     portal = open_database(args)
-    link_detection(portal.db, detection_id=args.detection_id, subject_id=args.subject_id, actor=cli_actor(portal, args).ref)
+    link_detection(
+        portal.db, detection_id=args.detection_id, subject_id=args.subject_id, actor=cli_actor(portal, args).ref
+    )
     print(f"Detection {args.detection_id} is linked to subject {args.subject_id} (manual, confirmed).")
     return 0
 
@@ -317,7 +321,7 @@ def list_command(args: argparse.Namespace) -> int:
         total, rows = list_subjects(conn, now=utcnow(), search=args.search, limit=args.limit)
     print_table(
         ["id", "name", *codes],
-        [[r["id"], r["name"], *[r["consents"].get(c, "unknown") for c in codes]] for r in rows],
+        [[r.id, r.name, *[r.consents.get(c, "unknown") for c in codes]] for r in rows],
     )
     print(f"\n{len(rows)} of {total} subjects shown.")
     return 0
@@ -368,7 +372,11 @@ def erase_command(args: argparse.Namespace) -> int:
         if typed.strip() != subject.id[:8]:
             raise ValidationError("Not confirmed; nothing was erased.")
     report = erase_subject(
-        portal.db, portal.blobs, subject_id=subject.id, actor=cli_actor(portal, args).ref, max_pixels=portal.settings.max_image_pixels
+        portal.db,
+        portal.blobs,
+        subject_id=subject.id,
+        actor=cli_actor(portal, args).ref,
+        max_pixels=portal.settings.max_image_pixels,
     )
     print(
         f"Erased {subject.id}: {report.consents_withdrawn} consent(s) withdrawn, {report.images_redacted} image(s) "

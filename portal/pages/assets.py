@@ -90,7 +90,7 @@ if not rows:
 st.dataframe(
     [
         {
-            "Photo": r["id"],
+            "Photo": r.id,
             "File": r["filename"],
             "State": r["analysis_state"],
             "Faces": r["faces"],
@@ -104,15 +104,15 @@ st.dataframe(
 )
 chosen = st.selectbox(
     "Review a photo",
-    options=[r["id"] for r in rows],
+    options=[r.id for r in rows],
     key="review_asset",
-    format_func=lambda i: next(f"#{r['id']} {r['filename']}" for r in rows if r["id"] == i),
+    format_func=lambda i: next(f"#{r['id']} {r['filename']}" for r in rows if r.id == i),
 )
 with portal.db.read() as conn:
     asset = get_asset(conn, chosen)
     found = asset_detections(conn, asset.id)
     uses = current_uses(conn, asset.id)
-    people = {r["id"]: r["name"] for r in list_subjects(conn, now=utcnow(), limit=500)[1]}
+    people = {r.id: r.name for r in list_subjects(conn, now=utcnow(), limit=500)[1]}
 
 thumb = Image.open(io.BytesIO(portal.blobs.get(asset.thumb_key or asset.blob_key)))
 boxes = [Box(**d["box"]) for d in found]

@@ -34,10 +34,10 @@ st.caption(f"{total} subjects · page {page} of {pages}")
 table = pd.DataFrame(
     [
         {
-            "Name": r["name"],
-            "E-mail": r["email"] or "",
-            "Minor": "yes" if r["minor"] else "",
-            **{code: status_label(r["consents"].get(code, "unknown")) for code in codes},
+            "Name": r.name,
+            "E-mail": r.email or "",
+            "Minor": "yes" if r.minor else "",
+            **{code: status_label(r.consents.get(code, "unknown")) for code in codes},
         }
         for r in rows
     ],
@@ -48,8 +48,8 @@ st.dataframe(table, hide_index=True, width="stretch")
 if rows:
     choice = st.selectbox(
         "Open a subject",
-        options=[r["id"] for r in rows],
-        format_func=lambda sid: next(r["name"] for r in rows if r["id"] == sid),
+        options=[r.id for r in rows],
+        format_func=lambda sid: next(r.name for r in rows if r.id == sid),
         index=None,
         placeholder="Choose a person to see their consents and history",
     )

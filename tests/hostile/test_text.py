@@ -76,7 +76,7 @@ def test_subject_name(site: Site, typed: str, stored: str | None, message: str |
         assert get_subject(conn, reg.subject.id).display_name == stored
         # The stored text searches as text: quotes, % and _ are not SQL, and find only this person.
         total, rows = list_subjects(conn, now=utcnow(), search=stored)
-    assert total == 1 and [r["id"] for r in rows] == [reg.subject.id]
+    assert total == 1 and [r.id for r in rows] == [reg.subject.id]
 
 
 def test_search_with_hostile_text_finds_nothing_and_does_not_fail(site: Site) -> None:

@@ -8,10 +8,25 @@ from portal.backend.ops.demo import is_demo, is_empty, seed_demo
 from portal.backend.platform.blobs import make_blob_store
 from portal.backend.platform.config import Settings
 from portal.backend.platform.db import migrate
-from portal.backend.platform.db.engine import Database
+from portal.backend.platform.db.engine import Database, safe_url
 from portal.backend.platform.db.schema import metadata
-from portal.backend.platform.errors import ValidationError
+from portal.backend.platform.errors import ConfigError, ValidationError
 from portal.backend.platform.runtime import Portal
+
+
+def attach_portal(settings: Settings, *, require_schema: bool = True) -> Portal:
+    """Open an existing portal database without migrating it (the CLI); refuse one whose schema is not current."""
+    db = Database(settings.database_url, create=not require_schema)
+    if require_schema:
+        current = migrate.current_revision(db)
+        head = migrate.head_revision()
+        if current != head:
+            state = "empty" if current is None else f"at schema revision {current}"
+            raise ConfigError(
+                f"The database at {safe_url(settings.database_url)} is {state}; this portal needs revision {head}. "
+                "Run `python -m portal db upgrade` first."
+            )
+    return Portal(settings=settings, db=db, blobs=make_blob_store(settings))
 
 
 def open_portal(settings: Settings, *, upgrade: bool = True, seed: bool | None = None) -> Portal:

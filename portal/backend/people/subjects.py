@@ -197,9 +197,21 @@ def _registration_for_submission(conn: Connection, submission_id: str) -> Regist
     return Registration(subject=get_subject(conn, rows[0].subject_id), entries=[LedgerEntry.from_row(r) for r in rows])
 
 
+@dataclass(frozen=True)
+class SubjectRow:
+    """One person in a list: who they are and their current status per purpose code."""
+
+    id: str
+    name: str | None
+    email: str | None
+    minor: bool
+    registered: datetime
+    consents: dict[str, str]
+
+
 def list_subjects(
     conn: Connection, *, now: datetime, search: str = "", limit: int = 50, offset: int = 0
-) -> tuple[int, list[dict[str, Any]]]:
+) -> tuple[int, list[SubjectRow]]:
     """A page of subjects with their current status per purpose, computed in SQL; returns (total, rows)."""
     where = [subjects.c.erased_at.is_(None)]
     term = "".join(ch for ch in search if unicodedata.category(ch) != "Cc").strip()
@@ -232,14 +244,14 @@ def list_subjects(
     for s in statuses:
         by_subject.setdefault(s.subject_id, {})[s.code] = s.status
     rows = [
-        {
-            "id": r.id,
-            "name": r.display_name,
-            "email": r.email,
-            "minor": r.is_minor,
-            "registered": r.created_at,
-            "consents": by_subject.get(r.id, {}),
-        }
+        SubjectRow(
+            id=r.id,
+            name=r.display_name,
+            email=r.email,
+            minor=r.is_minor,
+            registered=r.created_at,
+            consents=by_subject.get(r.id, {}),
+        )
         for r in page
     ]
     return total, rows

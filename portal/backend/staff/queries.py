@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from portal.backend.platform.actors import Actor
 from portal.backend.platform.errors import AuthError
+from portal.backend.platform.organisation import Organisation, get_organisation
 from portal.backend.platform.runtime import Portal
 from portal.backend.staff.accounts import StaffUser, get_user_by_email, list_users
 
-__all__ = ["StaffUser", "list_staff", "staff_actor"]
+__all__ = ["Organisation", "StaffUser", "list_staff", "organisation", "staff_actor"]
 
 
 def staff_actor(portal: Portal, *, email: str) -> Actor:
@@ -23,3 +24,9 @@ def list_staff(portal: Portal) -> list[StaffUser]:
     """Every staff account, active or not."""
     with portal.db.read() as conn:
         return list_users(conn)
+
+
+def organisation(portal: Portal) -> Organisation:
+    """The organisation's settings: controller, contacts, consent rules, languages."""
+    with portal.db.read() as conn:
+        return get_organisation(conn)

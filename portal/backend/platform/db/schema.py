@@ -342,4 +342,30 @@ outbox = Table(
 )
 Index("ix_outbox_status", outbox.c.status)
 
+# One row per receipt the portal owes a person, written in the transaction of the consent change it documents; the
+# PDF and JSON are rendered after the commit (never inside the ledger lock) and `pending` rows are issued again by
+# the daily job, so a crash between the two loses no receipt.
+receipts = Table(
+    "receipts",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("subject_id", String(36), ForeignKey("subjects.id"), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("actor", String(100), nullable=False),
+    # What the receipt documents, for its label on the personal page: given, refused, withdrawn, renewed, mixed.
+    Column("summary", String(32), nullable=False),
+    Column("locale", String(8), nullable=False),
+    # The ledger sequence numbers it covers, as a JSON list.
+    Column("entry_seqs", Text, nullable=False),
+    Column("state", String(16), nullable=False, server_default="pending"),
+    Column("issued_at", UTCDateTime),
+    Column("json_key", String(300)),
+    Column("pdf_key", String(300)),
+    Column("error", String(300)),
+    CheckConstraint(_in("state", ("pending", "issued", "failed")), name="state"),
+)
+Index("ix_receipts_subject", receipts.c.subject_id, receipts.c.created_at)
+Index("ix_receipts_state", receipts.c.state)
+
 APPEND_ONLY_TABLES = ("consent_ledger", "purpose_texts")
