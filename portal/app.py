@@ -8,10 +8,11 @@ its folder mode, without this router, until some session reaches `st.navigation`
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import streamlit as st
 
-from portal.backend.platform.organisation import get_organisation
+from portal.backend.staff.queries import organisation
 from portal.components.context import current_user, end_session, get_portal
 from portal.components.kiosk import hide_chrome, kiosk_session
 
@@ -49,14 +50,13 @@ def main() -> None:
     portal = get_portal()
     user = current_user()
 
-    with portal.db.read() as conn:
-        org = get_organisation(conn)
-    if org.is_demo:
+    if organisation(portal).is_demo:
         st.warning(
             "**Demo data.** Everything here is invented for trying the portal; the demo accounts are public.",
             icon="🧪",
         )
 
+    position: Literal["sidebar", "hidden"]
     kiosk = kiosk_session() if user is not None else None
     if kiosk is not None:
         # Kiosk mode comes first, before any query parameter: the tablet shows one event's form and nothing else,

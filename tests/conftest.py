@@ -1,4 +1,5 @@
-"""Real databases for every test: a SQLite file and a fresh schema on the real PostgreSQL."""
+"""Real databases for every test: a SQLite file and a fresh schema on the real PostgreSQL; the demo portal is
+seeded once per session and cloned per test (tests/seeded.py)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import os
 import sys
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,7 @@ from sqlalchemy.engine import make_url
 
 from portal.backend.platform.db import migrate
 from portal.backend.platform.db.engine import Database
+from tests.seeded import DemoTemplates, SeededPortal
 
 PG_URL = os.environ.get("PORTAL_TEST_POSTGRES_URL", "")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -100,16 +103,54 @@ def _keep_main_module() -> Iterator[None]:
         sys.modules["__main__"] = main
 
 
-@pytest.fixture
-def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Database]:
-    """A fresh SQLite portal with demo data, created by the app's own first run (AppTest)."""
-    from streamlit.testing.v1 import AppTest
+@pytest.fixture(scope="session")
+def demo_templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoTemplates]:
+    """The demo portal seeded once per session and database kind (on first use), for the tests to clone."""
+    templates = DemoTemplates(root=tmp_path_factory.mktemp("demo-templates"), pg_base=PG_URL)
+    yield templates
+    templates.close()
 
-    url = f"sqlite:///{tmp_path / 'portal.db'}"
-    monkeypatch.setenv("PORTAL_DATABASE_URL", url)
+
+@contextmanager
+def _cloned(
+    kind: str, templates: DemoTemplates, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[SeededPortal]:
+    """A clone of the demo portal in tmp_path, with the app (AppTest, settings) pointed at it."""
+    portal = templates.clone(kind, tmp_path)
+    monkeypatch.setenv("PORTAL_DATABASE_URL", portal.url)
+    monkeypatch.setenv("PORTAL_DATA_DIR", str(portal.data_dir))
+    monkeypatch.chdir(tmp_path)
+    try:
+        yield portal
+    finally:
+        templates.discard(portal)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def seeded_portal(
+    request: pytest.FixtureRequest, demo_templates: DemoTemplates, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[SeededPortal]:
+    """This test's own copy of the demo portal (data and photos), once on SQLite and once on PostgreSQL; the app
+    finds it already seeded, so it does not seed again."""
+    if request.param == "postgresql":
+        require_postgres()
+    with _cloned(request.param, demo_templates, tmp_path, monkeypatch) as portal:
+        yield portal
+
+
+@pytest.fixture
+def site(demo_templates: DemoTemplates, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Database]:
+    """This test's own copy of the SQLite demo portal, with the app pointed at it."""
+    with _cloned("sqlite", demo_templates, tmp_path, monkeypatch) as portal:
+        yield portal.db
+
+
+@pytest.fixture
+def first_start_env(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Database]:
+    """An empty database and data folder with the app pointed at them: its first run migrates and seeds itself."""
+    monkeypatch.setenv("PORTAL_DATABASE_URL", db_url)
     monkeypatch.setenv("PORTAL_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.chdir(tmp_path)
-    AppTest.from_file(APP, default_timeout=60).run()
-    db = Database(url)
+    db = Database(db_url)
     yield db
     db.dispose()

@@ -15,17 +15,13 @@ from portal.backend.platform.db.engine import Database
 from portal.backend.platform.db.schema import assets, audit_log, consent_ledger, subjects
 from portal.backend.platform.db.types import utcnow
 from tests.conftest import APP
+from tests.seeded import SeededPortal
 
 
 @pytest.fixture
-def portal_env(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Database:
-    """Point the app at a fresh database; it migrates and seeds the demo data itself on first run."""
-    monkeypatch.setenv("PORTAL_DATABASE_URL", db_url)
-    monkeypatch.setenv("PORTAL_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.chdir(tmp_path)
-    db = Database(db_url)
-    yield db
-    db.dispose()
+def portal_env(seeded_portal: SeededPortal) -> Database:
+    """The app pointed at this test's own copy of the demo portal (SQLite, then PostgreSQL), seeded once a session."""
+    return seeded_portal.db
 
 
 def _run(**query: str) -> AppTest:

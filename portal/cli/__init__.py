@@ -6,9 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from sqlalchemy.exc import SQLAlchemyError
-
-from portal.backend.platform.errors import PortalError
+from portal.backend.platform.errors import PortalError, database_refusal
 from portal.cli import (
     asset_commands,
     db_commands,
@@ -58,10 +56,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PortalError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR
-    except SQLAlchemyError as exc:
-        first = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
-        print(f"error: the database refused the operation: {first}", file=sys.stderr)
-        return EXIT_ERROR
     except KeyboardInterrupt:
         print("interrupted; nothing after the last completed step was saved", file=sys.stderr)
         return 130
+    except Exception as exc:
+        first = database_refusal(exc)
+        if first is None:
+            raise
+        print(f"error: the database refused the operation: {first}", file=sys.stderr)
+        return EXIT_ERROR

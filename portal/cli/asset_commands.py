@@ -4,19 +4,12 @@ from __future__ import annotations
 
 import argparse
 from collections import Counter
+from dataclasses import asdict
 from pathlib import Path
 
-from sqlalchemy import select
-
-from portal.backend.platform.db.schema import events
-from portal.backend.platform.errors import (
-    ConfigError,
-    DatabaseUnavailable,
-    NotFound,
-    PortalError,
-    ServiceUnavailable,
-    ValidationError,
-)
+from portal.backend.events.queries import list_events
+from portal.backend.platform.errors import NotFound, ValidationError
+from portal.backend.platform.runtime import Portal
 from portal.cli.common import Progress, add_common, cli_actor, open_database, print_json, print_table, write_output
 
 
@@ -54,15 +47,12 @@ def register(groups: argparse._SubParsersAction) -> None:
     matching.set_defaults(handler=matching_command)
 
 
-def _event_id(portal, ref: str | None) -> int | None:  # type: ignore[no-untyped-def]
+def _event_id(portal: Portal, ref: str | None) -> int | None:
     """An event id from a name or an id."""
     if ref is None:
         return None
-    with portal.db.read() as conn:
-        if ref.isdigit():
-            found = conn.execute(select(events.c.id).where(events.c.id == int(ref))).scalars().all()
-        else:
-            found = conn.execute(select(events.c.id).where(events.c.name == ref)).scalars().all()
+    every = list_events(portal)
+    found = [e.id for e in every if e.id == int(ref)] if ref.isdigit() else [e.id for e in every if e.name == ref]
     if not found:
         raise NotFound(f"No event called {ref!r}.")
     if len(found) > 1:
@@ -72,74 +62,52 @@ def _event_id(portal, ref: str | None) -> int | None:  # type: ignore[no-untyped
 
 def import_command(args: argparse.Namespace) -> int:
     """Import files and folders; print a summary of imported, duplicate and rejected files."""
-    from portal.backend.photos.assets import ingest, iter_image_files
+    from portal.backend.photos.services import import_photos
 
     portal = open_database(args)
     event_id = _event_id(portal, args.event)
-    missing = [str(p) for p in args.paths if not p.exists()]
-    if missing:
-        raise ValidationError(f"No such file or folder: {', '.join(missing)}")
-    files = list(iter_image_files(args.paths))
-    outcome: Counter[str] = Counter()
-    rejected: list[tuple[str, str]] = []
-    bar = Progress(len(files), "importing")
-    for path in files:
+    done: Counter[str] = Counter()
+    bar = Progress(0, "importing")
+
+    def progress(name: str, outcome: str) -> None:
+        done[outcome] += 1
         bar.update()
-        try:
-            result = ingest(
-                portal.db,
-                portal.blobs,
-                data=path.read_bytes(),
-                filename=path.name,
-                max_pixels=portal.settings.max_image_pixels,
-                event_id=event_id,
-            )
-        except (ConfigError, ServiceUnavailable, DatabaseUnavailable):
-            # The blob store or database itself is failing, so every further file would fail the same way:
-            # stop, say what was done so far (each imported file has its row and its blobs) and report the cause.
+        if outcome == "stopped":
+            # The blob store or database itself is failing, so every further file would fail the same way: say
+            # what was done so far (each imported file has its row and its blobs); the error follows.
             bar.close()
-            print(f"Stopped at {path}: {outcome['imported']} imported, {outcome['duplicate']} duplicates before it.")
-            raise
-        except (PortalError, OSError) as exc:
-            outcome["rejected"] += 1
-            rejected.append((str(path), str(exc)))
-            continue
-        outcome["imported" if result.created else "duplicate"] += 1
+            print(f"Stopped at {name}: {done['imported']} imported, {done['duplicate']} duplicates before it.")
+
+    summary = import_photos(
+        portal, actor=cli_actor(portal, args), files=list(args.paths), event_id=event_id, progress=progress
+    )
     bar.close()
     print(
-        f"{len(files)} files: {outcome['imported']} imported, {outcome['duplicate']} duplicates, "
-        f"{outcome['rejected']} rejected."
+        f"{summary.offered} files: {len(summary.imported)} imported, {len(summary.duplicates)} duplicates, "
+        f"{len(summary.rejected)} rejected."
     )
-    for path, reason in rejected:
+    for path, reason in summary.rejected:
         print(f"  rejected {path}: {reason}")
-    return 1 if files and outcome["rejected"] == len(files) else 0
+    return 1 if summary.offered and len(summary.rejected) == summary.offered else 0
 
 
 def analyze_command(args: argparse.Namespace) -> int:
     """Run the analysis queue."""
-    from portal.backend.photos.analysis import run_worker, run_workers
-    from portal.backend.photos.assets import count_by_state
+    from portal.backend.photos.queries import analysis_counts
+    from portal.backend.photos.services import analyse_pending
 
     portal = open_database(args)
-    if args.workers < 1:
-        raise ValidationError("--workers must be at least 1.")
-    if args.workers > 1 and portal.db.dialect != "postgresql":
-        raise ValidationError("Several workers need PostgreSQL (SQLite has one writer); use --workers 1.")
-    with portal.db.read() as conn:
-        pending = count_by_state(conn).get("pending", 0)
-    if args.workers > 1:
-        summary = run_workers(portal.settings, workers=args.workers)
-    else:
-        bar = Progress(min(pending, args.limit or pending), "analysing")
-        summary = run_worker(
-            portal.db,
-            portal.blobs,
-            portal.settings,
-            limit=args.limit,
-            progress=lambda *_: bar.update(1),
-            pause_after_claim=args.debug_pause_after_claim,
-        )
-        bar.close()
+    pending = analysis_counts(portal).pending
+    bar = Progress(min(pending, args.limit or pending) if args.workers == 1 else 0, "analysing")
+    summary = analyse_pending(
+        portal,
+        actor=cli_actor(portal, args),
+        limit=args.limit,
+        workers=args.workers,
+        progress=lambda *_: bar.update(1),
+        debug_pause_after_claim=args.debug_pause_after_claim,
+    )
+    bar.close()
     print(summary.person_status)
     print(
         f"Analysed {summary.done} photos ({summary.faces} faces, {summary.persons} persons); "
@@ -150,14 +118,19 @@ def analyze_command(args: argparse.Namespace) -> int:
 
 def show_command(args: argparse.Namespace) -> int:
     """Print an asset and its detections."""
-    from portal.backend.photos.assets import asset_detections, get_asset
+    from portal.backend.photos.queries import asset_detail
 
     portal = open_database(args)
-    with portal.db.read() as conn:
-        asset = get_asset(conn, args.asset_id)
-        found = asset_detections(conn, asset.id)
+    detail = asset_detail(portal, asset_id=args.asset_id)
+    asset, found = detail.asset, detail.detections
     if args.json:
-        print_json({"asset": asset.__dict__, "detections": found})
+        print_json(
+            {
+                "asset": asdict(asset),
+                "detections": [asdict(d) | {"box": d.box._asdict()} for d in found],
+                "uses": [asdict(u) for u in detail.uses],
+            }
+        )
         return 0
     print(
         f"#{asset.id} {asset.filename} {asset.width}x{asset.height} {asset.analysis_state}"
@@ -169,13 +142,13 @@ def show_command(args: argparse.Namespace) -> int:
         ["detection", "kind", "x", "y", "w", "h", "subject", "link", "status", "distance"],
         [
             [
-                d["id"],
-                d["kind"],
-                *(f"{d['box'][k]:.3f}" for k in "xywh"),
-                (d["subject_id"] or "")[:8] or None,
-                d["link_method"],
-                d["link_status"],
-                d["link_distance"] and f"{d['link_distance']:.3f}",
+                d.id,
+                d.kind,
+                *(f"{v:.3f}" for v in d.box),
+                (d.subject_id or "")[:8] or None,
+                d.link_method,
+                d.link_status,
+                d.link_distance and f"{d.link_distance:.3f}",
             ]
             for d in found
         ],
@@ -185,16 +158,15 @@ def show_command(args: argparse.Namespace) -> int:
 
 def render_command(args: argparse.Namespace) -> int:
     """Write a safe rendition."""
-    from portal.backend.photos.renditions import safe_rendition
+    from portal.backend.photos.services import render_rendition
 
     portal = open_database(args)
-    result = safe_rendition(
-        portal.db,
-        portal.blobs,
+    result = render_rendition(
+        portal,
+        actor=cli_actor(portal, args),
         asset_id=args.asset_id,
         purpose=args.purpose,
         keep_subject=args.keep_subject,
-        max_pixels=portal.settings.max_image_pixels,
     )
     write_output(args.out, result.data)
     print(f"Wrote {args.out}: {result.blurred} face(s) blurred, {result.kept} kept.")
@@ -203,10 +175,10 @@ def render_command(args: argparse.Namespace) -> int:
 
 def matching_command(args: argparse.Namespace) -> int:
     """Switch library matching."""
-    from portal.backend.photos.biometrics import set_matching_enabled
+    from portal.backend.photos.services import set_matching
 
     portal = open_database(args)
-    removed = set_matching_enabled(portal.db, enabled=args.state == "on", actor=cli_actor(portal, args).ref)
+    removed = set_matching(portal, actor=cli_actor(portal, args), enabled=args.state == "on")
     if args.state == "on":
         print("Library face matching is on: newly analysed photos keep face templates.")
     else:

@@ -6,9 +6,10 @@ from typing import Any
 
 import streamlit as st
 
-from portal.backend.people.kiosk import end_kiosk, start_kiosk
+from portal.backend.events.services import end_kiosk, start_kiosk
+from portal.backend.platform.actors import Actor
 from portal.backend.platform.errors import PortalError
-from portal.backend.staff.accounts import StaffUser
+from portal.backend.staff.queries import StaffUser
 from portal.components.context import KIOSK_KEY, get_portal
 
 # Every widget and value the consent form keeps in the session; the next person must start from none of them.
@@ -36,12 +37,17 @@ def begin_kiosk(staff: StaffUser, event_id: int) -> None:
     """Button callback: turn this session into a kiosk for one event (the router then shows only the form)."""
     portal = get_portal()
     try:
-        event = start_kiosk(portal.db, staff=staff, event_id=event_id)
+        kiosk = start_kiosk(portal, actor=staff.as_actor(), event_id=event_id)
     except PortalError as exc:
         st.session_state["kiosk_error"] = str(exc)
         return
     clear_form()
-    st.session_state[KIOSK_KEY] = {"event_id": event.id, "staff_id": staff.id, "staff_name": staff.display_name}
+    # A plain dict: session state outlives code reloads, and the consent form reads these three keys.
+    st.session_state[KIOSK_KEY] = {
+        "event_id": kiosk.event_id,
+        "staff_id": kiosk.staff_id,
+        "staff_name": kiosk.staff_name,
+    }
 
 
 def clear_form(keep: tuple[str, ...] = ()) -> None:
@@ -72,7 +78,12 @@ def exit_control(kiosk: dict[str, Any]) -> None:
             submitted = st.form_submit_button("End kiosk mode")
         if submitted:
             try:
-                end_kiosk(get_portal().db, staff_id=kiosk["staff_id"], password=password, event_id=kiosk["event_id"])
+                end_kiosk(
+                    get_portal(),
+                    actor=Actor.kiosk(kiosk["staff_id"]),
+                    password=password,
+                    event_id=kiosk["event_id"],
+                )
             except PortalError as exc:
                 st.error(str(exc))
             else:

@@ -1,32 +1,26 @@
-"""Staff: upload photos, see their analysis, review faces (confirm, reject, link, not identifiable), publish."""
+"""Staff: upload photos, see their analysis, review faces (confirm, reject, link, unlink, not identifiable), publish."""
 
 from __future__ import annotations
 
-import io
+from datetime import UTC, datetime
 
 import streamlit as st
-from PIL import Image
 
-from portal.backend.consent.purposes import list_purposes
-from portal.backend.events.store import list_events
-from portal.backend.people.subjects import list_subjects
-from portal.backend.photos.analysis import run_worker
-from portal.backend.photos.assets import (
-    asset_detections,
-    current_uses,
-    get_asset,
-    ingest,
-    list_assets,
-    publish,
-    unpublish,
+from portal.backend.consent.queries import list_purposes
+from portal.backend.events.queries import list_events
+from portal.backend.people.queries import list_subjects
+from portal.backend.photos.queries import annotated_thumbnail, asset_detail, detector_status, list_assets, original_url
+from portal.backend.photos.services import (
+    IMAGE_TYPES,
+    analyse_pending,
+    confirm_face,
+    import_photos,
+    link_face,
+    publish_photo,
+    reject_face,
+    unlink_face,
+    unpublish_photo,
 )
-from portal.backend.photos.biometrics import link_detection, mark_unidentifiable, review_suggestion
-from portal.backend.photos.vision.intake import encode_jpeg
-from portal.backend.photos.vision.redaction import highlight
-from portal.backend.photos.vision.schemas import Box
-from portal.backend.photos.vision.status import detector_status
-from portal.backend.platform.db.types import utcnow
-from portal.backend.platform.errors import PortalError
 from portal.components.context import get_portal, require_role, shows_errors
 
 # Analysis in the page request is for small uploads; larger batches go to `python -m portal assets analyze`.
@@ -34,20 +28,17 @@ ANALYSE_IN_PAGE = 20
 
 portal = get_portal()
 user = require_role("staff")
+actor = user.as_actor()
 settings = portal.settings
-actor = f"staff:{user.id}"
 st.title("Photos")
-for line in detector_status(settings):
+for line in detector_status(portal):
     st.caption(line)
 
-with portal.db.read() as conn:
-    events = list_events(conn)
-    purposes = [p for p in list_purposes(conn) if not p.biometric]
+events = list_events(portal)
+purposes = [p for p in list_purposes(portal) if not p.biometric]
 
 with st.expander("Upload photos", expanded=False):
-    files = st.file_uploader(
-        "Photos", type=["jpg", "jpeg", "png", "webp", "tif", "tiff", "gif"], accept_multiple_files=True, key="uploads"
-    )
+    files = st.file_uploader("Photos", type=list(IMAGE_TYPES), accept_multiple_files=True, key="uploads")
     event = st.selectbox(
         "Event",
         options=[None, *[e.id for e in events]],
@@ -55,35 +46,28 @@ with st.expander("Upload photos", expanded=False):
         format_func=lambda i: "(none)" if i is None else next(e.name for e in events if e.id == i),
     )
     if st.button("Import", type="primary", disabled=not files, key="import"):
+        uploads = [(f.name, f.getvalue()) for f in files or []]
         bar = st.progress(0.0, text="Importing…")
-        imported, duplicates, rejected = 0, 0, []
-        for n, f in enumerate(files or []):
-            try:
-                result = ingest(
-                    portal.db,
-                    portal.blobs,
-                    data=f.getvalue(),
-                    filename=f.name,
-                    max_pixels=settings.max_image_pixels,
-                    event_id=event,
-                    uploaded_by=user.id,
-                )
-            except PortalError as exc:
-                rejected.append(f"{f.name}: {exc}")
-            else:
-                imported += result.created
-                duplicates += not result.created
-            bar.progress((n + 1) / len(files), text=f"Imported {n + 1} of {len(files)}")
-        st.success(f"{imported} imported, {duplicates} duplicates, {len(rejected)} rejected.")
-        for reason in rejected:
-            st.error(reason)
-        if imported:
-            with st.spinner("Looking for faces…"):
-                summary = run_worker(portal.db, portal.blobs, settings, limit=ANALYSE_IN_PAGE)
-            st.info(f"Analysed {summary.done} photos: {summary.faces} faces, {summary.persons} persons.")
+        seen: list[str] = []
 
-with portal.db.read() as conn:
-    rows = list_assets(conn, limit=100)
+        def _progress(name: str, _outcome: str) -> None:
+            seen.append(name)
+            bar.progress(len(seen) / len(uploads), text=f"Imported {len(seen)} of {len(uploads)}")
+
+        with shows_errors():
+            result = import_photos(portal, actor=actor, files=uploads, event_id=event, progress=_progress)
+            st.success(
+                f"{len(result.imported)} imported, {len(result.duplicates)} duplicates, "
+                f"{len(result.rejected)} rejected."
+            )
+            for name, reason in result.rejected:
+                st.error(f"{name}: {reason}")
+            if result.imported:
+                with st.spinner("Looking for faces…"):
+                    summary = analyse_pending(portal, actor=actor, limit=ANALYSE_IN_PAGE)
+                st.info(f"Analysed {summary.done} photos: {summary.faces} faces, {summary.persons} persons.")
+
+rows = list_assets(portal, limit=100)
 if not rows:
     st.info("No photos yet.")
     st.stop()
@@ -91,76 +75,84 @@ st.dataframe(
     [
         {
             "Photo": r.id,
-            "File": r["filename"],
-            "State": r["analysis_state"],
-            "Faces": r["faces"],
-            "Persons": r["persons"],
-            "Suggestions to review": r["suggested"],
+            "File": r.filename,
+            "State": r.analysis_state,
+            "Faces": r.faces,
+            "Persons": r.persons,
+            "Suggestions to review": r.suggested,
         }
         for r in rows
     ],
     hide_index=True,
     width="stretch",
 )
+names = {r.id: r.filename for r in rows}
 chosen = st.selectbox(
-    "Review a photo",
-    options=[r.id for r in rows],
-    key="review_asset",
-    format_func=lambda i: next(f"#{r['id']} {r['filename']}" for r in rows if r.id == i),
+    "Review a photo", options=list(names), key="review_asset", format_func=lambda i: f"#{i} {names[i]}"
 )
-with portal.db.read() as conn:
-    asset = get_asset(conn, chosen)
-    found = asset_detections(conn, asset.id)
-    uses = current_uses(conn, asset.id)
-    people = {r.id: r.name for r in list_subjects(conn, now=utcnow(), limit=500)[1]}
+detail = asset_detail(portal, asset_id=chosen)
+asset, found = detail.asset, detail.detections
+people = {r.id: r.name or "(no name)" for r in list_subjects(portal, now=datetime.now(UTC), limit=500).rows}
 
-thumb = Image.open(io.BytesIO(portal.blobs.get(asset.thumb_key or asset.blob_key)))
-boxes = [Box(**d["box"]) for d in found]
-st.image(encode_jpeg(highlight(thumb, boxes)), caption=f"{asset.filename}: {len(found)} detections", width="stretch")
+st.image(
+    annotated_thumbnail(portal, detail=detail), caption=f"{asset.filename}: {len(found)} detections", width="stretch"
+)
 with shows_errors():
     # Hosted mode: a short-lived signed URL, so the full-size file goes from Storage to the browser directly.
-    if (original := portal.blobs.signed_url(asset.blob_key, seconds=settings.signed_url_seconds)) is not None:
+    if (original := original_url(portal, asset_id=asset.id)) is not None:
         st.link_button(f"Open the full-size original (link valid {settings.signed_url_seconds // 60} min)", original)
 
 for d in found:
     with st.container(border=True):
-        who = people.get(d["subject_id"], "unknown person") if d["subject_id"] else "nobody linked"
-        state = d["link_status"] or ("not identifiable" if not d["identifiable"] else "unreviewed")
-        st.markdown(f"**{d['kind'].capitalize()} #{d['id']}** · {who} · {state}")
-        cols = st.columns(4)
+        who = people.get(d.subject_id, "unknown person") if d.subject_id else "nobody linked"
+        state = d.link_status or ("not identifiable" if not d.identifiable else "unreviewed")
+        st.markdown(f"**{d.kind.capitalize()} #{d.id}** · {who} · {state}")
+        cols = st.columns(5)
         with shows_errors():
-            if d["link_status"] == "suggested":
-                if cols[0].button("Confirm", key=f"confirm_{d['id']}"):
-                    review_suggestion(portal.db, detection_id=d["id"], accept=True, staff_id=user.id)
+            if d.link_status == "suggested":
+                if cols[0].button("Confirm", key=f"confirm_{d.id}"):
+                    confirm_face(portal, actor=actor, detection_id=d.id)
                     st.rerun()
-                if cols[1].button("Reject", key=f"reject_{d['id']}"):
-                    review_suggestion(portal.db, detection_id=d["id"], accept=False, staff_id=user.id)
+                if cols[1].button("Reject", key=f"reject_{d.id}"):
+                    reject_face(portal, actor=actor, detection_id=d.id, reason="wrong_person")
                     st.rerun()
             person = cols[2].selectbox(
                 "Link to",
                 options=[None, *people],
-                key=f"who_{d['id']}",
+                key=f"who_{d.id}",
                 format_func=lambda s: "choose a person…" if s is None else people[s],
                 label_visibility="collapsed",
             )
-            if person and cols[2].button("Link", key=f"link_{d['id']}"):
-                link_detection(portal.db, detection_id=d["id"], subject_id=person, actor=actor)
+            # Moving a face confirmed as someone else takes it out of their record: ask first.
+            current = d.confirmed_subject
+            move = False
+            if person and current and person != current:
+                move = cols[2].checkbox(
+                    f"Yes, move this face from {people.get(current, 'another person')} to {people[person]}",
+                    key=f"move_{d.id}",
+                )
+            if person and cols[2].button("Link", key=f"link_{d.id}"):
+                link_face(portal, actor=actor, detection_id=d.id, subject_id=person, move=move)
                 st.rerun()
-            if d["identifiable"] and cols[3].button("Not identifiable", key=f"unid_{d['id']}"):
-                mark_unidentifiable(portal.db, detection_id=d["id"], actor=actor)
+            if d.subject_id and cols[3].button("Unlink", key=f"unlink_{d.id}"):
+                unlink_face(portal, actor=actor, detection_id=d.id)
+                st.rerun()
+            if d.identifiable and cols[4].button("Not identifiable", key=f"unid_{d.id}"):
+                reject_face(portal, actor=actor, detection_id=d.id, reason="not_identifiable")
                 st.rerun()
 
 st.subheader("Where this photo is published")
-for use in uses:
+for use in detail.uses:
     left, right = st.columns([3, 1])
-    left.write(f"{use['code']}: {use['place']} (since {use['since']:%Y-%m-%d})")
-    if right.button("Unpublish", key=f"unpublish_{use['id']}"):
-        unpublish(portal.db, use_id=use["id"])
-        st.rerun()
+    left.write(f"{use.purpose}: {use.place} (since {use.since:%Y-%m-%d})")
+    if right.button("Unpublish", key=f"unpublish_{use.id}"):
+        with shows_errors():
+            unpublish_photo(portal, actor=actor, use_id=use.id)
+            st.rerun()
 with st.form("publish", clear_on_submit=True):
     purpose = st.selectbox("Purpose", options=[p.code for p in purposes], key="publish_purpose")
     place = st.text_input("Where (URL or description)", max_chars=300, key="publish_place")
     if st.form_submit_button("Record publication"):
         with shows_errors():
-            publish(portal.db, asset_id=asset.id, purpose=purpose, place=place, actor_id=user.id)
+            publish_photo(portal, actor=actor, asset_id=asset.id, purpose=purpose, where=place)
             st.rerun()

@@ -3,23 +3,31 @@ each figure."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import altair as alt
 import pandas as pd
 import streamlit as st
 
-from portal.backend.risk.figures import REASON_LABELS, REASONS, WINDOWS, critical_assets, drill_down, overview
-from portal.backend.risk.history import coverage_history
+from portal.backend.risk.queries import (
+    REASON_LABELS,
+    REASONS,
+    WINDOWS,
+    coverage_history,
+    critical_photos,
+    drill_down,
+    risk_overview,
+)
 from portal.components.context import get_portal, require_role
 from portal.components.tables import safe_csv
 
 portal = get_portal()
 user = require_role("manager")
-warning = portal.settings.expiry_warning_days
 st.title("At-risk photos")
-with portal.db.read() as conn:
-    figures, events = overview(conn, warning_days=warning)
-    critical = critical_assets(conn)
-    history = coverage_history(conn)
+risk = risk_overview(portal)
+figures, events, warning = risk.figures, risk.events, risk.warning_days
+critical = critical_photos(portal)
+history = coverage_history(portal)
 
 
 def _csv_button(frame: pd.DataFrame, name: str, key: str) -> None:
@@ -28,7 +36,7 @@ def _csv_button(frame: pd.DataFrame, name: str, key: str) -> None:
 
 
 cols = st.columns(4)
-cols[0].metric("Critical (published, no basis)", len({c["asset_id"] for c in critical}))
+cols[0].metric("Critical (published, no basis)", len({c.asset_id for c in critical}))
 cols[1].metric(
     "At risk for some purpose",
     max((f.at_risk for f in figures), default=0),
@@ -123,7 +131,8 @@ with tab_time:
     if not history:
         st.info("Coverage is recorded once a day by `python -m portal jobs run`; the chart starts with its first run.")
     else:
-        frame = pd.DataFrame(history)
+        frame = pd.DataFrame([asdict(h) for h in history])
+        frame["day"] = frame["day"].map(lambda d: d.isoformat())
         frame["Coverage %"] = frame["coverage"].map(lambda c: None if c is None else round(100 * c, 1))
         # Points as well as lines: the first days have a single snapshot, which a bare line would not show.
         chart = (
@@ -141,18 +150,19 @@ with tab_time:
 
 with tab_critical:
     if critical:
-        crit = pd.DataFrame(critical).rename(
-            columns={
-                "asset_id": "Photo",
-                "filename": "File",
-                "code": "Purpose",
-                "place": "Published at",
-                "since": "Since",
-                "reason": "Why",
-            }
+        crit = pd.DataFrame(
+            [
+                {
+                    "Photo": c.asset_id,
+                    "File": c.filename,
+                    "Purpose": c.purpose,
+                    "Published at": c.place,
+                    "Since": c.since.date().isoformat(),
+                    "Why": REASON_LABELS.get(c.reason, c.reason),
+                }
+                for c in critical
+            ]
         )
-        crit["Why"] = crit["Why"].map(REASON_LABELS)
-        crit["Since"] = crit["Since"].map(lambda t: t.date().isoformat())
         st.dataframe(crit, hide_index=True, width="stretch")
         _csv_button(crit, "critical.csv", "csv_critical")
     else:
@@ -173,32 +183,29 @@ with tab_drill:
     reason = next((r for r, label in REASON_LABELS.items() if label == what), None)
     within = next((d for d in WINDOWS if what == f"lapsing within {d} days"), None)
     if purpose:
-        with portal.db.read() as conn:
-            found = drill_down(
-                conn,
-                purpose=purpose,
-                reason=reason,
-                expiring_within=within,
-                event_id=event_names.get(event_name),
-                published_only=published_only,
-                limit=500,
-            )
+        found = drill_down(
+            portal,
+            purpose=purpose,
+            reason=reason,
+            expiring_within=within,
+            event_id=event_names.get(event_name),
+            published_only=published_only,
+            limit=500,
+        )
         drill = pd.DataFrame(
-            found, columns=["asset_id", "filename", "event", "reasons", "covered_until", "published"]
-        ).rename(
-            columns={
-                "asset_id": "Photo",
-                "filename": "File",
-                "event": "Event",
-                "reasons": "Why",
-                "covered_until": "Earliest consent lapses",
-                "published": "Published",
-            }
+            [
+                {
+                    "Photo": d.asset_id,
+                    "File": d.filename,
+                    "Event": d.event,
+                    "Why": ", ".join(REASON_LABELS.get(r, r) for r in d.reasons),
+                    "Earliest consent lapses": d.covered_until.date().isoformat() if d.covered_until else "",
+                    "Published": d.published,
+                }
+                for d in found
+            ],
+            columns=["Photo", "File", "Event", "Why", "Earliest consent lapses", "Published"],
         )
-        drill["Earliest consent lapses"] = drill["Earliest consent lapses"].map(
-            lambda t: t.date().isoformat() if t is not None and not pd.isna(t) else ""
-        )
-        drill["Why"] = drill["Why"].map(lambda s: ", ".join(REASON_LABELS.get(r, r) for r in s.split(", ") if r))
         st.write(f"{len(drill)} photo(s)" + (" (first 500)" if len(drill) == 500 else ""))
         st.dataframe(drill, hide_index=True, width="stretch")
         _csv_button(drill, f"at-risk-{purpose}.csv", "csv_drill")

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import streamlit as st
 
-from portal.backend.consent import ledger
-from portal.backend.photos.vision.status import detector_status
-from portal.backend.risk.overview import portal_overview
+from portal.backend.consent.queries import verify_ledger
+from portal.backend.risk.queries import detector_status, overview
 from portal.components.context import get_portal, require_role
 
 portal = get_portal()
 user = require_role("staff")
 st.title("Overview")
-facts = portal_overview(portal.db, warning_days=portal.settings.expiry_warning_days)
+facts = overview(portal)
 org = facts.organisation
 st.markdown(
     f"**Controller:** {org.controller_name}, {org.street}, {org.postal_code} {org.locality}, {org.country}  \n"
@@ -26,10 +25,10 @@ cols[1].metric("Events", facts.events)
 cols[2].metric("Ledger entries", facts.ledger_entries)
 cols[3].metric("Consents expiring soon", facts.expiring_soon, help=f"within {portal.settings.expiry_warning_days} days")
 with st.expander("Detectors"):
-    for line in detector_status(portal.settings):
+    for line in detector_status(portal):
         st.write(line)
 if user.can("manager") and st.button("Verify the consent ledger"):
-    report = ledger.verify(portal.db)
+    report = verify_ledger(portal)
     if report.ok:
         st.success(f"Ledger intact: {report.checked} entries verified.")
     else:

@@ -4,25 +4,22 @@ from __future__ import annotations
 
 import streamlit as st
 
-from portal.backend.platform.db.types import utcnow
-from portal.backend.reports.compliance import compliance_report_pdf, record_of_processing_pdf
-from portal.backend.staff.audit import audit
-from portal.components.context import get_portal, require_role
+from portal.backend.reports.services import art30_record, compliance_report
+from portal.components.context import get_portal, require_role, shows_errors
 
 portal = get_portal()
 user = require_role("manager")
+actor = user.as_actor()
 st.title("Reports")
-st.write("Both reports are generated from the live database when you ask for them.")
+st.write("Both reports are generated from the live database when you ask for them; each is noted in the audit log.")
 
 left, right = st.columns(2)
 if left.button("Make the compliance report", key="make_compliance", width="stretch"):
-    st.session_state["compliance_pdf"] = compliance_report_pdf(
-        portal.db, window_days=portal.settings.expiry_warning_days
-    )
-    with portal.db.write() as conn:
-        audit(conn, actor=f"staff:{user.id}", action="export_compliance_report", now=utcnow())
+    with shows_errors():
+        st.session_state["compliance_pdf"] = compliance_report(portal, actor=actor)
 if right.button("Make the record of processing (Art. 30)", key="make_art30", width="stretch"):
-    st.session_state["art30_pdf"] = record_of_processing_pdf(portal.db)
+    with shows_errors():
+        st.session_state["art30_pdf"] = art30_record(portal, actor=actor)
 if st.session_state.get("compliance_pdf"):
     left.download_button(
         "Download the compliance report (PDF)",

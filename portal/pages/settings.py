@@ -6,25 +6,17 @@ from dataclasses import replace
 
 import streamlit as st
 
-from portal.backend.consent.purposes import TextContent, current_texts, list_purposes, publish_text
-from portal.backend.platform.db.types import utcnow
-from portal.backend.platform.errors import PortalError
-from portal.backend.platform.organisation import (
-    AGE_OF_CONSENT,
-    DEFAULT_AGE_OF_CONSENT,
-    get_organisation,
-    save_organisation,
-)
-from portal.backend.staff.accounts import ROLES, create_user, list_users
-from portal.backend.staff.audit import audit
+from portal.backend.consent.queries import TextContent, current_texts, list_purposes
+from portal.backend.consent.services import publish_purpose_text
+from portal.backend.staff.queries import AGE_OF_CONSENT, DEFAULT_AGE_OF_CONSENT, ROLES, list_staff, organisation
+from portal.backend.staff.services import add_staff, deactivate_staff, save_organisation, set_staff_role
 from portal.components.context import get_portal, require_role, shows_errors
 
 portal = get_portal()
 user = require_role("admin")
-actor = f"staff:{user.id}"
+actor = user.as_actor()
 st.title("Settings")
-with portal.db.read() as conn:
-    org = get_organisation(conn)
+org = organisation(portal)
 
 st.subheader("Organisation (the controller named on every form and receipt)")
 with st.form("organisation"):
@@ -50,39 +42,41 @@ with st.form("organisation"):
     )
     if st.form_submit_button("Save", type="primary"):
         with shows_errors():
-            if not phone.strip() or not policy.strip():
-                raise PortalError("Receipts need a contact phone and a privacy policy URL.")
-            with portal.db.write() as conn:
-                save_organisation(
-                    conn,
-                    replace(
-                        org,
-                        controller_name=name,
-                        street=street,
-                        postal_code=postal_code,
-                        locality=town,
-                        country=country,
-                        contact_email=email,
-                        contact_phone=phone,
-                        dpo_name=dpo_name,
-                        dpo_email=dpo_email,
-                        policy_url=policy,
-                        consent_validity_days=int(validity),
-                        age_of_consent=int(override) or None,
-                    ),
-                    now=utcnow(),
-                )
-                audit(conn, actor=actor, action="update_organisation", now=utcnow())
+            save_organisation(
+                portal,
+                actor=actor,
+                organisation=replace(
+                    org,
+                    controller_name=name,
+                    street=street,
+                    postal_code=postal_code,
+                    locality=town,
+                    country=country,
+                    contact_email=email,
+                    contact_phone=phone,
+                    dpo_name=dpo_name,
+                    dpo_email=dpo_email,
+                    policy_url=policy,
+                    consent_validity_days=int(validity),
+                    age_of_consent=int(override) or None,
+                ),
+            )
             st.success("Saved.")
 
 st.subheader("Purpose texts")
 st.caption(
     "Texts are never edited in place: saving publishes a new version; consents keep the version they were given under."
 )
-with portal.db.read() as conn:
-    purposes = list_purposes(conn)
-    english, swedish = current_texts(conn, "en"), current_texts(conn, "sv")
-code = st.selectbox("Purpose", [p.code for p in purposes], key="text_purpose")
+purposes = list_purposes(portal)
+english, swedish = current_texts(portal, "en"), current_texts(portal, "sv")
+code = st.selectbox(
+    "Purpose",
+    [p.code for p in purposes],
+    key="text_purpose",
+    format_func=lambda c: next(
+        (f"{english[p.id].title} ({c})" for p in purposes if p.code == c and p.id in english), c
+    ),
+)
 purpose = next(p for p in purposes if p.code == code)
 with st.form("purpose_text"):
     en, sv = english.get(purpose.id), swedish.get(purpose.id)
@@ -102,25 +96,15 @@ with st.form("purpose_text"):
             texts = {"en": TextContent(en_title, en_body, names, en.data_categories if en else ("Photo",))}
             if sv_title.strip() and sv_body.strip():
                 texts["sv"] = TextContent(sv_title, sv_body, names, sv.data_categories if sv else ("Bild",))
-            with portal.db.write() as conn:
-                published = publish_text(conn, code=code, texts=texts, now=utcnow())
-                audit(
-                    conn,
-                    actor=actor,
-                    action="publish_purpose_text",
-                    target_type="purpose",
-                    target_id=code,
-                    now=utcnow(),
-                    detail={"version": published[0].version},
-                )
+            published = publish_purpose_text(portal, actor=actor, code=code, texts=texts)
             st.success(
                 f"Published version {published[0].version}. `python -m portal jobs run` asks earlier "
                 "consenters to renew."
             )
 
 st.subheader("Staff accounts")
-with portal.db.read() as conn:
-    st.dataframe([u.__dict__ for u in list_users(conn)], hide_index=True, width="stretch")
+accounts = list_staff(portal)
+st.dataframe([u.__dict__ for u in accounts], hide_index=True, width="stretch")
 with st.form("new_user", clear_on_submit=True):
     new_email = st.text_input("E-mail", max_chars=254, key="new_email")
     new_name = st.text_input("Name", max_chars=200, key="new_name")
@@ -134,16 +118,24 @@ with st.form("new_user", clear_on_submit=True):
         password = st.text_input("First password (at least 10 characters)", type="password", key="new_password")
     if st.form_submit_button("Create account"):
         with shows_errors():
-            with portal.db.write() as conn:
-                created = create_user(
-                    conn, email=new_email, display_name=new_name, role=role, password=password, now=utcnow()
-                )
-                audit(
-                    conn,
-                    actor=actor,
-                    action="create_user",
-                    target_type="staff",
-                    target_id=str(created.id),
-                    now=utcnow(),
-                )
+            created = add_staff(portal, actor=actor, email=new_email, name=new_name, role=role, password=password)
             st.success(f"Created {created.email} ({created.role}).")
+
+active = [u for u in accounts if u.active]
+if active:
+    with st.form("change_user"):
+        st.caption("Change an account's role, or deactivate it (its history stays; it can no longer sign in).")
+        by_id = {u.id: u for u in active}
+        chosen = st.selectbox(
+            "Account", list(by_id), format_func=lambda i: f"{by_id[i].email} ({by_id[i].role})", key="change_user_id"
+        )
+        new_role = st.selectbox("New role", ROLES, index=ROLES.index("staff"), key="change_role")
+        change, disable = st.columns(2)
+        if change.form_submit_button("Change the role"):
+            with shows_errors():
+                changed = set_staff_role(portal, actor=actor, user_id=chosen, role=new_role)
+                st.success(f"{changed.email} is now {changed.role}.")
+        if disable.form_submit_button("Deactivate the account"):
+            with shows_errors():
+                gone = deactivate_staff(portal, actor=actor, user_id=chosen)
+                st.success(f"{gone.email} is deactivated.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from portal.backend.platform.errors import PortalError
-from portal.backend.staff.sessions import sign_in
+from portal.backend.staff.services import sign_in
 from portal.components.context import NOTICE_KEY, get_portal, start_session
 
 portal = get_portal()
@@ -21,7 +21,7 @@ with st.form("sign_in"):
     submitted = st.form_submit_button("Sign in", type="primary")
 if submitted:
     try:
-        start_session(sign_in(portal.settings, portal.db, email=email, password=password))
+        start_session(sign_in(portal, email=email, password=password))
     except PortalError as exc:  # wrong password, no portal role, a wrong key or an unreachable Supabase
         st.error(str(exc))
     else:

@@ -3,27 +3,38 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from portal.backend.consent import ledger as _ledger
 from portal.backend.consent import purposes as _purposes
+from portal.backend.consent import receipts as _receipts
 from portal.backend.consent import status as _status
 from portal.backend.consent.ledger import LedgerEntry, VerifyReport
 from portal.backend.consent.purposes import Purpose, PurposeText, TextContent
-from portal.backend.consent.status import ConsentStatus, status_for
+from portal.backend.consent.receipts import ReceiptRecord
+from portal.backend.consent.records import Decision
+from portal.backend.consent.status import ALLOWING, ConsentStatus, status_for
+from portal.backend.platform.errors import NotFound
 from portal.backend.platform.runtime import Portal
 
 __all__ = [
+    "ALLOWING",
     "ConsentStatus",
+    "Decision",
     "LedgerEntry",
     "Purpose",
     "PurposeText",
+    "ReceiptRecord",
     "TextContent",
     "VerifyReport",
     "current_texts",
+    "get_receipt",
     "ledger_entries",
     "list_purposes",
+    "receipt_file",
     "status_for",
     "subject_consents",
+    "subject_receipts",
     "text_version",
     "verify_ledger",
 ]
@@ -64,3 +75,23 @@ def ledger_entries(
     """Ledger entries in chain order, optionally of one subject."""
     with portal.db.read() as conn:
         return _ledger.list_entries(conn, after_seq=after_seq, limit=limit, subject_id=subject_id)
+
+
+def subject_receipts(portal: Portal, *, subject_id: str) -> list[ReceiptRecord]:
+    """A person's receipts (issued, pending or failed), oldest first."""
+    with portal.db.read() as conn:
+        return _receipts.subject_receipts(conn, subject_id)
+
+
+def get_receipt(portal: Portal, *, receipt_id: str) -> ReceiptRecord | None:
+    """One receipt's row, or None."""
+    with portal.db.read() as conn:
+        return _receipts.get_receipt(conn, receipt_id)
+
+
+def receipt_file(portal: Portal, *, receipt: ReceiptRecord, kind: Literal["pdf", "json"]) -> bytes:
+    """The stored PDF or JSON of an issued receipt."""
+    key = receipt.pdf_key if kind == "pdf" else receipt.json_key
+    if not receipt.issued or not key:
+        raise NotFound(f"Receipt {receipt.id} has no stored files yet.")
+    return portal.blobs.get(key)

@@ -12,14 +12,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, insert, select, update
 
 from portal.backend.consent.ledger import LedgerEntry
 from portal.backend.consent.purposes import Purpose, list_purposes, text_version
 from portal.backend.i18n.receipts import RECEIPT_LOCALES, rt
 from portal.backend.people.subjects import get_subject
 from portal.backend.platform.blobs import BlobStore
-from portal.backend.platform.db.schema import events
+from portal.backend.platform.db.schema import consent_ledger, events, receipts, subjects
 from portal.backend.platform.db.types import utcnow
 from portal.backend.platform.errors import ValidationError
 from portal.backend.platform.organisation import Organisation, get_organisation
@@ -206,9 +206,17 @@ def _purpose_json(item: ReceiptItem, purpose: Purpose, recorded_at: datetime, or
 
 
 def build_receipt(
-    conn: Connection, *, subject_id: str, entries: list[LedgerEntry], now: datetime | None = None
+    conn: Connection,
+    *,
+    subject_id: str,
+    entries: list[LedgerEntry],
+    receipt_id: str | None = None,
+    now: datetime | None = None,
 ) -> Receipt:
-    """The receipt for one submission (entries recorded together for one subject), validated against the schema."""
+    """The receipt for one submission (entries recorded together for one subject), validated against the schema.
+
+    `receipt_id` is the id of the receipt's row (see `add_receipt`); the receipt carries it as its Kantara id.
+    """
     if not entries:
         raise ValidationError("A receipt needs at least one ledger entry.")
     if any(e.subject_id != subject_id for e in entries):
@@ -223,7 +231,7 @@ def build_receipt(
     recorded_at = max(e.recorded_at for e in ordered)
     sensitive = any(i.biometric for i in items)
     method = _collection_method(conn, ordered[0], locale)
-    receipt_id = str(uuid.uuid4())
+    receipt_id = receipt_id or str(uuid.uuid4())
     data: dict[str, Any] = {
         "version": KANTARA_VERSION,
         "jurisdiction": org.country.upper(),
@@ -303,3 +311,144 @@ def store_receipt(blobs: BlobStore, receipt: Receipt, pdf: bytes) -> tuple[str, 
     blobs.put(json_key, receipt_json_bytes(receipt), content_type="application/json")
     blobs.put(pdf_key, pdf, content_type="application/pdf")
     return json_key, pdf_key
+
+
+# The row of a receipt: written in the transaction of the change it documents, rendered (PDF + JSON) after the
+# commit. A crash between the two leaves a pending row that the next run of `issue_pending_receipts` renders.
+
+
+@dataclass(frozen=True)
+class ReceiptRecord:
+    """One receipt's row: what it documents, and whether its files are stored yet."""
+
+    id: str
+    subject_id: str
+    created_at: datetime
+    channel: str
+    actor: str
+    summary: str
+    locale: str
+    entry_seqs: tuple[int, ...]
+    state: str
+    issued_at: datetime | None
+    json_key: str | None
+    pdf_key: str | None
+    error: str | None
+
+    @property
+    def issued(self) -> bool:
+        """True when the PDF and JSON files are stored and can be handed out."""
+        return self.state == "issued" and bool(self.json_key) and bool(self.pdf_key)
+
+
+def _record(row: Any) -> ReceiptRecord:
+    """Row to ReceiptRecord."""
+    m = row._mapping
+    return ReceiptRecord(
+        id=m["id"],
+        subject_id=m["subject_id"],
+        created_at=m["created_at"],
+        channel=m["channel"],
+        actor=m["actor"],
+        summary=m["summary"],
+        locale=m["locale"],
+        entry_seqs=tuple(int(s) for s in json.loads(m["entry_seqs"])),
+        state=m["state"],
+        issued_at=m["issued_at"],
+        json_key=m["json_key"],
+        pdf_key=m["pdf_key"],
+        error=m["error"],
+    )
+
+
+def summary_of(entries: list[LedgerEntry]) -> str:
+    """The label of a receipt: the one action its entries share, or `mixed`."""
+    actions = {e.action for e in entries}
+    return actions.pop() if len(actions) == 1 else "mixed"
+
+
+def add_receipt(conn: Connection, *, entries: list[LedgerEntry], actor: str, now: datetime) -> str | None:
+    """Write the pending receipt row of one change in the caller's transaction; None when nothing was recorded."""
+    if not entries:
+        return None
+    subject_ids = {e.subject_id for e in entries}
+    if len(subject_ids) != 1:
+        raise ValueError("Every entry on a receipt must belong to one subject.")
+    subject_id = subject_ids.pop()
+    locale = conn.execute(select(subjects.c.locale).where(subjects.c.id == subject_id)).scalar()
+    receipt_id = str(uuid.uuid4())
+    ordered = sorted(entries, key=lambda e: e.seq)
+    conn.execute(
+        insert(receipts).values(
+            id=receipt_id,
+            subject_id=subject_id,
+            created_at=now,
+            channel=ordered[0].channel,
+            actor=actor[:100],
+            summary=summary_of(ordered),
+            # The language the receipt is written in: the person's, where receipts have that language.
+            locale=locale if locale in RECEIPT_LOCALES else "en",
+            entry_seqs=json.dumps([e.seq for e in ordered]),
+            state="pending",
+        )
+    )
+    return receipt_id
+
+
+def receipt_for_entries(conn: Connection, entries: list[LedgerEntry]) -> str | None:
+    """The id of the receipt that covers these entries (a replayed submission answers with its first receipt)."""
+    if not entries:
+        return None
+    seqs = {e.seq for e in entries}
+    rows = conn.execute(
+        select(receipts).where(receipts.c.subject_id == entries[0].subject_id).order_by(receipts.c.created_at)
+    ).all()
+    return next((r.id for r in rows if seqs & set(json.loads(r.entry_seqs))), None)
+
+
+def get_receipt(conn: Connection, receipt_id: str) -> ReceiptRecord | None:
+    """One receipt row, or None."""
+    row = conn.execute(select(receipts).where(receipts.c.id == receipt_id)).one_or_none()
+    return None if row is None else _record(row)
+
+
+def subject_receipts(conn: Connection, subject_id: str) -> list[ReceiptRecord]:
+    """Every receipt row of a subject, oldest first."""
+    rows = conn.execute(
+        select(receipts).where(receipts.c.subject_id == subject_id).order_by(receipts.c.created_at, receipts.c.id)
+    )
+    return [_record(r) for r in rows]
+
+
+def unissued_receipts(conn: Connection, receipt_ids: list[str] | None = None) -> list[ReceiptRecord]:
+    """Receipt rows whose files are not stored yet (pending or failed), oldest first; only `receipt_ids` if given."""
+    stmt = select(receipts).where(receipts.c.state != "issued").order_by(receipts.c.created_at, receipts.c.id)
+    if receipt_ids is not None:
+        stmt = stmt.where(receipts.c.id.in_(receipt_ids))
+    return [_record(r) for r in conn.execute(stmt)]
+
+
+def receipt_entries(conn: Connection, record: ReceiptRecord) -> list[LedgerEntry]:
+    """The ledger entries a receipt row covers, in chain order."""
+    rows = conn.execute(
+        select(consent_ledger).where(consent_ledger.c.seq.in_(record.entry_seqs)).order_by(consent_ledger.c.seq)
+    )
+    return [LedgerEntry.from_row(r) for r in rows]
+
+
+def mark_issued(conn: Connection, receipt_id: str, *, json_key: str, pdf_key: str, now: datetime) -> None:
+    """Record that a receipt's files are stored."""
+    conn.execute(
+        update(receipts)
+        .where(receipts.c.id == receipt_id)
+        .values(state="issued", issued_at=now, json_key=json_key, pdf_key=pdf_key, error=None)
+    )
+
+
+def mark_failed(conn: Connection, receipt_id: str, *, error: str) -> None:
+    """Record why a receipt could not be rendered; it stays due and is tried again by the next run."""
+    conn.execute(
+        update(receipts)
+        .where(receipts.c.id == receipt_id, receipts.c.state != "issued")
+        .values(state="failed", error=error[:300])
+    )

@@ -70,7 +70,7 @@ def _subject_row(conn: Connection, subject_id: str) -> Any:
     return row
 
 
-def _replayed(conn: Connection, subject_id: str, submission_id: str) -> list[LedgerEntry]:
+def replayed_entries(conn: Connection, subject_id: str, submission_id: str) -> list[LedgerEntry]:
     """Entries already recorded for this submission id, oldest first."""
     rows = conn.execute(
         select(consent_ledger)
@@ -114,7 +114,7 @@ def record_decisions(
         raise ValidationError("Every consent entry needs an actor (who recorded it).")
     subject = _subject_row(conn, subject_id)
     if context.submission_id:
-        replay = _replayed(conn, subject_id, context.submission_id)
+        replay = replayed_entries(conn, subject_id, context.submission_id)
         if replay:
             # A double submit: the first one was committed whole, so answer with what it recorded.
             return replay
@@ -200,20 +200,19 @@ def record_consent(
     context: Context,
     now: datetime | None = None,
 ) -> list[LedgerEntry]:
-    """Record decisions for one subject in their own transaction."""
+    """record_decisions in its own transaction, for tests and benchmarks (no receipt, no audit row).
+
+    Pages and the CLI use consent.services.change_consent, which adds the receipt and the audit row.
+    """
     with db.write() as conn:
         return record_decisions(conn, subject_id=subject_id, decisions=decisions, context=context, now=now or utcnow())
 
 
-def withdraw_all(db: Database, *, subject_id: str, context: Context, now: datetime | None = None) -> list[LedgerEntry]:
-    """Withdraw every consent currently given, general and per image, in one step (R7)."""
-    now = now or utcnow()
-    with db.write() as conn:
-        _subject_row(conn, subject_id)
-        rows = conn.execute(latest_entries_query(subject_id)).all()
-        decisions = [
-            Decision(purpose=r.purpose_code, action="withdrawn", asset_id=r.scope_asset_id)
-            for r in rows
-            if status_of(r.action, r.valid_until, now) in ALLOWING
-        ]
-        return record_decisions(conn, subject_id=subject_id, decisions=decisions, context=context, now=now)
+def withdrawable(conn: Connection, *, subject_id: str, now: datetime) -> list[Decision]:
+    """A withdrawal of every consent currently given, general and per image (R7: withdraw everything)."""
+    _subject_row(conn, subject_id)
+    return [
+        Decision(purpose=r.purpose_code, action="withdrawn", asset_id=r.scope_asset_id)
+        for r in conn.execute(latest_entries_query(subject_id)).all()
+        if status_of(r.action, r.valid_until, now) in ALLOWING
+    ]

@@ -6,9 +6,11 @@ from datetime import datetime
 
 from portal.backend.events import store
 from portal.backend.events.store import Event
+from portal.backend.platform.qr import qr_png
 from portal.backend.platform.runtime import Portal
 
-__all__ = ["Event", "event_for_token", "event_url", "get_event", "list_events"]
+# qr_png is re-exported so pages draw an event's QR code without reaching into the platform package.
+__all__ = ["Event", "event_for_token", "event_url", "get_event", "list_events", "qr_png"]
 
 
 def list_events(portal: Portal) -> list[Event]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy import text
 
 from portal.backend.ops.demo import is_demo, is_empty, seed_demo
@@ -12,6 +14,35 @@ from portal.backend.platform.db.engine import Database, safe_url
 from portal.backend.platform.db.schema import metadata
 from portal.backend.platform.errors import ConfigError, ValidationError
 from portal.backend.platform.runtime import Portal
+
+
+@dataclass(frozen=True)
+class SchemaState:
+    """Where the database is (password hidden), its schema revision, and the newest this code knows."""
+
+    where: str
+    current: str | None
+    head: str
+
+
+def schema_state(settings: Settings) -> SchemaState:
+    """The database's schema revision, without changing anything."""
+    db = Database(settings.database_url)
+    try:
+        return SchemaState(safe_url(settings.database_url), migrate.current_revision(db), migrate.head_revision())
+    finally:
+        db.dispose()
+
+
+def upgrade_database(settings: Settings) -> tuple[SchemaState, SchemaState]:
+    """Run the migrations (keeping every row); the state before and after."""
+    db = Database(settings.database_url)
+    try:
+        before, after = migrate.upgrade(db)
+    finally:
+        db.dispose()
+    where, head = safe_url(settings.database_url), migrate.head_revision()
+    return SchemaState(where, before, head), SchemaState(where, after, head)
 
 
 def attach_portal(settings: Settings, *, require_schema: bool = True) -> Portal:

@@ -12,13 +12,16 @@ from PIL import Image, ImageOps
 from sqlalchemy import select
 
 from portal.backend.photos.analysis import Detectors, analyze_one
-from portal.backend.photos.assets import ingest, publish
+from portal.backend.photos.assets import ingest, record_use
 from portal.backend.photos.biometrics import link_detection, mark_unidentifiable
 from portal.backend.photos.vision.faces import FaceAnalyzer
+from portal.backend.platform.actors import Actor
 from portal.backend.platform.blobs import BlobStore
 from portal.backend.platform.db.engine import Database
 from portal.backend.platform.db.schema import detections
 
+# The demo's staff member who reviewed and published the library.
+REVIEWER = Actor.staff(3, "staff")
 DEMO_DIR = Path(__file__).resolve().parents[3] / "assets" / "demo"
 
 # (file name, event key, the portraits side by side (":m" mirrors one), who is who from left to right).
@@ -84,12 +87,14 @@ def add_demo_photos(
             ).all()
         # The largest boxes are the portraits' faces; HOG also finds a few faint "faces" (a mission patch).
         largest = sorted(faces, key=lambda f: f.w * f.h, reverse=True)[: len(who)]
-        for face, name in zip(sorted(largest, key=lambda f: f.x), who, strict=False):
-            if name is not None:
-                link_detection(db, detection_id=face.id, subject_id=people[name], actor="staff:3", now=now)
-        for face in faces:  # as staff would: the faintest ones are judged not to be people
-            if face not in largest and (face.score or 0) < 0.1:
-                mark_unidentifiable(db, detection_id=face.id, actor="staff:3", now=now)
-    for filename, purpose, place in PUBLISHED:
-        publish(db, asset_id=ids[filename], purpose=purpose, place=place, now=now)
+        with db.write() as conn:
+            for face, name in zip(sorted(largest, key=lambda f: f.x), who, strict=False):
+                if name is not None:
+                    link_detection(conn, detection_id=face.id, subject_id=people[name], actor=REVIEWER, now=now)
+            for face in faces:  # as staff would: the faintest ones are judged not to be people
+                if face not in largest and (face.score or 0) < 0.1:
+                    mark_unidentifiable(conn, detection_id=face.id, actor=REVIEWER, now=now)
+    with db.write() as conn:
+        for filename, purpose, place in PUBLISHED:
+            record_use(conn, asset_id=ids[filename], purpose=purpose, place=place, actor=REVIEWER, now=now)
     return len(ids)

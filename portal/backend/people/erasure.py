@@ -7,8 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, select, update
 
-from portal.backend.consent.records import Context, Decision, record_decisions
-from portal.backend.consent.status import ALLOWING, latest_entries_query, status_of
+from portal.backend.consent.records import Context, record_decisions, withdrawable
 from portal.backend.ops.outbox import queue
 from portal.backend.people.paper import scan_prefix
 from portal.backend.photos.assets import blob_keys
@@ -16,10 +15,9 @@ from portal.backend.photos.face_templates import delete_biometrics
 from portal.backend.photos.vision.intake import encode_jpeg, make_thumbnail, prepare_image
 from portal.backend.photos.vision.redaction import blur_regions
 from portal.backend.photos.vision.schemas import Box
+from portal.backend.platform.actors import Actor
 from portal.backend.platform.blobs import BlobStore
-from portal.backend.platform.db.engine import Database
 from portal.backend.platform.db.schema import asset_uses, assets, detections, purposes, subject_links, subjects
-from portal.backend.platform.db.types import utcnow
 from portal.backend.platform.errors import ConsentStateError, UnknownSubject
 from portal.backend.risk import index as risk_index
 from portal.backend.staff.audit import audit
@@ -73,106 +71,122 @@ def _redact_asset(
     return row.blob_key, new_key, row.thumb_key or "", len(stale)
 
 
-def erase_subject(
-    db: Database, blobs: BlobStore, *, subject_id: str, actor: str, max_pixels: int, now: datetime | None = None
-) -> ErasureReport:
-    """Erase a person: withdraw their consents, blur them out of every stored image, drop personal data.
+Redaction = tuple[str, str, str, int]  # (old key, new key, old thumbnail key, renditions deleted)
+
+
+def redact_images(conn: Connection, blobs: BlobStore, *, subject_id: str, max_pixels: int) -> dict[int, Redaction]:
+    """Check the person can be erased and write blurred copies of every image they are confirmed in.
+
+    Runs before the erasure's transaction: the blurred blobs exist before the rows point at them, and if the
+    transaction fails, running the erasure again is safe.
+    """
+    row = conn.execute(select(subjects.c.erased_at).where(subjects.c.id == subject_id)).one_or_none()
+    if row is None:
+        raise UnknownSubject(subject_id)
+    if row.erased_at is not None:
+        raise ConsentStateError(f"Subject {subject_id} was already erased on {row.erased_at:%Y-%m-%d}.")
+    return {
+        aid: _redact_asset(conn, blobs, aid, boxes, max_pixels=max_pixels)
+        for aid, boxes in _confirmed_faces(conn, subject_id).items()
+    }
+
+
+def apply_erasure(
+    conn: Connection,
+    blobs: BlobStore,
+    *,
+    subject_id: str,
+    actor: Actor,
+    redactions: dict[int, Redaction],
+    now: datetime,
+) -> tuple[ErasureReport, list[str]]:
+    """The erasure's rows in the caller's transaction: withdrawals, template, redacted assets, unlinked faces,
+    risk, takedowns, revoked links, blanked personal data and the audit row; returns the report and the keys of
+    the paper scans to delete after the commit.
 
     The pseudonymous ledger entries stay as proof of what was agreed and when (EDPB 05/2020 para. 104-108).
-    Images are redacted before the database commit; if the commit fails, running the erasure again is safe.
     """
-    now = now or utcnow()
-    with db.read() as conn:
-        row = conn.execute(select(subjects.c.erased_at).where(subjects.c.id == subject_id)).one_or_none()
-        if row is None:
-            raise UnknownSubject(subject_id)
-        if row.erased_at is not None:
-            raise ConsentStateError(f"Subject {subject_id} was already erased on {row.erased_at:%Y-%m-%d}.")
-        faces = _confirmed_faces(conn, subject_id)
-        redactions = {
-            aid: _redact_asset(conn, blobs, aid, boxes, max_pixels=max_pixels) for aid, boxes in faces.items()
-        }
-    with db.write() as conn:
-        latest = conn.execute(latest_entries_query(subject_id)).all()
-        decisions = [
-            Decision(purpose=r.purpose_code, action="withdrawn", asset_id=r.scope_asset_id)
-            for r in latest
-            if status_of(r.action, r.valid_until, now) in ALLOWING
-        ]
-        withdrawn = record_decisions(
-            conn,
-            subject_id=subject_id,
-            decisions=decisions,
-            now=now,
-            context=Context(
-                channel="staff" if actor.startswith(("staff:", "cli")) else "portal",
-                actor=actor,
-                evidence={"reason": "erasure request (Art. 17)"},
-            ),
-        )
-        templates = delete_biometrics(conn, subject_id)
-        for asset_id, (_old, new_key, _thumb, _n) in redactions.items():
-            conn.execute(
-                update(assets)
-                .where(assets.c.id == asset_id)
-                .values(blob_key=new_key, thumb_key=new_key.replace("originals/", "thumbs/"), content_type="image/jpeg")
-            )
-        shown_in = (
-            conn.execute(select(detections.c.asset_id).distinct().where(detections.c.subject_id == subject_id))
-            .scalars()
-            .all()
-        )
+    decisions = withdrawable(conn, subject_id=subject_id, now=now)
+    withdrawn = record_decisions(
+        conn,
+        subject_id=subject_id,
+        decisions=decisions,
+        now=now,
+        context=Context(
+            # The person's own request through their link, or staff acting on a request they received.
+            channel="portal" if actor.kind in ("subject", "guardian") else "staff",
+            actor=actor.ref,
+            evidence={"reason": "erasure request (Art. 17)"},
+        ),
+    )
+    templates = delete_biometrics(conn, subject_id)
+    for asset_id, (_old, new_key, _thumb, _n) in redactions.items():
         conn.execute(
-            update(detections)
-            .where(detections.c.subject_id == subject_id)
-            .values(
-                subject_id=None,
-                link_method=None,
-                link_status=None,
-                link_distance=None,
-                identifiable=False,
-                template=None,
-            )
+            update(assets)
+            .where(assets.c.id == asset_id)
+            .values(blob_key=new_key, thumb_key=new_key.replace("originals/", "thumbs/"), content_type="image/jpeg")
         )
-        risk_index.refresh_assets(conn, shown_in)  # blurred out: no longer a person the photos need consent from
-        takedowns = _queue_takedowns(conn, subject_id, list(faces), now)
-        scans = blobs.list_keys(scan_prefix(subject_id))
-        conn.execute(
-            update(subject_links)
-            .where(subject_links.c.subject_id == subject_id, subject_links.c.revoked_at.is_(None))
-            .values(revoked_at=now)
+    shown_in = (
+        conn.execute(select(detections.c.asset_id).distinct().where(detections.c.subject_id == subject_id))
+        .scalars()
+        .all()
+    )
+    conn.execute(
+        update(detections)
+        .where(detections.c.subject_id == subject_id)
+        .values(
+            subject_id=None,
+            link_method=None,
+            link_status=None,
+            link_distance=None,
+            identifiable=False,
+            template=None,
         )
-        conn.execute(
-            update(subjects)
-            .where(subjects.c.id == subject_id)
-            .values(
-                display_name=None,
-                email=None,
-                phone=None,
-                birth_year=None,
-                guardian_name=None,
-                guardian_verification=None,
-                erased_at=now,
-            )
+    )
+    risk_index.refresh_assets(conn, shown_in)  # blurred out: no longer a person the photos need consent from
+    takedowns = _queue_takedowns(conn, subject_id, list(redactions), now)
+    scans = blobs.list_keys(scan_prefix(subject_id))
+    conn.execute(
+        update(subject_links)
+        .where(subject_links.c.subject_id == subject_id, subject_links.c.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    conn.execute(
+        update(subjects)
+        .where(subjects.c.id == subject_id)
+        .values(
+            display_name=None,
+            email=None,
+            phone=None,
+            birth_year=None,
+            guardian_name=None,
+            guardian_verification=None,
+            erased_at=now,
         )
-        report = ErasureReport(
-            subject_id=subject_id,
-            consents_withdrawn=len(withdrawn),
-            images_redacted=len(redactions),
-            renditions_deleted=sum(r[3] for r in redactions.values()),
-            templates_deleted=templates,
-            takedown_tasks=takedowns,
-            scans_deleted=len(scans),
-        )
-        audit(
-            conn,
-            actor=actor,
-            action="erase_subject",
-            target_type="subject",
-            target_id=subject_id,
-            now=now,
-            detail={k: v for k, v in report.__dict__.items() if k != "subject_id"},
-        )
+    )
+    report = ErasureReport(
+        subject_id=subject_id,
+        consents_withdrawn=len(withdrawn),
+        images_redacted=len(redactions),
+        renditions_deleted=sum(r[3] for r in redactions.values()),
+        templates_deleted=templates,
+        takedown_tasks=takedowns,
+        scans_deleted=len(scans),
+    )
+    audit(
+        conn,
+        actor=actor.ref,
+        action="erase_subject",
+        target_type="subject",
+        target_id=subject_id,
+        now=now,
+        detail={k: v for k, v in report.__dict__.items() if k != "subject_id"},
+    )
+    return report, scans
+
+
+def delete_replaced_blobs(blobs: BlobStore, redactions: dict[int, Redaction], scans: list[str]) -> None:
+    """After the commit: the unblurred originals and thumbnails, and the signed paper scans, go."""
     for old_key, new_key, old_thumb, _ in redactions.values():
         # Only after the commit: until then the database still points at the old blobs.
         if old_key != new_key:
@@ -182,7 +196,6 @@ def erase_subject(
     for key in scans:
         # Signed paper forms carry the name and signature; after the commit the ledger keeps only their SHA-256.
         blobs.delete(key)
-    return report
 
 
 def _queue_takedowns(conn: Connection, subject_id: str, asset_ids: list[int], now: datetime) -> int:

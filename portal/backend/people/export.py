@@ -7,24 +7,24 @@ import io
 import json
 import zipfile
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 
-from portal.backend.consent.ledger import entries_for_subject
+from portal.backend.consent.ledger import LedgerEntry, entries_for_subject
 from portal.backend.consent.purposes import list_purposes, text_version
-from portal.backend.consent.status import subject_consents
+from portal.backend.consent.receipts import subject_receipts
+from portal.backend.consent.status import ConsentStatus, subject_consents
 from portal.backend.people.paper import scan_prefix
-from portal.backend.people.subjects import get_subject
+from portal.backend.people.subjects import Subject, get_subject
 from portal.backend.photos.renditions import safe_rendition
 from portal.backend.platform.blobs import BlobStore
 from portal.backend.platform.db.engine import Database
 from portal.backend.platform.db.schema import detections
-from portal.backend.platform.db.types import utcnow
 from portal.backend.platform.errors import ConsentStateError
-from portal.backend.platform.organisation import get_organisation
-from portal.backend.staff.audit import audit
+from portal.backend.platform.organisation import Organisation, get_organisation
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -66,43 +66,61 @@ def _json(data: Any) -> str:
     )
 
 
-def export_subject(
-    db: Database, blobs: BlobStore, *, subject_id: str, actor: str, max_pixels: int, now: datetime | None = None
-) -> bytes:
-    """A ZIP with the person's data, consents, history, texts, receipts and their photos (others blurred)."""
-    now = now or utcnow()
-    with db.write() as conn:
-        subject = get_subject(conn, subject_id)
-        if subject.erased_at is not None:
-            raise ConsentStateError("This person was erased; only pseudonymous consent records remain.")
-        org = get_organisation(conn)
-        statuses = subject_consents(conn, subject_id, now)
-        history = entries_for_subject(conn, subject_id)
-        codes = {p.id: p.code for p in list_purposes(conn, active_only=False)}
-        texts = {
-            f"{codes[e.purpose_id]} v{e.text_version} {e.text_locale}": text_version(
-                conn, e.purpose_id, e.text_version, e.text_locale
-            ).__dict__
-            for e in history
-        }
-        asset_ids = sorted(
-            set(
-                conn.execute(
-                    select(detections.c.asset_id).where(
-                        detections.c.subject_id == subject_id, detections.c.link_status == "confirmed"
-                    )
-                ).scalars()
-            )
+@dataclass(frozen=True)
+class ExportData:
+    """Everything an access export holds that comes from the database, read in one transaction."""
+
+    subject: Subject
+    organisation: Organisation
+    statuses: list[ConsentStatus]
+    history: list[LedgerEntry]
+    codes: dict[int, str]
+    texts: dict[str, dict[str, Any]]
+    asset_ids: list[int]
+    receipt_keys: list[str]
+
+
+def gather(conn: Connection, *, subject_id: str, now: datetime) -> ExportData:
+    """Read what an export of one person holds; refuses erased people (only pseudonymous records remain)."""
+    subject = get_subject(conn, subject_id)
+    if subject.erased_at is not None:
+        raise ConsentStateError("This person was erased; only pseudonymous consent records remain.")
+    history = entries_for_subject(conn, subject_id)
+    codes = {p.id: p.code for p in list_purposes(conn, active_only=False)}
+    texts = {
+        f"{codes[e.purpose_id]} v{e.text_version} {e.text_locale}": text_version(
+            conn, e.purpose_id, e.text_version, e.text_locale
+        ).__dict__
+        for e in history
+    }
+    asset_ids = sorted(
+        set(
+            conn.execute(
+                select(detections.c.asset_id).where(
+                    detections.c.subject_id == subject_id, detections.c.link_status == "confirmed"
+                )
+            ).scalars()
         )
-        audit(
-            conn,
-            actor=actor,
-            action="export_subject",
-            target_type="subject",
-            target_id=subject_id,
-            now=now,
-            detail={"photos": len(asset_ids)},
-        )
+    )
+    receipt_keys = [
+        key for r in subject_receipts(conn, subject_id) if r.issued for key in (r.json_key, r.pdf_key) if key
+    ]
+    return ExportData(
+        subject=subject,
+        organisation=get_organisation(conn),
+        statuses=subject_consents(conn, subject_id, now),
+        history=history,
+        codes=codes,
+        texts=texts,
+        asset_ids=asset_ids,
+        receipt_keys=receipt_keys,
+    )
+
+
+def build_zip(db: Database, blobs: BlobStore, data: ExportData, *, max_pixels: int, now: datetime) -> bytes:
+    """The export ZIP: data, consents, history, texts, receipts, paper scans and photos with others blurred."""
+    subject, org, statuses, history, codes = data.subject, data.organisation, data.statuses, data.history, data.codes
+    subject_id = subject.id
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.writestr(
@@ -165,11 +183,11 @@ def export_subject(
                 ],
             ),
         )
-        zf.writestr("texts.json", _json(texts))
-        for asset_id in asset_ids:
+        zf.writestr("texts.json", _json(data.texts))
+        for asset_id in data.asset_ids:
             photo = safe_rendition(db, blobs, asset_id=asset_id, keep_subject=subject_id, max_pixels=max_pixels)
             zf.writestr(f"photos/{asset_id}.jpg", photo.data)
-        for key in blobs.list_keys(f"receipts/{subject_id}/"):
+        for key in data.receipt_keys:
             zf.writestr(key, blobs.get(key))
         for key in blobs.list_keys(scan_prefix(subject_id)):
             # The signed paper form is data the person supplied (Art. 15(3), 20).

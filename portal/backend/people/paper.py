@@ -4,22 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import io
-import uuid
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 from PIL import Image, ImageFile, UnidentifiedImageError
 
-from portal.backend.consent.ledger import LedgerEntry
-from portal.backend.consent.records import Context
-from portal.backend.people.subjects import Subject, register_subject_in
-from portal.backend.platform.blobs import BlobStore
-from portal.backend.platform.db.engine import Database
-from portal.backend.platform.db.types import utcnow
 from portal.backend.platform.errors import ValidationError
-from portal.backend.platform.text import clean_email, clean_name
-from portal.backend.staff.audit import audit
 
 MAX_SCAN_BYTES = 10 * 1024 * 1024
 # Content type -> file extension of the scans we keep; anything else is refused by its content, not its name.
@@ -32,14 +22,30 @@ _OLDEST_YEARS = 5
 
 
 @dataclass(frozen=True)
-class PaperConsent:
-    """A registered paper form: the new subject, their ledger entries, and the stored scan."""
+class PaperScan:
+    """A checked scan of a signed paper form: its bytes, type, hash and the date it was signed."""
 
-    subject: Subject
-    entries: list[LedgerEntry]
-    scan_key: str
-    scan_sha256: str
-    replayed: bool
+    data: bytes
+    content_type: str
+    sha256: str
+    signed_at: datetime
+
+    def key(self, subject_id: str) -> str:
+        """Where the scan is stored for this subject."""
+        return f"{scan_prefix(subject_id)}{self.sha256}{SCAN_TYPES[self.content_type]}"
+
+    def evidence(self, note: str | None) -> dict[str, object]:
+        """The ledger evidence of a paper form: the scan's SHA-256, never the scan (R12)."""
+        evidence: dict[str, object] = {
+            "act": "signature",
+            "form": "paper",
+            "signed_on": self.signed_at.date().isoformat(),
+            "scan_sha256": self.sha256,
+            "scan_type": self.content_type,
+        }
+        if note and note.strip():
+            evidence["note"] = note.strip()[:500]
+        return evidence
 
 
 def scan_prefix(subject_id: str) -> str:
@@ -93,107 +99,12 @@ def _signed_at(signed_on: date, now: datetime) -> datetime:
     return datetime.combine(signed_on, time.min, tzinfo=UTC)
 
 
-def record_paper_consent(
-    db: Database,
-    blobs: BlobStore,
-    *,
-    name: str,
-    choices: Mapping[str, bool],
-    signed_on: date,
-    scan: bytes,
-    actor: str,
-    email: str | None = None,
-    phone: str | None = None,
-    locale: str = "en",
-    event_id: int | None = None,
-    is_minor: bool = False,
-    birth_year: int | None = None,
-    guardian_name: str | None = None,
-    guardian_verification: str | None = None,
-    note: str | None = None,
-    submission_id: str | None = None,
-    now: datetime | None = None,
-) -> PaperConsent:
-    """Register a person from a signed paper form (channel `paper`) with its scan; all of it or nothing.
-
-    The scan goes to the blob store first and the subject, ledger and audit rows after, in one transaction;
-    if that transaction fails or was a double submit, the scan is deleted again, so there is never a blob
-    without its rows nor rows without their blob. The ledger evidence holds the scan's SHA-256, not the scan.
-    """
-    now = now or utcnow()
-    # Everything that can be checked without the database is checked before a byte is stored.
-    if not choices:
-        # Every paper form has boxes, ticked or not; at least one answer makes it a consent record (and replayable).
-        raise ValidationError("Record the answer to at least one purpose as it is on the paper form.")
-    clean_name(name)
-    clean_email(email)
-    if is_minor:
-        clean_name(guardian_name, field_label="Guardian's name")
+def check_scan(scan: bytes, *, signed_on: date, now: datetime) -> PaperScan:
+    """Check a paper form's scan and signature date before anything is stored; ValidationError says why not."""
     content_type = sniff_scan(scan)
-    signed_at = _signed_at(signed_on, now)
-    sha = hashlib.sha256(scan).hexdigest()
-    evidence: dict[str, object] = {
-        "act": "signature",
-        "form": "paper",
-        "signed_on": signed_at.date().isoformat(),
-        "scan_sha256": sha,
-        "scan_type": content_type,
-    }
-    if note and note.strip():
-        evidence["note"] = note.strip()[:500]
-    context = Context(
-        channel="paper",
-        actor=actor,
-        event_id=event_id,
-        evidence=evidence,
-        submission_id=submission_id,
-        locale=locale,
-        valid_from=signed_at,
+    return PaperScan(
+        data=scan,
+        content_type=content_type,
+        sha256=hashlib.sha256(scan).hexdigest(),
+        signed_at=_signed_at(signed_on, now),
     )
-    subject_id = str(uuid.uuid4())
-    key = f"{scan_prefix(subject_id)}{sha}{SCAN_TYPES[content_type]}"
-    blobs.put(key, scan, content_type=content_type)
-    try:
-        with db.write() as conn:
-            reg = register_subject_in(
-                conn,
-                name=name,
-                context=context,
-                choices=choices,
-                email=email,
-                phone=phone,
-                locale=locale,
-                birth_year=birth_year,
-                is_minor=is_minor,
-                guardian_name=guardian_name,
-                guardian_verification=guardian_verification,
-                event_id=event_id,
-                subject_id=subject_id,
-                now=now,
-            )
-            replayed = reg.subject.id != subject_id
-            if not replayed:
-                audit(
-                    conn,
-                    actor=actor,
-                    action="enter_paper_consent",
-                    target_type="subject",
-                    target_id=subject_id,
-                    now=now,
-                    detail={"scan_sha256": sha, "event_id": event_id, "entries": len(reg.entries)},
-                )
-    except BaseException:
-        blobs.delete(key)
-        raise
-    if replayed:
-        # The same submission was entered before: it keeps its own scan, this copy goes.
-        blobs.delete(key)
-        earlier = blobs.list_keys(scan_prefix(reg.subject.id))
-        return PaperConsent(
-            subject=reg.subject,
-            entries=reg.entries,
-            scan_key=earlier[0] if earlier else "",
-            scan_sha256=str(reg.entries[0].evidence_data.get("scan_sha256", "")),
-            replayed=True,
-        )
-    return PaperConsent(subject=reg.subject, entries=reg.entries, scan_key=key, scan_sha256=sha, replayed=False)

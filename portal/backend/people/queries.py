@@ -7,9 +7,12 @@ from datetime import datetime
 
 from portal.backend.people import subjects as _subjects
 from portal.backend.people.subjects import Subject, SubjectRow
+from portal.backend.platform.db.types import utcnow
 from portal.backend.platform.runtime import Portal
 
-__all__ = ["Subject", "SubjectPage", "SubjectRow", "list_subjects"]
+__all__ = ["Subject", "SubjectPage", "SubjectRow", "link_token", "list_subjects", "resolve_personal_link"]
+
+link_token = _subjects.link_token
 
 
 @dataclass(frozen=True)
@@ -25,3 +28,9 @@ def list_subjects(portal: Portal, *, now: datetime, search: str = "", limit: int
     with portal.db.read() as conn:
         total, rows = _subjects.list_subjects(conn, now=now, search=search, limit=limit, offset=offset)
     return SubjectPage(total=total, rows=rows)
+
+
+def resolve_personal_link(portal: Portal, *, token: str, now: datetime | None = None) -> Subject:
+    """The person a personal-link token opens; TokenError for forged, expired, revoked or erased links."""
+    with portal.db.read() as conn:
+        return _subjects.resolve_link(conn, token=token, secret=portal.settings.secret_key, now=now or utcnow())

@@ -257,51 +257,57 @@ def list_subjects(
     return total, rows
 
 
-def create_personal_link(
-    db: Database, *, subject_id: str, secret: str, base_url: str, ttl_days: int, now: datetime | None = None
-) -> str:
-    """Create a signed, expiring, revocable personal link and return its URL."""
-    now = now or utcnow()
+def create_link(conn: Connection, *, subject_id: str, secret: str, base_url: str, ttl_days: int, now: datetime) -> str:
+    """Store a signed, expiring, revocable personal link in the caller's transaction and return its URL."""
+    subject = get_subject(conn, subject_id)
+    if subject.erased_at is not None:
+        raise ValidationError("This subject was erased; no link can be made for them.")
     expires = now + timedelta(days=ttl_days)
     link_id = str(uuid.uuid4())
-    with db.write() as conn:
-        subject = get_subject(conn, subject_id)
-        if subject.erased_at is not None:
-            raise ValidationError("This subject was erased; no link can be made for them.")
-        conn.execute(
-            insert(subject_links).values(id=link_id, subject_id=subject_id, created_at=now, expires_at=expires)
-        )
+    conn.execute(insert(subject_links).values(id=link_id, subject_id=subject_id, created_at=now, expires_at=expires))
     token = tokens.sign({"lid": link_id, "exp": int(expires.timestamp())}, secret=secret, kind=_LINK_KIND)
     return f"{base_url.rstrip('/')}/?link={token}"
 
 
-def resolve_personal_link(db: Database, *, token: str, secret: str, now: datetime | None = None) -> Subject:
-    """The subject a personal-link token belongs to; TokenError for forged, expired or revoked links."""
-    now = now or utcnow()
+def create_personal_link(
+    db: Database, *, subject_id: str, secret: str, base_url: str, ttl_days: int, now: datetime | None = None
+) -> str:
+    """create_link in its own transaction, for tests and benchmarks; pages and the CLI use people.services."""
+    with db.write() as conn:
+        return create_link(
+            conn, subject_id=subject_id, secret=secret, base_url=base_url, ttl_days=ttl_days, now=now or utcnow()
+        )
+
+
+def resolve_link(conn: Connection, *, token: str, secret: str, now: datetime) -> Subject:
+    """The subject a personal-link token belongs to; TokenError for forged, expired, revoked or erased links."""
     data = tokens.verify(token, secret=secret, kind=_LINK_KIND, now=now)
-    with db.read() as conn:
-        link = conn.execute(select(subject_links).where(subject_links.c.id == str(data.get("lid")))).one_or_none()
-        if link is None or link.revoked_at is not None:
-            raise TokenError("This link has been withdrawn. Ask the organisation for a new one.")
-        if link.expires_at <= now:
-            raise TokenError("This link has expired. Ask the organisation for a new one.")
-        subject = get_subject(conn, link.subject_id)
+    link = conn.execute(select(subject_links).where(subject_links.c.id == str(data.get("lid")))).one_or_none()
+    if link is None or link.revoked_at is not None:
+        raise TokenError("This link has been withdrawn. Ask the organisation for a new one.")
+    if link.expires_at <= now:
+        raise TokenError("This link has expired. Ask the organisation for a new one.")
+    subject = get_subject(conn, link.subject_id)
     if subject.erased_at is not None:
         raise TokenError("The data behind this link has been erased.")
     return subject
 
 
-def revoke_links(db: Database, *, subject_id: str, now: datetime | None = None) -> int:
-    """Revoke every personal link of a subject; returns how many were active."""
-    now = now or utcnow()
-    with db.write() as conn:
-        get_subject(conn, subject_id)
-        result = conn.execute(
-            update(subject_links)
-            .where(subject_links.c.subject_id == subject_id, subject_links.c.revoked_at.is_(None))
-            .values(revoked_at=now)
-        )
-        return result.rowcount or 0
+def resolve_personal_link(db: Database, *, token: str, secret: str, now: datetime | None = None) -> Subject:
+    """resolve_link on a read connection, for tests and benchmarks; pages use people.queries."""
+    with db.read() as conn:
+        return resolve_link(conn, token=token, secret=secret, now=now or utcnow())
+
+
+def revoke_links(conn: Connection, *, subject_id: str, now: datetime) -> int:
+    """Revoke every personal link of a subject in the caller's transaction; returns how many were active."""
+    get_subject(conn, subject_id)
+    result = conn.execute(
+        update(subject_links)
+        .where(subject_links.c.subject_id == subject_id, subject_links.c.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    return result.rowcount or 0
 
 
 def link_token(url: str) -> str:

@@ -12,13 +12,17 @@ from typing import Any
 
 from sqlalchemy import Connection, case, func, insert, select, update
 
+from portal.backend.consent.purposes import get_purpose
 from portal.backend.photos.vision.intake import make_thumbnail, prepare_image
+from portal.backend.photos.vision.schemas import Box
+from portal.backend.platform.actors import Actor
 from portal.backend.platform.blobs import BlobStore
 from portal.backend.platform.db.engine import Database
-from portal.backend.platform.db.schema import asset_uses, assets, detections, events
+from portal.backend.platform.db.schema import asset_uses, assets, detections, events, purposes
 from portal.backend.platform.db.types import utcnow
 from portal.backend.platform.errors import NotFound, ValidationError
 from portal.backend.platform.text import has_control
+from portal.backend.staff.audit import audit
 
 log = logging.getLogger(__name__)
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".gif"}
@@ -82,7 +86,7 @@ def ingest(
     filename: str,
     max_pixels: int,
     event_id: int | None = None,
-    uploaded_by: int | None = None,
+    actor: Actor | None = None,
     now: datetime | None = None,
 ) -> Intake:
     """Validate an image, store original + thumbnail, then write the row; the same file twice is one asset."""
@@ -122,7 +126,7 @@ def ingest(
                     bytes=prepared.size_bytes,
                     taken_at=prepared.taken_at,
                     uploaded_at=now,
-                    uploaded_by=uploaded_by,
+                    uploaded_by=actor.staff_id if actor else None,
                     event_id=event_id,
                 )
                 .returning(assets.c.id)
@@ -164,14 +168,50 @@ def iter_image_files(paths: Iterable[Path]) -> Iterator[Path]:
             yield path
 
 
-def count_by_state(conn: Connection) -> dict[str, int]:
+@dataclass(frozen=True)
+class AnalysisCounts:
+    """How many photos wait for, passed or failed analysis."""
+
+    pending: int = 0
+    done: int = 0
+    failed: int = 0
+
+    @property
+    def total(self) -> int:
+        """All photos."""
+        return self.pending + self.done + self.failed
+
+
+def count_by_state(conn: Connection) -> AnalysisCounts:
     """How many assets are in each analysis state."""
     rows = conn.execute(select(assets.c.analysis_state, func.count()).group_by(assets.c.analysis_state))
-    return {state: n for state, n in rows}
+    return AnalysisCounts(**{state: int(n) for state, n in rows if state in AnalysisCounts.__dataclass_fields__})
 
 
-def asset_detections(conn: Connection, asset_id: int) -> list[dict[str, Any]]:
-    """Detections of one asset with boxes, links and statuses (no templates: they never leave the backend)."""
+@dataclass(frozen=True)
+class FaceBox:
+    """One detection as staff see it: box, link and status (never the template: it does not leave the backend)."""
+
+    id: int
+    kind: str  # 'face' or 'person'
+    box: Box
+    score: float | None
+    detector: str
+    subject_id: str | None
+    link_method: str | None  # 'manual', 'match', 'registration'
+    link_status: str | None  # 'suggested', 'confirmed', 'rejected'
+    link_distance: float | None
+    identifiable: bool
+    has_template: bool
+
+    @property
+    def confirmed_subject(self) -> str | None:
+        """The person staff confirmed this detection shows, if any."""
+        return self.subject_id if self.link_status == "confirmed" else None
+
+
+def asset_detections(conn: Connection, asset_id: int) -> list[FaceBox]:
+    """Detections of one asset with boxes, links and statuses."""
     rows = conn.execute(
         select(
             detections.c.id,
@@ -193,60 +233,91 @@ def asset_detections(conn: Connection, asset_id: int) -> list[dict[str, Any]]:
         .order_by(detections.c.id)
     )
     return [
-        {
-            "id": r.id,
-            "kind": r.kind,
-            "box": {"x": r.x, "y": r.y, "w": r.w, "h": r.h},
-            "score": r.score,
-            "detector": r.detector,
-            "subject_id": r.subject_id,
-            "link_method": r.link_method,
-            "link_status": r.link_status,
-            "link_distance": r.link_distance,
-            "identifiable": bool(r.identifiable),
-            "has_template": bool(r.has_template),
-        }
+        FaceBox(
+            id=r.id,
+            kind=r.kind,
+            box=Box(r.x, r.y, r.w, r.h),
+            score=r.score,
+            detector=r.detector,
+            subject_id=r.subject_id,
+            link_method=r.link_method,
+            link_status=r.link_status,
+            link_distance=r.link_distance,
+            identifiable=bool(r.identifiable),
+            has_template=bool(r.has_template),
+        )
         for r in rows
     ]
 
 
-def publish(
-    db: Database, *, asset_id: int, purpose: str, place: str, actor_id: int | None = None, now: datetime | None = None
-) -> int:
-    """Record that an asset is used for a purpose at a place (the takedown list); returns the use id."""
-    from portal.backend.consent.purposes import get_purpose
+def record_use(conn: Connection, *, asset_id: int, purpose: str, place: str, actor: Actor, now: datetime) -> int:
+    """Record that an asset is used for a purpose at a place (the takedown list), audited; returns the use id.
 
-    now = now or utcnow()
-    if not place.strip() or len(place) > 300:
+    The risk index needs no update: it judges consent per (photo, purpose), and readers join the current uses
+    to tell "critical" (published) from "at risk".
+    """
+    place = place.strip()
+    if not place or len(place) > 300:
         raise ValidationError(
             "Say where the photo is published (a URL or a short description, at most 300 characters)."
         )
-    if has_control(place.strip()):
+    if has_control(place):
         raise ValidationError("Where the photo is published contains control or invisible formatting characters.")
-    with db.write() as conn:
-        get_asset(conn, asset_id)
-        purpose_id = get_purpose(conn, purpose).id
-        return conn.execute(
-            insert(asset_uses)
-            .values(asset_id=asset_id, purpose_id=purpose_id, place=place.strip(), since=now, created_by=actor_id)
-            .returning(asset_uses.c.id)
-        ).scalar_one()
+    get_asset(conn, asset_id)
+    found = get_purpose(conn, purpose)
+    use_id = conn.execute(
+        insert(asset_uses)
+        .values(asset_id=asset_id, purpose_id=found.id, place=place, since=now, created_by=actor.staff_id)
+        .returning(asset_uses.c.id)
+    ).scalar_one()
+    audit(
+        conn,
+        actor=actor.ref,
+        action="publish_photo",
+        target_type="asset",
+        target_id=str(asset_id),
+        detail={"use_id": use_id, "purpose": found.code, "where": place},
+        now=now,
+    )
+    return use_id
 
 
-def unpublish(db: Database, *, use_id: int, now: datetime | None = None) -> None:
-    """Mark a use as ended."""
-    now = now or utcnow()
-    with db.write() as conn:
-        done = conn.execute(
-            update(asset_uses).where(asset_uses.c.id == use_id, asset_uses.c.until.is_(None)).values(until=now)
-        ).rowcount
-        if not done:
-            raise NotFound(f"No current publication with id {use_id}.")
+def end_use(conn: Connection, *, use_id: int, actor: Actor, now: datetime) -> None:
+    """Mark a current use as ended, audited."""
+    row = conn.execute(
+        select(asset_uses.c.asset_id, asset_uses.c.place, purposes.c.code)
+        .join(purposes, purposes.c.id == asset_uses.c.purpose_id)
+        .where(asset_uses.c.id == use_id, asset_uses.c.until.is_(None))
+    ).one_or_none()
+    if row is None:
+        raise NotFound(f"No current publication with id {use_id}.")
+    conn.execute(update(asset_uses).where(asset_uses.c.id == use_id).values(until=now))
+    audit(
+        conn,
+        actor=actor.ref,
+        action="unpublish_photo",
+        target_type="asset",
+        target_id=str(row.asset_id),
+        detail={"use_id": use_id, "purpose": row.code, "where": row.place},
+        now=now,
+    )
 
 
-def list_assets(
-    conn: Connection, *, limit: int = 50, offset: int = 0, event_id: int | None = None
-) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class AssetRow:
+    """One line of the photo list."""
+
+    id: int
+    filename: str
+    event_id: int | None
+    analysis_state: str
+    uploaded_at: datetime
+    faces: int
+    persons: int
+    suggested: int
+
+
+def list_assets(conn: Connection, *, limit: int = 50, offset: int = 0, event_id: int | None = None) -> list[AssetRow]:
     """A page of assets, newest first, with their face and person counts (one grouped query)."""
     counts = (
         select(
@@ -276,17 +347,37 @@ def list_assets(
     )
     if event_id is not None:
         stmt = stmt.where(assets.c.event_id == event_id)
-    return [dict(r._mapping) for r in conn.execute(stmt)]
+    return [
+        AssetRow(
+            id=r.id,
+            filename=r.filename,
+            event_id=r.event_id,
+            analysis_state=r.analysis_state,
+            uploaded_at=r.uploaded_at,
+            faces=int(r.faces),
+            persons=int(r.persons),
+            suggested=int(r.suggested),
+        )
+        for r in conn.execute(stmt)
+    ]
 
 
-def current_uses(conn: Connection, asset_id: int) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class PhotoUse:
+    """Where a photo is published now, and for which purpose."""
+
+    id: int
+    purpose: str
+    place: str
+    since: datetime
+
+
+def current_uses(conn: Connection, asset_id: int) -> list[PhotoUse]:
     """Where an asset is published now."""
-    from portal.backend.platform.db.schema import purposes
-
     rows = conn.execute(
         select(asset_uses.c.id, purposes.c.code, asset_uses.c.place, asset_uses.c.since)
         .join(purposes, purposes.c.id == asset_uses.c.purpose_id)
         .where(asset_uses.c.asset_id == asset_id, asset_uses.c.until.is_(None))
         .order_by(asset_uses.c.id)
     )
-    return [dict(r._mapping) for r in rows]
+    return [PhotoUse(r.id, r.code, r.place, r.since) for r in rows]

@@ -4,19 +4,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, and_, delete, insert, or_, select, update
+from sqlalchemy import Connection, Row, and_, delete, insert, or_, select, update
 
 from portal.backend.consent.status import ALLOWING, latest_entries_query, status_of
 from portal.backend.photos.face_templates import delete_biometrics, has_template  # noqa: F401 - re-exported
 from portal.backend.photos.vision.faces import FaceAnalyzer
 from portal.backend.photos.vision.intake import prepare_image
 from portal.backend.photos.vision.matching import classify, pack, rank, unpack
-from portal.backend.platform.db.engine import Database
+from portal.backend.platform.actors import Actor
 from portal.backend.platform.db.schema import assets, detections, organisation, purposes, subject_templates, subjects
-from portal.backend.platform.db.types import utcnow
-from portal.backend.platform.errors import ConsentStateError, NotFound, UnknownSubject, ValidationError
+from portal.backend.platform.errors import (
+    ConsentStateError,
+    FaceAlreadyLinked,
+    NotFound,
+    UnknownSubject,
+    ValidationError,
+)
 from portal.backend.risk import index as risk_index
 from portal.backend.staff.audit import audit
 
@@ -58,29 +64,22 @@ def check_selfie(image: bytes, *, analyzer: FaceAnalyzer, max_pixels: int) -> np
     return analyzer.describe(prepared.image, [faces[0].box])[0]
 
 
-def enrol_selfie(
-    db: Database, *, subject_id: str, image: bytes, analyzer: FaceAnalyzer, max_pixels: int, now: datetime | None = None
-) -> None:
-    """Compute and keep a subject's template from a selfie; the selfie itself is never stored."""
-    enrol_template(
-        db, subject_id=subject_id, template=check_selfie(image, analyzer=analyzer, max_pixels=max_pixels), now=now
-    )
+def enrol_template(conn: Connection, *, subject_id: str, template: np.ndarray, now: datetime) -> None:
+    """Keep a computed template in the caller's transaction, only while face-matching consent is valid (R24).
 
-
-def enrol_template(db: Database, *, subject_id: str, template: np.ndarray, now: datetime | None = None) -> None:
-    """Keep a computed template, only while the subject's face-matching consent is valid (R24)."""
-    now = now or utcnow()
-    with db.write() as conn:
-        if conn.execute(select(subjects.c.id).where(subjects.c.id == subject_id)).first() is None:
-            raise UnknownSubject(subject_id)
-        if not _matching_allowed(conn, subject_id, now):
-            raise ConsentStateError("Face matching needs the person's explicit face-matching consent first (R24).")
-        conn.execute(delete(subject_templates).where(subject_templates.c.subject_id == subject_id))
-        conn.execute(
-            insert(subject_templates).values(
-                subject_id=subject_id, template=pack(template), model=TEMPLATE_MODEL, created_at=now
-            )
+    Registration computes the template first (a bad selfie writes nothing) and calls this in the transaction that
+    records the consent, so there is never a consent without its template or a template without its consent.
+    """
+    if conn.execute(select(subjects.c.id).where(subjects.c.id == subject_id)).first() is None:
+        raise UnknownSubject(subject_id)
+    if not _matching_allowed(conn, subject_id, now):
+        raise ConsentStateError("Face matching needs the person's explicit face-matching consent first (R24).")
+    conn.execute(delete(subject_templates).where(subject_templates.c.subject_id == subject_id))
+    conn.execute(
+        insert(subject_templates).values(
+            subject_id=subject_id, template=pack(template), model=TEMPLATE_MODEL, created_at=now
         )
+    )
 
 
 def suggest_for_detections(
@@ -138,165 +137,211 @@ def _suggest(
     return Suggestion(detection_id, asset_id, subject_id, float(distance), status)
 
 
-def _refresh_asset_of(conn: Connection, detection_id: int) -> None:
-    """Re-judge the photo a changed detection belongs to."""
-    risk_index.refresh_assets(
-        conn, conn.execute(select(detections.c.asset_id).where(detections.c.id == detection_id)).scalars().all()
-    )
-
-
 def match_subject(
-    db: Database,
+    conn: Connection,
     *,
     subject_id: str,
+    now: datetime,
     event_id: int | None = None,
     suggest: float = 0.6,
     auto: float = 0.0,
     limit: int = 50,
-    now: datetime | None = None,
 ) -> list[Suggestion]:
-    """Ranked suggestions of library faces for one enrolled subject, optionally only in one event's photos."""
-    now = now or utcnow()
-    with db.write() as conn:
-        row = conn.execute(
-            select(subject_templates.c.template).where(subject_templates.c.subject_id == subject_id)
-        ).one_or_none()
-        if row is None:
-            raise ConsentStateError("This person has no face template (no selfie with face-matching consent).")
-        stmt = (
-            select(detections.c.id, detections.c.asset_id, detections.c.template)
-            .join(assets, assets.c.id == detections.c.asset_id)
-            .where(
-                detections.c.kind == "face",
-                detections.c.template.is_not(None),
-                or_(
-                    detections.c.subject_id.is_(None),
-                    and_(detections.c.subject_id == subject_id, detections.c.link_status == "suggested"),
-                ),
-            )
+    """Store ranked suggestions of library faces for one enrolled subject (optionally one event's photos only)."""
+    row = conn.execute(
+        select(subject_templates.c.template).where(subject_templates.c.subject_id == subject_id)
+    ).one_or_none()
+    if row is None:
+        raise ConsentStateError("This person has no face template (no selfie with face-matching consent).")
+    stmt = (
+        select(detections.c.id, detections.c.asset_id, detections.c.template)
+        .join(assets, assets.c.id == detections.c.asset_id)
+        .where(
+            detections.c.kind == "face",
+            detections.c.template.is_not(None),
+            or_(
+                detections.c.subject_id.is_(None),
+                and_(detections.c.subject_id == subject_id, detections.c.link_status == "suggested"),
+            ),
         )
-        if event_id is not None:
-            stmt = stmt.where(assets.c.event_id == event_id)
-        library = conn.execute(stmt).all()
-        if not library:
-            return []
-        ranked = rank(
-            unpack(row.template),
-            np.stack([unpack(r.template) for r in library]),
-            list(range(len(library))),
-            threshold=suggest,
-            limit=limit,
-        )
-        return [
-            _suggest(conn, library[i].id, library[i].asset_id, subject_id, distance, suggest, auto, now)
-            for i, distance in ranked
-        ]
+    )
+    if event_id is not None:
+        stmt = stmt.where(assets.c.event_id == event_id)
+    library = conn.execute(stmt).all()
+    if not library:
+        return []
+    ranked = rank(
+        unpack(row.template),
+        np.stack([unpack(r.template) for r in library]),
+        list(range(len(library))),
+        threshold=suggest,
+        limit=limit,
+    )
+    return [
+        _suggest(conn, library[i].id, library[i].asset_id, subject_id, distance, suggest, auto, now)
+        for i, distance in ranked
+    ]
+
+
+@dataclass(frozen=True)
+class FaceLink:
+    """A detection's confirmed link after a change; `previous_subject_id` is whom it was confirmed for before."""
+
+    detection_id: int
+    asset_id: int
+    subject_id: str | None
+    previous_subject_id: str | None
+
+
+def _detection(conn: Connection, detection_id: int) -> Row[Any]:
+    """The link columns of one detection, or NotFound."""
+    row = conn.execute(
+        select(
+            detections.c.id,
+            detections.c.asset_id,
+            detections.c.subject_id,
+            detections.c.link_status,
+            detections.c.link_method,
+        ).where(detections.c.id == detection_id)
+    ).one_or_none()
+    if row is None:
+        raise NotFound(f"No detection with id {detection_id}.")
+    return row
 
 
 def link_detection(
-    db: Database, *, detection_id: int, subject_id: str, actor: str, now: datetime | None = None
-) -> None:
-    """Link a face or person to a subject by hand (confirmed; no biometrics involved)."""
-    now = now or utcnow()
-    with db.write() as conn:
-        if conn.execute(select(detections.c.id).where(detections.c.id == detection_id)).first() is None:
-            raise NotFound(f"No detection with id {detection_id}.")
-        subject = conn.execute(select(subjects.c.erased_at).where(subjects.c.id == subject_id)).one_or_none()
-        if subject is None:
-            raise UnknownSubject(subject_id)
-        if subject.erased_at is not None:
-            raise ConsentStateError("This person was erased and cannot be linked to photos.")
-        conn.execute(
-            update(detections)
-            .where(detections.c.id == detection_id)
-            .values(
-                subject_id=subject_id,
-                link_method="manual",
-                link_status="confirmed",
-                link_distance=None,
-                confirmed_at=now,
-                identifiable=True,
-            )
+    conn: Connection, *, detection_id: int, subject_id: str, actor: Actor, now: datetime, move: bool = False
+) -> FaceLink:
+    """Link a face or person to a subject by hand (confirmed; no biometrics involved), in the caller's transaction.
+
+    A face already confirmed as someone else moves only with `move=True`: a mis-click must not silently take a
+    photo away from one person's record and put it into another's.
+    """
+    found = _detection(conn, detection_id)
+    subject = conn.execute(select(subjects.c.erased_at).where(subjects.c.id == subject_id)).one_or_none()
+    if subject is None:
+        raise UnknownSubject(subject_id)
+    if subject.erased_at is not None:
+        raise ConsentStateError("This person was erased and cannot be linked to photos.")
+    previous = found.subject_id if found.link_status == "confirmed" else None
+    if previous is not None and previous != subject_id and not move:
+        name = conn.execute(select(subjects.c.display_name).where(subjects.c.id == previous)).scalar()
+        raise FaceAlreadyLinked(detection_id, previous, name or f"person {previous[:8]}")
+    conn.execute(
+        update(detections)
+        .where(detections.c.id == detection_id)
+        .values(
+            subject_id=subject_id,
+            link_method="manual",
+            link_status="confirmed",
+            link_distance=None,
+            confirmed_by=actor.staff_id,
+            confirmed_at=now,
+            identifiable=True,
         )
-        _refresh_asset_of(conn, detection_id)
-        audit(
-            conn,
-            actor=actor,
-            action="link_detection",
-            target_type="detection",
-            target_id=str(detection_id),
-            detail={"subject_id": subject_id},
-            now=now,
-        )
+    )
+    risk_index.refresh_assets(conn, [found.asset_id])
+    audit(
+        conn,
+        actor=actor.ref,
+        action="link_detection",
+        target_type="detection",
+        target_id=str(detection_id),
+        detail={"from_subject": previous, "to_subject": subject_id},
+        now=now,
+    )
+    return FaceLink(detection_id, found.asset_id, subject_id, previous)
 
 
-def review_suggestion(
-    db: Database, *, detection_id: int, accept: bool, staff_id: int, now: datetime | None = None
-) -> None:
-    """Staff confirm or reject a match suggestion."""
-    now = now or utcnow()
-    with db.write() as conn:
-        row = conn.execute(select(detections.c.link_status).where(detections.c.id == detection_id)).one_or_none()
-        if row is None:
-            raise NotFound(f"No detection with id {detection_id}.")
-        if row.link_status != "suggested":
-            raise ConsentStateError("This face has no open suggestion to review.")
-        conn.execute(
-            update(detections)
-            .where(detections.c.id == detection_id)
-            .values(link_status="confirmed" if accept else "rejected", confirmed_by=staff_id, confirmed_at=now)
+def unlink_detection(conn: Connection, *, detection_id: int, actor: Actor, now: datetime) -> FaceLink:
+    """Remove whatever person a detection is linked to: it is an unidentified person again (at risk until linked)."""
+    found = _detection(conn, detection_id)
+    if found.subject_id is None:
+        raise ConsentStateError(f"Face #{detection_id} is not linked to anyone.")
+    conn.execute(
+        update(detections)
+        .where(detections.c.id == detection_id)
+        .values(
+            subject_id=None,
+            link_method=None,
+            link_status=None,
+            link_distance=None,
+            confirmed_by=None,
+            confirmed_at=None,
+            identifiable=True,
         )
-        _refresh_asset_of(conn, detection_id)
-        audit(
-            conn,
-            actor=f"staff:{staff_id}",
-            action="confirm_match" if accept else "reject_match",
-            target_type="detection",
-            target_id=str(detection_id),
-            now=now,
-        )
+    )
+    risk_index.refresh_assets(conn, [found.asset_id])
+    audit(
+        conn,
+        actor=actor.ref,
+        action="unlink_detection",
+        target_type="detection",
+        target_id=str(detection_id),
+        detail={"from_subject": found.subject_id, "link_status": found.link_status},
+        now=now,
+    )
+    return FaceLink(detection_id, found.asset_id, None, found.subject_id)
 
 
-def set_matching_enabled(db: Database, *, enabled: bool, actor: str, now: datetime | None = None) -> int:
+def review_suggestion(conn: Connection, *, detection_id: int, accept: bool, actor: Actor, now: datetime) -> FaceLink:
+    """Staff confirm or reject a match suggestion, in the caller's transaction."""
+    found = _detection(conn, detection_id)
+    if found.link_status != "suggested":
+        raise ConsentStateError("This face has no open suggestion to review.")
+    conn.execute(
+        update(detections)
+        .where(detections.c.id == detection_id)
+        .values(link_status="confirmed" if accept else "rejected", confirmed_by=actor.staff_id, confirmed_at=now)
+    )
+    risk_index.refresh_assets(conn, [found.asset_id])
+    audit(
+        conn,
+        actor=actor.ref,
+        action="confirm_match" if accept else "reject_match",
+        target_type="detection",
+        target_id=str(detection_id),
+        detail={"subject_id": found.subject_id},
+        now=now,
+    )
+    return FaceLink(detection_id, found.asset_id, found.subject_id if accept else None, None)
+
+
+def set_matching_enabled(conn: Connection, *, enabled: bool, actor: Actor, now: datetime) -> int:
     """Switch library matching on or off; off deletes every stored library template at once."""
-    now = now or utcnow()
-    with db.write() as conn:
-        conn.execute(update(organisation).where(organisation.c.id == 1).values(matching_enabled=enabled))
-        removed = 0
-        if not enabled:
-            removed = (
-                conn.execute(
-                    update(detections).where(detections.c.template.is_not(None)).values(template=None)
-                ).rowcount
-                or 0
-            )
-        audit(
-            conn,
-            actor=actor,
-            action="matching_on" if enabled else "matching_off",
-            now=now,
-            detail={"templates_deleted": removed},
+    conn.execute(update(organisation).where(organisation.c.id == 1).values(matching_enabled=enabled))
+    removed = 0
+    if not enabled:
+        removed = (
+            conn.execute(update(detections).where(detections.c.template.is_not(None)).values(template=None)).rowcount
+            or 0
         )
-        return removed
+    audit(
+        conn,
+        actor=actor.ref,
+        action="matching_on" if enabled else "matching_off",
+        now=now,
+        detail={"templates_deleted": removed},
+    )
+    return removed
 
 
-def mark_unidentifiable(db: Database, *, detection_id: int, actor: str, now: datetime | None = None) -> None:
+def mark_unidentifiable(conn: Connection, *, detection_id: int, actor: Actor, now: datetime) -> FaceLink:
     """Staff judge a detection not to be an identifiable person (background, poster, statue): no consent needed."""
-    now = now or utcnow()
-    with db.write() as conn:
-        done = conn.execute(
-            update(detections)
-            .where(detections.c.id == detection_id)
-            .values(identifiable=False, subject_id=None, link_method=None, link_status=None, link_distance=None)
-        ).rowcount
-        if not done:
-            raise NotFound(f"No detection with id {detection_id}.")
-        _refresh_asset_of(conn, detection_id)
-        audit(
-            conn,
-            actor=actor,
-            action="mark_unidentifiable",
-            target_type="detection",
-            target_id=str(detection_id),
-            now=now,
-        )
+    found = _detection(conn, detection_id)
+    conn.execute(
+        update(detections)
+        .where(detections.c.id == detection_id)
+        .values(identifiable=False, subject_id=None, link_method=None, link_status=None, link_distance=None)
+    )
+    risk_index.refresh_assets(conn, [found.asset_id])
+    audit(
+        conn,
+        actor=actor.ref,
+        action="mark_unidentifiable",
+        target_type="detection",
+        target_id=str(detection_id),
+        detail={"from_subject": found.subject_id} if found.subject_id else None,
+        now=now,
+    )
+    return FaceLink(detection_id, found.asset_id, None, found.subject_id)

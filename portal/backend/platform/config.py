@@ -10,7 +10,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from portal.backend.platform.errors import ConfigError
@@ -120,7 +120,7 @@ class Settings:
     demo_data: bool = _BY_NAME["demo_data"].default
     expiry_warning_days: int = _BY_NAME["expiry_warning_days"].default
     max_image_pixels: int = _BY_NAME["max_image_pixels"].default
-    face_detector: str = _BY_NAME["face_detector"].default
+    face_detector: Literal["hog", "cnn"] = _BY_NAME["face_detector"].default  # checked in __post_init__
     yolo_weights: str = _BY_NAME["yolo_weights"].default
     match_threshold: str = _BY_NAME["match_threshold"].default
     auto_confirm_threshold: str = _BY_NAME["auto_confirm_threshold"].default

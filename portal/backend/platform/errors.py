@@ -65,3 +65,27 @@ class StorageError(PortalError):
 
 class SessionExpired(AuthError):
     """A staff sign-in that has run out or was ended elsewhere; the person signs in again."""
+
+
+def database_refusal(exc: BaseException) -> str | None:
+    """The first line of a database driver's refusal (a constraint, a lost connection), or None for other errors.
+
+    Entry points catch everything a command can raise; this keeps them free of SQLAlchemy imports."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    if not isinstance(exc, SQLAlchemyError):
+        return None
+    return str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+
+
+class FaceAlreadyLinked(PortalError):
+    """Linking a face that staff already confirmed as someone else, without saying to move it."""
+
+    def __init__(self, detection_id: int, subject_id: str, name: str) -> None:
+        super().__init__(
+            f"Face #{detection_id} is already confirmed as {name}. Confirm that it should move to the other person "
+            "(on the CLI: --move)."
+        )
+        self.detection_id = detection_id
+        self.subject_id = subject_id
+        self.name = name

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -10,11 +9,8 @@ from urllib.parse import unquote, urlsplit
 
 from jinja2 import Environment, FileSystemLoader
 
-from portal.backend.consent.ledger import LedgerEntry
-from portal.backend.consent.receipts import Receipt, build_receipt, store_receipt
+from portal.backend.consent.receipts import Receipt
 from portal.backend.i18n.receipts import rt
-from portal.backend.platform.blobs import BlobStore
-from portal.backend.platform.db.engine import Database
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 ASSETS = Path(__file__).resolve().parents[3] / "assets"
@@ -103,28 +99,3 @@ def render_receipt_pdf(receipt: Receipt, *, base_url_for_assets: Path | None = N
     ]
     html = HTML(string=render_receipt_html(receipt), base_url=str(TEMPLATES) + "/", url_fetcher=fetcher)
     return html.write_pdf(stylesheets=stylesheets, font_config=fonts)
-
-
-def issue_receipt(
-    db: Database, blobs: BlobStore, *, subject_id: str, entries: list[LedgerEntry], now: datetime | None = None
-) -> Receipt | None:
-    """Build, render and store the receipt of one submission (R13); None when nothing was recorded."""
-    if not entries:
-        return None
-    with db.read() as conn:
-        receipt = build_receipt(conn, subject_id=subject_id, entries=entries, now=now)
-    store_receipt(blobs, receipt, render_receipt_pdf(receipt))
-    return receipt
-
-
-def list_receipts(blobs: BlobStore, *, subject_id: str) -> list[tuple[str, str, str]]:
-    """(receipt id, JSON key, PDF key) of every stored receipt of a subject, oldest first."""
-    prefix = f"receipts/{subject_id}/"
-    keys = set(blobs.list_keys(prefix))
-    found = []
-    for json_key in sorted(k for k in keys if k.endswith(".json")):
-        pdf_key = json_key[: -len(".json")] + ".pdf"
-        if pdf_key in keys:
-            stamp = json.loads(blobs.get(json_key)).get("consentTimestamp", 0)
-            found.append((stamp, Path(json_key).stem, json_key, pdf_key))
-    return [(rid, j, p) for _, rid, j, p in sorted(found)]

@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import Connection, and_, func, select
 
 from portal.backend.consent.status import ALLOWING
-from portal.backend.platform.db.engine import Database
 from portal.backend.platform.db.schema import consent_ledger, events, subjects
 from portal.backend.platform.db.types import utcnow
 from portal.backend.platform.organisation import Organisation, get_organisation
@@ -25,7 +24,7 @@ class Overview:
     expiring_soon: int
 
 
-def portal_overview(db: Database, *, now: datetime | None = None, warning_days: int = 30) -> Overview:
+def portal_overview(conn: Connection, *, now: datetime | None = None, warning_days: int = 30) -> Overview:
     """Counts of subjects, events, ledger entries and consents that lapse within `warning_days`."""
     now = now or utcnow()
     latest = (
@@ -44,13 +43,12 @@ def portal_overview(db: Database, *, now: datetime | None = None, warning_days: 
             )
         )
     )
-    with db.read() as conn:
-        return Overview(
-            organisation=get_organisation(conn),
-            subjects=conn.execute(
-                select(func.count()).select_from(subjects).where(subjects.c.erased_at.is_(None))
-            ).scalar_one(),
-            events=conn.execute(select(func.count()).select_from(events)).scalar_one(),
-            ledger_entries=conn.execute(select(func.count()).select_from(consent_ledger)).scalar_one(),
-            expiring_soon=conn.execute(expiring).scalar_one(),
-        )
+    return Overview(
+        organisation=get_organisation(conn),
+        subjects=conn.execute(
+            select(func.count()).select_from(subjects).where(subjects.c.erased_at.is_(None))
+        ).scalar_one(),
+        events=conn.execute(select(func.count()).select_from(events)).scalar_one(),
+        ledger_entries=conn.execute(select(func.count()).select_from(consent_ledger)).scalar_one(),
+        expiring_soon=conn.execute(expiring).scalar_one(),
+    )

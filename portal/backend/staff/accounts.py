@@ -10,13 +10,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 
 from portal.backend.platform.actors import Actor
 from portal.backend.platform.db.engine import Database
 from portal.backend.platform.db.schema import ROLES, staff_users
 from portal.backend.platform.db.types import utcnow
-from portal.backend.platform.errors import AuthError, ValidationError
+from portal.backend.platform.errors import AuthError, NotFound, ValidationError
 from portal.backend.platform.text import clean_email, clean_name
 from portal.backend.staff.audit import audit
 
@@ -104,6 +104,38 @@ def get_user_by_email(conn: Connection, email: str) -> StaffUser:
     return _user(row)
 
 
+def get_user(conn: Connection, user_id: int) -> StaffUser:
+    """The account with this id, or NotFound."""
+    row = conn.execute(select(staff_users).where(staff_users.c.id == user_id)).one_or_none()
+    if row is None:
+        raise NotFound(f"No staff account with id {user_id}.")
+    return _user(row)
+
+
+def change_account(
+    conn: Connection, user: StaffUser, *, role: str | None = None, active: bool | None = None
+) -> StaffUser:
+    """Give an account a new role and/or (de)activate it; refuses to leave the portal without an active admin."""
+    new_role = user.role if role is None else role
+    new_active = user.active if active is None else active
+    if new_role not in ROLES:
+        raise ValidationError(f"Role must be one of {', '.join(ROLES)}, not {new_role!r}.")
+    if user.role == "admin" and user.active and not (new_role == "admin" and new_active):
+        # Without an active admin nobody can manage staff or settings from the pages again.
+        others = conn.execute(
+            select(func.count())
+            .select_from(staff_users)
+            .where(staff_users.c.role == "admin", staff_users.c.active.is_(True), staff_users.c.id != user.id)
+        ).scalar_one()
+        if not others:
+            raise ValidationError(
+                f"{user.email} is the last active admin; make another account admin first, or nobody can manage "
+                "staff and settings."
+            )
+    conn.execute(update(staff_users).where(staff_users.c.id == user.id).values(role=new_role, active=new_active))
+    return get_user(conn, user.id)
+
+
 def list_users(conn: Connection) -> list[StaffUser]:
     """All staff accounts."""
     return [_user(r) for r in conn.execute(select(staff_users).order_by(staff_users.c.email))]
@@ -121,11 +153,11 @@ def authenticate(db: Database, *, email: str, password: str, now: datetime | Non
             user = None
         elif not row.active or not verify_password(password or "", row.password_hash):
             # Logged and committed before the error is raised, so failed attempts leave a trace.
-            audit(conn, actor=f"staff:{row.id}", action="sign_in_failed", now=now)
+            audit(conn, actor=Actor.staff(row.id, row.role).ref, action="sign_in_failed", now=now)
             user = None
         else:
             conn.execute(update(staff_users).where(staff_users.c.id == row.id).values(last_sign_in_at=now))
-            audit(conn, actor=f"staff:{row.id}", action="sign_in", now=now)
+            audit(conn, actor=Actor.staff(row.id, row.role).ref, action="sign_in", now=now)
             user = _user(row)
     if user is None:
         raise AuthError("E-mail or password is wrong, or the account is disabled.")

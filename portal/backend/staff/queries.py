@@ -1,14 +1,61 @@
-"""Read models of the staff domain: accounts as typed values."""
+"""Read models of the staff domain: accounts, the organisation and the audit log as typed values."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
 from portal.backend.platform.actors import Actor
+from portal.backend.platform.db.schema import ROLES
 from portal.backend.platform.errors import AuthError
-from portal.backend.platform.organisation import Organisation, get_organisation
+from portal.backend.platform.organisation import (
+    AGE_OF_CONSENT,
+    DEFAULT_AGE_OF_CONSENT,
+    Organisation,
+    get_organisation,
+)
 from portal.backend.platform.runtime import Portal
 from portal.backend.staff.accounts import StaffUser, get_user_by_email, list_users
+from portal.backend.staff.audit import recent
+from portal.backend.staff.sessions import StaffSession
 
-__all__ = ["Organisation", "StaffUser", "list_staff", "organisation", "staff_actor"]
+__all__ = [
+    "AGE_OF_CONSENT",
+    "DEFAULT_AGE_OF_CONSENT",
+    "ROLES",
+    "AuditLine",
+    "Organisation",
+    "StaffSession",
+    "StaffUser",
+    "audit_log",
+    "list_staff",
+    "organisation",
+    "staff_actor",
+]
+
+
+@dataclass(frozen=True)
+class AuditLine:
+    """One line of the audit log: who did what to which record, and the details they left."""
+
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    target_type: str | None
+    target_id: str | None
+    detail: str  # JSON as stored: shown and exported verbatim
+
+    @property
+    def details(self) -> dict[str, Any]:
+        """The detail as a dict (empty when it does not parse)."""
+        try:
+            value = json.loads(self.detail or "{}")
+        except ValueError:
+            return {}
+        return value if isinstance(value, dict) else {}
 
 
 def staff_actor(portal: Portal, *, email: str) -> Actor:
@@ -30,3 +77,21 @@ def organisation(portal: Portal) -> Organisation:
     """The organisation's settings: controller, contacts, consent rules, languages."""
     with portal.db.read() as conn:
         return get_organisation(conn)
+
+
+def audit_log(portal: Portal, *, limit: int = 200, action: str | None = None) -> list[AuditLine]:
+    """The newest audit lines first, optionally of one action."""
+    with portal.db.read() as conn:
+        rows = recent(conn, limit=limit, action=action)
+    return [
+        AuditLine(
+            id=int(r["id"]),
+            at=r["at"],
+            actor=r["actor"],
+            action=r["action"],
+            target_type=r["target_type"],
+            target_id=r["target_id"],
+            detail=r["detail"] or "{}",
+        )
+        for r in rows
+    ]

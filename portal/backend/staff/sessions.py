@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 
+from portal.backend.platform.actors import Actor
 from portal.backend.platform.config import Settings
 from portal.backend.platform.db.engine import Database
 from portal.backend.platform.db.schema import staff_users
@@ -52,6 +53,7 @@ def _portal_user(db: Database, email: str, *, now: datetime, via: str) -> StaffU
         if row is None or not row.active:
             audit(
                 conn,
+                # Not a portal account (that is the point): the e-mail Supabase vouched for is all there is.
                 actor=f"supabase:{email}",
                 action="sign_in_refused",
                 now=now,
@@ -60,7 +62,7 @@ def _portal_user(db: Database, email: str, *, now: datetime, via: str) -> StaffU
             user = None
         else:
             conn.execute(update(staff_users).where(staff_users.c.id == row.id).values(last_sign_in_at=now))
-            audit(conn, actor=f"staff:{row.id}", action="sign_in", now=now, detail={"via": via})
+            audit(conn, actor=Actor.staff(row.id, row.role).ref, action="sign_in", now=now, detail={"via": via})
             user = StaffUser(
                 id=row.id, email=row.email, display_name=row.display_name, role=row.role, active=row.active
             )

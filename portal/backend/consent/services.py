@@ -1,0 +1,207 @@
+"""Consent actions: give, refuse, withdraw, renew, veto a photo, withdraw everything, publish a purpose text, and
+issuing the receipts those changes leave behind. Each owns its transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from portal.backend.consent import purposes as _purposes
+from portal.backend.consent import receipts as _receipts
+from portal.backend.consent.ledger import LedgerEntry
+from portal.backend.consent.purposes import PurposeText, TextContent
+from portal.backend.consent.records import Context, Decision, record_decisions, replayed_entries, withdrawable
+from portal.backend.platform.actors import Actor
+from portal.backend.platform.db.types import utcnow
+from portal.backend.platform.errors import AuthError, PortalError, ValidationError
+from portal.backend.platform.runtime import Portal
+from portal.backend.staff.audit import audit
+
+__all__ = [
+    "ConsentChange",
+    "Decision",
+    "TextContent",
+    "change_consent",
+    "issue_pending_receipts",
+    "publish_purpose_text",
+    "withdraw_everything",
+]
+
+# Channels a person uses themselves; staff, kiosk operators and the CLI use the others.
+_SELF_CHANNELS = ("portal", "qr_form", "kiosk")
+
+
+@dataclass(frozen=True)
+class ConsentChange:
+    """What a consent change recorded: its ledger entries and the receipt that documents them."""
+
+    entries: list[LedgerEntry]
+    receipt_id: str | None
+    replayed: bool = False
+
+
+def is_staff_side(actor: Actor) -> bool:
+    """True when a staff member, an operator or the system acted (their actions are audited)."""
+    return actor.kind in ("staff", "kiosk", "operator", "system")
+
+
+def check_acts_for(actor: Actor, subject_id: str) -> None:
+    """Refuse a person acting for someone else; staff need at least the staff role."""
+    if actor.kind in ("subject", "guardian"):
+        if actor.id is not None and actor.id != subject_id:
+            raise AuthError("A personal link only changes the consents of the person it belongs to.")
+    elif not actor.can("staff"):
+        raise AuthError("Only staff members record consent for someone else.")
+
+
+def default_evidence(actor: Actor) -> dict[str, Any]:
+    """The minimal evidence of a change (R12): a button press by the person, or an entry by staff."""
+    return {"act": "button"} if actor.kind in ("subject", "guardian") else {"act": "staff_entry"}
+
+
+def check_channel(actor: Actor, channel: str) -> None:
+    """A person's own changes come through their own channels; staff record paper or staff entries."""
+    if actor.kind in ("subject", "guardian") and channel not in _SELF_CHANNELS:
+        raise ValidationError(f"A person's own change is recorded on channel portal, not {channel!r}.")
+
+
+def change_consent(
+    portal: Portal,
+    *,
+    actor: Actor,
+    subject_id: str,
+    decisions: Sequence[Decision],
+    channel: str,
+    evidence: Mapping[str, Any] | None = None,
+    locale: str | None = None,
+    submission_id: str | None = None,
+    now: datetime | None = None,
+) -> ConsentChange:
+    """Record consent changes (give, refuse, withdraw, renew, revoke, per-photo veto) with their receipt row and,
+    when staff act, an audit row, in one transaction; the receipt's files are rendered right after the commit."""
+    now = now or utcnow()
+    if not decisions:
+        raise ValidationError("Choose at least one consent to change.")
+    check_acts_for(actor, subject_id)
+    check_channel(actor, channel)
+    context = Context(
+        channel=channel,
+        actor=actor.ref,
+        evidence=dict(evidence) if evidence is not None else default_evidence(actor),
+        submission_id=submission_id,
+        locale=locale,
+    )
+    with portal.db.write() as conn:
+        earlier = replayed_entries(conn, subject_id, submission_id) if submission_id else []
+        entries = record_decisions(conn, subject_id=subject_id, decisions=decisions, context=context, now=now)
+        if earlier:
+            # A double submit: the first one wrote the entries, the receipt and the audit row.
+            return ConsentChange(
+                entries=entries, receipt_id=_receipts.receipt_for_entries(conn, entries), replayed=True
+            )
+        receipt_id = _receipts.add_receipt(conn, entries=entries, actor=actor.ref, now=now)
+        if is_staff_side(actor):
+            audit(
+                conn,
+                actor=actor.ref,
+                action="change_consent",
+                target_type="subject",
+                target_id=subject_id,
+                now=now,
+                detail={"changes": [f"{d.purpose}:{d.action}:{d.asset_id or '*'}" for d in decisions]},
+            )
+    issue_pending_receipts(portal, receipt_ids=[receipt_id] if receipt_id else [])
+    return ConsentChange(entries=entries, receipt_id=receipt_id)
+
+
+def withdraw_everything(
+    portal: Portal, *, actor: Actor, subject_id: str, channel: str, now: datetime | None = None
+) -> ConsentChange:
+    """Withdraw every consent currently given, general and per photo, in one step (R7), with its receipt.
+
+    Nothing given: nothing is written and the change has no entries and no receipt.
+    """
+    now = now or utcnow()
+    check_acts_for(actor, subject_id)
+    check_channel(actor, channel)
+    with portal.db.write() as conn:
+        decisions = withdrawable(conn, subject_id=subject_id, now=now)
+        context = Context(channel=channel, actor=actor.ref, evidence=default_evidence(actor))
+        entries = record_decisions(conn, subject_id=subject_id, decisions=decisions, context=context, now=now)
+        receipt_id = _receipts.add_receipt(conn, entries=entries, actor=actor.ref, now=now)
+        if is_staff_side(actor) and entries:
+            audit(
+                conn,
+                actor=actor.ref,
+                action="withdraw_everything",
+                target_type="subject",
+                target_id=subject_id,
+                now=now,
+                detail={"withdrawn": len(entries)},
+            )
+    issue_pending_receipts(portal, receipt_ids=[receipt_id] if receipt_id else [])
+    return ConsentChange(entries=entries, receipt_id=receipt_id)
+
+
+def publish_purpose_text(
+    portal: Portal, *, actor: Actor, code: str, texts: Mapping[str, TextContent], now: datetime | None = None
+) -> list[PurposeText]:
+    """Publish a new version of a purpose's text (earlier consents must be renewed), audited, in one transaction."""
+    now = now or utcnow()
+    if not actor.can("admin"):
+        raise AuthError("Only an administrator publishes purpose texts.")
+    with portal.db.write() as conn:
+        published = _purposes.publish_text(conn, code=code, texts=texts, now=now)
+        audit(
+            conn,
+            actor=actor.ref,
+            action="publish_purpose_text",
+            target_type="purpose",
+            target_id=code,
+            now=now,
+            detail={"version": published[0].version},
+        )
+    return published
+
+
+def issue_pending_receipts(
+    portal: Portal, *, receipt_ids: Sequence[str] | None = None, now: datetime | None = None
+) -> int:
+    """Render and store the PDF and JSON of receipt rows not issued yet (all, or `receipt_ids`); returns how many
+    were issued. A receipt that cannot be rendered is marked failed with the reason and tried again next time."""
+    # Imported here: WeasyPrint is heavy, and only this step needs it.
+    from portal.backend.reports.receipt import render_receipt_pdf
+
+    if receipt_ids is not None and not receipt_ids:
+        return 0
+    with portal.db.read() as conn:
+        due = _receipts.unissued_receipts(conn, None if receipt_ids is None else list(receipt_ids))
+    issued = 0
+    for record in due:
+        try:
+            with portal.db.read() as conn:
+                entries = _receipts.receipt_entries(conn, record)
+                receipt = _receipts.build_receipt(
+                    conn, subject_id=record.subject_id, entries=entries, receipt_id=record.id, now=now
+                )
+            json_key, pdf_key = _receipts.store_receipt(portal.blobs, receipt, render_receipt_pdf(receipt))
+        except PortalError as exc:
+            # Typically a missing organisation detail (phone, privacy-policy URL): the consent stands, and the
+            # receipt is issued once Settings are complete.
+            _fail(portal, record.id, str(exc))
+            continue
+        except Exception as exc:  # a rendering or storage fault must not undo the committed change
+            _fail(portal, record.id, f"{type(exc).__name__}: {exc}")
+            continue
+        with portal.db.write() as conn:
+            _receipts.mark_issued(conn, record.id, json_key=json_key, pdf_key=pdf_key, now=now or utcnow())
+        issued += 1
+    return issued
+
+
+def _fail(portal: Portal, receipt_id: str, error: str) -> None:
+    """Mark a receipt failed, in its own transaction."""
+    with portal.db.write() as conn:
+        _receipts.mark_failed(conn, receipt_id, error=error)

@@ -1,0 +1,143 @@
+"""Operations: the daily jobs, demo data and the hosted blob store's bucket.
+
+Each function is one action taking the Actor who starts it. The daily jobs give every step its own transaction
+(each is idempotent and locks what it needs), then audit the run with what it did.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from portal.backend.consent.services import issue_pending_receipts
+from portal.backend.ops import jobs
+from portal.backend.ops.bootstrap import reset_database
+from portal.backend.ops.demo import DEMO_ACCOUNTS, DemoSummary, is_demo, is_empty, seed_demo
+from portal.backend.ops.jobs import JobReport
+from portal.backend.platform.actors import Actor
+from portal.backend.platform.blobs import make_blob_store
+from portal.backend.platform.config import Settings
+from portal.backend.platform.db import migrate
+from portal.backend.platform.db.engine import Database
+from portal.backend.platform.db.types import utcnow
+from portal.backend.platform.errors import ValidationError
+from portal.backend.platform.runtime import Portal
+from portal.backend.risk.history import record_snapshot
+from portal.backend.staff.audit import audit
+from portal.backend.staff.roles import require
+
+__all__ = [
+    "DEMO_ACCOUNTS",
+    "DemoResult",
+    "DemoSummary",
+    "JobReport",
+    "StorageInfo",
+    "check_storage",
+    "init_storage",
+    "load_demo",
+    "run_daily_jobs",
+]
+
+
+def run_daily_jobs(portal: Portal, *, actor: Actor, now: datetime | None = None) -> JobReport:
+    """Expire lapsed consents, queue renewal requests and manager digests, settle takedowns, record today's
+    coverage, then issue receipts left pending by an earlier failure; audited as `run_daily_jobs`.
+
+    Safe to run twice and from several machines at once: the second run changes nothing."""
+    require(actor, "admin", to="run the daily jobs")
+    now = now or utcnow()
+    window = portal.settings.expiry_warning_days
+    with portal.db.write() as conn:
+        expired = jobs.expire_lapsed(conn, now=now)
+    with portal.db.write() as conn:
+        renewals = jobs.request_renewals(conn, now=now, window_days=window)
+    with portal.db.write() as conn:
+        digests = jobs.manager_digests(conn, now=now, window_days=window)
+    with portal.db.write() as conn:
+        takedowns = jobs.settle_takedowns(conn, now=now)
+    # Last of the steps that judge figures, so the snapshot sees the expiries above.
+    with portal.db.write() as conn:
+        snapshots = record_snapshot(conn, now=now)
+    report = JobReport(
+        expired=expired,
+        renewal_requests=renewals,
+        digests=digests,
+        takedowns_done=takedowns,
+        snapshots=snapshots,
+    )
+    # Receipts are rendered outside any transaction (slow); a crash after a consent change leaves them pending.
+    report = replace(report, receipts_issued=issue_pending_receipts(portal, now=now))
+    with portal.db.write() as conn:
+        audit(conn, actor=actor.ref, action="run_daily_jobs", now=now, detail=report.__dict__)
+    return report
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    """What `load_demo` did: dropped the old tables, found the demo already there, or seeded it."""
+
+    dropped: bool
+    already_there: bool
+    summary: DemoSummary | None
+
+
+def load_demo(settings: Settings, *, actor: Actor, reset: bool = False, force: bool = False) -> DemoResult:
+    """Fill an empty database with the demo (after dropping every table when `reset`: demo databases only unless
+    `force`). Not audited: a reset drops the audit log itself, and seeding writes nothing but demo rows."""
+    require(actor, "admin", to="load the demo data")
+    if force and not reset:
+        raise ValidationError("--force only makes sense together with --reset.")
+    db = Database(settings.database_url)
+    try:
+        dropped = False
+        if reset and migrate.current_revision(db) is not None:
+            reset_database(db, force=force)
+            dropped = True
+        migrate.upgrade(db)
+        if not is_empty(db):
+            if is_demo(db):
+                return DemoResult(dropped=dropped, already_there=True, summary=None)
+            raise ValidationError("The database already holds real data; demo data is only added to an empty database.")
+        summary = seed_demo(db, blobs=make_blob_store(settings), max_pixels=settings.max_image_pixels)
+        return DemoResult(dropped=dropped, already_there=False, summary=summary)
+    finally:
+        db.dispose()
+
+
+@dataclass(frozen=True)
+class StorageInfo:
+    """The hosted blob store: its API URL and bucket."""
+
+    url: str
+    bucket: str
+
+
+def _supabase_store(settings: Settings):  # type: ignore[no-untyped-def]
+    """The Supabase store of the settings, unchecked; a clear error in embedded mode."""
+    if settings.blob_backend != "supabase":
+        raise ValidationError(
+            f"PORTAL_BLOB_BACKEND is {settings.blob_backend!r}: blobs are in the folder {settings.blob_dir}, "
+            "there is no bucket to check or create. Set PORTAL_BLOB_BACKEND=supabase for hosted mode."
+        )
+    # Imported here so the embedded mode never loads supabase-py.
+    from portal.backend.platform.hosted import SupabaseBlobStore
+
+    return SupabaseBlobStore.from_settings(settings, check=False)
+
+
+def check_storage(settings: Settings, *, actor: Actor) -> StorageInfo:
+    """Prove the Supabase bucket is reachable with the service key and private; a PortalError says what is wrong."""
+    require(actor, "admin", to="check the blob store")
+    store = _supabase_store(settings)
+    store.check_bucket()
+    return StorageInfo(url=store.url, bucket=store.bucket)
+
+
+def init_storage(settings: Settings, *, actor: Actor) -> tuple[bool, StorageInfo]:
+    """Create the private Supabase bucket when it is missing (idempotent); True when it was created."""
+    require(actor, "admin", to="create the storage bucket")
+    store = _supabase_store(settings)
+    created = bool(store.create_bucket())
+    if created:
+        store.check_bucket()
+    return created, StorageInfo(url=store.url, bucket=store.bucket)

@@ -1,0 +1,481 @@
+"""People actions: register a person (QR form, kiosk, paper, CLI), personal links, viewing, export and erasure.
+
+Each service owns its transaction and writes in it everything the action implies; blobs are written before the
+transaction (and removed again if it fails), slow rendering (receipts) happens after the commit.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, insert, select
+
+from portal.backend.consent import receipts as _receipts
+from portal.backend.consent.ledger import LedgerEntry, entries_for_subject
+from portal.backend.consent.purposes import list_purposes, resolve_codes
+from portal.backend.consent.receipts import ReceiptRecord
+from portal.backend.consent.records import Context
+from portal.backend.consent.services import is_staff_side, issue_pending_receipts
+from portal.backend.consent.status import ConsentStatus, subject_consents
+from portal.backend.i18n import t
+from portal.backend.ops.outbox import queue
+from portal.backend.people import erasure as _erasure
+from portal.backend.people import export as _export
+from portal.backend.people import subjects as _subjects
+from portal.backend.people.erasure import ErasureReport
+from portal.backend.people.kiosk import kiosk_evidence
+from portal.backend.people.paper import MAX_SCAN_BYTES, PaperScan, check_scan
+from portal.backend.people.subjects import Subject
+from portal.backend.photos.face_templates import has_template
+from portal.backend.platform.actors import Actor
+from portal.backend.platform.db.schema import outbox, subject_templates
+from portal.backend.platform.db.types import utcnow
+from portal.backend.platform.errors import AuthError, ValidationError
+from portal.backend.platform.runtime import Portal
+from portal.backend.platform.text import clean_email, clean_name
+from portal.backend.staff.audit import audit
+
+if TYPE_CHECKING:
+    import numpy as np
+
+__all__ = [
+    "MAX_SCAN_BYTES",
+    "ErasureReport",
+    "HistoryEntry",
+    "RegistrationResult",
+    "SubjectDetail",
+    "create_personal_link",
+    "erase_subject",
+    "export_subject",
+    "register_subject",
+    "revoke_personal_links",
+    "view_subject",
+]
+
+# Who fills in which registration channel: the person (or their guardian) on the event's form, the person on a
+# staff member's tablet, or staff entering a paper form or a consent given to them.
+_CHANNELS_BY_ACTOR = {
+    "subject": ("qr_form",),
+    "guardian": ("qr_form",),
+    "kiosk": ("kiosk",),
+    "staff": ("staff", "paper"),
+    "operator": ("staff", "paper"),
+    "system": ("staff", "paper"),
+}
+_GUARDIAN_DECLARED = {
+    "qr_form": "declared by the guardian on the event's QR form",
+    "kiosk": "declared by the guardian on the staff tablet (kiosk)",
+}
+
+
+@dataclass(frozen=True)
+class RegistrationResult:
+    """What a registration wrote: the person, their first ledger entries, receipt, link, e-mail and template."""
+
+    subject: Subject
+    entries: list[LedgerEntry]
+    receipt_id: str | None
+    # The personal link (None for a replayed submission: the link's token is not stored, only its row).
+    link_url: str | None
+    emailed: bool
+    template_enrolled: bool
+    scan_sha256: str | None
+    replayed: bool
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One ledger entry of a person, with its purpose code."""
+
+    purpose_code: str
+    entry: LedgerEntry
+
+
+@dataclass(frozen=True)
+class SubjectDetail:
+    """A person as staff see them: their data, current consents, ledger history and receipts."""
+
+    subject: Subject
+    statuses: list[ConsentStatus]
+    history: list[HistoryEntry]
+    receipts: list[ReceiptRecord]
+
+
+def _check_registrar(actor: Actor, channel: str) -> None:
+    """Refuse a channel the actor cannot use, and staff without the staff role."""
+    allowed = _CHANNELS_BY_ACTOR.get(actor.kind, ())
+    if channel not in allowed:
+        raise ValidationError(
+            f"A registration by {actor.kind} is recorded on channel {' or '.join(allowed) or '(none)'}, "
+            f"not {channel!r}."
+        )
+    if actor.kind in ("staff", "operator") and not actor.can("staff"):
+        raise AuthError("Only staff members register people.")
+
+
+def _check_staff(actor: Actor, subject_id: str, role: str, *, own: bool = False) -> None:
+    """Staff need `role`; with `own`, a person may also act on their own record."""
+    if own and actor.kind in ("subject", "guardian") and actor.id == subject_id:
+        return
+    if not actor.can(role):
+        raise AuthError(f"This needs a staff member with the {role} role.")
+
+
+def register_subject(
+    portal: Portal,
+    *,
+    actor: Actor,
+    channel: str,
+    name: str,
+    choices: Mapping[str, bool],
+    email: str | None = None,
+    phone: str | None = None,
+    locale: str = "en",
+    birth_year: int | None = None,
+    is_minor: bool | None = None,
+    guardian_name: str | None = None,
+    guardian_verification: str | None = None,
+    event_id: int | None = None,
+    selfie: bytes | None = None,
+    scan: bytes | None = None,
+    signed_on: date | None = None,
+    note: str | None = None,
+    submission_id: str | None = None,
+    now: datetime | None = None,
+) -> RegistrationResult:
+    """Register a person with their first choices (True given, False refused), all of it or nothing.
+
+    One transaction holds the subject, the ledger entries, the face template (from `selfie`, computed before, so a
+    bad selfie writes nothing), the personal link, the receipt row, the welcome e-mail and, when staff or a kiosk
+    acted, the audit row. A paper form's `scan` is stored first and deleted again if the transaction fails. A
+    second submit with the same `submission_id` returns the first result (replayed) and writes nothing.
+    """
+    now = now or utcnow()
+    _check_registrar(actor, channel)
+    # Everything that can be checked without the database is checked before a byte is stored or computed.
+    clean_name(name)
+    clean_email(email)
+    if is_minor:
+        clean_name(guardian_name, field_label="Guardian's name")
+    if scan is not None and channel != "paper":
+        raise ValidationError("A scan is the proof of a paper form: record it on channel paper.")
+    if selfie is not None and not any(choices.values()):
+        raise ValidationError("A selfie is only used with face-matching consent.")
+    paper: PaperScan | None = None
+    if scan is not None:
+        if not choices:
+            # Every paper form has boxes, ticked or not; at least one answer makes it a consent record.
+            raise ValidationError("Record the answer to at least one purpose as it is on the paper form.")
+        paper = check_scan(scan, signed_on=signed_on or now.date(), now=now)
+    elif signed_on is not None:
+        raise ValidationError("The signature date goes with the scan of the signed paper form.")
+    template = _selfie_template(portal, selfie) if selfie is not None else None
+    minor = bool(is_minor)
+    if minor and guardian_verification is None:
+        guardian_verification = _GUARDIAN_DECLARED.get(channel)
+    context = Context(
+        channel=channel,
+        # On the form and the kiosk the person (or their guardian) ticks and sends the form themselves, so they are
+        # the ledger's actor; on the kiosk the evidence names the staff member whose tablet it was.
+        actor=("guardian" if minor else "subject") if actor.kind in ("subject", "guardian", "kiosk") else actor.ref,
+        event_id=event_id,
+        evidence=_evidence(actor, channel, locale, paper, note),
+        submission_id=submission_id,
+        locale=locale,
+        valid_from=paper.signed_at if paper else None,
+    )
+    subject_id = str(uuid.uuid4())
+    scan_key = paper.key(subject_id) if paper else None
+    if paper is not None and scan_key is not None:
+        portal.blobs.put(scan_key, paper.data, content_type=paper.content_type)
+    try:
+        with portal.db.write() as conn:
+            result = _register(
+                conn,
+                portal,
+                actor=actor,
+                context=context,
+                subject_id=subject_id,
+                name=name,
+                choices=choices,
+                email=email,
+                phone=phone,
+                locale=locale,
+                birth_year=birth_year,
+                minor=minor,
+                guardian_name=guardian_name,
+                guardian_verification=guardian_verification,
+                event_id=event_id,
+                template=template,
+                scan_sha256=paper.sha256 if paper else None,
+                now=now,
+            )
+    except BaseException:
+        if scan_key is not None:
+            portal.blobs.delete(scan_key)
+        raise
+    if result.replayed:
+        if scan_key is not None:
+            # The same form was entered before: it keeps its own scan, this copy goes.
+            portal.blobs.delete(scan_key)
+        return result
+    issue_pending_receipts(portal, receipt_ids=[result.receipt_id] if result.receipt_id else [])
+    return result
+
+
+def _selfie_template(portal: Portal, selfie: bytes) -> np.ndarray:
+    """The template of the one face in a selfie; the selfie bytes are used for this and kept nowhere."""
+    # Imported here: dlib is heavy, and only registrations with a selfie need it.
+    from portal.backend.photos.biometrics import check_selfie
+    from portal.backend.photos.vision.faces import FaceAnalyzer
+
+    analyzer = FaceAnalyzer(model=portal.settings.face_detector)
+    return check_selfie(selfie, analyzer=analyzer, max_pixels=portal.settings.max_image_pixels)
+
+
+def _evidence(actor: Actor, channel: str, locale: str, paper: PaperScan | None, note: str | None) -> dict[str, Any]:
+    """The minimal proof of a registration (R12), the same whichever page or command recorded it."""
+    if paper is not None:
+        return paper.evidence(note)
+    evidence: dict[str, Any]
+    if channel in ("qr_form", "kiosk"):
+        evidence = {"act": "checkbox", "form": "event", "ui_locale": locale}
+        if actor.kind == "kiosk" and actor.staff_id is not None:
+            evidence |= kiosk_evidence(actor.staff_id)
+        return evidence
+    evidence = {"act": "signature" if channel == "paper" else "staff_entry"}
+    if note and note.strip():
+        evidence["note"] = note.strip()[:500]
+    return evidence
+
+
+def _register(
+    conn: Connection,
+    portal: Portal,
+    *,
+    actor: Actor,
+    context: Context,
+    subject_id: str,
+    name: str,
+    choices: Mapping[str, bool],
+    email: str | None,
+    phone: str | None,
+    locale: str,
+    birth_year: int | None,
+    minor: bool,
+    guardian_name: str | None,
+    guardian_verification: str | None,
+    event_id: int | None,
+    template: np.ndarray | None,
+    scan_sha256: str | None,
+    now: datetime,
+) -> RegistrationResult:
+    """The registration's rows in the caller's transaction."""
+    reg = _subjects.register_subject_in(
+        conn,
+        name=name,
+        context=context,
+        choices=choices,
+        email=email,
+        phone=phone,
+        locale=locale,
+        birth_year=birth_year,
+        is_minor=minor,
+        guardian_name=guardian_name,
+        guardian_verification=guardian_verification,
+        event_id=event_id,
+        subject_id=subject_id,
+        now=now,
+    )
+    subject = reg.subject
+    if subject.id != subject_id:
+        # A double submit of the same form: answer with what the first one wrote.
+        sha = next(
+            (str(e.evidence_data.get("scan_sha256")) for e in reg.entries if e.evidence_data.get("scan_sha256")), None
+        )
+        return RegistrationResult(
+            subject=subject,
+            entries=reg.entries,
+            receipt_id=_receipts.receipt_for_entries(conn, reg.entries),
+            link_url=None,
+            emailed=_welcome_queued(conn, subject.id),
+            template_enrolled=has_template(conn, subject.id),
+            scan_sha256=sha,
+            replayed=True,
+        )
+    biometric = [p.code for p in resolve_codes(conn, list(choices)).values() if p.biometric and choices[p.code]]
+    if template is not None and not biometric:
+        raise ValidationError("A selfie is only used with face-matching consent.")
+    if biometric and template is None and context.channel in ("qr_form", "kiosk"):
+        # Face matching without a template would be a consent that matches nothing: ask for the selfie.
+        raise ValidationError("Face matching needs a selfie: take or upload one, or leave face matching unticked.")
+    if template is not None:
+        _enrol(conn, subject.id, template, now)
+    settings = portal.settings
+    link = _subjects.create_link(
+        conn,
+        subject_id=subject.id,
+        secret=settings.secret_key,
+        base_url=settings.base_url,
+        ttl_days=settings.link_ttl_days,
+        now=now,
+    )
+    receipt_id = _receipts.add_receipt(conn, entries=reg.entries, actor=context.actor, now=now)
+    if subject.email:
+        # Embedded mode sends no mail: staff see the message in the outbox.
+        queue(
+            conn,
+            kind="email",
+            now=now,
+            recipient=subject.email,
+            subject_id=subject.id,
+            dedupe_key=f"welcome:{subject.id}",
+            payload={
+                "subject": t("my_consents.title", subject.locale),
+                "body": f"{t('form.link', subject.locale)}\n{link}",
+            },
+        )
+    if is_staff_side(actor):
+        detail: dict[str, Any] = {"channel": context.channel, "event_id": event_id, "entries": len(reg.entries)}
+        if scan_sha256:
+            detail["scan_sha256"] = scan_sha256
+        audit(
+            conn,
+            actor=actor.ref,
+            # Paper forms keep their established audit action; every other registration is register_subject.
+            action="enter_paper_consent" if context.channel == "paper" else "register_subject",
+            target_type="subject",
+            target_id=subject.id,
+            now=now,
+            detail=detail,
+        )
+    return RegistrationResult(
+        subject=subject,
+        entries=reg.entries,
+        receipt_id=receipt_id,
+        link_url=link,
+        emailed=bool(subject.email),
+        template_enrolled=template is not None,
+        scan_sha256=scan_sha256,
+        replayed=False,
+    )
+
+
+def _enrol(conn: Connection, subject_id: str, template: np.ndarray, now: datetime) -> None:
+    """Store the face template in the registration's transaction, beside the consent that allows it (R24)."""
+    from portal.backend.photos.biometrics import TEMPLATE_MODEL
+    from portal.backend.photos.vision.matching import pack
+
+    conn.execute(
+        insert(subject_templates).values(
+            subject_id=subject_id, template=pack(template), model=TEMPLATE_MODEL, created_at=now
+        )
+    )
+
+
+def _welcome_queued(conn: Connection, subject_id: str) -> bool:
+    """True when the person's welcome e-mail is in the outbox."""
+    return conn.execute(select(outbox.c.id).where(outbox.c.dedupe_key == f"welcome:{subject_id}")).first() is not None
+
+
+def create_personal_link(portal: Portal, *, actor: Actor, subject_id: str, now: datetime | None = None) -> str:
+    """A new signed, expiring personal link for a person; staff creating one are audited in the same transaction."""
+    now = now or utcnow()
+    _check_staff(actor, subject_id, "manager", own=True)
+    settings = portal.settings
+    with portal.db.write() as conn:
+        url = _subjects.create_link(
+            conn,
+            subject_id=subject_id,
+            secret=settings.secret_key,
+            base_url=settings.base_url,
+            ttl_days=settings.link_ttl_days,
+            now=now,
+        )
+        if is_staff_side(actor):
+            audit(
+                conn,
+                actor=actor.ref,
+                action="create_personal_link",
+                target_type="subject",
+                target_id=subject_id,
+                now=now,
+            )
+    return url
+
+
+def revoke_personal_links(portal: Portal, *, actor: Actor, subject_id: str, now: datetime | None = None) -> int:
+    """Revoke every personal link of a person (a lost or shared link); returns how many were active."""
+    now = now or utcnow()
+    _check_staff(actor, subject_id, "manager", own=True)
+    with portal.db.write() as conn:
+        revoked = _subjects.revoke_links(conn, subject_id=subject_id, now=now)
+        if is_staff_side(actor):
+            audit(
+                conn,
+                actor=actor.ref,
+                action="revoke_personal_links",
+                target_type="subject",
+                target_id=subject_id,
+                now=now,
+                detail={"revoked": revoked},
+            )
+    return revoked
+
+
+def view_subject(portal: Portal, *, actor: Actor, subject_id: str, now: datetime | None = None) -> SubjectDetail:
+    """A person's data, consents, history and receipts for staff; every such view is audited."""
+    now = now or utcnow()
+    _check_staff(actor, subject_id, "manager")
+    with portal.db.write() as conn:
+        subject = _subjects.get_subject(conn, subject_id)
+        codes = {p.id: p.code for p in list_purposes(conn, active_only=False)}
+        detail = SubjectDetail(
+            subject=subject,
+            statuses=subject_consents(conn, subject_id, now),
+            history=[HistoryEntry(codes[e.purpose_id], e) for e in entries_for_subject(conn, subject_id)],
+            receipts=_receipts.subject_receipts(conn, subject_id),
+        )
+        audit(conn, actor=actor.ref, action="view_subject", target_type="subject", target_id=subject_id, now=now)
+    return detail
+
+
+def export_subject(portal: Portal, *, actor: Actor, subject_id: str, now: datetime | None = None) -> bytes:
+    """Everything about a person in one ZIP (Art. 15, 20), for the person or a manager; audited."""
+    now = now or utcnow()
+    _check_staff(actor, subject_id, "manager", own=True)
+    with portal.db.write() as conn:
+        data = _export.gather(conn, subject_id=subject_id, now=now)
+        audit(
+            conn,
+            actor=actor.ref,
+            action="export_subject",
+            target_type="subject",
+            target_id=subject_id,
+            now=now,
+            detail={"photos": len(data.asset_ids)},
+        )
+    return _export.build_zip(portal.db, portal.blobs, data, max_pixels=portal.settings.max_image_pixels, now=now)
+
+
+def erase_subject(portal: Portal, *, actor: Actor, subject_id: str, now: datetime | None = None) -> ErasureReport:
+    """Erase a person (Art. 17): withdraw their consents, blur them out of stored images, drop personal data.
+
+    Blurred copies are written before the transaction; the originals and paper scans are deleted after the commit.
+    """
+    now = now or utcnow()
+    _check_staff(actor, subject_id, "manager", own=True)
+    with portal.db.read() as conn:
+        redactions = _erasure.redact_images(
+            conn, portal.blobs, subject_id=subject_id, max_pixels=portal.settings.max_image_pixels
+        )
+    with portal.db.write() as conn:
+        report, scans = _erasure.apply_erasure(
+            conn, portal.blobs, subject_id=subject_id, actor=actor, redactions=redactions, now=now
+        )
+    _erasure.delete_replaced_blobs(portal.blobs, redactions, scans)
+    return report

@@ -1,0 +1,122 @@
+"""Read models of photos: the photo list, one photo with its faces and publications, analysis counts, detector
+status, stored match suggestions, and a person's own photos as they may see them."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+from PIL import Image
+from sqlalchemy import select
+
+from portal.backend.photos import assets as _assets
+from portal.backend.photos import renditions as _renditions
+from portal.backend.photos.assets import AnalysisCounts, Asset, AssetRow, FaceBox, PhotoUse
+from portal.backend.photos.biometrics import Suggestion
+from portal.backend.photos.renditions import SubjectPhoto
+from portal.backend.photos.vision.intake import encode_jpeg
+from portal.backend.photos.vision.redaction import highlight
+from portal.backend.photos.vision.status import detector_status as _detector_status
+from portal.backend.platform.db.schema import assets, detections
+from portal.backend.platform.runtime import Portal
+
+__all__ = [
+    "AnalysisCounts",
+    "Asset",
+    "AssetDetail",
+    "AssetRow",
+    "FaceBox",
+    "PhotoUse",
+    "SubjectPhoto",
+    "Suggestion",
+    "analysis_counts",
+    "annotated_thumbnail",
+    "asset_detail",
+    "detector_status",
+    "list_assets",
+    "match_suggestions",
+    "original_url",
+    "subject_photo_view",
+    "subject_photos",
+]
+
+
+@dataclass(frozen=True)
+class AssetDetail:
+    """One photo with its detections (numbered as on the annotated thumbnail) and where it is published now."""
+
+    asset: Asset
+    detections: list[FaceBox]
+    uses: list[PhotoUse]
+
+
+def list_assets(portal: Portal, *, limit: int = 50, offset: int = 0, event_id: int | None = None) -> list[AssetRow]:
+    """A page of photos, newest first, with face, person and open-suggestion counts."""
+    with portal.db.read() as conn:
+        return _assets.list_assets(conn, limit=limit, offset=offset, event_id=event_id)
+
+
+def asset_detail(portal: Portal, *, asset_id: int) -> AssetDetail:
+    """One photo, its detections and its current publications; NotFound for an unknown id."""
+    with portal.db.read() as conn:
+        asset = _assets.get_asset(conn, asset_id)
+        return AssetDetail(asset, _assets.asset_detections(conn, asset_id), _assets.current_uses(conn, asset_id))
+
+
+def analysis_counts(portal: Portal) -> AnalysisCounts:
+    """How many photos are pending, analysed, or failed."""
+    with portal.db.read() as conn:
+        return _assets.count_by_state(conn)
+
+
+def detector_status(portal: Portal) -> list[str]:
+    """One sentence per detector saying whether it runs and why not (loads no model)."""
+    return _detector_status(portal.settings)
+
+
+def annotated_thumbnail(portal: Portal, *, detail: AssetDetail) -> bytes:
+    """The photo's thumbnail (JPEG) with each detection's box drawn and numbered, for staff review."""
+    asset = detail.asset
+    thumb = Image.open(io.BytesIO(portal.blobs.get(asset.thumb_key or asset.blob_key)))
+    return encode_jpeg(highlight(thumb, [d.box for d in detail.detections]))
+
+
+def original_url(portal: Portal, *, asset_id: int) -> str | None:
+    """A short-lived signed URL of the full-size original (hosted storage only; None for the local store)."""
+    with portal.db.read() as conn:
+        key = _assets.get_asset(conn, asset_id).blob_key
+    return portal.blobs.signed_url(key, seconds=portal.settings.signed_url_seconds)
+
+
+def match_suggestions(portal: Portal, *, subject_id: str, event_id: int | None = None) -> list[Suggestion]:
+    """The stored, still open face-matching suggestions for a person (optionally in one event's photos), best
+    first. Computing new ones writes them: that is the `suggest_matches` service."""
+    stmt = (
+        select(detections.c.id, detections.c.asset_id, detections.c.link_distance, detections.c.link_status)
+        .join(assets, assets.c.id == detections.c.asset_id)
+        .where(
+            detections.c.subject_id == subject_id,
+            detections.c.link_method == "match",
+            detections.c.link_status == "suggested",
+        )
+        .order_by(detections.c.link_distance, detections.c.id)
+    )
+    if event_id is not None:
+        stmt = stmt.where(assets.c.event_id == event_id)
+    with portal.db.read() as conn:
+        return [
+            Suggestion(r.id, r.asset_id, subject_id, float(r.link_distance or 0.0), r.link_status)
+            for r in conn.execute(stmt)
+        ]
+
+
+def subject_photos(portal: Portal, *, subject_id: str) -> list[SubjectPhoto]:
+    """Every photo a person is confirmed in, with where it is published (their own view: not audited)."""
+    return _renditions.subject_photos(portal.db, subject_id=subject_id)
+
+
+def subject_photo_view(portal: Portal, *, asset_id: int, subject_id: str) -> bytes:
+    """A photo as the person in it may see it: everyone else blurred, their own face outlined."""
+    return _renditions.subject_view(
+        portal.db, portal.blobs, asset_id=asset_id, subject_id=subject_id, max_pixels=portal.settings.max_image_pixels
+    )

@@ -1,0 +1,356 @@
+"""What staff do with photos, one function per action: import, analyse, faces, matching, publications, renditions.
+
+Each function takes the acting `Actor`, owns its transaction and writes the audit row (and the risk-index update
+where links change) in it. Blobs are written before any row, and removed again if the row cannot be written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+
+from portal.backend.photos import assets as _assets
+from portal.backend.photos import biometrics as _biometrics
+from portal.backend.photos import renditions as _renditions
+from portal.backend.photos.analysis import RunSummary, run_worker, run_workers
+from portal.backend.photos.assets import MAX_FILE_BYTES, iter_image_files
+from portal.backend.photos.biometrics import FaceLink, Suggestion
+from portal.backend.photos.renditions import Rendition
+from portal.backend.platform.actors import Actor
+from portal.backend.platform.db.types import utcnow
+from portal.backend.platform.errors import (
+    AuthError,
+    ConfigError,
+    DatabaseUnavailable,
+    PortalError,
+    ServiceUnavailable,
+    ValidationError,
+)
+from portal.backend.platform.runtime import Portal
+from portal.backend.staff.audit import audit
+
+__all__ = [
+    "IMAGE_TYPES",
+    "MAX_FILE_BYTES",
+    "FaceLink",
+    "ImportSummary",
+    "Rendition",
+    "RunSummary",
+    "Suggestion",
+    "analyse_pending",
+    "confirm_face",
+    "import_photos",
+    "link_face",
+    "publish_photo",
+    "reject_face",
+    "render_rendition",
+    "set_matching",
+    "suggest_matches",
+    "unlink_face",
+    "unpublish_photo",
+]
+
+# File types the upload widget offers (the intake checks the content, not the name).
+IMAGE_TYPES = ("jpg", "jpeg", "png", "webp", "tif", "tiff", "gif")
+# Failures of the blob store or the database itself: every further file would fail the same way.
+_INFRASTRUCTURE = (ConfigError, ServiceUnavailable, DatabaseUnavailable)
+# "stopped": the file at which a failing blob store or database ended the batch.
+ImportOutcome = Literal["imported", "duplicate", "rejected", "stopped"]
+RejectReason = Literal["wrong_person", "not_identifiable"]
+
+
+def _require_staff(actor: Actor, role: str = "staff") -> None:
+    """Photos hold other people's faces: only staff (or an operator on the server) may work on them."""
+    if not actor.can(role):
+        raise AuthError(f"Only a signed-in {role} account can do this.")
+
+
+@dataclass(frozen=True)
+class ImportSummary:
+    """What one import did: new asset ids, ids of files that were already there, and refused files with reasons."""
+
+    imported: tuple[int, ...]
+    duplicates: tuple[int, ...]
+    rejected: tuple[tuple[str, str], ...]  # (file name, reason)
+
+    @property
+    def offered(self) -> int:
+        """How many files were offered."""
+        return len(self.imported) + len(self.duplicates) + len(self.rejected)
+
+
+def _read_files(files: Sequence[tuple[str, bytes]] | Sequence[Path]) -> Iterator[tuple[str, bytes | OSError]]:
+    """(name, bytes) pairs from uploads, or from files and folders (read one at a time, so memory stays small)."""
+    for item in files:
+        if isinstance(item, tuple):
+            yield item
+            continue
+        for path in iter_image_files([item]):
+            try:
+                yield str(path), path.read_bytes()
+            except OSError as exc:  # unreadable file: refused with the reason, the batch goes on
+                yield str(path), exc
+
+
+def import_photos(
+    portal: Portal,
+    *,
+    actor: Actor,
+    files: Sequence[tuple[str, bytes]] | Sequence[Path],
+    event_id: int | None = None,
+    progress: Callable[[str, ImportOutcome], None] | None = None,
+    now: datetime | None = None,
+) -> ImportSummary:
+    """Import uploads (name, bytes) or files and folders; one audit row for the batch, with its counts.
+
+    Each photo is stored on its own (blobs first, then its row), so a failure part-way keeps every photo imported
+    before it whole. A failing blob store or database stops the batch: the error is raised after the audit row
+    for what was done so far (if the database still takes it).
+    """
+    _require_staff(actor)
+    if not isinstance(files, Sequence) or isinstance(files, str | bytes):
+        raise ValidationError("Give a list of files to import.")
+    paths = [f for f in files if isinstance(f, Path)]
+    if missing := [str(p) for p in paths if not p.exists()]:
+        raise ValidationError(f"No such file or folder: {', '.join(missing)}")
+    now = now or utcnow()
+    imported: list[int] = []
+    duplicates: list[int] = []
+    rejected: list[tuple[str, str]] = []
+    stopped: PortalError | None = None
+    for name, data in _read_files(files):
+        outcome: ImportOutcome
+        if isinstance(data, OSError):
+            rejected.append((name, f"cannot read the file: {data.strerror or data}"))
+            outcome = "rejected"
+        else:
+            try:
+                intake = _assets.ingest(
+                    portal.db,
+                    portal.blobs,
+                    data=data,
+                    filename=name,
+                    max_pixels=portal.settings.max_image_pixels,
+                    event_id=event_id,
+                    actor=actor,
+                    now=now,
+                )
+            except _INFRASTRUCTURE as exc:
+                stopped = exc
+                if progress:
+                    progress(name, "stopped")
+                break
+            except PortalError as exc:
+                rejected.append((name, str(exc)))
+                outcome = "rejected"
+            else:
+                (imported if intake.created else duplicates).append(intake.asset.id)
+                outcome = "imported" if intake.created else "duplicate"
+        if progress:
+            progress(name, outcome)
+    summary = ImportSummary(tuple(imported), tuple(duplicates), tuple(rejected))
+    detail: dict[str, object] = {
+        "imported": len(imported),
+        "duplicates": len(duplicates),
+        "rejected": len(rejected),
+        "event_id": event_id,
+    }
+    if stopped is not None:
+        detail["stopped"] = type(stopped).__name__
+        try:
+            _audit_import(portal, actor, detail, now)
+        except PortalError:
+            pass  # the database may be why the batch stopped; the original error is the one to report
+        raise stopped
+    if summary.offered:
+        _audit_import(portal, actor, detail, now)
+    return summary
+
+
+def _audit_import(portal: Portal, actor: Actor, detail: dict[str, object], now: datetime) -> None:
+    """The batch's audit row."""
+    with portal.db.write() as conn:
+        audit(conn, actor=actor.ref, action="import_photos", target_type="asset", detail=detail, now=now)
+
+
+def analyse_pending(
+    portal: Portal,
+    *,
+    actor: Actor,
+    limit: int | None = None,
+    workers: int = 1,
+    progress: Callable[[str, int, int], None] | None = None,
+    debug_pause_after_claim: float = 0.0,
+) -> RunSummary:
+    """Detect faces (and persons) in pending photos; each photo's result and risk update commit together.
+
+    One audit row per run that analysed something says who started it and what it found.
+    """
+    _require_staff(actor)
+    if workers < 1:
+        raise ValidationError("--workers must be at least 1.")
+    if workers > 1 and portal.db.dialect != "postgresql":
+        raise ValidationError("Several workers need PostgreSQL (SQLite has one writer); use --workers 1.")
+    if workers > 1:
+        summary = run_workers(portal.settings, workers=workers)
+    else:
+        summary = run_worker(
+            portal.db,
+            portal.blobs,
+            portal.settings,
+            limit=limit,
+            progress=progress,
+            pause_after_claim=debug_pause_after_claim,
+        )
+    if summary.done or summary.failed:
+        with portal.db.write() as conn:
+            audit(
+                conn,
+                actor=actor.ref,
+                action="analyse_photos",
+                target_type="asset",
+                detail={"done": summary.done, "failed": summary.failed, "faces": summary.faces},
+                now=utcnow(),
+            )
+    return summary
+
+
+def link_face(
+    portal: Portal,
+    *,
+    actor: Actor,
+    detection_id: int,
+    subject_id: str,
+    move: bool = False,
+    now: datetime | None = None,
+) -> FaceLink:
+    """Confirm by hand that a face (or person) shows `subject_id`.
+
+    A face confirmed as someone else raises FaceAlreadyLinked naming them, unless `move`; the audit row then names
+    both people.
+    """
+    _require_staff(actor)
+    with portal.db.write() as conn:
+        return _biometrics.link_detection(
+            conn, detection_id=detection_id, subject_id=subject_id, actor=actor, now=now or utcnow(), move=move
+        )
+
+
+def unlink_face(portal: Portal, *, actor: Actor, detection_id: int, now: datetime | None = None) -> FaceLink:
+    """Remove the person linked to a face; the face counts as unidentified (at risk) again."""
+    _require_staff(actor)
+    with portal.db.write() as conn:
+        return _biometrics.unlink_detection(conn, detection_id=detection_id, actor=actor, now=now or utcnow())
+
+
+def confirm_face(portal: Portal, *, actor: Actor, detection_id: int, now: datetime | None = None) -> FaceLink:
+    """Accept a face-matching suggestion: the face is confirmed as the suggested person."""
+    _require_staff(actor)
+    with portal.db.write() as conn:
+        return _biometrics.review_suggestion(
+            conn, detection_id=detection_id, accept=True, actor=actor, now=now or utcnow()
+        )
+
+
+def reject_face(
+    portal: Portal,
+    *,
+    actor: Actor,
+    detection_id: int,
+    reason: RejectReason = "wrong_person",
+    now: datetime | None = None,
+) -> FaceLink:
+    """Say a face is not the suggested person ('wrong_person'), or no identifiable person at all
+    ('not_identifiable': a poster, a statue, someone far in the background; it then needs no consent)."""
+    _require_staff(actor)
+    now = now or utcnow()
+    with portal.db.write() as conn:
+        if reason == "not_identifiable":
+            return _biometrics.mark_unidentifiable(conn, detection_id=detection_id, actor=actor, now=now)
+        return _biometrics.review_suggestion(conn, detection_id=detection_id, accept=False, actor=actor, now=now)
+
+
+def suggest_matches(
+    portal: Portal, *, actor: Actor, subject_id: str, event_id: int | None = None, now: datetime | None = None
+) -> list[Suggestion]:
+    """Compare a person's enrolled template with the library (or one event's photos) and store the suggestions."""
+    _require_staff(actor)
+    now = now or utcnow()
+    suggest, auto = portal.settings.thresholds
+    with portal.db.write() as conn:
+        found = _biometrics.match_subject(
+            conn, subject_id=subject_id, event_id=event_id, suggest=suggest, auto=auto, now=now
+        )
+        audit(
+            conn,
+            actor=actor.ref,
+            action="match_subject",
+            target_type="subject",
+            target_id=subject_id,
+            detail={"event_id": event_id, "suggestions": len(found)},
+            now=now,
+        )
+    return found
+
+
+def set_matching(portal: Portal, *, actor: Actor, enabled: bool, now: datetime | None = None) -> int:
+    """Switch library face matching on or off (admin); off deletes every stored library template. Returns how many."""
+    _require_staff(actor, "admin")
+    with portal.db.write() as conn:
+        return _biometrics.set_matching_enabled(conn, enabled=enabled, actor=actor, now=now or utcnow())
+
+
+def publish_photo(
+    portal: Portal, *, actor: Actor, asset_id: int, purpose: str, where: str, now: datetime | None = None
+) -> int:
+    """Record that a photo is published for a purpose at a place (what a takedown must reach); returns the use id."""
+    _require_staff(actor)
+    with portal.db.write() as conn:
+        return _assets.record_use(
+            conn, asset_id=asset_id, purpose=purpose, place=where, actor=actor, now=now or utcnow()
+        )
+
+
+def unpublish_photo(portal: Portal, *, actor: Actor, use_id: int, now: datetime | None = None) -> None:
+    """Record that a publication has ended."""
+    _require_staff(actor)
+    with portal.db.write() as conn:
+        _assets.end_use(conn, use_id=use_id, actor=actor, now=now or utcnow())
+
+
+def render_rendition(
+    portal: Portal,
+    *,
+    actor: Actor,
+    asset_id: int,
+    purpose: str | None = None,
+    keep_subject: str | None = None,
+    now: datetime | None = None,
+) -> Rendition:
+    """A JPEG of the photo with every face blurred that lacks valid consent for `purpose` (or that is not
+    `keep_subject`); audited, because it takes a copy of people's faces out of the portal."""
+    _require_staff(actor)
+    now = now or utcnow()
+    result = _renditions.safe_rendition(
+        portal.db,
+        portal.blobs,
+        asset_id=asset_id,
+        purpose=purpose,
+        keep_subject=keep_subject,
+        max_pixels=portal.settings.max_image_pixels,
+        now=now,
+    )
+    with portal.db.write() as conn:
+        audit(
+            conn,
+            actor=actor.ref,
+            action="render_rendition",
+            target_type="asset",
+            target_id=str(asset_id),
+            detail={"purpose": purpose, "keep_subject": keep_subject, "blurred": result.blurred, "kept": result.kept},
+            now=now,
+        )
+    return result
