@@ -27,14 +27,14 @@ from sqlalchemy import insert, make_url, text, update
 
 from bench.databases import add_database_options, each_database
 from portal.backend.consent import ledger
-from portal.backend.consent.records import Context, Decision, record_consent
+from portal.backend.consent.records import Context, Decision
 from portal.backend.platform.db import migrate
 from portal.backend.platform.db.engine import Database
 from portal.backend.platform.db.schema import asset_uses, assets, consent_ledger, detections, ledger_head, subjects
 from portal.backend.risk import index as risk_index
 from portal.backend.risk.figures import critical_assets, drill_down, per_event, summary
 from portal.backend.staff.accounts import create_user
-from tests.factories import make_org
+from tests.factories import make_org, record_consent
 
 MANAGER = ("bench-manager@example.org", "bench-manager-password")
 

@@ -19,12 +19,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.databases import add_database_options, each_database
 from portal.backend.consent import ledger
-from portal.backend.consent.records import Context, Decision, record_consent
-from portal.backend.people.subjects import register_subject
+from portal.backend.consent.records import Context, Decision
 from portal.backend.platform.db import migrate
 from portal.backend.platform.db.engine import Database
 from portal.backend.platform.db.types import utcnow
-from tests.factories import make_org
+from tests.factories import make_org, record_consent, register_subject
 
 CODES = ("internal", "website", "social_media", "print", "partners")
 CTX = Context(channel="qr_form", actor="subject", evidence={"act": "checkbox"})

@@ -41,16 +41,17 @@ from bench.dashboard import fill
 from bench.databases import add_database_options, each_database
 from portal.backend.consent import ledger
 from portal.backend.consent.purposes import current_texts, list_purposes
-from portal.backend.consent.records import Context, Decision, record_consent
+from portal.backend.consent.records import Context, Decision
 from portal.backend.consent.status import subject_consents
 from portal.backend.events.store import create_event
-from portal.backend.people.subjects import create_personal_link, link_token, register_subject, resolve_personal_link
+from portal.backend.people.subjects import link_token
 from portal.backend.platform.db.engine import Database
 from portal.backend.platform.db.schema import subjects
 from portal.backend.platform.db.types import utcnow
 from portal.backend.platform.errors import ConsentStateError
 from portal.backend.risk import index as risk_index
 from portal.backend.risk.figures import critical_assets, overview
+from tests.factories import create_personal_link, record_consent, register_subject, resolve_personal_link
 
 SECRET = "bench-load-secret-0123456789abcdef"  # signs the bench's own links only
 BASE_URL = "https://portal.example.org"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 import sqlite3
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,21 +59,29 @@ class DemoTemplates:
     _pg: str | None = None
     _admin: Engine | None = None
     _clones: set[str] = field(default_factory=set)
+    # PostgreSQL copies and drops take the server a second or so each: one thread makes the next test's copy and
+    # drops the last one while the tests run (the tests are Python-bound, the server has its own process).
+    _worker: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(max_workers=1, thread_name_prefix="demo-templates")
+    )
+    _spare: Future[str] | None = None
+    _drops: list[Future[None]] = field(default_factory=list)
 
     def clone(self, kind: str, into: Path) -> SeededPortal:
         """A fresh copy of the demo portal of this kind, its blobs under `into`/data."""
+        into.mkdir(parents=True, exist_ok=True)
         data_dir = into / DATA_DIR
         if kind == "sqlite":
-            template = self._sqlite_template()
-            shutil.copyfile(template / DB_FILE, into / DB_FILE)
-            shutil.copytree(template / DATA_DIR, data_dir)
+            folder = self._sqlite_template()
+            shutil.copyfile(folder / DB_FILE, into / DB_FILE)
+            shutil.copytree(folder / DATA_DIR, data_dir)
             url = f"sqlite:///{into / DB_FILE}"
         elif kind == "postgresql":
             template = self._pg_template()
-            name = f"t_{uuid.uuid4().hex[:16]}"
-            with self._admin_engine().connect() as conn:
-                conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+            spare, self._spare = self._spare, None  # a copy that failed in the background fails one test only
+            name = spare.result() if spare is not None else self._copy_pg(template)
             self._clones.add(name)
+            self._spare = self._worker.submit(self._copy_pg, template)
             shutil.copytree(self.root / "postgresql" / DATA_DIR, data_dir)
             url = database_url(self.pg_base, name)
         else:
@@ -80,31 +89,41 @@ class DemoTemplates:
         return SeededPortal(kind=kind, url=url, data_dir=data_dir, db=Database(url))
 
     def discard(self, portal: SeededPortal) -> None:
-        """Close a clone; a PostgreSQL clone is dropped (a SQLite one goes with its tmp_path)."""
+        """Close a clone; a PostgreSQL clone is dropped in the background (a SQLite one goes with its tmp_path)."""
         portal.db.dispose()
         if portal.kind == "postgresql":
             name = make_url(portal.url).database or ""
-            self._drop(name)
+            self._drops.append(self._worker.submit(self._drop, name))
             self._clones.discard(name)
 
     def close(self) -> None:
-        """Drop the PostgreSQL template and any clone a failed test left behind."""
-        for name in sorted(self._clones):
-            self._drop(name)
-        self._clones.clear()
-        if self._pg is not None:
-            self._drop(self._pg)
-            self._pg = None
-        if self._admin is not None:
-            self._admin.dispose()
-            self._admin = None
+        """Drop the PostgreSQL template, the unused spare copy and any clone a failed test left behind."""
+        try:
+            if self._spare is not None and self._spare.exception() is None:
+                self._clones.add(self._spare.result())
+            self._worker.shutdown(wait=True)
+            for dropped in self._drops:
+                dropped.result()  # a drop that failed leaves a database behind: say so
+            for name in sorted(self._clones):
+                self._drop(name)
+            if self._pg is not None:
+                self._drop(self._pg)
+        finally:
+            self._spare, self._drops, self._clones, self._pg = None, [], set(), None
+            if self._admin is not None:
+                self._admin.dispose()
+                self._admin = None
 
     def _sqlite_template(self) -> Path:
         """The SQLite template folder (portal.db plus data/), seeded on first use."""
         if self._sqlite is None:
             folder = self.root / "sqlite"
             folder.mkdir(parents=True)
-            seed(f"sqlite:///{folder / DB_FILE}", folder / DATA_DIR)
+            try:
+                seed(f"sqlite:///{folder / DB_FILE}", folder / DATA_DIR)
+            except BaseException:
+                shutil.rmtree(folder)  # the next test seeds again rather than copying half a portal
+                raise
             # One self-contained file to copy: fold the write-ahead log in and leave WAL mode (each clone's engine
             # turns WAL on again when it first connects).
             with closing(sqlite3.connect(folder / DB_FILE)) as conn:
@@ -121,9 +140,22 @@ class DemoTemplates:
             name = f"tpl_{uuid.uuid4().hex[:16]}"
             with self._admin_engine().connect() as conn:
                 conn.execute(text(f'CREATE DATABASE "{name}"'))
-            self._pg = name  # from here on close() drops it, even if seeding fails
-            seed(database_url(self.pg_base, name), self.root / "postgresql" / DATA_DIR)
+            data_dir = self.root / "postgresql" / DATA_DIR
+            try:
+                seed(database_url(self.pg_base, name), data_dir)
+            except BaseException:
+                self._drop(name)  # the next test seeds again rather than copying half a portal
+                shutil.rmtree(data_dir, ignore_errors=True)
+                raise
+            self._pg = name
         return self._pg
+
+    def _copy_pg(self, template: str) -> str:
+        """A new database copied from the PostgreSQL template; its name."""
+        name = f"t_{uuid.uuid4().hex[:16]}"
+        with self._admin_engine().connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+        return name
 
     def _admin_engine(self) -> Engine:
         """CREATE and DROP DATABASE cannot run in a transaction: an autocommit engine on the base database."""

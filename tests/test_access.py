@@ -13,12 +13,13 @@ import pytest
 from sqlalchemy import func, select
 from streamlit.testing.v1 import AppTest
 
-from portal.backend.people.subjects import create_personal_link
 from portal.backend.platform.config import load_settings
 from portal.backend.platform.db.engine import Database
 from portal.backend.platform.db.schema import assets, consent_ledger, subjects
 from portal.cli import build_parser, main
 from tests.conftest import APP, ROOT
+from tests.factories import create_personal_link
+from tests.seeded import SeededPortal
 
 CLOSED = "postgresql+psycopg://nobody:secret-pw@127.0.0.1:1/portal"  # nothing listens on port 1
 
@@ -94,21 +95,16 @@ def test_every_cli_command_without_a_reachable_database_fails_cleanly(
 
 
 @pytest.fixture
-def two_people(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Database, str, str, str]:
-    """The demo (with its photos) on a fresh database; returns (db, Olivia's link, Olivia's id, Erik's id)."""
-    monkeypatch.setenv("PORTAL_DATABASE_URL", db_url)
-    monkeypatch.setenv("PORTAL_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.chdir(tmp_path)
-    AppTest.from_file(APP, default_timeout=90).run()  # first start: migrate and seed the demo with its photos
-    db = Database(db_url)
+def two_people(seeded_portal: SeededPortal) -> tuple[Database, str, str, str]:
+    """This test's copy of the demo (with its photos); returns (db, Olivia's link, Olivia's id, Erik's id)."""
+    db = seeded_portal.db
     settings = load_settings(secrets_path=None)
     with db.read() as conn:
         ids = dict(conn.execute(select(subjects.c.display_name, subjects.c.id)).all())
     link = create_personal_link(
         db, subject_id=ids["Olivia Karlsson"], secret=settings.secret_key, base_url=settings.base_url, ttl_days=30
     )
-    yield db, link.split("?link=")[1], ids["Olivia Karlsson"], ids["Erik Johansson"]
-    db.dispose()
+    return db, link.split("?link=")[1], ids["Olivia Karlsson"], ids["Erik Johansson"]
 
 
 def _page_text(at: AppTest) -> str:

@@ -79,10 +79,10 @@ def _backend_imports(tree: ast.AST) -> list[str]:
             found += [a.name for a in node.names if a.name.startswith("portal.backend")]
         elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("portal.backend"):
             package = BACKEND.joinpath(*node.module.split(".")[2:])
-            if package.is_dir():
-                found += [f"{node.module}.{a.name}" for a in node.names]
-            else:
-                found.append(node.module)
+            for alias in node.names:
+                # `from package import module` names that module; `from package import NAME` the package itself.
+                is_module = (package / f"{alias.name}.py").exists() or (package / alias.name).is_dir()
+                found.append(f"{node.module}.{alias.name}" if is_module else node.module)
     return found
 
 
@@ -148,7 +148,7 @@ def test_every_backend_package_has_a_public_face() -> None:
 def test_the_started_script_never_sits_beside_a_pages_folder() -> None:
     """Streamlit runs a pages/ folder next to the started script without the router (folder mode)."""
     readme = (ROOT / "README.md").read_text()
-    commands = re.findall(r"streamlit run (\S+)", readme)
+    commands = re.findall(r"streamlit run ([\w./-]+\.py)", readme)
     ci = (ROOT / "tests" / "e2e" / "conftest.py").read_text()
     assert commands, "the README shows how to start the portal"
     for script in {*commands, "streamlit_app.py"}:

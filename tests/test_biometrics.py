@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sqlalchemy import func, insert, select
 
-from portal.backend.consent.records import Decision, record_consent
+from portal.backend.consent.records import Decision
 from portal.backend.photos.biometrics import (
     enrol_template,
     has_template,
@@ -19,11 +19,12 @@ from portal.backend.photos.biometrics import (
     suggest_for_detections,
 )
 from portal.backend.photos.vision.matching import pack
+from portal.backend.platform.actors import Actor
 from portal.backend.platform.db.engine import Database
 from portal.backend.platform.db.schema import assets, detections
 from portal.backend.platform.errors import ConsentStateError
 from portal.backend.staff.accounts import create_user
-from tests.factories import STAFF, make_subject
+from tests.factories import STAFF, make_subject, record_consent
 
 T0 = datetime(2026, 6, 1, tzinfo=UTC)
 RNG = np.random.default_rng(7)
@@ -79,10 +80,15 @@ def _asset_with_faces(
     return asset_id, ids
 
 
+def _enrol(db: Database, subject_id: str, template: np.ndarray) -> None:
+    with db.write() as conn:
+        enrol_template(conn, subject_id=subject_id, template=template, now=T0)
+
+
 def test_enrolment_needs_face_matching_consent(org_db: Database) -> None:
     without = make_subject(org_db, name="No Biometrics", choices={"internal": True, "face_matching": False})
-    with pytest.raises(ConsentStateError, match="face-matching consent"):
-        enrol_template(org_db, subject_id=without, template=_vec())
+    with pytest.raises(ConsentStateError, match="face-matching consent"), org_db.write() as conn:
+        enrol_template(conn, subject_id=without, template=_vec(), now=T0)
     with org_db.read() as conn:
         assert not has_template(conn, without)
 
@@ -90,7 +96,7 @@ def test_enrolment_needs_face_matching_consent(org_db: Database) -> None:
 def test_suggestions_rank_and_withdrawal_deletes_template_and_open_suggestions(org_db: Database) -> None:
     face = _vec()
     sid = make_subject(org_db, name="Matcher", choices={"face_matching": True})
-    enrol_template(org_db, subject_id=sid, template=face)
+    _enrol(org_db, sid, face)
     first, (same, other) = _asset_with_faces(org_db, [_vec(face, 0.01), _vec()], n=1)
     with org_db.write() as conn:
         made = suggest_for_detections(conn, asset_id=first, now=T0)
@@ -103,7 +109,10 @@ def test_suggestions_rank_and_withdrawal_deletes_template_and_open_suggestions(o
         reviewer = create_user(
             conn, email="rev@example.org", display_name="Reviewer", role="staff", password="long enough pw", now=T0
         )
-    review_suggestion(org_db, detection_id=confirmed_ids[0], accept=True, staff_id=reviewer.id)
+    with org_db.write() as conn:
+        review_suggestion(
+            conn, detection_id=confirmed_ids[0], accept=True, actor=Actor.staff(reviewer.id, "staff"), now=T0
+        )
 
     record_consent(org_db, subject_id=sid, decisions=[Decision("face_matching", "withdrawn")], context=STAFF)
     with org_db.read() as conn:
@@ -117,7 +126,7 @@ def test_suggestions_rank_and_withdrawal_deletes_template_and_open_suggestions(o
 def test_auto_confirm_only_below_the_stricter_threshold(org_db: Database) -> None:
     face = _vec()
     sid = make_subject(org_db, name="Auto", choices={"face_matching": True})
-    enrol_template(org_db, subject_id=sid, template=face)
+    _enrol(org_db, sid, face)
     asset_id, (near, far) = _asset_with_faces(org_db, [_vec(face, 0.005), _vec(face, 0.03)], n=3)
     with org_db.write() as conn:
         made = {
@@ -134,20 +143,23 @@ def test_match_subject_can_be_limited_to_one_event(org_db: Database) -> None:
         ev = create_event(conn, name="Gala", purpose_codes=["internal"], now=T0)
     face = _vec()
     sid = make_subject(org_db, name="Guest", choices={"face_matching": True})
-    enrol_template(org_db, subject_id=sid, template=face)
+    _enrol(org_db, sid, face)
     _, in_event = _asset_with_faces(org_db, [_vec(face, 0.01)], event_id=ev.id, n=4)
     _, elsewhere = _asset_with_faces(org_db, [_vec(face, 0.01)], n=5)
-    limited = match_subject(org_db, subject_id=sid, event_id=ev.id)
+    with org_db.write() as conn:
+        limited = match_subject(conn, subject_id=sid, event_id=ev.id, now=T0)
     assert [s.detection_id for s in limited] == in_event
-    everywhere = match_subject(org_db, subject_id=sid)
+    with org_db.write() as conn:
+        everywhere = match_subject(conn, subject_id=sid, now=T0)
     assert sorted(s.detection_id for s in everywhere) == sorted(in_event + elsewhere)
 
 
 def test_manual_link_and_matching_switch_off_deletes_library_templates(org_db: Database) -> None:
     sid = make_subject(org_db, name="Tagged By Hand", choices={"internal": True})
     _, (det,) = _asset_with_faces(org_db, [_vec()], n=6)
-    link_detection(org_db, detection_id=det, subject_id=sid, actor="staff:1")
-    removed = set_matching_enabled(org_db, enabled=False, actor="staff:1")
+    with org_db.write() as conn:
+        link_detection(conn, detection_id=det, subject_id=sid, actor=Actor.operator("tester"), now=T0)
+        removed = set_matching_enabled(conn, enabled=False, actor=Actor.operator("tester"), now=T0)
     assert removed == 1
     with org_db.read() as conn:
         assert conn.execute(select(func.count()).where(detections.c.template.is_not(None))).scalar_one() == 0

@@ -29,6 +29,11 @@ def _capture_page() -> AppTest:
     return at
 
 
+def _key(at: AppTest, field: str) -> str:
+    """The widget key of a field of the form now on screen (every form has its own keys, so the next starts empty)."""
+    return f"paper_{field}_{at.session_state['paper_submission']}"
+
+
 def _fill(
     at: AppTest,
     *,
@@ -37,14 +42,14 @@ def _fill(
 ) -> AppTest:
     at.selectbox(key="paper_event").select(2)
     at.run()
-    at.text_input(key="paper_name").input(name)
-    at.text_input(key="paper_email").input("petra@example.org")
-    at.selectbox(key="paper_locale").select("sv")
-    at.checkbox(key="paper_website").check()
-    at.checkbox(key="paper_print").check()
-    at.date_input(key="paper_signed_on").set_value(date.today() - timedelta(days=3))
+    at.text_input(key=_key(at, "name")).input(name)
+    at.text_input(key=_key(at, "email")).input("petra@example.org")
+    at.selectbox(key=_key(at, "locale")).select("sv")
+    at.checkbox(key=_key(at, "website")).check()
+    at.checkbox(key=_key(at, "print")).check()
+    at.date_input(key=_key(at, "signed_on")).set_value(date.today() - timedelta(days=3))
     if scan is not None:
-        at.file_uploader(key="paper_scan").set_value(scan)
+        at.file_uploader(key=_key(at, "scan")).set_value(scan)
     return at
 
 
@@ -63,7 +68,11 @@ def test_staff_enter_a_paper_form_with_its_scan(site: Database) -> None:
     assert not at.exception and not at.error
     assert "Recorded the paper form of Petra Paper: 2 of 6 purposes given." in at.success[0].value
     # The next form starts empty (the event stays selected for the rest of the stack).
-    assert at.text_input(key="paper_name").value == "" and not at.checkbox(key="paper_website").value
+    assert at.text_input(key=_key(at, "name")).value == "" and not at.checkbox(key=_key(at, "website")).value
+    assert at.text_input(key=_key(at, "email")).value == "" and not at.checkbox(key=_key(at, "print")).value
+    # Nothing of the recorded form stays in the session: not its ticks, e-mail or scan.
+    fields = ("name", "email", "locale", "website", "print", "signed_on", "scan")
+    assert not [f for f in fields if f"paper_{f}_{submission}" in at.session_state]
     assert at.session_state["paper_submission"] != submission and at.selectbox(key="paper_event").value == 2
 
     with site.read() as conn:
@@ -119,17 +128,17 @@ def test_bad_input_is_refused_and_nothing_is_written(
     assert not at.exception
     assert message in at.error[0].value
     assert _counts(site) == before
-    assert at.text_input(key="paper_name").value == name  # nothing typed is lost
+    assert at.text_input(key=_key(at, "name")).value == name  # nothing typed is lost
 
 
 def test_a_minor_needs_the_guardian(site: Database) -> None:
     at = _fill(_capture_page(), name="Kim Kid")
-    at.checkbox(key="paper_minor").check().run()
+    at.checkbox(key=_key(at, "minor")).check().run()
     before = _counts(site)
     at.button(key="paper_submit").click().run()
     assert "Guardian's name is empty" in at.error[0].value and _counts(site) == before
-    at.text_input(key="paper_guardian").input("Pat Parent")
-    at.text_input(key="paper_guardian_how").input("signed in front of staff, ID card checked")
+    at.text_input(key=_key(at, "guardian")).input("Pat Parent")
+    at.text_input(key=_key(at, "guardian_how")).input("signed in front of staff, ID card checked")
     at.button(key="paper_submit").click().run()
     assert not at.error and at.success
     with site.read() as conn:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -14,7 +15,7 @@ from sqlalchemy import func, select, text
 
 from portal.backend.platform.db import migrate
 from portal.backend.platform.db.engine import Database
-from portal.backend.platform.db.schema import consent_ledger, subjects
+from portal.backend.platform.db.schema import audit_log, consent_ledger, subjects
 from portal.backend.risk.figures import summary
 from tests.conftest import ROOT
 
@@ -219,6 +220,40 @@ def test_jobs_run_twice(demo_url: str) -> None:
     assert first.returncode == 0 and "Expired 2 consent(s)" in first.stdout
     second = cli(demo_url, "jobs", "run")
     assert "Expired 0 consent(s); queued 0 renewal request(s) and 0 manager digest(s)" in second.stdout
+    db = Database(demo_url)
+    try:
+        with db.read() as conn:
+            runs = conn.execute(select(audit_log.c.actor).where(audit_log.c.action == "run_daily_jobs")).scalars()
+            assert [a.split(":")[0] for a in runs] == ["operator", "operator"]  # audited like a page action
+    finally:
+        db.dispose()
+
+
+def test_staff_commands_add_change_and_deactivate_accounts(
+    db: Database, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from portal.cli import main
+
+    url = ["--database-url", db.url]
+    monkeypatch.setattr("sys.stdin", io.StringIO("first-password-1\n"))
+    assert main(["staff", "add", "Ada@Example.org", "--name", "Ada", "--role", "admin", "--password-stdin", *url]) == 0
+    monkeypatch.setattr("sys.stdin", io.StringIO("second-password-2\n"))
+    assert main(["staff", "add", "sam@example.org", "--name", "Sam", "--role", "staff", "--password-stdin", *url]) == 0
+    # Acting as a staff member (--as) needs that member's role: Sam may not promote himself.
+    assert main(["staff", "role", "sam@example.org", "--role", "admin", "--as", "sam@example.org", *url]) == 1
+    assert "Only admins" in capsys.readouterr().err
+    assert main(["staff", "role", "sam@example.org", "--role", "manager", "--as", "ada@example.org", *url]) == 0
+    assert main(["staff", "deactivate", "ada@example.org", *url]) == 1  # the last admin
+    assert "last active admin" in capsys.readouterr().err
+    assert main(["staff", "deactivate", "sam@example.org", *url]) == 0
+    assert main(["staff", "list", *url]) == 0
+    listed = capsys.readouterr().out
+    assert "sam@example.org  Sam   manager  no" in listed and "ada@example.org  Ada   admin    yes" in listed
+    with db.read() as conn:
+        rows = conn.execute(select(audit_log.c.action, audit_log.c.actor).order_by(audit_log.c.id)).all()
+    ada = next(a for action, a in rows if action == "set_staff_role")
+    assert [action for action, _ in rows] == ["create_user", "create_user", "set_staff_role", "deactivate_staff"]
+    assert ada.startswith("staff:") and rows[-1][1].startswith("operator:")
 
 
 def test_unwritable_output_paths_get_a_clear_error(demo_url: str, tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, insert, select
 
 from portal.backend.consent import ledger
-from portal.backend.consent.records import Context, Decision, record_consent
+from portal.backend.consent.records import Context, Decision
 from portal.backend.consent.status import subject_consents
 from portal.backend.photos.assets import publish
 from portal.backend.photos.biometrics import link_detection
@@ -21,7 +21,7 @@ from portal.backend.platform.db.types import utcnow
 from portal.backend.platform.errors import ConsentStateError
 from portal.backend.risk import index as risk_index
 from portal.backend.risk.figures import critical_assets
-from tests.factories import STAFF, make_subject
+from tests.factories import STAFF, make_subject, record_consent
 
 THREADS = 8
 ROUNDS = 15

@@ -13,6 +13,7 @@ from portal.backend.events.store import event_url, rotate_qr_secret
 from portal.backend.platform.config import load_settings
 from portal.backend.platform.db.engine import Database
 from portal.backend.platform.db.schema import consent_ledger, outbox, subject_templates, subjects
+from portal.backend.platform.db.schema import receipts as receipts_table
 from portal.backend.platform.db.types import utcnow
 from tests.conftest import APP
 from tests.imagery import group_photo, sample_bytes
@@ -102,17 +103,22 @@ def test_given_purposes_email_outbox_and_double_submit(site: Database) -> None:
     assert "You agreed to: Our website, Printed material." in " ".join(m.value for m in at.markdown)
     entries, people = _count(site, consent_ledger), _count(site, subjects)
     # The same submission arriving again (a double tap on a slow phone) records nothing new.
-    from portal.backend.consent.records import Context
-    from portal.backend.people.subjects import register_subject
+    from portal.backend.people.services import register_subject
+    from portal.backend.platform.actors import Actor
+    from tests.factories import make_portal
 
+    receipts = _count(site, receipts_table)
     again = register_subject(
-        site,
+        make_portal(site, Path("data/blobs")),
+        actor=Actor(kind="subject"),
+        channel="qr_form",
         name="Wendy Web",
         choices={"website": True, "print": True},
-        context=Context(channel="qr_form", actor="subject", submission_id=submission),
+        submission_id=submission,
     )
     assert (_count(site, consent_ledger), _count(site, subjects)) == (entries, people)
-    assert again.subject.display_name == "Wendy Web"
+    assert _count(site, receipts_table) == receipts == 1
+    assert again.replayed and again.subject.display_name == "Wendy Web" and again.receipt_id is not None
     with site.read() as conn:
         mail = conn.execute(select(outbox.c.kind, outbox.c.recipient, outbox.c.payload)).one()
     assert mail.kind == "email" and mail.recipient == "wendy@example.org" and "?link=v1." in mail.payload

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, update
@@ -10,13 +11,14 @@ from sqlalchemy.exc import DBAPIError
 
 from portal.backend.consent import ledger
 from portal.backend.consent.purposes import TextContent, current_text, get_purpose, publish_text
-from portal.backend.consent.records import Context, Decision, record_consent, withdraw_all
+from portal.backend.consent.records import Context, Decision
+from portal.backend.consent.services import withdraw_everything
 from portal.backend.consent.status import status_for, subject_consents
 from portal.backend.platform.db.engine import Database
 from portal.backend.platform.db.schema import consent_ledger, purpose_texts, subjects
 from portal.backend.platform.db.types import utcnow
 from portal.backend.platform.errors import ConsentStateError, UnknownPurpose, UnknownSubject, ValidationError
-from tests.factories import STAFF, make_subject
+from tests.factories import MANAGER, STAFF, make_portal, make_subject, record_consent
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
@@ -184,13 +186,30 @@ def test_minor_needs_a_guardian_and_the_record_says_who(org_db: Database) -> Non
     assert minor_flags[sid] is True and minor_flags[teen] is False
 
 
-def test_withdraw_all_covers_general_and_per_image(org_db: Database) -> None:
+def test_withdraw_all_covers_general_and_per_image(org_db: Database, tmp_path: Path) -> None:
+    import io
+
+    from PIL import Image
+
+    from portal.backend.photos.assets import ingest
+
+    jpeg = io.BytesIO()
+    Image.new("RGB", (64, 48), (120, 140, 160)).save(jpeg, format="JPEG")
+    portal = make_portal(org_db, tmp_path / "blobs")
     sid = make_subject(org_db, choices={"internal": True, "website": True, "print": False})
-    entries = withdraw_all(org_db, subject_id=sid, context=STAFF)
-    assert sorted(e.action for e in entries) == ["withdrawn", "withdrawn"]
+    asset = ingest(org_db, portal.blobs, data=jpeg.getvalue(), filename="a.jpg", max_pixels=10**8).asset
+    record_consent(org_db, subject_id=sid, decisions=[Decision("print", "given", asset_id=asset.id)], context=STAFF)
+    change = withdraw_everything(portal, actor=MANAGER, subject_id=sid, channel="staff")
+    assert sorted((e.action, e.scope_asset_id or 0) for e in change.entries) == [
+        ("withdrawn", 0),
+        ("withdrawn", 0),
+        ("withdrawn", asset.id),
+    ]
+    assert change.receipt_id is not None
     with org_db.read() as conn:
         assert not any(s.allowed for s in subject_consents(conn, sid, utcnow()))
-    assert withdraw_all(org_db, subject_id=sid, context=STAFF) == []
+    again = withdraw_everything(portal, actor=MANAGER, subject_id=sid, channel="staff")
+    assert again.entries == [] and again.receipt_id is None
 
 
 def test_erased_subject_cannot_consent(org_db: Database) -> None:

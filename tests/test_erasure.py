@@ -15,18 +15,18 @@ from sqlalchemy import func, select
 
 from portal.backend.consent import ledger
 from portal.backend.consent.records import Context
-from portal.backend.people.erasure import erase_subject
-from portal.backend.people.export import export_subject, safe_cell
-from portal.backend.people.subjects import create_personal_link, link_token, resolve_personal_link
+from portal.backend.people.export import safe_cell
+from portal.backend.people.queries import link_token, resolve_personal_link
+from portal.backend.people.services import create_personal_link, erase_subject, export_subject
 from portal.backend.photos.analysis import run_worker
-from portal.backend.photos.assets import asset_detections, get_asset, ingest, publish
-from portal.backend.photos.biometrics import link_detection
-from portal.backend.platform.blobs import LocalBlobStore
-from portal.backend.platform.config import load_settings
+from portal.backend.photos.assets import asset_detections, get_asset, ingest
+from portal.backend.photos.services import link_face, publish_photo
+from portal.backend.photos.vision.schemas import Box
+from portal.backend.platform.actors import Actor
 from portal.backend.platform.db.engine import Database
 from portal.backend.platform.db.schema import consent_ledger, outbox, subjects
 from portal.backend.platform.errors import ConsentStateError, TokenError
-from tests.factories import make_subject
+from tests.factories import MANAGER, make_portal, make_staff, make_subject
 from tests.imagery import group_photo
 
 SECRET = "s" * 40
@@ -35,8 +35,9 @@ SECRET = "s" * 40
 @pytest.fixture
 def scene(org_db: Database, tmp_path: Path) -> dict:
     """Grace (linked by hand) and the astronaut in one analysed photo that is published on the website."""
-    blobs = LocalBlobStore(tmp_path / "blobs")
-    settings = load_settings(env={}, secrets_path=None, database_url=org_db.url)
+    portal = make_portal(org_db, tmp_path / "blobs", secret_key=SECRET)
+    blobs, settings = portal.blobs, portal.settings
+    manager = make_staff(org_db)
     asset = ingest(
         org_db,
         blobs,
@@ -52,31 +53,34 @@ def scene(org_db: Database, tmp_path: Path) -> dict:
         context=Context(channel="staff", actor='=HYPERLINK("http://evil")', evidence={}),
     )
     with org_db.read() as conn:
-        faces = [d for d in asset_detections(conn, asset.id) if d["kind"] == "face"]
-    grace_face = max(faces, key=lambda d: d["box"]["x"])  # Grace stands on the right
-    astronaut_face = max((d for d in faces if d is not grace_face), key=lambda d: d["score"])
-    link_detection(org_db, detection_id=grace_face["id"], subject_id=grace, actor="staff:test")
-    use_id = publish(org_db, asset_id=asset.id, purpose="website", place="https://example.org/team")
+        faces = [d for d in asset_detections(conn, asset.id) if d.kind == "face"]
+    grace_face = max(faces, key=lambda d: d.box.x)  # Grace stands on the right
+    astronaut_face = max((d for d in faces if d is not grace_face), key=lambda d: d.score or 0.0)
+    link_face(portal, actor=manager, detection_id=grace_face.id, subject_id=grace)
+    use_id = publish_photo(
+        portal, actor=MANAGER, asset_id=asset.id, purpose="website", where="https://example.org/team"
+    )
     return {
         "db": org_db,
         "blobs": blobs,
+        "portal": portal,
         "asset": asset,
         "grace": grace,
-        "grace_box": grace_face["box"],
-        "astronaut_box": astronaut_face["box"],
+        "grace_box": grace_face.box,
+        "astronaut_box": astronaut_face.box,
         "use_id": use_id,
     }
 
 
-def _region(image: Image.Image, box: dict) -> np.ndarray:
+def _region(image: Image.Image, box: Box) -> np.ndarray:
     w, h = image.size
     return np.asarray(image.convert("RGB"))[
-        round(box["y"] * h) : round((box["y"] + box["h"]) * h), round(box["x"] * w) : round((box["x"] + box["w"]) * w)
+        round(box.y * h) : round((box.y + box.h) * h), round(box.x * w) : round((box.x + box.w) * w)
     ].astype(int)
 
 
 def test_export_holds_everything_and_blurs_other_people(scene: dict) -> None:
-    data = export_subject(scene["db"], scene["blobs"], subject_id=scene["grace"], actor="subject", max_pixels=10**8)
+    data = export_subject(scene["portal"], actor=Actor.subject(scene["grace"]), subject_id=scene["grace"])
     zf = zipfile.ZipFile(io.BytesIO(data))
     names = set(zf.namelist())
     assert {
@@ -106,11 +110,11 @@ def test_safe_cell_neutralises_formulas(value: str) -> None:
 
 
 def test_erasure_blurs_unlinks_keeps_proof_and_queues_takedowns(scene: dict) -> None:
-    db, blobs, grace = scene["db"], scene["blobs"], scene["grace"]
-    url = create_personal_link(db, subject_id=grace, secret=SECRET, base_url="https://p.example", ttl_days=30)
+    db, blobs, grace, portal = scene["db"], scene["blobs"], scene["grace"], scene["portal"]
+    url = create_personal_link(portal, actor=MANAGER, subject_id=grace)
     before = Image.open(io.BytesIO(blobs.get(scene["asset"].blob_key)))
     old_key = scene["asset"].blob_key
-    report = erase_subject(db, blobs, subject_id=grace, actor="staff:test", max_pixels=10**8)
+    report = erase_subject(portal, actor=MANAGER, subject_id=grace)
     assert (report.consents_withdrawn, report.images_redacted, report.takedown_tasks) == (2, 1, 1)
 
     with db.read() as conn:
@@ -126,7 +130,7 @@ def test_erasure_blurs_unlinks_keeps_proof_and_queues_takedowns(scene: dict) -> 
             .all()
         )
         task = conn.execute(select(outbox)).one()
-        linked = [d for d in asset_detections(conn, asset.id) if d["subject_id"] == grace]
+        linked = [d for d in asset_detections(conn, asset.id) if d.subject_id == grace]
     after = Image.open(io.BytesIO(blobs.get(asset.blob_key)))
     assert not blobs.exists(old_key)  # the unblurred original is gone
     assert np.abs(_region(after, scene["grace_box"]) - _region(before, scene["grace_box"])).mean() > 15
@@ -141,11 +145,11 @@ def test_erasure_blurs_unlinks_keeps_proof_and_queues_takedowns(scene: dict) -> 
     )
     assert linked == []
     with pytest.raises(TokenError):
-        resolve_personal_link(db, token=link_token(url), secret=SECRET)
+        resolve_personal_link(portal, token=link_token(url))
     with pytest.raises(ConsentStateError, match="already erased"):
-        erase_subject(db, blobs, subject_id=grace, actor="staff:test", max_pixels=10**8)
+        erase_subject(portal, actor=MANAGER, subject_id=grace)
     with pytest.raises(ConsentStateError, match="erased"):
-        export_subject(db, blobs, subject_id=grace, actor="staff:test", max_pixels=10**8)
+        export_subject(portal, actor=MANAGER, subject_id=grace)
     with db.read() as conn:
         assert conn.execute(select(func.count()).select_from(outbox)).scalar_one() == 1
 

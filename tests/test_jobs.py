@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import func, select
 
@@ -10,12 +11,24 @@ from portal.backend.consent import ledger
 from portal.backend.consent.purposes import TextContent, publish_text
 from portal.backend.consent.status import status_for, subject_consents
 from portal.backend.ops.demo import seed_demo
-from portal.backend.ops.jobs import run_jobs
+from portal.backend.ops.services import JobReport, run_daily_jobs
+from portal.backend.platform.actors import Actor
+from portal.backend.platform.blobs import LocalBlobStore
+from portal.backend.platform.config import load_settings
 from portal.backend.platform.db.engine import Database
 from portal.backend.platform.db.schema import consent_ledger, outbox
+from portal.backend.platform.runtime import Portal
 from tests.factories import in_parallel
 
 DAY = timedelta(days=1)
+SCHEDULER = Actor.system("jobs")
+
+
+def run_jobs(db: Database, *, now: datetime, blobs: Path) -> JobReport:
+    """The daily jobs through their service, as the scheduler runs them (30-day warning window)."""
+    settings = load_settings(env={}, secrets_path=None, database_url=db.url, expiry_warning_days=30)
+    portal = Portal(settings=settings, db=db, blobs=LocalBlobStore(blobs))
+    return run_daily_jobs(portal, actor=SCHEDULER, now=now)
 
 
 def _count(db: Database, **where: str) -> int:
@@ -26,12 +39,12 @@ def _count(db: Database, **where: str) -> int:
         return conn.execute(stmt).scalar_one()
 
 
-def test_jobs_expire_ask_renewal_digest_and_are_idempotent(db: Database) -> None:
+def test_jobs_expire_ask_renewal_digest_and_are_idempotent(db: Database, tmp_path: Path) -> None:
     now = datetime.now(UTC)
     seed_demo(db, now=now)
     with db.write() as conn:
         publish_text(conn, code="social_media", now=now, texts={"en": TextContent("Social media v2", "New text.")})
-    first = run_jobs(db, now=now, window_days=30)
+    first = run_jobs(db, now=now, blobs=tmp_path)
     # Liam's two consents lapsed long ago. One renewal request per consent: Noah's website (lapses within
     # 30 days) and the social-media consents of Noah, Anna and Olivia, whose text was replaced.
     assert first.expired == 2
@@ -44,15 +57,15 @@ def test_jobs_expire_ask_renewal_digest_and_are_idempotent(db: Database) -> None
         statuses = subject_consents(conn, liam, now)
     assert [(e.action, e.channel, e.actor) for e in entries[-2:]] == [("expired", "system", "system")] * 2
     assert status_for(statuses, "print") == "expired"
-    second = run_jobs(db, now=now, window_days=30)
+    second = run_jobs(db, now=now, blobs=tmp_path)
     assert (second.expired, second.renewal_requests, second.digests) == (0, 0, 0)
     assert ledger.verify(db).ok
 
 
-def test_concurrent_job_runs_write_each_expiry_once(db: Database) -> None:
+def test_concurrent_job_runs_write_each_expiry_once(db: Database, tmp_path: Path) -> None:
     now = datetime.now(UTC)
     seed_demo(db, now=now)
-    assert in_parallel(db.url, lambda own: run_jobs(own, now=now + DAY)) == []
+    assert in_parallel(db.url, lambda own: run_jobs(own, now=now + DAY, blobs=tmp_path)) == []
     assert _count(db, action="expired") == 2
     assert _count(db, kind="digest") == 2
     assert ledger.verify(db).ok

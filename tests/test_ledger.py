@@ -9,11 +9,11 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 
 from portal.backend.consent import ledger
-from portal.backend.consent.records import Decision, record_consent
+from portal.backend.consent.records import Decision
 from portal.backend.platform.db import migrate
 from portal.backend.platform.db.engine import Database
 from portal.backend.platform.db.schema import consent_ledger
-from tests.factories import STAFF, make_org, make_subject
+from tests.factories import STAFF, make_org, make_subject, record_consent
 
 
 def _fill(db: Database, people: int = 3) -> list[str]:

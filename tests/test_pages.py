@@ -9,12 +9,13 @@ from sqlalchemy import func, select
 from streamlit.testing.v1 import AppTest
 
 from portal.backend.consent.status import status_for, subject_consents
-from portal.backend.people.subjects import create_personal_link, link_token
+from portal.backend.people.subjects import link_token
 from portal.backend.platform.config import load_settings
 from portal.backend.platform.db.engine import Database
 from portal.backend.platform.db.schema import assets, audit_log, consent_ledger, subjects
 from portal.backend.platform.db.types import utcnow
 from tests.conftest import APP
+from tests.factories import create_personal_link
 from tests.seeded import SeededPortal
 
 
@@ -55,12 +56,12 @@ def _link(db: Database, name: str) -> str:
     return link_token(url)
 
 
-def test_first_start_creates_and_seeds_and_shows_sign_in(portal_env: Database) -> None:
+def test_first_start_creates_and_seeds_and_shows_sign_in(first_start_env: Database) -> None:
     at = _run()
     assert not at.exception
     assert [t.value for t in at.title] == ["Staff sign-in"]
     assert "Demo data" in at.warning[0].value
-    with portal_env.read() as conn:
+    with first_start_env.read() as conn:
         assert conn.execute(select(func.count()).select_from(subjects)).scalar_one() == 7
 
 
@@ -165,7 +166,6 @@ def test_my_consents_with_a_bad_token_shows_no_data(portal_env: Database, token:
 
 
 def test_my_consents_shows_own_status_and_withdraws(portal_env: Database) -> None:
-    _run()
     token = _link(portal_env, "Olivia Karlsson")
     at = _run(link=token)
     assert not at.exception
@@ -187,7 +187,6 @@ def test_my_consents_shows_own_status_and_withdraws(portal_env: Database) -> Non
 
 
 def test_withdraw_everything_needs_one_confirmation(portal_env: Database) -> None:
-    _run()
     at = _run(link=_link(portal_env, "Anna Lindqvist"))
     assert at.segmented_control[0].value == "sv"
     at.segmented_control[0].set_value("en").run()
@@ -206,7 +205,6 @@ def test_withdraw_everything_needs_one_confirmation(portal_env: Database) -> Non
 
 
 def test_subject_can_give_a_purpose_with_one_click(portal_env: Database) -> None:
-    _run()
     at = _run(link=_link(portal_env, "Noah Berg"))
     at.button(key="give_print").click().run()
     assert not at.exception
@@ -223,7 +221,6 @@ def test_my_photos_show_own_face_and_take_a_per_photo_veto(portal_env: Database,
     from portal.backend.platform.blobs import make_blob_store
     from tests.imagery import group_photo
 
-    _run()
     settings = load_settings(secrets_path=None)
     blobs = make_blob_store(settings)
     asset = ingest(
@@ -254,14 +251,12 @@ def test_my_photos_show_own_face_and_take_a_per_photo_veto(portal_env: Database,
 
 
 def test_a_subject_without_photos_sees_none(portal_env: Database) -> None:
-    _run()
     at = _run(link=_link(portal_env, "Sofia Nilsson"))
     assert "No photo is linked to you yet." in _texts(at)
 
 
 def test_download_my_data_and_erase_me(portal_env: Database) -> None:
 
-    _run()
     token = _link(portal_env, "Liam O'Brien")
     at = _run(link=token)
     at.button(key="prepare_export").click().run()
@@ -303,11 +298,13 @@ def test_manager_dashboard_shows_the_sql_figures(portal_env: Database) -> None:
 
 
 def test_dashboard_drill_down_expiry_windows_and_history(portal_env: Database) -> None:
-    from portal.backend.ops.jobs import run_jobs
+    from portal.backend.ops.bootstrap import attach_portal
+    from portal.backend.ops.services import run_daily_jobs
+    from portal.backend.platform.actors import Actor
     from portal.backend.risk.figures import REASON_LABELS, drill_down, summary
 
-    at = _sign_in(_run(), "manager@demo.example", "demo-manager-pass")  # the first run seeds the demo
-    run_jobs(portal_env)  # today's coverage snapshot for the chart over time
+    at = _sign_in(_run(), "manager@demo.example", "demo-manager-pass")
+    run_daily_jobs(attach_portal(load_settings()), actor=Actor.system("jobs"))  # today's snapshot for the chart
     with portal_env.read() as conn:
         figures = summary(conn)
     purpose, reason = next((f.purpose, r) for f in figures for r in f.by_reason)
@@ -395,6 +392,12 @@ def test_manager_makes_both_reports(portal_env: Database) -> None:
     assert not at.exception
     labels = {b.label for b in at.get("download_button")}
     assert {"Download the compliance report (PDF)", "Download the record of processing (PDF)"} <= labels
+    with portal_env.read() as conn:
+        logged = conn.execute(
+            select(audit_log.c.action, audit_log.c.actor).where(audit_log.c.action.like("export_%"))
+        ).all()
+    assert sorted(a for a, _ in logged) == ["export_compliance_report", "export_record_of_processing"]
+    assert len({actor for _, actor in logged}) == 1 and logged[0][1].startswith("staff:")
 
 
 def test_admin_settings_publish_a_new_text_version_and_add_staff(portal_env: Database) -> None:
@@ -417,6 +420,13 @@ def test_admin_settings_publish_a_new_text_version_and_add_staff(portal_env: Dat
     next(b for b in at.button if b.label == "Create account").click().run()
     assert not at.exception
     assert authenticate(portal_env, email="new.staff@example.org", password="long enough password").role == "staff"
+    at.run()  # the account list now holds the new account
+    accounts = at.selectbox(key="change_user_id").options
+    at.selectbox(key="change_user_id").select_index(next(i for i, o in enumerate(accounts) if "new.staff@" in o))
+    at.selectbox(key="change_role").select("manager")
+    next(b for b in at.button if b.label == "Change the role").click().run()
+    assert not at.exception and any("is now manager" in s.value for s in at.success)
+    assert authenticate(portal_env, email="new.staff@example.org", password="long enough password").role == "manager"
 
 
 def test_manager_sees_audit_log_but_not_settings(portal_env: Database) -> None:

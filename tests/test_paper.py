@@ -15,15 +15,17 @@ from sqlalchemy import func, select
 
 from portal.backend.consent import ledger
 from portal.backend.events.store import create_event
-from portal.backend.people.erasure import erase_subject
-from portal.backend.people.export import export_subject
-from portal.backend.people.paper import MAX_SCAN_BYTES, record_paper_consent, sniff_scan
-from portal.backend.platform.blobs import LocalBlobStore
+from portal.backend.people.paper import MAX_SCAN_BYTES, sniff_scan
+from portal.backend.people.services import erase_subject, export_subject, register_subject
+from portal.backend.platform.actors import Actor
 from portal.backend.platform.db.engine import Database
 from portal.backend.platform.db.schema import audit_log, consent_ledger, subjects
 from portal.backend.platform.db.types import utcnow
 from portal.backend.platform.errors import ValidationError
 from portal.backend.staff.audit import audit_count
+from tests.factories import make_portal
+
+CLERK = Actor.staff(7, "staff")
 
 PDF = b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
 
@@ -42,7 +44,8 @@ def paper(org_db: Database, tmp_path: Path) -> dict:
         event = create_event(
             conn, name="School photo day", purpose_codes=["internal", "website", "print"], now=utcnow()
         )
-    return {"db": org_db, "blobs": LocalBlobStore(tmp_path / "blobs"), "event": event.id}
+    portal = make_portal(org_db, tmp_path / "blobs")
+    return {"db": org_db, "blobs": portal.blobs, "portal": portal, "event": event.id}
 
 
 def _enter(paper: dict, **kw: object):  # type: ignore[no-untyped-def]
@@ -51,12 +54,11 @@ def _enter(paper: dict, **kw: object):  # type: ignore[no-untyped-def]
         "choices": {"internal": True, "website": False, "print": True},
         "signed_on": date.today() - timedelta(days=10),
         "scan": PDF,
-        "actor": "staff:7",
         "event_id": paper["event"],
         "locale": "sv",
     }
     args.update(kw)
-    return record_paper_consent(paper["db"], paper["blobs"], **args)
+    return register_subject(paper["portal"], actor=CLERK, channel="paper", **args)
 
 
 def _counts(paper: dict) -> tuple[int, int, int, int]:
@@ -183,11 +185,11 @@ def test_minor_with_guardian(paper: dict) -> None:
 def test_scan_is_exported_and_erased(paper: dict) -> None:
     db, blobs = paper["db"], paper["blobs"]
     result = _enter(paper, email="paula@example.org")
-    data = export_subject(db, blobs, subject_id=result.subject.id, actor="subject", max_pixels=10**8)
+    data = export_subject(paper["portal"], actor=Actor.subject(result.subject.id), subject_id=result.subject.id)
     zf = zipfile.ZipFile(io.BytesIO(data))
     assert zf.read(result.scan_key) == PDF
     assert "paper/" in zf.read("README.txt").decode()
-    report = erase_subject(db, blobs, subject_id=result.subject.id, actor="staff:7", max_pixels=10**8)
+    report = erase_subject(paper["portal"], actor=Actor.staff(7, "manager"), subject_id=result.subject.id)
     assert report.scans_deleted == 1
     assert not blobs.exists(result.scan_key) and blobs.list_keys("paper/") == []
     with db.read() as conn:

@@ -27,16 +27,15 @@ from portal.backend.consent.receipts import (
     tel_uri,
     validate_receipt,
 )
-from portal.backend.consent.records import Context, Decision, record_consent
+from portal.backend.consent.records import Context, Decision
 from portal.backend.events.store import create_event
 from portal.backend.i18n.receipts import RECEIPT_MESSAGES
-from portal.backend.people.subjects import register_subject
 from portal.backend.platform.blobs import LocalBlobStore
 from portal.backend.platform.db.engine import Database
 from portal.backend.platform.errors import ValidationError
 from portal.backend.platform.organisation import get_organisation, save_organisation
 from portal.backend.reports.receipt import ASSETS, TEMPLATES, local_url_fetcher, render_receipt_html, render_receipt_pdf
-from tests.factories import STAFF
+from tests.factories import STAFF, record_consent, register_subject
 
 NOW = datetime(2025, 3, 1, 14, 5, 30, tzinfo=UTC)
 VALIDATOR = Draft202012Validator(json.loads(SCHEMA_PATH.read_text(encoding="utf-8")))

@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from portal.backend.consent.records import Decision, record_consent
-from portal.backend.photos.assets import publish
+from portal.backend.consent.records import Decision
+from portal.backend.photos.services import publish_photo
 from portal.backend.platform.db.engine import Database
 from portal.backend.reports.compliance import compliance_report_pdf, record_of_processing_pdf
-from tests.factories import STAFF, make_subject
-from tests.test_risk import _asset
+from tests.factories import STAFF, make_subject, record_consent
+from tests.test_risk import OPERATOR, _asset, portal_of
 
 
 def _text_and_page(pdf: bytes, tmp_path: Path, name: str) -> tuple[str, np.ndarray]:
@@ -28,7 +28,9 @@ def _text_and_page(pdf: bytes, tmp_path: Path, name: str) -> tuple[str, np.ndarr
 def test_compliance_report_lists_the_critical_photo(org_db: Database, tmp_path: Path) -> None:
     sid = make_subject(org_db, name="Withdrawer", choices={"website": True})
     asset = _asset(org_db, 1, [(sid, 0.1)])
-    publish(org_db, asset_id=asset, purpose="website", place="https://example.org/about-us")
+    publish_photo(
+        portal_of(org_db), actor=OPERATOR, asset_id=asset, purpose="website", where="https://example.org/about-us"
+    )
     record_consent(org_db, subject_id=sid, decisions=[Decision("website", "withdrawn")], context=STAFF)
     text, page = _text_and_page(compliance_report_pdf(org_db), tmp_path, "compliance")
     assert "Photo consent compliance report" in text

@@ -2,20 +2,33 @@
 
 from __future__ import annotations
 
+import tempfile
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import insert
 
-from portal.backend.consent.records import Decision, record_consent
-from portal.backend.photos.assets import publish
+from portal.backend.consent.records import Decision
+from portal.backend.photos.services import publish_photo
+from portal.backend.platform.actors import Actor
+from portal.backend.platform.blobs import LocalBlobStore
+from portal.backend.platform.config import load_settings
 from portal.backend.platform.db.engine import Database
 from portal.backend.platform.db.schema import assets, detections
+from portal.backend.platform.runtime import Portal
 from portal.backend.risk import index as risk_index
 from portal.backend.risk.figures import at_risk_rows, critical_assets, summary
-from tests.factories import STAFF, make_subject
+from tests.factories import STAFF, make_subject, record_consent
 
 T0 = datetime(2026, 1, 10, tzinfo=UTC)
 DAY = timedelta(days=1)
+OPERATOR = Actor.operator("tests")
+
+
+def portal_of(db: Database) -> Portal:
+    """The test database as a Portal with default settings (blobs in a scratch folder)."""
+    settings = load_settings(env={}, secrets_path=None, database_url=db.url)
+    return Portal(settings=settings, db=db, blobs=LocalBlobStore(Path(tempfile.mkdtemp(prefix="portal-blobs-"))))
 
 
 def _asset(db: Database, n: int, faces: list[tuple[str | None, float]], persons: list[float] = ()) -> int:
@@ -83,8 +96,17 @@ def test_summary_matches_an_independent_count(org_db: Database) -> None:
     record_consent(
         org_db, subject_id=vetoer, decisions=[Decision("website", "refused", a_veto)], context=STAFF, now=T0 + DAY
     )
-    publish(org_db, asset_id=a_withdrawn, purpose="website", place="https://example.org/a", now=T0)
-    publish(org_db, asset_id=a_ok, purpose="website", place="https://example.org/b", now=T0)
+    publish_photo(
+        portal_of(org_db),
+        actor=OPERATOR,
+        asset_id=a_withdrawn,
+        purpose="website",
+        where="https://example.org/a",
+        now=T0,
+    )
+    publish_photo(
+        portal_of(org_db), actor=OPERATOR, asset_id=a_ok, purpose="website", where="https://example.org/b", now=T0
+    )
 
     now = T0 + 2 * DAY
     with org_db.read() as conn:

@@ -3,30 +3,48 @@
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from alembic import command
-from sqlalchemy import insert, text
+from sqlalchemy import insert, select, text
 
 from portal.backend.consent.purposes import TextContent, publish_text
-from portal.backend.consent.records import Decision, record_consent
-from portal.backend.ops.jobs import run_jobs
-from portal.backend.photos.assets import publish
-from portal.backend.photos.biometrics import link_detection, mark_unidentifiable, review_suggestion
+from portal.backend.consent.records import Decision
+from portal.backend.ops.services import JobReport, run_daily_jobs
+from portal.backend.photos.services import confirm_face, link_face, publish_photo, reject_face
+from portal.backend.platform.actors import Actor
 from portal.backend.platform.db import migrate
 from portal.backend.platform.db.engine import Database
-from portal.backend.platform.db.schema import assets, detections, events
+from portal.backend.platform.db.schema import assets, detections, events, staff_users
 from portal.backend.platform.errors import ConsentStateError
 from portal.backend.risk import index as risk_index
 from portal.backend.risk.figures import at_risk_rows, drill_down, per_event, summary
-from portal.backend.risk.history import coverage_history
+from portal.backend.risk.queries import check_risk_index, coverage_history
+from portal.backend.risk.services import rebuild_risk_index
 from portal.backend.staff.accounts import create_user
-from tests.factories import STAFF, make_subject
+from portal.backend.staff.audit import audit_count
+from tests.factories import STAFF, make_subject, record_consent
 from tests.risk_reference import reference_rows
+from tests.test_risk import OPERATOR, portal_of
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 DAY = timedelta(days=1)
 PURPOSES = ("internal", "website", "social_media", "print", "partners")
+
+
+def _staff(db: Database) -> Actor:
+    """A real staff account to confirm faces as (detections name who confirmed them by account id)."""
+    with db.write() as conn:
+        if not (user := conn.execute(select(staff_users).where(staff_users.c.email == "faces@example.org")).first()):
+            user = create_user(
+                conn, email="faces@example.org", display_name="Faces", role="staff", password=None, now=T0
+            )
+    return Actor.staff(user.id, "staff", "Faces")
+
+
+def run_jobs(db: Database, *, now: datetime) -> JobReport:
+    """The daily jobs through their service, as the scheduler runs them."""
+    return run_daily_jobs(portal_of(db), actor=Actor.system("jobs"), now=now)
 
 
 def _library(
@@ -99,9 +117,13 @@ def test_every_service_keeps_the_index_in_step(org_db: Database) -> None:
         for det in ids:
             roll = rng.random()
             if roll < 0.7:
-                link_detection(org_db, detection_id=det, subject_id=rng.choice(people), actor="staff:1", now=T0)
+                link_face(
+                    portal_of(org_db), actor=_staff(org_db), detection_id=det, subject_id=rng.choice(people), now=T0
+                )
             elif roll < 0.8:
-                mark_unidentifiable(org_db, detection_id=det, actor="staff:1", now=T0)
+                reject_face(
+                    portal_of(org_db), actor=_staff(org_db), detection_id=det, reason="not_identifiable", now=T0
+                )
     _assert_in_step(org_db, T0, T0 + 200 * DAY, T0 + 500 * DAY)
 
     for _ in range(30):  # changes of mind, general and per image
@@ -134,7 +156,7 @@ def test_every_service_keeps_the_index_in_step(org_db: Database) -> None:
 def test_a_replaced_text_puts_photos_at_risk_until_renewed(org_db: Database) -> None:
     person = make_subject(org_db, name="Reader", choices={"print": True, "website": True}, now=T0)
     [(_a, [face])] = _library(org_db, 1, random.Random(1), faces=1)
-    link_detection(org_db, detection_id=face, subject_id=person, actor="staff:1", now=T0)
+    link_face(portal_of(org_db), actor=_staff(org_db), detection_id=face, subject_id=person, now=T0)
     with org_db.read() as conn:
         assert {f.purpose: f.at_risk for f in summary(conn, now=T0 + DAY)}["print"] == 0
     with org_db.write() as conn:
@@ -167,7 +189,7 @@ def test_expiry_windows_events_and_drill_down(org_db: Database) -> None:
     [(elsewhere, _)] = _library(org_db, 1, random.Random(3), faces=1)
     for person, (_a, ids) in zip(people, at_fair, strict=True):
         for det in ids:
-            link_detection(org_db, detection_id=det, subject_id=person, actor="staff:1", now=T0)
+            link_face(portal_of(org_db), actor=_staff(org_db), detection_id=det, subject_id=person, now=T0)
     with org_db.read() as conn:
         website = {f.purpose: f for f in summary(conn, now=T0)}["website"]
         assert website.expiring_in == {30: 1, 60: 2, 90: 3}
@@ -185,7 +207,9 @@ def test_expiry_windows_events_and_drill_down(org_db: Database) -> None:
         later = {f.purpose: f for f in summary(conn, now=T0 + 60 * DAY)}["website"]
         assert later.by_reason == {"unidentified": 1, "expired": 2} and later.expiring_in[30] == 1
         assert len(drill_down(conn, purpose="website", reason="expired", now=T0 + 60 * DAY)) == 2
-    publish(org_db, asset_id=elsewhere, purpose="website", place="https://example.org/x", now=T0)
+    publish_photo(
+        portal_of(org_db), actor=OPERATOR, asset_id=elsewhere, purpose="website", where="https://example.org/x", now=T0
+    )
     with org_db.read() as conn:
         assert {f.purpose: f.critical for f in summary(conn, now=T0)}["website"] == 1
         assert [r["published"] for r in drill_down(conn, purpose="website", published_only=True, now=T0)] == [True]
@@ -195,20 +219,22 @@ def test_coverage_snapshots_one_per_day(org_db: Database) -> None:
     person = make_subject(org_db, name="Snap", choices={"website": True}, now=T0)
     [(_a, [face])] = _library(org_db, 1, random.Random(4), faces=1)
     run_jobs(org_db, now=T0)
-    link_detection(org_db, detection_id=face, subject_id=person, actor="staff:1", now=T0)
+    link_face(portal_of(org_db), actor=_staff(org_db), detection_id=face, subject_id=person, now=T0)
     run_jobs(org_db, now=T0 + DAY)
     run_jobs(org_db, now=T0 + DAY + timedelta(hours=3))  # twice the same day: still one row per purpose
-    with org_db.read() as conn:
-        history = [h for h in coverage_history(conn) if h["purpose"] == "website"]
-    assert [(h["day"], h["with_people"]) for h in history] == [("2026-03-01", 1), ("2026-03-02", 1)]
-    assert history[0]["coverage"] == 0.0  # an unidentified face
-    assert history[1]["coverage"] == 1.0  # linked to a person who consented
+    history = [h for h in coverage_history(portal_of(org_db)) if h.purpose == "website"]
+    assert [(h.day, h.with_people) for h in history] == [(date(2026, 3, 1), 1), (date(2026, 3, 2), 1)]
+    assert history[0].coverage == 0.0  # an unidentified face
+    assert history[1].coverage == 1.0  # linked to a person who consented
+    assert [h.day for h in coverage_history(portal_of(org_db), since=date(2026, 3, 2))] == [date(2026, 3, 2)] * len(
+        PURPOSES
+    )
 
 
 def test_migration_derives_the_index_from_an_existing_ledger(org_db: Database) -> None:
     person = make_subject(org_db, name="Early", choices={"website": True}, now=T0)
     [(_a, [face]), _other] = _library(org_db, 2, random.Random(5), faces=1)
-    link_detection(org_db, detection_id=face, subject_id=person, actor="staff:1", now=T0)
+    link_face(portal_of(org_db), actor=_staff(org_db), detection_id=face, subject_id=person, now=T0)
     with org_db.read() as conn:
         before = set(at_risk_rows(conn, now=T0))
     with org_db.write() as conn:  # back to the version before the index existed
@@ -222,16 +248,17 @@ def test_migration_derives_the_index_from_an_existing_ledger(org_db: Database) -
 def test_check_reports_a_tampered_index_and_rebuild_repairs_it(org_db: Database) -> None:
     person = make_subject(org_db, name="Tamper", choices={"website": True}, now=T0)
     [(_a, [face])] = _library(org_db, 1, random.Random(6), faces=1)
-    link_detection(org_db, detection_id=face, subject_id=person, actor="staff:1", now=T0)
+    link_face(portal_of(org_db), actor=_staff(org_db), detection_id=face, subject_id=person, now=T0)
     with org_db.write() as conn:
         conn.execute(text("UPDATE asset_risk SET reasons = 0, until = NULL"))
         conn.execute(text("DELETE FROM consent_current"))
-    with org_db.read() as conn:
-        problems = risk_index.check(conn)
+    portal = portal_of(org_db)
+    problems = check_risk_index(portal)
     assert len(problems) == 2 and "consent_current" in problems[0] and "asset_risk" in problems[1]
-    with org_db.write() as conn:
-        risk_index.rebuild(conn)
+    assert rebuild_risk_index(portal, actor=Actor.operator("alice")) == len(PURPOSES)
     _assert_in_step(org_db, T0)
+    with org_db.read() as conn:
+        assert audit_count(conn, action="rebuild_risk_index") == 1
 
 
 def test_suggestions_only_count_once_confirmed(org_db: Database) -> None:
@@ -249,7 +276,7 @@ def test_suggestions_only_count_once_confirmed(org_db: Database) -> None:
         ).id
     with org_db.read() as conn:
         assert {f.purpose: f.by_reason for f in summary(conn, now=T0)}["website"] == {"unidentified": 1}
-    review_suggestion(org_db, detection_id=face, accept=True, staff_id=reviewer, now=T0)
+    confirm_face(portal_of(org_db), actor=Actor.staff(reviewer, "staff"), detection_id=face, now=T0)
     with org_db.read() as conn:
         assert {f.purpose: f.at_risk for f in summary(conn, now=T0)}["website"] == 0
     _assert_in_step(org_db, T0)

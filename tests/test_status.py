@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import insert, select
 
-from portal.backend.consent.records import Decision, record_consent
+from portal.backend.consent.records import Decision
 from portal.backend.consent.status import (
     image_status,
     latest_entries_query,
@@ -18,7 +18,7 @@ from portal.backend.consent.status import (
 )
 from portal.backend.platform.db.engine import Database
 from portal.backend.platform.db.schema import assets, consent_ledger
-from tests.factories import STAFF, make_subject
+from tests.factories import STAFF, make_subject, record_consent
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)

@@ -3,24 +3,21 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
-from portal.backend.people.subjects import (
-    create_personal_link,
-    get_subject,
-    link_token,
-    list_subjects,
-    resolve_personal_link,
-    revoke_links,
-)
+from portal.backend.people.queries import link_token, resolve_personal_link
+from portal.backend.people.services import create_personal_link, revoke_personal_links
+from portal.backend.people.subjects import get_subject, list_subjects
 from portal.backend.platform import tokens
 from portal.backend.platform.db.engine import Database
 from portal.backend.platform.db.schema import subjects
 from portal.backend.platform.errors import TokenError, ValidationError
 from portal.backend.platform.text import clean_email
-from tests.factories import make_subject
+from portal.backend.staff.audit import audit_count
+from tests.factories import MANAGER, make_portal, make_subject
 
 SECRET = "test-secret-" + "x" * 40
 T0 = datetime(2026, 5, 1, tzinfo=UTC)
@@ -68,14 +65,15 @@ def test_bad_email(email: str) -> None:
         clean_email(email)
 
 
-def test_personal_link_round_trip_and_failures(org_db: Database) -> None:
-    sid = make_subject(org_db, name="Link Person")
-    url = create_personal_link(
-        org_db, subject_id=sid, secret=SECRET, base_url="https://portal.example/", ttl_days=30, now=T0
+def test_personal_link_round_trip_and_failures(org_db: Database, tmp_path: Path) -> None:
+    portal = make_portal(
+        org_db, tmp_path / "blobs", secret_key=SECRET, base_url="https://portal.example/", link_ttl_days=30
     )
+    sid = make_subject(org_db, name="Link Person")
+    url = create_personal_link(portal, actor=MANAGER, subject_id=sid, now=T0)
     assert url.startswith("https://portal.example/?link=v1.")
     token = link_token(url)
-    assert resolve_personal_link(org_db, token=token, secret=SECRET, now=T0 + timedelta(days=1)).id == sid
+    assert resolve_personal_link(portal, token=token, now=T0 + timedelta(days=1)).id == sid
 
     _body, sig = token.split(".")[1:]
     forged_body = tokens.sign({"lid": "other", "exp": 2**40}, secret="wrong", kind="subject-link").split(".")[1]
@@ -88,13 +86,17 @@ def test_personal_link_round_trip_and_failures(org_db: Database) -> None:
     }
     for label, bad in cases.items():
         with pytest.raises(TokenError):
-            resolve_personal_link(org_db, token=bad, secret=SECRET, now=T0)
+            resolve_personal_link(portal, token=bad, now=T0)
         assert label
     with pytest.raises(TokenError, match="expired"):
-        resolve_personal_link(org_db, token=token, secret=SECRET, now=T0 + timedelta(days=31))
-    assert revoke_links(org_db, subject_id=sid, now=T0) == 1
+        resolve_personal_link(portal, token=token, now=T0 + timedelta(days=31))
+    assert revoke_personal_links(portal, actor=MANAGER, subject_id=sid, now=T0) == 1
     with pytest.raises(TokenError, match="withdrawn"):
-        resolve_personal_link(org_db, token=token, secret=SECRET, now=T0 + timedelta(days=1))
+        resolve_personal_link(portal, token=token, now=T0 + timedelta(days=1))
+    with org_db.read() as conn:
+        # Staff creating and revoking a person's links are audited like every other staff action on their data.
+        assert audit_count(conn, action="create_personal_link") == 1
+        assert audit_count(conn, action="revoke_personal_links") == 1
 
 
 def test_unknown_event_is_refused(org_db: Database) -> None:

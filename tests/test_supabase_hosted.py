@@ -21,6 +21,7 @@ from streamlit.testing.v1 import AppTest
 
 from portal.backend.photos.assets import ingest
 from portal.backend.photos.vision.intake import prepare_image
+from portal.backend.platform.actors import Actor
 from portal.backend.platform.blobs import LocalBlobStore
 from portal.backend.platform.config import Settings, load_settings
 from portal.backend.platform.db.engine import Database
@@ -264,9 +265,9 @@ def test_an_intake_that_fails_halfway_leaves_neither_row_nor_blob(
     photo = group_photo(["grace_hopper"])
     store = FlakyStore(tmp_path / "blobs", {"original upload": 1, "thumbnail upload": 2}.get(failure))
     # A staff id that does not exist makes the row itself fail after both blobs were stored.
-    uploaded_by = 999_999 if failure == "database insert" else None
+    uploader = Actor.staff(999_999, "staff") if failure == "database insert" else None
     with pytest.raises(Exception, match=r"connection broke off|FOREIGN KEY|foreign key"):
-        ingest(org_db, store, data=photo, filename="p.jpg", max_pixels=60_000_000, uploaded_by=uploaded_by)
+        ingest(org_db, store, data=photo, filename="p.jpg", max_pixels=60_000_000, actor=uploader)
     assert _asset_count(org_db) == 0
     assert store.list_keys("originals/") == [] and store.list_keys("thumbs/") == []
     # The same file goes in whole once the store (or the input) is fine again.

@@ -11,7 +11,7 @@ from typing import Any
 
 from portal.backend.ops.bootstrap import attach_portal
 from portal.backend.platform.actors import Actor
-from portal.backend.platform.config import load_settings
+from portal.backend.platform.config import Settings, load_settings
 from portal.backend.platform.errors import ValidationError
 from portal.backend.platform.runtime import Portal
 from portal.backend.staff.queries import staff_actor
@@ -33,7 +33,7 @@ def add_common(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     return parser
 
 
-def settings_for(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def settings_for(args: argparse.Namespace) -> Settings:
     """Settings with --database-url applied."""
     return load_settings(database_url=getattr(args, "database_url", None))
 

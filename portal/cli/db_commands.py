@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from portal.backend.ops.bootstrap import reset_database
-from portal.backend.ops.demo import DEMO_ACCOUNTS, is_demo, is_empty, seed_demo
-from portal.backend.platform.blobs import make_blob_store
-from portal.backend.platform.db import migrate
-from portal.backend.platform.db.engine import Database, safe_url
-from portal.backend.platform.errors import ValidationError
+from portal.backend.ops.bootstrap import schema_state, upgrade_database
+from portal.backend.ops.services import DEMO_ACCOUNTS, load_demo
+from portal.backend.platform.actors import Actor
 from portal.cli.common import add_common, settings_for
 
 
@@ -30,40 +27,31 @@ def register(groups: argparse._SubParsersAction) -> None:
 
 def upgrade(args: argparse.Namespace) -> int:
     """Run migrations."""
-    settings = settings_for(args)
-    before, after = migrate.upgrade(Database(settings.database_url))
-    where = safe_url(settings.database_url)
-    if before == after:
-        print(f"{where}: already at revision {after}; nothing to do.")
+    before, after = upgrade_database(settings_for(args))
+    if before.current == after.current:
+        print(f"{after.where}: already at revision {after.current}; nothing to do.")
     else:
-        print(f"{where}: upgraded from {before or 'an empty database'} to revision {after}.")
+        print(f"{after.where}: upgraded from {before.current or 'an empty database'} to revision {after.current}.")
     return 0
 
 
 def current(args: argparse.Namespace) -> int:
     """Print the revision."""
-    settings = settings_for(args)
-    rev = migrate.current_revision(Database(settings.database_url))
-    print(f"{rev or 'empty'} (newest: {migrate.head_revision()})")
+    state = schema_state(settings_for(args))
+    print(f"{state.current or 'empty'} (newest: {state.head})")
     return 0
 
 
 def demo_command(args: argparse.Namespace) -> int:
     """Seed (optionally after a reset) and print the demo accounts."""
-    if args.force and not args.reset:
-        raise ValidationError("--force only makes sense together with --reset.")
-    settings = settings_for(args)
-    db = Database(settings.database_url)
-    if args.reset and migrate.current_revision(db) is not None:
-        reset_database(db, force=args.force)
+    # No staff account exists before the demo does (and a reset drops them all): the operator acts.
+    result = load_demo(settings_for(args), actor=Actor.operator(), reset=args.reset, force=args.force)
+    if result.dropped:
         print("Dropped all portal tables.")
-    migrate.upgrade(db)
-    if not is_empty(db):
-        if is_demo(db):
-            print("The database already holds the demo data; use --reset to start again.")
-            return 0
-        raise ValidationError("The database already holds real data; demo data is only added to an empty database.")
-    summary = seed_demo(db, blobs=make_blob_store(settings), max_pixels=settings.max_image_pixels)
+    if result.summary is None:
+        print("The database already holds the demo data; use --reset to start again.")
+        return 0
+    summary = result.summary
     print(
         f"Demo data created: {summary.subjects} subjects, {summary.ledger_entries} ledger entries, "
         f"{summary.photos} photos."

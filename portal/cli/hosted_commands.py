@@ -6,10 +6,11 @@ import argparse
 import getpass
 import sys
 
-from portal.backend.platform.db.types import utcnow
+from portal.backend.ops.services import check_storage, init_storage
+from portal.backend.platform.actors import Actor
 from portal.backend.platform.errors import ValidationError
-from portal.backend.staff.accounts import create_user, list_users
-from portal.backend.staff.audit import audit
+from portal.backend.staff.queries import ROLES, list_staff
+from portal.backend.staff.services import add_staff, deactivate_staff, set_staff_role
 from portal.cli.common import add_common, cli_actor, open_database, print_table, settings_for
 
 
@@ -31,7 +32,7 @@ def register(groups: argparse._SubParsersAction) -> None:
     add = add_common(staff.add_parser("add", help="give an e-mail address a portal role (staff, manager, admin)"))
     add.add_argument("email")
     add.add_argument("--name", required=True, help="display name")
-    add.add_argument("--role", required=True, choices=("staff", "manager", "admin"))
+    add.add_argument("--role", required=True, choices=ROLES)
     add.add_argument(
         "--password-stdin",
         action="store_true",
@@ -39,25 +40,18 @@ def register(groups: argparse._SubParsersAction) -> None:
     )
     add.set_defaults(handler=staff_add)
     add_common(staff.add_parser("list", help="staff accounts and roles")).set_defaults(handler=staff_list)
-
-
-def _supabase_store(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    """The Supabase store of the settings, unchecked; a clear error in embedded mode."""
-    settings = settings_for(args)
-    if settings.blob_backend != "supabase":
-        raise ValidationError(
-            f"PORTAL_BLOB_BACKEND is {settings.blob_backend!r}: blobs are in the folder {settings.blob_dir}, "
-            "there is no bucket to check or create. Set PORTAL_BLOB_BACKEND=supabase for hosted mode."
-        )
-    from portal.backend.platform.hosted import SupabaseBlobStore
-
-    return SupabaseBlobStore.from_settings(settings, check=False)
+    role = add_common(staff.add_parser("role", help="give an account another role"))
+    role.add_argument("email")
+    role.add_argument("--role", required=True, choices=ROLES)
+    role.set_defaults(handler=staff_role)
+    off = add_common(staff.add_parser("deactivate", help="disable an account (its history stays)"))
+    off.add_argument("email")
+    off.set_defaults(handler=staff_deactivate)
 
 
 def storage_check(args: argparse.Namespace) -> int:
     """Check the bucket; every problem comes back as a PortalError the CLI prints."""
-    store = _supabase_store(args)
-    store.check_bucket()
+    store = check_storage(settings_for(args), actor=Actor.operator())
     print(
         f"Supabase Storage at {store.url}: the bucket {store.bucket!r} is reachable with the service key and private."
     )
@@ -66,9 +60,8 @@ def storage_check(args: argparse.Namespace) -> int:
 
 def storage_init(args: argparse.Namespace) -> int:
     """Create the bucket as private (idempotent)."""
-    store = _supabase_store(args)
-    if store.create_bucket():
-        store.check_bucket()
+    created, store = init_storage(settings_for(args), actor=Actor.operator())
+    if created:
         print(f"Created the private bucket {store.bucket!r} in Supabase Storage at {store.url}.")
     else:
         print(f"The bucket {store.bucket!r} already exists in Supabase Storage at {store.url} and is private.")
@@ -92,17 +85,9 @@ def staff_add(args: argparse.Namespace) -> int:
     portal = open_database(args)
     hosted = portal.settings.auth_backend == "supabase"
     password = None if hosted else _password(args)
-    now = utcnow()
-    with portal.db.write() as conn:
-        user = create_user(conn, email=args.email, display_name=args.name, role=args.role, password=password, now=now)
-        audit(
-            conn,
-            actor=cli_actor(portal, args).ref,
-            action="create_user",
-            target_type="staff",
-            target_id=str(user.id),
-            now=now,
-        )
+    user = add_staff(
+        portal, actor=cli_actor(portal, args), email=args.email, name=args.name, role=args.role, password=password
+    )
     print(f"{user.email} is now {user.role} (account {user.id}).")
     if hosted:
         print(
@@ -114,11 +99,25 @@ def staff_add(args: argparse.Namespace) -> int:
 
 def staff_list(args: argparse.Namespace) -> int:
     """Print every account with its role."""
-    portal = open_database(args)
-    with portal.db.read() as conn:
-        users = list_users(conn)
+    users = list_staff(open_database(args))
     print_table(
         ["id", "e-mail", "name", "role", "active"],
         [[u.id, u.email, u.display_name, u.role, "yes" if u.active else "no"] for u in users],
     )
+    return 0
+
+
+def staff_role(args: argparse.Namespace) -> int:
+    """Change an account's role."""
+    portal = open_database(args)
+    user = set_staff_role(portal, actor=cli_actor(portal, args), email=args.email, role=args.role)
+    print(f"{user.email} is now {user.role} (account {user.id}).")
+    return 0
+
+
+def staff_deactivate(args: argparse.Namespace) -> int:
+    """Disable an account."""
+    portal = open_database(args)
+    user = deactivate_staff(portal, actor=cli_actor(portal, args), email=args.email)
+    print(f"{user.email} is deactivated (account {user.id}); it can no longer sign in.")
     return 0

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from portal.cli.common import add_common, open_database
+from portal.backend.ops.services import run_daily_jobs
+from portal.cli.common import add_common, cli_actor, open_database
 
 
 def register(groups: argparse._SubParsersAction) -> None:
@@ -19,13 +20,11 @@ def register(groups: argparse._SubParsersAction) -> None:
 
 def run_command(args: argparse.Namespace) -> int:
     """Run all jobs once."""
-    from portal.backend.ops.jobs import run_jobs
-
     portal = open_database(args)
-    report = run_jobs(portal.db, window_days=portal.settings.expiry_warning_days)
+    report = run_daily_jobs(portal, actor=cli_actor(portal, args))
     print(
         f"Expired {report.expired} consent(s); queued {report.renewal_requests} renewal request(s) and "
         f"{report.digests} manager digest(s); {report.takedowns_done} takedown task(s) done; "
-        f"{report.snapshots} coverage snapshot row(s)."
+        f"{report.snapshots} coverage snapshot row(s); {report.receipts_issued} pending receipt(s) issued."
     )
     return 0

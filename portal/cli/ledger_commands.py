@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from portal.backend.consent import ledger
-from portal.backend.consent.purposes import list_purposes
+from portal.backend.consent.queries import ledger_entries, list_purposes, verify_ledger
 from portal.cli.common import EXIT_TAMPERED, add_common, fmt_time, open_database, print_json, print_table
 
 
@@ -30,7 +29,7 @@ def verify(args: argparse.Namespace) -> int:
     """Verify the chain."""
     portal = open_database(args)
     started = time.perf_counter()
-    report = ledger.verify(portal.db)
+    report = verify_ledger(portal)
     took = time.perf_counter() - started
     if report.ok:
         print(f"Ledger intact: {report.checked} entries verified in {took:.2f} s.")
@@ -43,9 +42,8 @@ def verify(args: argparse.Namespace) -> int:
 def list_command(args: argparse.Namespace) -> int:
     """Print a page of entries."""
     portal = open_database(args)
-    with portal.db.read() as conn:
-        entries = ledger.list_entries(conn, after_seq=args.after, limit=args.limit, subject_id=args.subject)
-        codes = {p.id: p.code for p in list_purposes(conn, active_only=False)}
+    entries = ledger_entries(portal, after_seq=args.after, limit=args.limit, subject_id=args.subject)
+    codes = {p.id: p.code for p in list_purposes(portal, active_only=False)}
     if args.json:
         print_json([e.__dict__ for e in entries])
         return 0

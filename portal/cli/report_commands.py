@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from portal.cli.common import add_common, open_database, write_output
+from portal.cli.common import add_common, cli_actor, open_database, write_output
 
 
 def register(groups: argparse._SubParsersAction) -> None:
@@ -24,13 +24,13 @@ def register(groups: argparse._SubParsersAction) -> None:
 
 def report_command(args: argparse.Namespace) -> int:
     """Render one report to a file."""
-    from portal.backend.reports.compliance import compliance_report_pdf, record_of_processing_pdf
+    # Imported here: WeasyPrint is heavy and only these two commands need it.
+    from portal.backend.reports.services import art30_record, compliance_report
 
     portal = open_database(args)
-    if args.report == "compliance":
-        pdf = compliance_report_pdf(portal.db, window_days=portal.settings.expiry_warning_days)
-    else:
-        pdf = record_of_processing_pdf(portal.db)
+    actor = cli_actor(portal, args)
+    make = compliance_report if args.report == "compliance" else art30_record
+    pdf = make(portal, actor=actor)
     write_output(args.out, pdf)
     print(f"Wrote {args.out} ({len(pdf) / 1024:.0f} KiB).")
     return 0

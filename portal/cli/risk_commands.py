@@ -6,10 +6,9 @@ import argparse
 import csv
 import sys
 
-from portal.backend.platform.errors import UnknownPurpose
-from portal.backend.risk import index as risk_index
-from portal.backend.risk.figures import REASONS, WINDOWS, summary
-from portal.cli.common import add_common, open_database, print_json, print_table
+from portal.backend.risk.queries import REASONS, WINDOWS, check_risk_index, risk_summary
+from portal.backend.risk.services import rebuild_risk_index
+from portal.cli.common import add_common, cli_actor, open_database, print_json, print_table
 
 
 def register(groups: argparse._SubParsersAction) -> None:
@@ -29,15 +28,7 @@ def register(groups: argparse._SubParsersAction) -> None:
 
 def report_command(args: argparse.Namespace) -> int:
     """Print the risk summary."""
-    portal = open_database(args)
-    with portal.db.read() as conn:
-        rows = summary(conn, warning_days=portal.settings.expiry_warning_days)
-    if args.purpose:
-        rows = [r for r in rows if r.purpose == args.purpose]
-        if not rows:
-            with portal.db.read() as conn:
-                known = [r.purpose for r in summary(conn)]
-            raise UnknownPurpose(args.purpose, known)
+    rows = risk_summary(open_database(args), purpose=args.purpose or None)
     headers = ["purpose", "with_people", "at_risk", "critical", *(f"expiring_{d}d" for d in WINDOWS), *REASONS]
     table = [
         [
@@ -63,9 +54,7 @@ def report_command(args: argparse.Namespace) -> int:
 
 def check_command(args: argparse.Namespace) -> int:
     """Exit 3 when the stored index differs from the ledger and detections (run `risk rebuild` to repair)."""
-    portal = open_database(args)
-    with portal.db.read() as conn:
-        problems = risk_index.check(conn)
+    problems = check_risk_index(open_database(args))
     for problem in problems:
         print(f"mismatch: {problem}")
     if problems:
@@ -78,7 +67,6 @@ def check_command(args: argparse.Namespace) -> int:
 def rebuild_command(args: argparse.Namespace) -> int:
     """Recompute the index in one transaction."""
     portal = open_database(args)
-    with portal.db.write() as conn:
-        rows = risk_index.rebuild(conn)
+    rows = rebuild_risk_index(portal, actor=cli_actor(portal, args))
     print(f"rebuilt: {rows} (photo, purpose) rows")
     return 0

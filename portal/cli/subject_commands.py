@@ -1,20 +1,26 @@
-"""`subjects add | withdraw | show | list | personal-link`."""
+"""`subjects add | withdraw | show | list | personal-link | export | erase` (and `link`, `match` from face_commands)."""
 
 from __future__ import annotations
 
 import argparse
-from datetime import date
+import sys
+from datetime import UTC, date, datetime
 from pathlib import Path
 
-from portal.backend.consent import ledger
-from portal.backend.consent.purposes import list_purposes
-from portal.backend.consent.records import Context, Decision, record_consent, withdraw_all
-from portal.backend.consent.status import subject_consents
-from portal.backend.people.paper import PaperConsent, record_paper_consent
-from portal.backend.people.subjects import create_personal_link, get_subject, list_subjects, register_subject
-from portal.backend.platform.db.types import utcnow
-from portal.backend.platform.errors import PortalError, ValidationError
+from portal.backend.consent.queries import get_receipt, list_purposes
+from portal.backend.consent.services import Decision, change_consent, withdraw_everything
+from portal.backend.people.queries import list_subjects
+from portal.backend.people.services import (
+    create_personal_link,
+    erase_subject,
+    export_subject,
+    register_subject,
+    view_subject,
+)
+from portal.backend.platform.errors import ValidationError
+from portal.backend.platform.runtime import Portal
 from portal.cli.common import add_common, cli_actor, fmt_time, open_database, print_json, print_table, write_output
+from portal.cli.face_commands import add_face_commands
 
 
 def register(groups: argparse._SubParsersAction) -> None:
@@ -52,11 +58,6 @@ def register(groups: argparse._SubParsersAction) -> None:
     add.add_argument("--json", action="store_true")
     add.set_defaults(handler=add_command)
 
-    link_det = add_common(sub.add_parser("link", help="link a detected face or person to a subject by hand"))
-    link_det.add_argument("subject_id", metavar="SUBJECT_ID")
-    link_det.add_argument("detection_id", type=int, metavar="DETECTION_ID")
-    link_det.set_defaults(handler=link_detection_command)
-
     export = add_common(sub.add_parser("export", help="everything about a person in one ZIP (access, portability)"))
     export.add_argument("subject_id", metavar="ID")
     export.add_argument("--out", type=Path, required=True, metavar="FILE.zip")
@@ -66,11 +67,6 @@ def register(groups: argparse._SubParsersAction) -> None:
     erase.add_argument("subject_id", metavar="ID")
     erase.add_argument("--yes", action="store_true", help="do not ask for confirmation (needed without a terminal)")
     erase.set_defaults(handler=erase_command)
-
-    match = add_common(sub.add_parser("match", help="suggest library faces for a subject with a face template"))
-    match.add_argument("subject_id", metavar="ID")
-    match.add_argument("--event", type=int, help="only photos of this event id")
-    match.set_defaults(handler=match_command)
 
     wd = add_common(sub.add_parser("withdraw", help="withdraw consent for one or more purposes, or all"))
     wd.add_argument("subject_id", metavar="ID")
@@ -93,6 +89,9 @@ def register(groups: argparse._SubParsersAction) -> None:
     link = add_common(sub.add_parser("personal-link", help="make a new personal link for a subject"))
     link.add_argument("subject_id", metavar="ID")
     link.set_defaults(handler=link_command)
+
+    # `subjects link` and `subjects match` belong to the photos domain; their commands live beside it.
+    add_face_commands(sub)
 
 
 def add_command(args: argparse.Namespace) -> int:
@@ -119,77 +118,44 @@ def add_command(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise ValidationError(f"Cannot read the selfie {args.selfie}: {exc.strerror}.") from None
     portal = open_database(args)
-    template = None
-    if selfie is not None:
-        from portal.backend.photos.biometrics import check_selfie
-        from portal.backend.photos.vision.faces import FaceAnalyzer
-
-        # Computed before anything is written, so a bad selfie leaves no half-registered person.
-        analyzer = FaceAnalyzer(model=portal.settings.face_detector)
-        template = check_selfie(selfie, analyzer=analyzer, max_pixels=portal.settings.max_image_pixels)
-        del selfie  # the selfie is used once, for the template, and kept nowhere
     choices = {code: True for code in args.consent} | {code: False for code in args.refuse}
-    evidence = {"act": "signature" if args.channel == "paper" else "staff_entry"}
-    if args.note:
-        evidence["note"] = args.note[:500]
-    if scan is not None:
-        # The same path as the staff page: scan stored first, rows after, scan removed again if they fail.
-        reg = record_paper_consent(
-            portal.db,
-            portal.blobs,
-            name=args.name,
-            email=args.email,
-            phone=args.phone,
-            locale=args.locale,
-            birth_year=args.birth_year,
-            is_minor=args.minor,
-            guardian_name=args.guardian,
-            guardian_verification=args.guardian_verification,
-            event_id=args.event,
-            choices=choices,
-            signed_on=args.signed_on or date.today(),
-            scan=scan,
-            actor=cli_actor(portal, args).ref,
-            note=args.note,
-        )
-    else:
-        reg = register_subject(
-            portal.db,
-            name=args.name,
-            email=args.email,
-            phone=args.phone,
-            locale=args.locale,
-            birth_year=args.birth_year,
-            is_minor=args.minor,
-            guardian_name=args.guardian,
-            guardian_verification=args.guardian_verification,
-            event_id=args.event,
-            choices=choices,
-            context=Context(
-                channel=args.channel, actor=cli_actor(portal, args).ref, event_id=args.event, evidence=evidence
-            ),
-        )
-    enrolled = False
-    if template is not None:
-        from portal.backend.photos.biometrics import enrol_template
-
-        enrol_template(portal.db, subject_id=reg.subject.id, template=template)
-        enrolled = True
-    receipt = _receipt(portal, reg.subject.id, reg.entries)
+    result = register_subject(
+        portal,
+        actor=cli_actor(portal, args),
+        channel=args.channel,
+        name=args.name,
+        choices=choices,
+        email=args.email,
+        phone=args.phone,
+        locale=args.locale,
+        birth_year=args.birth_year,
+        is_minor=args.minor,
+        guardian_name=args.guardian,
+        guardian_verification=args.guardian_verification,
+        event_id=args.event,
+        selfie=selfie,
+        scan=scan,
+        signed_on=args.signed_on,
+        note=args.note,
+    )
+    del selfie  # the selfie is used once, for the template, and kept nowhere
+    receipt = _receipt_state(portal, result.receipt_id)
     if args.json:
         print_json(
             {
-                "subject_id": reg.subject.id,
-                "entries": [e.entry_id for e in reg.entries],
-                "template_enrolled": enrolled,
-                "receipt": receipt,
-                **({"scan_sha256": reg.scan_sha256} if isinstance(reg, PaperConsent) else {}),
+                "subject_id": result.subject.id,
+                "entries": [e.entry_id for e in result.entries],
+                "template_enrolled": result.template_enrolled,
+                "receipt": result.receipt_id if receipt == "issued" else None,
+                "personal_link": result.link_url,
+                "emailed": result.emailed,
+                **({"scan_sha256": result.scan_sha256} if result.scan_sha256 else {}),
             }
         )
     else:
         print(
-            f"Registered {reg.subject.display_name} as {reg.subject.id} with {len(reg.entries)} consent entries"
-            + ("; face template enrolled, selfie discarded." if enrolled else ".")
+            f"Registered {result.subject.display_name} as {result.subject.id} with {len(result.entries)} consent "
+            "entries" + ("; face template enrolled, selfie discarded." if result.template_enrolled else ".")
         )
     return 0
 
@@ -202,87 +168,55 @@ def _iso_date(text: str) -> date:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2025-06-01") from None
 
 
-def link_detection_command(args: argparse.Namespace) -> int:
-    """Link a detection to a subject by hand."""
-    from portal.backend.photos.biometrics import link_detection
-
-    portal = open_database(args)
-    link_detection(
-        portal.db, detection_id=args.detection_id, subject_id=args.subject_id, actor=cli_actor(portal, args).ref
-    )
-    print(f"Detection {args.detection_id} is linked to subject {args.subject_id} (manual, confirmed).")
-    return 0
-
-
-def match_command(args: argparse.Namespace) -> int:
-    """Print ranked suggestions for a subject."""
-    from portal.backend.photos.biometrics import match_subject
-
-    portal = open_database(args)
-    suggest, auto = portal.settings.thresholds
-    found = match_subject(portal.db, subject_id=args.subject_id, event_id=args.event, suggest=suggest, auto=auto)
-    print_table(
-        ["detection", "asset", "distance", "status"],
-        [[s.detection_id, s.asset_id, f"{s.distance:.3f}", s.status] for s in found],
-    )
-    print(f"\n{len(found)} suggestion(s); staff confirm them on the asset page or with `subjects link`.")
-    return 0
-
-
 def withdraw_command(args: argparse.Namespace) -> int:
-    """Withdraw purposes or everything."""
+    """Withdraw purposes or everything, with a receipt."""
     portal = open_database(args)
-    context = Context(channel=args.channel, actor=cli_actor(portal, args).ref, evidence={"act": "staff_entry"})
+    actor = cli_actor(portal, args)
     if args.all:
-        entries = withdraw_all(portal.db, subject_id=args.subject_id, context=context)
-        if not entries:
+        change = withdraw_everything(portal, actor=actor, subject_id=args.subject_id, channel=args.channel)
+        if not change.entries:
             print("No consent is currently given; nothing was withdrawn.")
             return 0
     else:
-        entries = record_consent(
-            portal.db,
+        change = change_consent(
+            portal,
+            actor=actor,
             subject_id=args.subject_id,
             decisions=[Decision(purpose=code, action="withdrawn") for code in dict.fromkeys(args.purpose)],
-            context=context,
+            channel=args.channel,
         )
-    print(f"Withdrawn: {len(entries)} consent(s) for subject {args.subject_id}.")
-    _receipt(portal, args.subject_id, entries, announce=True)
+    print(f"Withdrawn: {len(change.entries)} consent(s) for subject {args.subject_id}.")
+    if _receipt_state(portal, change.receipt_id) == "issued":
+        print(f"Receipt {change.receipt_id} stored (PDF and JSON).")
     return 0
 
 
-def _receipt(portal, subject_id: str, entries: list, *, announce: bool = False) -> str | None:  # type: ignore[no-untyped-def]
-    """Issue and store the receipt of a submission; a receipt problem is reported but does not undo the consent."""
-    import sys
-
-    from portal.backend.reports.receipt import issue_receipt
-
-    try:
-        receipt = issue_receipt(portal.db, portal.blobs, subject_id=subject_id, entries=entries)
-    except PortalError as exc:
-        print(f"warning: the consent is recorded, but no receipt was made: {exc}", file=sys.stderr)
+def _receipt_state(portal: Portal, receipt_id: str | None) -> str | None:
+    """The state of a change's receipt; a receipt that could not be made is reported, the consent stands."""
+    if receipt_id is None:
         return None
-    if receipt is None:
-        return None
-    if announce:
-        print(f"Receipt {receipt.receipt_id} stored (PDF and JSON).")
-    return receipt.receipt_id
+    receipt = get_receipt(portal, receipt_id=receipt_id)
+    if receipt is not None and receipt.state != "issued":
+        print(
+            f"warning: the consent is recorded, but the receipt could not be made yet: {receipt.error}; "
+            "`python -m portal jobs run` tries again.",
+            file=sys.stderr,
+        )
+    return None if receipt is None else receipt.state
 
 
 def show_command(args: argparse.Namespace) -> int:
-    """Print status and history."""
+    """Print status and history (an audited view, like the Subjects page)."""
     portal = open_database(args)
-    now = utcnow()
-    with portal.db.read() as conn:
-        subject = get_subject(conn, args.subject_id)
-        statuses = subject_consents(conn, subject.id, now)
-        history = ledger.entries_for_subject(conn, subject.id)
-        codes = {p.id: p.code for p in list_purposes(conn, active_only=False)}
+    detail = view_subject(portal, actor=cli_actor(portal, args), subject_id=args.subject_id)
+    subject = detail.subject
     if args.json:
         print_json(
             {
                 "subject": subject.__dict__,
-                "consents": [s.__dict__ | {"allowed": s.allowed} for s in statuses],
-                "ledger": [e.__dict__ | {"purpose_code": codes[e.purpose_id]} for e in history],
+                "consents": [s.__dict__ | {"allowed": s.allowed} for s in detail.statuses],
+                "ledger": [h.entry.__dict__ | {"purpose_code": h.purpose_code} for h in detail.history],
+                "receipts": [r.__dict__ for r in detail.receipts],
             }
         )
         return 0
@@ -302,13 +236,16 @@ def show_command(args: argparse.Namespace) -> int:
                 fmt_time(s.valid_until),
                 s.text_version,
             ]
-            for s in statuses
+            for s in detail.statuses
         ],
     )
     print()
     print_table(
         ["seq", "time", "purpose", "action", "channel", "actor"],
-        [[e.seq, fmt_time(e.recorded_at), codes[e.purpose_id], e.action, e.channel, e.actor] for e in history],
+        [
+            [h.entry.seq, fmt_time(h.entry.recorded_at), h.purpose_code, h.entry.action, h.entry.channel, h.entry.actor]
+            for h in detail.history
+        ],
     )
     return 0
 
@@ -316,41 +253,27 @@ def show_command(args: argparse.Namespace) -> int:
 def list_command(args: argparse.Namespace) -> int:
     """Print subjects with their status per purpose."""
     portal = open_database(args)
-    with portal.db.read() as conn:
-        codes = [p.code for p in list_purposes(conn)]
-        total, rows = list_subjects(conn, now=utcnow(), search=args.search, limit=args.limit)
+    codes = [p.code for p in list_purposes(portal)]
+    found = list_subjects(portal, now=datetime.now(UTC), search=args.search, limit=args.limit)
     print_table(
         ["id", "name", *codes],
-        [[r.id, r.name, *[r.consents.get(c, "unknown") for c in codes]] for r in rows],
+        [[r.id, r.name, *[r.consents.get(c, "unknown") for c in codes]] for r in found.rows],
     )
-    print(f"\n{len(rows)} of {total} subjects shown.")
+    print(f"\n{len(found.rows)} of {found.total} subjects shown.")
     return 0
 
 
 def link_command(args: argparse.Namespace) -> int:
-    """Print a fresh personal link."""
+    """Print a fresh personal link (audited, like the Subjects page)."""
     portal = open_database(args)
-    s = portal.settings
-    print(
-        create_personal_link(
-            portal.db, subject_id=args.subject_id, secret=s.secret_key, base_url=s.base_url, ttl_days=s.link_ttl_days
-        )
-    )
+    print(create_personal_link(portal, actor=cli_actor(portal, args), subject_id=args.subject_id))
     return 0
 
 
 def export_command(args: argparse.Namespace) -> int:
     """Write the person's data export."""
-    from portal.backend.people.export import export_subject
-
     portal = open_database(args)
-    data = export_subject(
-        portal.db,
-        portal.blobs,
-        subject_id=args.subject_id,
-        actor=cli_actor(portal, args).ref,
-        max_pixels=portal.settings.max_image_pixels,
-    )
+    data = export_subject(portal, actor=cli_actor(portal, args), subject_id=args.subject_id)
     write_output(args.out, data)
     print(f"Wrote {args.out} ({len(data) / 1024:.0f} KiB).")
     return 0
@@ -358,28 +281,18 @@ def export_command(args: argparse.Namespace) -> int:
 
 def erase_command(args: argparse.Namespace) -> int:
     """Erase a person after confirmation."""
-    import sys
-
-    from portal.backend.people.erasure import erase_subject
-
     portal = open_database(args)
-    with portal.db.read() as conn:
-        subject = get_subject(conn, args.subject_id)
+    subject_id = args.subject_id
     if not args.yes:
         if not sys.stdin.isatty():
             raise ValidationError("Erasure cannot be undone; pass --yes to confirm when no terminal is attached.")
-        typed = input(f"Erase {subject.display_name} ({subject.id}) for good? Type the first 8 characters of the id: ")
-        if typed.strip() != subject.id[:8]:
+        # The prompt names the id only: showing the name would be a view of personal data of its own.
+        typed = input(f"Erase subject {subject_id} for good? Type the first 8 characters of the id: ")
+        if typed.strip() != subject_id[:8]:
             raise ValidationError("Not confirmed; nothing was erased.")
-    report = erase_subject(
-        portal.db,
-        portal.blobs,
-        subject_id=subject.id,
-        actor=cli_actor(portal, args).ref,
-        max_pixels=portal.settings.max_image_pixels,
-    )
+    report = erase_subject(portal, actor=cli_actor(portal, args), subject_id=subject_id)
     print(
-        f"Erased {subject.id}: {report.consents_withdrawn} consent(s) withdrawn, {report.images_redacted} image(s) "
+        f"Erased {subject_id}: {report.consents_withdrawn} consent(s) withdrawn, {report.images_redacted} image(s) "
         f"redacted, {report.renditions_deleted} rendition(s) deleted, {report.templates_deleted} template(s) "
         f"deleted, {report.scans_deleted} paper scan(s) deleted, {report.takedown_tasks} takedown task(s) queued. "
         "The pseudonymous ledger entries remain as proof."

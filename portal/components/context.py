@@ -10,8 +10,8 @@ import streamlit as st
 from portal.backend.ops.bootstrap import Portal, open_portal
 from portal.backend.platform.config import Settings, load_settings
 from portal.backend.platform.errors import PortalError, SessionExpired
-from portal.backend.staff.accounts import StaffUser
-from portal.backend.staff.sessions import StaffSession, keep_alive, sign_out
+from portal.backend.staff.queries import StaffSession, StaffUser
+from portal.backend.staff.services import renew_session, sign_out
 
 USER_KEY = "staff_user"
 SESSION_KEY = "staff_session"
@@ -51,7 +51,7 @@ def current_user() -> StaffUser | None:
     if isinstance(session, StaffSession):
         portal = get_portal()
         try:
-            fresh = keep_alive(portal.settings, portal.db, session)
+            fresh = renew_session(portal, session=session)
         except SessionExpired as exc:
             st.session_state.clear()
             st.session_state[NOTICE_KEY] = str(exc)
@@ -67,7 +67,7 @@ def end_session() -> None:
     """Sign out: revoke the Supabase session (hosted mode) and forget everything this browser session held."""
     session = st.session_state.get(SESSION_KEY)
     if isinstance(session, StaffSession):
-        sign_out(get_portal().settings, session)
+        sign_out(get_portal(), session=session)
     # Everything, not just the user: a shared tablet must not show the next person the last one's choices.
     st.session_state.clear()
 

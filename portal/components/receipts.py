@@ -1,4 +1,4 @@
-"""Download buttons for a stored receipt (PDF and JSON)."""
+"""Download buttons for a consent receipt (PDF and JSON), from its row."""
 
 from __future__ import annotations
 
@@ -6,28 +6,37 @@ from pathlib import Path
 
 import streamlit as st
 
+from portal.backend.consent.queries import ReceiptRecord, get_receipt, receipt_file
 from portal.backend.i18n import t
-from portal.backend.platform.blobs import BlobStore
+from portal.backend.platform.runtime import Portal
 
 
-def receipt_download_buttons(blobs: BlobStore, keys: tuple[str, str] | None, locale: str, *, key: str) -> None:
-    """Two side-by-side downloads for one receipt; nothing when there is none."""
-    if not keys:
+def receipt_download_buttons(portal: Portal, receipt: ReceiptRecord | str | None, locale: str, *, key: str) -> None:
+    """Two side-by-side downloads for one receipt (a row or its id); why not, when its files are not stored."""
+    if isinstance(receipt, str):
+        receipt = get_receipt(portal, receipt_id=receipt)
+    if receipt is None:
         return
-    json_key, pdf_key = keys
+    if not receipt.issued:
+        # The consent is recorded either way; the receipt follows once the cause (e.g. a missing organisation
+        # detail) is fixed and the daily jobs run.
+        if receipt.error:
+            st.warning(receipt.error)
+        return
+    assert receipt.pdf_key and receipt.json_key
     left, right = st.columns(2)
     left.download_button(
         t("receipts.pdf", locale),
-        data=blobs.get(pdf_key),
-        file_name=Path(pdf_key).name,
+        data=receipt_file(portal, receipt=receipt, kind="pdf"),
+        file_name=Path(receipt.pdf_key).name,
         mime="application/pdf",
         key=f"pdf_{key}",
         width="stretch",
     )
     right.download_button(
         t("receipts.json", locale),
-        data=blobs.get(json_key),
-        file_name=Path(json_key).name,
+        data=receipt_file(portal, receipt=receipt, kind="json"),
+        file_name=Path(receipt.json_key).name,
         mime="application/json",
         key=f"json_{key}",
         width="stretch",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from portal.backend.people.export import safe_cell
+from portal.backend.people.queries import safe_cell
 
 
 def safe_csv(frame: pd.DataFrame) -> bytes:

@@ -3,22 +3,17 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 
 import streamlit as st
 
-from portal.backend.consent.purposes import current_texts, list_purposes
-from portal.backend.consent.receipts import receipt_blob_keys
-from portal.backend.consent.records import Context
-from portal.backend.events.store import get_event, resolve_event_token
+from portal.backend.consent.queries import current_texts, list_purposes
+from portal.backend.events.queries import event_for_token, get_event, qr_png
 from portal.backend.i18n import LOCALES, best_locale, t
-from portal.backend.ops.outbox import queue
-from portal.backend.people.kiosk import kiosk_evidence
-from portal.backend.people.subjects import create_personal_link, register_subject
-from portal.backend.platform.db.types import utcnow
+from portal.backend.people.services import register_subject
+from portal.backend.platform.actors import Actor
 from portal.backend.platform.errors import NotFound, PortalError, TokenError
-from portal.backend.platform.organisation import get_organisation
-from portal.backend.platform.qr import qr_png
-from portal.backend.reports.receipt import issue_receipt
+from portal.backend.staff.queries import organisation
 from portal.components.context import get_portal
 from portal.components.kiosk import clear_form, exit_control, kiosk_session
 from portal.components.receipts import receipt_download_buttons
@@ -26,30 +21,24 @@ from portal.components.receipts import receipt_download_buttons
 MAX_SELFIE_BYTES = 15 * 1024 * 1024
 
 portal = get_portal()
-settings = portal.settings
 token = st.query_params.get("event", "")
 # Set only by a signed-in staff member on the Events page; the router then shows this form and nothing else.
 kiosk = kiosk_session()
 channel = "kiosk" if kiosk else "qr_form"
-now = utcnow()
+now = datetime.now(UTC)
 
-with portal.db.read() as conn:
-    org = get_organisation(conn)
-    try:
-        # The kiosk's event was chosen by staff; a visitor's event comes from the signed QR token.
-        event = (
-            get_event(conn, kiosk["event_id"])
-            if kiosk
-            else resolve_event_token(conn, token=token, secret=settings.secret_key, now=now)
-        )
-    except (TokenError, NotFound) as exc:
-        st.title(t("form.bad_token", "en"))
-        st.error(str(exc))
-        if kiosk:
-            exit_control(kiosk)
-        st.stop()
-        raise
-    purposes = [p for p in list_purposes(conn) if p.code in event.purpose_codes]
+org = organisation(portal)
+try:
+    # The kiosk's event was chosen by staff; a visitor's event comes from the signed QR token.
+    event = get_event(portal, kiosk["event_id"]) if kiosk else event_for_token(portal, token=token, now=now)
+except (TokenError, NotFound) as exc:
+    st.title(t("form.bad_token", "en"))
+    st.error(str(exc))
+    if kiosk:
+        exit_control(kiosk)
+    st.stop()
+    raise
+purposes = [p for p in list_purposes(portal) if p.code in event.purpose_codes]
 
 browser = best_locale([getattr(st.context, "locale", None) or "en"])
 locale = (
@@ -62,8 +51,7 @@ locale = (
     )
     or browser
 )
-with portal.db.read() as conn:
-    texts = current_texts(conn, locale)
+texts = current_texts(portal, locale)
 
 done = st.session_state.get("registered")
 if kiosk and done:
@@ -85,12 +73,13 @@ if done and done["event"] == event.id:
     st.success(t("form.thanks", locale, name=done["name"]))
     given = [texts[p.id].title for p in purposes if done["choices"].get(p.code)]
     st.write(t("form.summary_given", locale, purposes=", ".join(given)) if given else t("form.summary_none", locale))
-    st.markdown(f"**{t('form.link', locale)}**")
-    st.code(done["link"], language=None, wrap_lines=True)
-    st.image(qr_png(done["link"], box_size=6), width=220)
+    if done["link"]:  # None only for a double submit, whose first answer showed the link
+        st.markdown(f"**{t('form.link', locale)}**")
+        st.code(done["link"], language=None, wrap_lines=True)
+        st.image(qr_png(done["link"], box_size=6), width=220)
     if done.get("email"):
         st.caption(t("form.link_mailed", locale, email=done["email"]))
-    receipt_download_buttons(portal.blobs, done.get("receipt"), locale, key="form")
+    receipt_download_buttons(portal, done.get("receipt"), locale, key="form")
     st.stop()
 
 st.title(t("form.title", locale, event=event.name))
@@ -161,80 +150,25 @@ if st.button(t("form.submit", locale), type="primary", width="stretch", key="for
     try:
         if minor and (not guardian.strip() or not guardian_ok):
             raise PortalError(t("form.need_guardian", locale))
-        template = None
-        if biometric and choices.get(biometric.code):
-            if selfie is None:
-                raise PortalError(t("form.need_selfie", locale))
-            from portal.backend.photos.biometrics import check_selfie
-            from portal.backend.photos.vision.faces import FaceAnalyzer
-
-            # Checked before anything is written; the selfie bytes go out of scope after this request.
-            template = check_selfie(
-                selfie, analyzer=FaceAnalyzer(model=settings.face_detector), max_pixels=settings.max_image_pixels
-            )
-        registration = register_subject(
-            portal.db,
+        if biometric and choices.get(biometric.code) and selfie is None:
+            raise PortalError(t("form.need_selfie", locale))
+        # One service call writes the person, their choices, the face template (from the selfie, which is kept
+        # nowhere), the personal link, the receipt and the welcome e-mail, all of it or nothing.
+        result = register_subject(
+            portal,
+            actor=Actor.kiosk(kiosk["staff_id"]) if kiosk else Actor(kind="guardian" if minor else "subject"),
+            channel=channel,
             name=name,
             email=email or None,
             locale=locale,
             is_minor=minor,
             guardian_name=guardian if minor else None,
-            guardian_verification=(
-                "declared by the guardian on the staff tablet (kiosk)"
-                if kiosk
-                else "declared by the guardian on the event's QR form"
-            )
-            if minor
-            else None,
             event_id=event.id,
             choices=choices,
-            # In kiosk mode the person still ticks and sends the form themselves, so they stay the actor; the
-            # evidence names the staff member whose tablet it was.
-            context=Context(
-                channel=channel,
-                actor="guardian" if minor else "subject",
-                event_id=event.id,
-                evidence={
-                    "act": "checkbox",
-                    "form": "event",
-                    "ui_locale": locale,
-                    **(kiosk_evidence(kiosk["staff_id"]) if kiosk else {}),
-                },
-                submission_id=submission,
-                locale=locale,
-            ),
+            selfie=selfie if biometric and choices.get(biometric.code) else None,
+            submission_id=submission,
         )
-        subject = registration.subject
-        if template is not None:
-            from portal.backend.photos.biometrics import enrol_template
-
-            enrol_template(portal.db, subject_id=subject.id, template=template)
-        receipt_keys = None
-        try:
-            receipt = issue_receipt(portal.db, portal.blobs, subject_id=subject.id, entries=registration.entries)
-            receipt_keys = receipt_blob_keys(receipt) if receipt else None
-        except PortalError as exc:
-            # The consent is recorded either way; a missing organisation detail must not undo it.
-            st.warning(str(exc))
-        link = create_personal_link(
-            portal.db,
-            subject_id=subject.id,
-            secret=settings.secret_key,
-            base_url=settings.base_url,
-            ttl_days=settings.link_ttl_days,
-        )
-        if subject.email:
-            with portal.db.write() as conn:
-                # Embedded mode sends no mail: staff see the message in the outbox.
-                queue(
-                    conn,
-                    kind="email",
-                    now=utcnow(),
-                    recipient=subject.email,
-                    subject_id=subject.id,
-                    dedupe_key=f"welcome:{subject.id}",
-                    payload={"subject": t("my_consents.title", locale), "body": f"{t('form.link', locale)}\n{link}"},
-                )
+        subject = result.subject
     except PortalError as exc:
         st.error(str(exc))
     else:
@@ -242,15 +176,15 @@ if st.button(t("form.submit", locale), type="primary", width="stretch", key="for
             # Nothing of this person stays in the tablet's session, only whether their link was e-mailed.
             # The language stays for the thank-you screen; "next person" clears it too.
             clear_form(keep=("form_locale",))
-            st.session_state["registered"] = {"event": event.id, "emailed": bool(subject.email)}
+            st.session_state["registered"] = {"event": event.id, "emailed": result.emailed}
         else:
             st.session_state["registered"] = {
                 "event": event.id,
                 "name": subject.display_name,
-                "link": link,
+                "link": result.link_url,
                 "email": subject.email,
                 "choices": choices,
-                "receipt": receipt_keys,
+                "receipt": result.receipt_id,
             }
             st.session_state.pop("submission_id", None)
         st.rerun()

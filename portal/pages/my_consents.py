@@ -2,28 +2,33 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import streamlit as st
 
-from portal.backend.consent.purposes import current_texts, list_purposes, text_version
-from portal.backend.consent.records import Context, Decision, record_consent, withdraw_all
-from portal.backend.consent.status import status_for, subject_consents
+from portal.backend.consent.queries import (
+    current_texts,
+    list_purposes,
+    status_for,
+    subject_consents,
+    subject_receipts,
+    text_version,
+)
+from portal.backend.consent.services import Decision, change_consent, withdraw_everything
 from portal.backend.i18n import LOCALES, best_locale, t
-from portal.backend.people.erasure import erase_subject
-from portal.backend.people.export import export_subject
-from portal.backend.people.subjects import resolve_personal_link
-from portal.backend.photos.renditions import subject_photos, subject_view
-from portal.backend.platform.db.types import utcnow
+from portal.backend.people.queries import resolve_personal_link
+from portal.backend.people.services import erase_subject, export_subject
+from portal.backend.photos.queries import subject_photo_view, subject_photos
+from portal.backend.platform.actors import Actor
 from portal.backend.platform.errors import PortalError, TokenError
-from portal.backend.platform.organisation import get_organisation
-from portal.backend.reports.receipt import issue_receipt, list_receipts
+from portal.backend.staff.queries import organisation
 from portal.components.consent_labels import status_label
 from portal.components.context import get_portal
 from portal.components.receipts import receipt_download_buttons
 
 portal = get_portal()
 token = st.query_params.get("link", "")
-with portal.db.read() as conn:
-    org = get_organisation(conn)
+org = organisation(portal)
 
 if not token:
     locale = best_locale([getattr(st.context, "locale", None) or "en"])
@@ -32,7 +37,7 @@ if not token:
     st.stop()
 
 try:
-    subject = resolve_personal_link(portal.db, token=token, secret=portal.settings.secret_key)
+    subject = resolve_personal_link(portal, token=token)
 except TokenError as exc:
     st.title(t("my_consents.title", "en"))
     st.error(str(exc))
@@ -49,18 +54,14 @@ locale = (
     )
     or "en"
 )
+# The person acts for themselves through their own link (a guardian's link acts for the child the same way).
+me = Actor.subject(subject.id)
 
 
 def _act(decisions: list[Decision]) -> None:
     """Record the subject's own change with the wording shown in their chosen language."""
     try:
-        entries = record_consent(
-            portal.db,
-            subject_id=subject.id,
-            decisions=decisions,
-            context=Context(channel="portal", actor="subject", evidence={"act": "button"}, locale=locale),
-        )
-        issue_receipt(portal.db, portal.blobs, subject_id=subject.id, entries=entries)
+        change_consent(portal, actor=me, subject_id=subject.id, decisions=decisions, channel="portal", locale=locale)
     except PortalError as exc:
         st.session_state["flash_error"] = str(exc)
     else:
@@ -76,20 +77,20 @@ if msg := st.session_state.pop("flash", None):
 if msg := st.session_state.pop("flash_error", None):
     st.error(msg)
 
-now = utcnow()
-with portal.db.read() as conn:
-    statuses = {s.purpose_code: s for s in subject_consents(conn, subject.id, now) if s.scope_asset_id is None}
-    texts = current_texts(conn, locale)
-    purposes = list_purposes(conn)
-    shown_texts = {
-        p.code: (
-            text_version(conn, p.id, statuses[p.code].text_version, locale)
-            if statuses[p.code].text_version and statuses[p.code].allowed
-            else texts[p.id]
-        )
-        for p in purposes
-        if p.id in texts
-    }
+now = datetime.now(UTC)
+every_status = subject_consents(portal, subject_id=subject.id, now=now)
+statuses = {s.purpose_code: s for s in every_status if s.scope_asset_id is None}
+texts = current_texts(portal, locale)
+purposes = list_purposes(portal)
+shown_texts = {
+    p.code: (
+        text_version(portal, purpose_id=p.id, version=version, locale=locale)
+        if (version := statuses[p.code].text_version) and statuses[p.code].allowed
+        else texts[p.id]
+    )
+    for p in purposes
+    if p.id in texts
+}
 
 for p in purposes:
     if p.code not in shown_texts:
@@ -125,23 +126,15 @@ for p in purposes:
 
 st.divider()
 st.header(t("photos.title", locale))
-photos = subject_photos(portal.db, subject_id=subject.id)
+photos = subject_photos(portal, subject_id=subject.id)
 if not photos:
     st.caption(t("photos.none", locale))
 else:
     st.caption(t("photos.intro", locale))
-with portal.db.read() as conn:
-    every_status = subject_consents(conn, subject.id, now)
 for photo in photos:
     with st.container(border=True):
         st.image(
-            subject_view(
-                portal.db,
-                portal.blobs,
-                asset_id=photo.asset_id,
-                subject_id=subject.id,
-                max_pixels=portal.settings.max_image_pixels,
-            ),
+            subject_photo_view(portal, asset_id=photo.asset_id, subject_id=subject.id),
             width="stretch",
         )
         titles = {p.code: shown_texts[p.code].title for p in purposes if p.code in shown_texts}
@@ -185,11 +178,8 @@ if any(s.allowed for s in statuses.values()):
             t("my_consents.withdraw_all_confirm", locale), key="withdraw_all_confirm", type="primary", width="stretch"
         ):
             try:
-                withdraw_all(
-                    portal.db,
-                    subject_id=subject.id,
-                    context=Context(channel="portal", actor="subject", evidence={"act": "button"}),
-                )
+                # Like every other change, withdrawing everything issues a receipt.
+                withdraw_everything(portal, actor=me, subject_id=subject.id, channel="portal")
             except PortalError as exc:
                 st.error(str(exc))
             else:
@@ -197,21 +187,22 @@ if any(s.allowed for s in statuses.values()):
                 st.session_state["flash"] = t("my_consents.all_withdrawn", locale)
                 st.rerun()
 
-receipts = list_receipts(portal.blobs, subject_id=subject.id)
+receipts = [r for r in subject_receipts(portal, subject_id=subject.id) if r.issued]
 if receipts:
     st.divider()
     st.header(t("receipts.title", locale))
-    for receipt_id, json_key, pdf_key in reversed(receipts[-10:]):
-        receipt_download_buttons(portal.blobs, (json_key, pdf_key), locale, key=receipt_id)
+    for receipt in reversed(receipts[-10:]):
+        # Date, what the receipt documents, and the language it is written in.
+        action = status_label(receipt.summary, locale) if receipt.summary != "mixed" else ""
+        st.caption(" · ".join(x for x in (f"{receipt.created_at:%Y-%m-%d %H:%M} UTC", action, receipt.locale) if x))
+        receipt_download_buttons(portal, receipt, locale, key=receipt.id)
 
 st.divider()
 st.header(t("rights.title", locale))
 st.caption(t("rights.intro", locale))
 if st.button(t("rights.prepare", locale), key="prepare_export", width="stretch"):
     try:
-        st.session_state["export_zip"] = export_subject(
-            portal.db, portal.blobs, subject_id=subject.id, actor="subject", max_pixels=portal.settings.max_image_pixels
-        )
+        st.session_state["export_zip"] = export_subject(portal, actor=me, subject_id=subject.id)
     except PortalError as exc:
         st.error(str(exc))
 if st.session_state.get("export_zip"):
@@ -229,13 +220,7 @@ if st.session_state.get("confirm_erase"):
     st.warning(t("rights.erase_warning", locale))
     if st.button(t("rights.erase_confirm", locale), key="erase_confirm", type="primary", width="stretch"):
         try:
-            erase_subject(
-                portal.db,
-                portal.blobs,
-                subject_id=subject.id,
-                actor="subject",
-                max_pixels=portal.settings.max_image_pixels,
-            )
+            erase_subject(portal, actor=me, subject_id=subject.id)
         except PortalError as exc:
             st.error(str(exc))
         else:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pandas as pd
 import streamlit as st
 
-from portal.backend.consent import ledger
-from portal.backend.consent.purposes import list_purposes
-from portal.backend.consent.status import subject_consents
-from portal.backend.people.subjects import create_personal_link, get_subject, list_subjects
-from portal.backend.platform.db.types import utcnow
-from portal.backend.staff.audit import audit
+from portal.backend.consent.queries import list_purposes
+from portal.backend.people.queries import list_subjects
+from portal.backend.people.services import create_personal_link, view_subject
 from portal.components.consent_labels import status_label
 from portal.components.context import get_portal, require_role, shows_errors
 
@@ -19,16 +18,15 @@ PAGE_SIZE = 50
 portal = get_portal()
 user = require_role("manager")
 st.title("Subjects")
-now = utcnow()
+now = datetime.now(UTC)
 
 search = st.text_input("Search by name", max_chars=200, placeholder="e.g. Lindqvist")
-with portal.db.read() as conn:
-    codes = [p.code for p in list_purposes(conn)]
-    total = list_subjects(conn, now=now, search=search, limit=0)[0]
+codes = [p.code for p in list_purposes(portal)]
+total = list_subjects(portal, now=now, search=search, limit=0).total
 pages = max(1, -(-total // PAGE_SIZE))
 page = st.number_input("Page", min_value=1, max_value=pages, value=1, step=1) if pages > 1 else 1
-with portal.db.read() as conn:
-    total, rows = list_subjects(conn, now=now, search=search, limit=PAGE_SIZE, offset=(int(page) - 1) * PAGE_SIZE)
+found = list_subjects(portal, now=now, search=search, limit=PAGE_SIZE, offset=(int(page) - 1) * PAGE_SIZE)
+total, rows = found.total, found.rows
 st.caption(f"{total} subjects · page {page} of {pages}")
 
 table = pd.DataFrame(
@@ -49,28 +47,18 @@ if rows:
     choice = st.selectbox(
         "Open a subject",
         options=[r.id for r in rows],
-        format_func=lambda sid: next(r.name for r in rows if r.id == sid),
+        format_func=lambda sid: next(r.name or "(erased)" for r in rows if r.id == sid),
         index=None,
         placeholder="Choose a person to see their consents and history",
     )
     if choice:
         with shows_errors():
-            with portal.db.write() as conn:
-                subject = get_subject(conn, choice)
-                statuses = subject_consents(conn, subject.id, now)
-                history = ledger.entries_for_subject(conn, subject.id)
-                by_id = {p.id: p.code for p in list_purposes(conn, active_only=False)}
-                if st.session_state.get("viewed_subject") != subject.id:
-                    # Every view of a subject's data by staff is audited (once per opening, not per rerun).
-                    audit(
-                        conn,
-                        actor=f"staff:{user.id}",
-                        action="view_subject",
-                        target_type="subject",
-                        target_id=subject.id,
-                        now=now,
-                    )
-                    st.session_state["viewed_subject"] = subject.id
+            detail = st.session_state.get("subject_detail")
+            if detail is None or detail.subject.id != choice:
+                # Every view of a subject's data by staff is audited (once per opening, not per rerun).
+                detail = view_subject(portal, actor=user.as_actor(), subject_id=choice, now=now)
+                st.session_state["subject_detail"] = detail
+            subject = detail.subject
             st.subheader(subject.display_name or "(erased)")
             if subject.is_minor:
                 st.caption(f"Minor · guardian {subject.guardian_name} · verified: {subject.guardian_verification}")
@@ -85,7 +73,7 @@ if rows:
                             "Valid until": s.valid_until,
                             "Text version": s.text_version,
                         }
-                        for s in statuses
+                        for s in detail.statuses
                     ]
                 ),
                 hide_index=True,
@@ -96,33 +84,21 @@ if rows:
                 pd.DataFrame(
                     [
                         {
-                            "#": e.seq,
-                            "Time": e.recorded_at,
-                            "Purpose": by_id[e.purpose_id],
-                            "Action": e.action,
-                            "Channel": e.channel,
-                            "Actor": e.actor,
-                            "Hash": e.entry_hash[:16],
+                            "#": h.entry.seq,
+                            "Time": h.entry.recorded_at,
+                            "Purpose": h.purpose_code,
+                            "Action": h.entry.action,
+                            "Channel": h.entry.channel,
+                            "Actor": h.entry.actor,
+                            "Hash": h.entry.entry_hash[:16],
                         }
-                        for e in history
+                        for h in detail.history
                     ]
                 ),
                 hide_index=True,
                 width="stretch",
             )
             if st.button("Create a personal link for this person"):
-                s = portal.settings
-                url = create_personal_link(
-                    portal.db, subject_id=subject.id, secret=s.secret_key, base_url=s.base_url, ttl_days=s.link_ttl_days
-                )
-                with portal.db.write() as conn:
-                    audit(
-                        conn,
-                        actor=f"staff:{user.id}",
-                        action="create_personal_link",
-                        target_type="subject",
-                        target_id=subject.id,
-                        now=utcnow(),
-                    )
+                url = create_personal_link(portal, actor=user.as_actor(), subject_id=subject.id)
                 st.code(url, language=None)
-                st.caption(f"Valid for {s.link_ttl_days} days. Give it only to this person.")
+                st.caption(f"Valid for {portal.settings.link_ttl_days} days. Give it only to this person.")

@@ -10,12 +10,12 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from sqlalchemy import select
 
 from portal.backend.consent.records import Context
-from portal.backend.people.subjects import create_personal_link, register_subject
 from portal.backend.platform.config import load_settings
 from portal.backend.platform.db.engine import Database
 from portal.backend.platform.db.schema import assets, detections, events
 from portal.backend.risk import index as risk_index
 from tests.e2e.conftest import ARTIFACTS, LivePortal, settle
+from tests.factories import create_personal_link, register_subject
 from tests.imagery import group_photo
 
 

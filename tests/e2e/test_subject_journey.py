@@ -12,14 +12,16 @@ from sqlalchemy import select
 from portal.backend.consent.status import status_for, subject_consents
 from portal.backend.events.store import event_url
 from portal.backend.photos.analysis import run_worker
-from portal.backend.photos.assets import asset_detections, ingest, publish
-from portal.backend.photos.biometrics import link_detection
+from portal.backend.photos.assets import asset_detections, ingest
 from portal.backend.photos.renditions import safe_rendition
+from portal.backend.photos.services import link_face, publish_photo
+from portal.backend.platform.actors import Actor
 from portal.backend.platform.blobs import LocalBlobStore
 from portal.backend.platform.config import load_settings
 from portal.backend.platform.db.engine import Database
 from portal.backend.platform.db.schema import consent_ledger, subjects
 from portal.backend.platform.db.types import utcnow
+from portal.backend.platform.runtime import Portal
 from portal.backend.risk import index as risk_index
 from portal.backend.risk.figures import critical_assets
 from tests.e2e.conftest import ARTIFACTS, LivePortal, settle
@@ -67,9 +69,12 @@ def test_qr_form_link_and_withdrawal_on_a_phone(live_portal: LivePortal, browser
     ).asset
     run_worker(db, blobs, settings)
     with db.read() as conn:
-        face = next(d for d in asset_detections(conn, asset.id) if d["kind"] == "face")
-    link_detection(db, detection_id=face["id"], subject_id=eva, actor="staff:e2e")
-    publish(db, asset_id=asset.id, purpose="website", place="https://example.org/summer")
+        face = next(d for d in asset_detections(conn, asset.id) if d.kind == "face")
+    staff = Portal(settings=settings, db=db, blobs=blobs)
+    link_face(staff, actor=Actor.operator("e2e"), detection_id=face.id, subject_id=eva)
+    publish_photo(
+        staff, actor=Actor.operator("e2e"), asset_id=asset.id, purpose="website", where="https://example.org/summer"
+    )
     assert safe_rendition(db, blobs, asset_id=asset.id, purpose="website", max_pixels=10**8).kept == 1
 
     # 2. Come back through the personal link and withdraw one purpose with one tap.

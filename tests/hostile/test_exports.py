@@ -17,21 +17,19 @@ from pathlib import Path, PurePosixPath
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from portal.backend.consent.records import Context, Decision, record_consent
+from portal.backend.consent.records import Context, Decision
 from portal.backend.events.store import create_event
-from portal.backend.people.export import export_subject
-from portal.backend.people.paper import record_paper_consent
-from portal.backend.photos.assets import asset_detections, publish
-from portal.backend.photos.biometrics import link_detection
+from portal.backend.people.services import export_subject, register_subject
+from portal.backend.photos.assets import asset_detections
+from portal.backend.photos.services import link_face, publish_photo
 from portal.backend.platform.db.engine import Database
 from portal.backend.platform.db.types import utcnow
-from portal.backend.reports.receipt import issue_receipt
 from portal.backend.risk.figures import REASONS, WINDOWS
 from portal.backend.staff.accounts import create_user
 from tests.conftest import APP
-from tests.factories import make_subject
+from tests.factories import OPERATOR, make_portal, make_subject, record_consent
 from tests.hostile import snapshot
-from tests.hostile.conftest import MAX_PIXELS, Site, analysed_photo
+from tests.hostile.conftest import Site, analysed_photo
 from tests.hostile.test_images import small_jpeg
 from tests.test_cli import cli
 
@@ -60,7 +58,7 @@ def assert_no_formula_cells(rows: list[list[str]]) -> None:
 def export(site: Site, subject_id: str) -> zipfile.ZipFile:
     """The subject's access export, checked to write only its audit row."""
     before = snapshot.take(site.db, site.blobs)
-    data = export_subject(site.db, site.blobs, subject_id=subject_id, actor="staff:1", max_pixels=MAX_PIXELS)
+    data = export_subject(make_portal(site.db, site.blobs), actor=OPERATOR, subject_id=subject_id)
     snapshot.expect(before, site.db, site.blobs, rows={"audit_log": 1}, added=set())
     return zipfile.ZipFile(io.BytesIO(data))
 
@@ -113,20 +111,21 @@ def test_zip_members_cannot_escape_whatever_was_uploaded(
     filename: str,
     tmp_path: Path,  # type: ignore[no-untyped-def]
 ) -> None:
-    paper = record_paper_consent(
-        site.db,
-        site.blobs,
+    portal = make_portal(site.db, site.blobs)
+    paper = register_subject(
+        portal,
+        actor=OPERATOR,
+        channel="paper",
         name="Eve Export",
         choices={"internal": True},
         signed_on=date.today(),
         scan=small_jpeg(),
-        actor="staff:1",
     )
-    issue_receipt(site.db, site.blobs, subject_id=paper.subject.id, entries=paper.entries)
+    assert paper.receipt_id is not None
     asset_id = analysed_photo(site, detectors, filename)
     with site.db.read() as conn:
-        face = next(d for d in asset_detections(conn, asset_id) if d["kind"] == "face")
-    link_detection(site.db, detection_id=face["id"], subject_id=paper.subject.id, actor="staff:1")
+        face = next(d for d in asset_detections(conn, asset_id) if d.kind == "face")
+    link_face(portal, actor=OPERATOR, detection_id=face.id, subject_id=paper.subject.id)
     zf = export(site, paper.subject.id)
     names = zf.namelist()
     assert all(_safe_member(n) for n in names), names
@@ -144,7 +143,13 @@ def test_risk_report_csv_from_the_cli_has_no_formula_cells(site: Site, detectors
     with site.db.write() as conn:
         event = create_event(conn, name="=cmd|' /C calc'!A0", place="@SUM(1)", purpose_codes=["website"], now=utcnow())
     asset_id = analysed_photo(site, detectors, "+1+1.jpg", event_id=event.id)
-    publish(site.db, asset_id=asset_id, purpose="website", place="-1+1 https://evil.example")
+    publish_photo(
+        make_portal(site.db, site.blobs),
+        actor=OPERATOR,
+        asset_id=asset_id,
+        purpose="website",
+        where="-1+1 https://evil.example",
+    )
     before = snapshot.take(site.db, site.blobs)
     out = cli(db_url, "risk", "report", "--format", "csv")
     assert out.returncode == 0, out.stderr
@@ -218,7 +223,13 @@ def test_dashboard_csv_downloads_neutralise_formulas(
             )
             event = create_event(conn, name="=cmd|' /C calc'!A0", purpose_codes=["website"], now=utcnow())
         asset_id = analysed_photo(site, detectors, "@SUM(1+1).jpg", event_id=event.id)
-        publish(db, asset_id=asset_id, purpose="website", place="+1+cmd|' /C calc'!A0")
+        publish_photo(
+            make_portal(db, site.blobs),
+            actor=OPERATOR,
+            asset_id=asset_id,
+            purpose="website",
+            where="+1+cmd|' /C calc'!A0",
+        )
         at = AppTest.from_file(APP, default_timeout=60).run()
         at.text_input[0].input("manager@example.com")
         at.text_input[1].input("manager-password")

@@ -17,13 +17,17 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from portal.backend.people.paper import record_paper_consent
+from portal.backend.people.services import register_subject
 from portal.backend.photos.assets import MAX_FILE_BYTES, Intake, blob_keys, ingest
-from portal.backend.photos.biometrics import check_selfie, enrol_selfie
+from portal.backend.photos.biometrics import check_selfie, enrol_template
 from portal.backend.photos.renditions import safe_rendition
 from portal.backend.photos.vision.faces import FaceAnalyzer
 from portal.backend.photos.vision.schemas import ImageRejected
+from portal.backend.platform.actors import Actor
+from portal.backend.platform.config import load_settings
+from portal.backend.platform.db.types import utcnow
 from portal.backend.platform.errors import ValidationError
+from portal.backend.platform.runtime import Portal
 from tests.factories import make_subject
 from tests.hostile import snapshot
 from tests.hostile.conftest import MAX_PIXELS, Site
@@ -366,6 +370,13 @@ SELFIES = [
 ]
 
 
+def _enrol_selfie(site: Site, subject_id: str, data: bytes, analyzer: FaceAnalyzer) -> None:
+    """What registration does with a selfie: the template first (outside any transaction), then keep it."""
+    template = check_selfie(data, analyzer=analyzer, max_pixels=MAX_PIXELS)
+    with site.db.write() as conn:
+        enrol_template(conn, subject_id=subject_id, template=template, now=utcnow())
+
+
 @pytest.mark.parametrize(("data", "error", "message"), [s[1:] for s in SELFIES], ids=[s[0] for s in SELFIES])
 def test_hostile_selfie_stores_no_template(
     site: Site, analyzer: FaceAnalyzer, data: bytes, error: type[Exception], message: str
@@ -375,16 +386,14 @@ def test_hostile_selfie_stores_no_template(
         check_selfie(data, analyzer=analyzer, max_pixels=MAX_PIXELS)
     before = snapshot.take(site.db, site.blobs)
     with pytest.raises(error, match=message):
-        enrol_selfie(site.db, subject_id=sid, image=data, analyzer=analyzer, max_pixels=MAX_PIXELS)
+        _enrol_selfie(site, sid, data, analyzer)
     snapshot.assert_unchanged(before, site.db, site.blobs)
 
 
 def test_real_selfie_stores_one_template_and_no_image(site: Site, analyzer: FaceAnalyzer) -> None:
     sid = make_subject(site.db, name="Grace Selfie", choices={"face_matching": True})
     before = snapshot.take(site.db, site.blobs)
-    enrol_selfie(
-        site.db, subject_id=sid, image=encode(sample("grace_hopper"), "JPEG"), analyzer=analyzer, max_pixels=MAX_PIXELS
-    )
+    _enrol_selfie(site, sid, encode(sample("grace_hopper"), "JPEG"), analyzer)
     snapshot.expect(before, site.db, site.blobs, rows={"subject_templates": 1}, added=set())
 
 
@@ -401,18 +410,23 @@ SCANS = [
 ]
 
 
+def _portal(site: Site) -> Portal:
+    """The portal of the test's site (the registration service takes the whole portal)."""
+    return Portal(settings=load_settings(env={}, secrets_path=None), db=site.db, blobs=site.blobs)
+
+
 @pytest.mark.parametrize(("scan", "message"), [s[1:] for s in SCANS], ids=[s[0] for s in SCANS])
 def test_hostile_paper_scan_stores_nothing(site: Site, scan: bytes, message: str) -> None:
     before = snapshot.take(site.db, site.blobs)
     with pytest.raises(ValidationError, match=message):
-        record_paper_consent(
-            site.db,
-            site.blobs,
+        register_subject(
+            _portal(site),
+            actor=Actor.operator("tester"),
+            channel="paper",
             name="Paula Paper",
             choices={"internal": True},
             signed_on=date.today(),
             scan=scan,
-            actor="staff:1",
         )
     snapshot.assert_unchanged(before, site.db, site.blobs)
 
@@ -420,13 +434,13 @@ def test_hostile_paper_scan_stores_nothing(site: Site, scan: bytes, message: str
 def test_good_scan_with_a_hostile_name_stores_nothing(site: Site) -> None:
     before = snapshot.take(site.db, site.blobs)
     with pytest.raises(ValidationError, match="cannot contain < or >"):
-        record_paper_consent(
-            site.db,
-            site.blobs,
+        register_subject(
+            _portal(site),
+            actor=Actor.operator("tester"),
+            channel="paper",
             name="<script>alert(1)</script>",
             choices={"internal": True},
             signed_on=date.today(),
             scan=small_jpeg(),
-            actor="staff:1",
         )
     snapshot.assert_unchanged(before, site.db, site.blobs)

@@ -15,20 +15,20 @@ import pytest
 from sqlalchemy import select
 
 from portal.backend.consent.purposes import TextContent, publish_text
-from portal.backend.consent.records import Context
 from portal.backend.events.store import create_event, event_url
-from portal.backend.people.subjects import get_subject, list_subjects, register_subject
+from portal.backend.people.services import register_subject as register_person
+from portal.backend.people.subjects import get_subject, list_subjects
 from portal.backend.photos.analysis import Detectors
-from portal.backend.photos.assets import ingest, publish
+from portal.backend.photos.assets import ingest
+from portal.backend.photos.services import publish_photo
 from portal.backend.platform.db.schema import events, staff_users, subjects
 from portal.backend.platform.db.types import utcnow
 from portal.backend.platform.errors import ValidationError
 from portal.backend.platform.organisation import get_organisation
 from portal.backend.reports.compliance import compliance_report_pdf
 from portal.backend.reports.poster import render_poster_pdf
-from portal.backend.reports.receipt import issue_receipt
 from portal.backend.staff.accounts import create_user
-from tests.factories import STAFF, make_subject
+from tests.factories import OPERATOR, STAFF, make_portal, make_subject, register_subject
 from tests.hostile import snapshot
 from tests.hostile.conftest import MAX_PIXELS, Site, analysed_photo, pdf_text, shows
 from tests.imagery import group_photo
@@ -229,7 +229,9 @@ def test_hostile_publication_place_is_refused(site: Site, place: str, message: s
     ).asset
     before = snapshot.take(site.db, site.blobs)
     with pytest.raises(ValidationError, match=message):
-        publish(site.db, asset_id=asset.id, purpose="website", place=place)
+        publish_photo(
+            make_portal(site.db, site.blobs), actor=OPERATOR, asset_id=asset.id, purpose="website", where=place
+        )
     snapshot.assert_unchanged(before, site.db, site.blobs)
 
 
@@ -241,8 +243,10 @@ def test_compliance_report_prints_hostile_file_name_and_place_literally(
     asset_id = analysed_photo(site, detectors, filename)
     before = snapshot.take(site.db, site.blobs)
     for place in places:
-        publish(site.db, asset_id=asset_id, purpose="website", place=place)
-    snapshot.expect(before, site.db, site.blobs, rows={"asset_uses": 2}, added=set())
+        publish_photo(
+            make_portal(site.db, site.blobs), actor=OPERATOR, asset_id=asset_id, purpose="website", where=place
+        )
+    snapshot.expect(before, site.db, site.blobs, rows={"asset_uses": 2, "audit_log": 2}, added=set())
     text = pdf_text(compliance_report_pdf(site.db), tmp_path)
     for literal in (filename, *places):
         assert shows(text, literal), literal
@@ -261,25 +265,33 @@ def test_receipt_prints_hostile_guardian_note_and_purpose_text_literally(site: S
         )
     note = "<img src=http://evil.example/track.png> box 7 & 8"
     verification = f"{SCRIPT} ID card"
-    context = Context(channel="paper", actor="staff:1", evidence={"act": "signature", "note": note})
     before = snapshot.take(site.db, site.blobs)
-    reg = register_subject(
-        site.db,
+    # Through the service, as the CLI's `subjects add --channel paper --note ...` records it.
+    reg = register_person(
+        make_portal(site.db, site.blobs),
+        actor=OPERATOR,
+        channel="paper",
         name="Kim O'Kid & Co",
-        context=context,
         choices={"website": True},
         is_minor=True,
         guardian_name='Maria "Mum" Smith',
         guardian_verification=verification,
+        note=note,
     )
-    receipt = issue_receipt(site.db, site.blobs, subject_id=reg.subject.id, entries=reg.entries)
-    assert receipt is not None
-    prefix = f"receipts/{reg.subject.id}/{receipt.receipt_id}"
+    assert reg.receipt_id is not None
+    prefix = f"receipts/{reg.subject.id}/{reg.receipt_id}"
     snapshot.expect(
         before,
         site.db,
         site.blobs,
-        rows={"subjects": 1, "consent_ledger": 1, "consent_current": 1},
+        rows={
+            "subjects": 1,
+            "consent_ledger": 1,
+            "consent_current": 1,
+            "subject_links": 1,
+            "receipts": 1,
+            "audit_log": 1,
+        },
         added={f"{prefix}.json", f"{prefix}.pdf"},
     )
     stored = json.loads(site.blobs.get(f"{prefix}.json"))

@@ -19,17 +19,18 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from portal.backend.events.store import create_event, event_url, resolve_event_token, rotate_qr_secret
-from portal.backend.people.erasure import erase_subject
-from portal.backend.people.subjects import create_personal_link, link_token, resolve_personal_link, revoke_links
+from portal.backend.people.services import erase_subject, revoke_personal_links
+from portal.backend.people.subjects import link_token
 from portal.backend.platform import tokens
 from portal.backend.platform.config import load_settings
 from portal.backend.platform.db.engine import Database
 from portal.backend.platform.db.types import utcnow
 from portal.backend.platform.errors import TokenError
+from portal.backend.platform.runtime import Portal
 from tests.conftest import APP
-from tests.factories import make_subject
+from tests.factories import OPERATOR, create_personal_link, make_portal, make_subject, resolve_personal_link
 from tests.hostile import snapshot
-from tests.hostile.conftest import MAX_PIXELS, Site
+from tests.hostile.conftest import Site
 
 SECRET = "hostile-test-secret-" + "k" * 24
 BASE = "https://portal.example"
@@ -55,6 +56,10 @@ class People:
 def _event_token(db: Database, event_id: int, secret: str = SECRET) -> str:
     with db.read() as conn:
         return event_url(conn, event_id=event_id, secret=secret, base_url=BASE).split("event=", 1)[1]
+
+
+def _portal(site: Site) -> Portal:
+    return make_portal(site.db, site.blobs, secret_key=SECRET)
 
 
 def _link(db: Database, subject_id: str, secret: str = SECRET, ttl_days: int = 30) -> str:
@@ -187,7 +192,7 @@ def test_signed_link_to_an_unknown_link_id_is_refused(site: Site, people: People
 
 
 def test_link_replayed_after_revocation_is_refused_and_a_new_one_works(site: Site, people: People) -> None:
-    assert revoke_links(site.db, subject_id=people.alice) == 1
+    assert revoke_personal_links(_portal(site), actor=OPERATOR, subject_id=people.alice) == 1
     _refused_link(site, people.alice_token, "has been withdrawn")
     fresh = _link(site.db, people.alice)
     assert resolve_personal_link(site.db, token=fresh, secret=SECRET).id == people.alice
@@ -196,7 +201,7 @@ def test_link_replayed_after_revocation_is_refused_and_a_new_one_works(site: Sit
 
 
 def test_link_replayed_after_erasure_is_refused(site: Site, people: People) -> None:
-    erase_subject(site.db, site.blobs, subject_id=people.alice, actor="staff:1", max_pixels=MAX_PIXELS)
+    erase_subject(_portal(site), actor=OPERATOR, subject_id=people.alice)
     snapshot.assert_consistent(site.db, site.blobs)
     _refused_link(site, people.alice_token, "withdrawn|erased")
 
@@ -337,7 +342,7 @@ def test_page_with_a_forged_link_names_nobody(page_site: tuple[Site, People], fo
 
 def test_page_with_a_revoked_link_names_nobody(page_site: tuple[Site, People]) -> None:
     site, people = page_site
-    revoke_links(site.db, subject_id=people.alice)
+    revoke_personal_links(_portal(site), actor=OPERATOR, subject_id=people.alice)
     before = snapshot.take(site.db, site.blobs)
     at, shown = _page(link=people.alice_token)
     assert any("has been withdrawn" in e.value for e in at.error)

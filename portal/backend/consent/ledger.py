@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, insert, select, update
+from sqlalchemy import Connection, Row, RowMapping, bindparam, insert, select, update
 
 from portal.backend.platform.db.engine import Database
 from portal.backend.platform.db.schema import consent_ledger, ledger_head
@@ -99,7 +99,7 @@ def canonical_evidence(evidence: Mapping[str, Any]) -> str:
     return text
 
 
-def compute_hash(values: Mapping[str, Any]) -> str:
+def compute_hash(values: Mapping[str, Any] | RowMapping) -> str:
     """SHA-256 over the previous hash and the entry's canonical content."""
     content = {
         "seq": int(values["seq"]),
@@ -212,7 +212,7 @@ def list_entries(
     return [LedgerEntry.from_row(r) for r in rows]
 
 
-def _iter_rows(conn: Connection, chunk: int) -> Iterator[Mapping[str, Any]]:
+def _iter_rows(conn: Connection, chunk: int) -> Iterator[RowMapping]:
     """All ledger rows in seq order, fetched in keyset pages to bound memory."""
     last: int | None = None
     while True:

@@ -15,9 +15,7 @@ from portal.backend.consent.ledger import LedgerEntry, NewEntry
 from portal.backend.consent.purposes import Purpose, current_texts, resolve_codes
 from portal.backend.consent.status import ALLOWING, VETOING, latest_entries_query, status_of
 from portal.backend.photos.face_templates import delete_biometrics
-from portal.backend.platform.db.engine import Database
 from portal.backend.platform.db.schema import CHANNELS, assets, consent_ledger, subjects
-from portal.backend.platform.db.types import utcnow
 from portal.backend.platform.errors import ConsentStateError, UnknownSubject, ValidationError
 from portal.backend.platform.organisation import get_organisation
 
@@ -190,22 +188,6 @@ def record_decisions(
         # Art. 9: without face-matching consent the template and open suggestions go, in this same transaction.
         delete_biometrics(conn, subject_id)
     return appended
-
-
-def record_consent(
-    db: Database,
-    *,
-    subject_id: str,
-    decisions: Sequence[Decision],
-    context: Context,
-    now: datetime | None = None,
-) -> list[LedgerEntry]:
-    """record_decisions in its own transaction, for tests and benchmarks (no receipt, no audit row).
-
-    Pages and the CLI use consent.services.change_consent, which adds the receipt and the audit row.
-    """
-    with db.write() as conn:
-        return record_decisions(conn, subject_id=subject_id, decisions=decisions, context=context, now=now or utcnow())
 
 
 def withdrawable(conn: Connection, *, subject_id: str, now: datetime) -> list[Decision]:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, and_, case, func, literal, select
+from sqlalchemy import ColumnElement, Connection, Select, and_, case, func, literal, select
 
 from portal.backend.platform.db.schema import consent_ledger, purposes
 
@@ -67,7 +67,7 @@ def latest_entries_query(subject_id: Any = None) -> Select:
     )
 
 
-def status_sql(now: datetime):  # type: ignore[no-untyped-def]
+def status_sql(now: datetime) -> ColumnElement[Any]:
     """SQL CASE that applies `status_of` in the database, for lists and risk queries."""
     return case(
         (

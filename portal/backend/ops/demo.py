@@ -8,10 +8,11 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from portal.backend.consent.records import Context, Decision, record_consent
+from portal.backend.consent.records import Context, Decision, record_decisions
 from portal.backend.events.store import create_event
 from portal.backend.i18n.purposes import install_standard_purposes
-from portal.backend.people.subjects import register_subject
+from portal.backend.people.subjects import add_subject
+from portal.backend.platform.actors import Actor
 from portal.backend.platform.blobs import BlobStore
 from portal.backend.platform.db.engine import Database
 from portal.backend.platform.db.schema import consent_ledger, organisation, subjects
@@ -106,30 +107,32 @@ def seed_demo(
         **kw: Any,
     ) -> str:
         """Register one demo subject at a past time."""
-        actor = {"qr_form": "subject", "kiosk": "guardian"}.get(channel, "staff:3")
+        actor = {"qr_form": "subject", "kiosk": "guardian"}.get(channel, Actor.staff(3, "staff").ref)
         evidence = {"act": "signature" if channel == "paper" else "checkbox"}
-        reg = register_subject(
-            db,
-            name=name,
-            locale=locale,
-            choices=choices,
-            context=Context(channel=channel, actor=actor, evidence=evidence, event_id=event_id),
-            event_id=event_id,
-            now=now - days_ago * day,
-            **kw,
-        )
+        with db.write() as conn:
+            reg = add_subject(
+                conn,
+                name=name,
+                locale=locale,
+                choices=choices,
+                context=Context(channel=channel, actor=actor, evidence=evidence, event_id=event_id),
+                event_id=event_id,
+                now=now - days_ago * day,
+                **kw,
+            )
         people[name] = reg.subject.id
         return reg.subject.id
 
     def change(subject_id: str, purpose: str, action: str, days_ago: int) -> None:
         """Record a later change by the subject through their personal link."""
-        record_consent(
-            db,
-            subject_id=subject_id,
-            decisions=[Decision(purpose=purpose, action=action)],
-            context=Context(channel="portal", actor="subject", evidence={"act": "button"}),
-            now=now - days_ago * day,
-        )
+        with db.write() as conn:
+            record_decisions(
+                conn,
+                subject_id=subject_id,
+                decisions=[Decision(purpose=purpose, action=action)],
+                context=Context(channel="portal", actor="subject", evidence={"act": "button"}),
+                now=now - days_ago * day,
+            )
 
     # Oldest first, so the ledger's order matches the story's time line.
     register("Liam O'Brien", "en", {"internal": True, "print": True}, 800, "paper", email="liam@example.org")

@@ -46,10 +46,10 @@ def _compose(parts: list[str]) -> bytes:
     images = []
     for part in parts:
         name, _, flag = part.partition(":")
-        with Image.open(DEMO_DIR / f"{name}.jpg") as img:
-            img = img.convert("RGB")
-            img = img.resize((round(img.width * 480 / img.height), 480))
-            images.append(ImageOps.mirror(img) if flag == "m" else img)
+        with Image.open(DEMO_DIR / f"{name}.jpg") as opened:
+            rgb = opened.convert("RGB")
+            scaled = rgb.resize((round(rgb.width * 480 / rgb.height), 480))
+            images.append(ImageOps.mirror(scaled) if flag == "m" else scaled)
     canvas = Image.new("RGB", (sum(i.width for i in images), 480), "white")
     x = 0
     for img in images:

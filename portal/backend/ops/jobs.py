@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Connection, and_, func, select, update
+from sqlalchemy import Connection, Select, and_, func, select, update
 
 from portal.backend.consent import ledger
 from portal.backend.consent.ledger import NewEntry
@@ -42,7 +43,7 @@ class JobReport:
     receipts_issued: int = 0
 
 
-def _latest_allowing(now: datetime):  # type: ignore[no-untyped-def]
+def _latest_allowing(now: datetime) -> Select[Any]:
     """Latest ledger entry per (subject, purpose, scope) that is a given or renewed consent."""
     latest = (
         select(func.max(consent_ledger.c.seq).label("seq"))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from portal.backend.consent.services import issue_pending_receipts
 from portal.backend.ops import jobs
@@ -25,6 +26,9 @@ from portal.backend.platform.runtime import Portal
 from portal.backend.risk.history import record_snapshot
 from portal.backend.staff.audit import audit
 from portal.backend.staff.roles import require
+
+if TYPE_CHECKING:  # supabase-py is loaded only in hosted mode
+    from portal.backend.platform.hosted import SupabaseBlobStore
 
 __all__ = [
     "DEMO_ACCOUNTS",
@@ -112,7 +116,7 @@ class StorageInfo:
     bucket: str
 
 
-def _supabase_store(settings: Settings):  # type: ignore[no-untyped-def]
+def _supabase_store(settings: Settings) -> SupabaseBlobStore:
     """The Supabase store of the settings, unchecked; a clear error in embedded mode."""
     if settings.blob_backend != "supabase":
         raise ValidationError(

@@ -6,11 +6,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from portal.backend.people import subjects as _subjects
+from portal.backend.people.export import safe_cell
 from portal.backend.people.subjects import Subject, SubjectRow
 from portal.backend.platform.db.types import utcnow
 from portal.backend.platform.runtime import Portal
 
-__all__ = ["Subject", "SubjectPage", "SubjectRow", "link_token", "list_subjects", "resolve_personal_link"]
+__all__ = ["Subject", "SubjectPage", "SubjectRow", "link_token", "list_subjects", "resolve_personal_link", "safe_cell"]
 
 link_token = _subjects.link_token
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, select
 
 from portal.backend.consent import receipts as _receipts
 from portal.backend.consent.ledger import LedgerEntry, entries_for_subject
@@ -28,11 +28,11 @@ from portal.backend.people import export as _export
 from portal.backend.people import subjects as _subjects
 from portal.backend.people.erasure import ErasureReport
 from portal.backend.people.kiosk import kiosk_evidence
-from portal.backend.people.paper import MAX_SCAN_BYTES, PaperScan, check_scan
+from portal.backend.people.paper import MAX_SCAN_BYTES, SCAN_TYPES, PaperScan, check_scan, scan_prefix
 from portal.backend.people.subjects import Subject
 from portal.backend.photos.face_templates import has_template
 from portal.backend.platform.actors import Actor
-from portal.backend.platform.db.schema import outbox, subject_templates
+from portal.backend.platform.db.schema import outbox
 from portal.backend.platform.db.types import utcnow
 from portal.backend.platform.errors import AuthError, ValidationError
 from portal.backend.platform.runtime import Portal
@@ -85,6 +85,8 @@ class RegistrationResult:
     template_enrolled: bool
     scan_sha256: str | None
     replayed: bool
+    # Where a paper form's scan is stored (None without a scan).
+    scan_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -212,6 +214,7 @@ def register_subject(
                 event_id=event_id,
                 template=template,
                 scan_sha256=paper.sha256 if paper else None,
+                scan_key=scan_key,
                 now=now,
             )
     except BaseException:
@@ -272,10 +275,11 @@ def _register(
     event_id: int | None,
     template: np.ndarray | None,
     scan_sha256: str | None,
+    scan_key: str | None,
     now: datetime,
 ) -> RegistrationResult:
     """The registration's rows in the caller's transaction."""
-    reg = _subjects.register_subject_in(
+    reg = _subjects.add_subject(
         conn,
         name=name,
         context=context,
@@ -294,9 +298,9 @@ def _register(
     subject = reg.subject
     if subject.id != subject_id:
         # A double submit of the same form: answer with what the first one wrote.
-        sha = next(
-            (str(e.evidence_data.get("scan_sha256")) for e in reg.entries if e.evidence_data.get("scan_sha256")), None
-        )
+        evidence = reg.entries[0].evidence_data if reg.entries else {}
+        sha = evidence.get("scan_sha256")
+        kind = evidence.get("scan_type")
         return RegistrationResult(
             subject=subject,
             entries=reg.entries,
@@ -304,8 +308,9 @@ def _register(
             link_url=None,
             emailed=_welcome_queued(conn, subject.id),
             template_enrolled=has_template(conn, subject.id),
-            scan_sha256=sha,
+            scan_sha256=str(sha) if sha else None,
             replayed=True,
+            scan_key=f"{scan_prefix(subject.id)}{sha}{SCAN_TYPES[kind]}" if sha and kind in SCAN_TYPES else None,
         )
     biometric = [p.code for p in resolve_codes(conn, list(choices)).values() if p.biometric and choices[p.code]]
     if template is not None and not biometric:
@@ -314,7 +319,10 @@ def _register(
         # Face matching without a template would be a consent that matches nothing: ask for the selfie.
         raise ValidationError("Face matching needs a selfie: take or upload one, or leave face matching unticked.")
     if template is not None:
-        _enrol(conn, subject.id, template, now)
+        # Imported here: dlib is heavy (the selfie was already checked with it, before this transaction).
+        from portal.backend.photos.biometrics import enrol_template
+
+        enrol_template(conn, subject_id=subject.id, template=template, now=now)
     settings = portal.settings
     link = _subjects.create_link(
         conn,
@@ -362,18 +370,7 @@ def _register(
         template_enrolled=template is not None,
         scan_sha256=scan_sha256,
         replayed=False,
-    )
-
-
-def _enrol(conn: Connection, subject_id: str, template: np.ndarray, now: datetime) -> None:
-    """Store the face template in the registration's transaction, beside the consent that allows it (R24)."""
-    from portal.backend.photos.biometrics import TEMPLATE_MODEL
-    from portal.backend.photos.vision.matching import pack
-
-    conn.execute(
-        insert(subject_templates).values(
-            subject_id=subject_id, template=pack(template), model=TEMPLATE_MODEL, created_at=now
-        )
+        scan_key=scan_key,
     )
 
 

@@ -9,13 +9,12 @@ from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import ColumnElement, Connection, func, insert, select, update
 
 from portal.backend.consent.ledger import LedgerEntry
 from portal.backend.consent.records import Context, Decision, record_decisions
 from portal.backend.consent.status import status_sql
 from portal.backend.platform import tokens
-from portal.backend.platform.db.engine import Database
 from portal.backend.platform.db.schema import (
     consent_ledger,
     events,
@@ -76,44 +75,7 @@ def get_subject(conn: Connection, subject_id: str) -> Subject:
     return _subject(row)
 
 
-def register_subject(
-    db: Database,
-    *,
-    name: str,
-    context: Context,
-    choices: Mapping[str, bool] | None = None,
-    email: str | None = None,
-    phone: str | None = None,
-    locale: str = "en",
-    birth_year: int | None = None,
-    is_minor: bool | None = None,
-    guardian_name: str | None = None,
-    guardian_verification: str | None = None,
-    event_id: int | None = None,
-    subject_id: str | None = None,
-    now: datetime | None = None,
-) -> Registration:
-    """Create a subject and record their choices (True given, False refused) in one transaction."""
-    with db.write() as conn:
-        return register_subject_in(
-            conn,
-            name=name,
-            context=context,
-            choices=choices,
-            email=email,
-            phone=phone,
-            locale=locale,
-            birth_year=birth_year,
-            is_minor=is_minor,
-            guardian_name=guardian_name,
-            guardian_verification=guardian_verification,
-            event_id=event_id,
-            subject_id=subject_id,
-            now=now,
-        )
-
-
-def register_subject_in(
+def add_subject(
     conn: Connection,
     *,
     name: str,
@@ -130,7 +92,9 @@ def register_subject_in(
     subject_id: str | None = None,
     now: datetime | None = None,
 ) -> Registration:
-    """register_subject in the caller's write transaction; `subject_id` presets the new id (a UUID).
+    """Create a subject and record their choices (True given, False refused) in the caller's write transaction.
+
+    `subject_id` presets the new id (a UUID).
 
     A caller that stores a file under the subject's id before the rows exist (a paper scan) needs the id first.
     """
@@ -213,7 +177,7 @@ def list_subjects(
     conn: Connection, *, now: datetime, search: str = "", limit: int = 50, offset: int = 0
 ) -> tuple[int, list[SubjectRow]]:
     """A page of subjects with their current status per purpose, computed in SQL; returns (total, rows)."""
-    where = [subjects.c.erased_at.is_(None)]
+    where: list[ColumnElement[bool]] = [subjects.c.erased_at.is_(None)]
     term = "".join(ch for ch in search if unicodedata.category(ch) != "Cc").strip()
     if term:
         # No name is longer than NAME_MAX, so a longer term matches nothing either way; cut, it stays under
@@ -269,16 +233,6 @@ def create_link(conn: Connection, *, subject_id: str, secret: str, base_url: str
     return f"{base_url.rstrip('/')}/?link={token}"
 
 
-def create_personal_link(
-    db: Database, *, subject_id: str, secret: str, base_url: str, ttl_days: int, now: datetime | None = None
-) -> str:
-    """create_link in its own transaction, for tests and benchmarks; pages and the CLI use people.services."""
-    with db.write() as conn:
-        return create_link(
-            conn, subject_id=subject_id, secret=secret, base_url=base_url, ttl_days=ttl_days, now=now or utcnow()
-        )
-
-
 def resolve_link(conn: Connection, *, token: str, secret: str, now: datetime) -> Subject:
     """The subject a personal-link token belongs to; TokenError for forged, expired, revoked or erased links."""
     data = tokens.verify(token, secret=secret, kind=_LINK_KIND, now=now)
@@ -291,12 +245,6 @@ def resolve_link(conn: Connection, *, token: str, secret: str, now: datetime) ->
     if subject.erased_at is not None:
         raise TokenError("The data behind this link has been erased.")
     return subject
-
-
-def resolve_personal_link(db: Database, *, token: str, secret: str, now: datetime | None = None) -> Subject:
-    """resolve_link on a read connection, for tests and benchmarks; pages use people.queries."""
-    with db.read() as conn:
-        return resolve_link(conn, token=token, secret=secret, now=now or utcnow())
 
 
 def revoke_links(conn: Connection, *, subject_id: str, now: datetime) -> int:

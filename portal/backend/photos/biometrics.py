@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, Row, and_, delete, insert, or_, select, update
+from sqlalchemy import Connection, and_, delete, insert, or_, select, update
 
 from portal.backend.consent.status import ALLOWING, latest_entries_query, status_of
 from portal.backend.photos.face_templates import delete_biometrics, has_template  # noqa: F401 - re-exported
@@ -193,20 +192,25 @@ class FaceLink:
     previous_subject_id: str | None
 
 
-def _detection(conn: Connection, detection_id: int) -> Row[Any]:
-    """The link columns of one detection, or NotFound."""
+@dataclass(frozen=True)
+class _Linked:
+    """A detection's current link, read before changing it."""
+
+    asset_id: int
+    subject_id: str | None
+    link_status: str | None
+
+
+def _detection(conn: Connection, detection_id: int) -> _Linked:
+    """The current link of one detection, or NotFound."""
     row = conn.execute(
-        select(
-            detections.c.id,
-            detections.c.asset_id,
-            detections.c.subject_id,
-            detections.c.link_status,
-            detections.c.link_method,
-        ).where(detections.c.id == detection_id)
+        select(detections.c.asset_id, detections.c.subject_id, detections.c.link_status).where(
+            detections.c.id == detection_id
+        )
     ).one_or_none()
     if row is None:
         raise NotFound(f"No detection with id {detection_id}.")
-    return row
+    return _Linked(row.asset_id, row.subject_id, row.link_status)
 
 
 def link_detection(

@@ -217,7 +217,7 @@ class SupabaseBlobStore:
             options: Any = {"limit": LIST_PAGE, "offset": offset}
             if start:
                 options["search"] = start  # a prefix filter on the server; re-checked exactly below
-            page = self._call("list", folder or "/", lambda o=options: self._files.list(folder, o))
+            page = self._call("list", folder or "/", functools.partial(self._files.list, folder, options))
             for entry in page:
                 name = entry.get("name") or ""
                 if not name.startswith(start) or name == FOLDER_MARKER:

@@ -58,7 +58,7 @@ def bar_chart_svg(figures: list[PurposeRisk], *, width: int = 640, row: int = 22
     top = max((sum(f.by_reason.values()) for f in figures), default=0) or 1
     label_w, parts = 110, []
     for i, f in enumerate(figures):
-        y, x = 38 + i * row, label_w
+        y, x = 38 + i * row, float(label_w)
         parts.append(f'<text x="0" y="{y + 13}" font-size="10">{escape(f.purpose)}</text>')
         for reason in REASONS:
             n = f.by_reason.get(reason, 0)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select, update
 
@@ -20,6 +21,9 @@ from portal.backend.platform.db.types import utcnow
 from portal.backend.platform.errors import AuthError, PortalError, SessionExpired
 from portal.backend.staff.accounts import StaffUser, authenticate
 from portal.backend.staff.audit import audit
+
+if TYPE_CHECKING:  # supabase-py is loaded only in hosted mode
+    from portal.backend.platform.hosted import SupabaseAuth
 
 log = logging.getLogger(__name__)
 # Renew a Supabase access token this long before it lapses, so a page run never works with an expired one.
@@ -39,7 +43,7 @@ class StaffSession:
     refresh_token: str | None = field(default=None, repr=False)
 
 
-def _supabase(settings: Settings):  # type: ignore[no-untyped-def]
+def _supabase(settings: Settings) -> SupabaseAuth:
     """The shared Supabase Auth client for these settings (supabase-py is loaded only in hosted mode)."""
     from portal.backend.platform.hosted import auth_for
 
