@@ -13,8 +13,9 @@ from sqlalchemy import func, insert, select
 from portal.backend.consent import ledger
 from portal.backend.consent.records import Context, Decision
 from portal.backend.consent.status import subject_consents
-from portal.backend.photos.assets import publish
+from portal.backend.photos.assets import record_use
 from portal.backend.photos.biometrics import link_detection
+from portal.backend.platform.actors import Actor
 from portal.backend.platform.db.engine import Database
 from portal.backend.platform.db.schema import assets, consent_ledger, detections, purposes
 from portal.backend.platform.db.types import utcnow
@@ -118,8 +119,16 @@ def _library_with(db: Database, subject_id: str) -> int:
             .returning(detections.c.id)
         ).scalar_one()
         risk_index.refresh_assets(conn, [asset_id])
-    link_detection(db, detection_id=detection_id, subject_id=subject_id, actor="staff:test", now=now)
-    publish(db, asset_id=asset_id, purpose=PURPOSE, place="https://example.org/crowd")
+    with db.write() as conn:
+        link_detection(conn, detection_id=detection_id, subject_id=subject_id, actor=Actor.system("test"), now=now)
+        record_use(
+            conn,
+            asset_id=asset_id,
+            purpose=PURPOSE,
+            place="https://example.org/crowd",
+            actor=Actor.system("test"),
+            now=now,
+        )
     return asset_id
 
 

@@ -216,8 +216,9 @@ def test_subject_can_give_a_purpose_with_one_click(portal_env: Database) -> None
 
 def test_my_photos_show_own_face_and_take_a_per_photo_veto(portal_env: Database, tmp_path: Path) -> None:
     from portal.backend.photos.analysis import run_worker
-    from portal.backend.photos.assets import asset_detections, ingest, publish
+    from portal.backend.photos.assets import asset_detections, ingest, record_use
     from portal.backend.photos.biometrics import link_detection
+    from portal.backend.platform.actors import Actor
     from portal.backend.platform.blobs import make_blob_store
     from tests.imagery import group_photo
 
@@ -232,10 +233,14 @@ def test_my_photos_show_own_face_and_take_a_per_photo_veto(portal_env: Database,
     ).asset
     run_worker(portal_env, blobs, settings)
     with portal_env.read() as conn:
-        face = max((d for d in asset_detections(conn, asset.id) if d["kind"] == "face"), key=lambda d: d["box"]["x"])
+        face = max((d for d in asset_detections(conn, asset.id) if d.kind == "face"), key=lambda d: d.box.x)
     olivia = _subject_id(portal_env, "Olivia Karlsson")
-    link_detection(portal_env, detection_id=face["id"], subject_id=olivia, actor="staff:test")
-    publish(portal_env, asset_id=asset.id, purpose="website", place="https://example.org/festival")
+    staff = Actor.staff(3, "staff")
+    with portal_env.write() as conn:
+        link_detection(conn, detection_id=face.id, subject_id=olivia, actor=staff, now=utcnow())
+        record_use(
+            conn, asset_id=asset.id, purpose="website", place="https://example.org/festival", actor=staff, now=utcnow()
+        )
     at = _run(link=_link(portal_env, "Olivia Karlsson"))
     assert not at.exception
     assert "Your photos" in [h.value for h in at.header]
@@ -364,24 +369,24 @@ def test_staff_uploads_reviews_links_and_publishes_a_photo(portal_env: Database)
     assert "Analysed 1 photos" in at.info[0].value
     with portal_env.read() as conn:
         pair = conn.execute(select(assets.c.id).where(assets.c.filename == "pair.jpg")).scalar_one()
-        faces = [d for d in asset_detections(conn, pair) if d["kind"] == "face"]
+        faces = [d for d in asset_detections(conn, pair) if d.kind == "face"]
     at.selectbox(key="review_asset").select(pair).run()  # the demo library holds photos too
-    grace = max(faces, key=lambda d: d["box"]["x"])
+    grace = max(faces, key=lambda d: d.box.x)
     olivia = _subject_id(portal_env, "Olivia Karlsson")
-    at.selectbox(key=f"who_{grace['id']}").select(olivia).run()
-    at.button(key=f"link_{grace['id']}").click().run()
-    patch = min(faces, key=lambda d: d["score"])
-    at.button(key=f"unid_{patch['id']}").click().run()
+    at.selectbox(key=f"who_{grace.id}").select(olivia).run()
+    at.button(key=f"link_{grace.id}").click().run()
+    patch = min(faces, key=lambda d: d.score or 0.0)
+    at.button(key=f"unid_{patch.id}").click().run()
     at.selectbox[-1].select("website")
     at.text_input[-1].input("https://example.org/gallery")
     next(b for b in at.button if b.label == "Record publication").click().run()
     assert not at.exception
     with portal_env.read() as conn:
-        after = {d["id"]: d for d in asset_detections(conn, pair)}
+        after = {d.id: d for d in asset_detections(conn, pair)}
         uses = current_uses(conn, pair)
-    assert (after[grace["id"]]["subject_id"], after[grace["id"]]["link_status"]) == (olivia, "confirmed")
-    assert after[patch["id"]]["identifiable"] is False
-    assert [(u["code"], u["place"]) for u in uses] == [("website", "https://example.org/gallery")]
+    assert (after[grace.id].subject_id, after[grace.id].link_status) == (olivia, "confirmed")
+    assert after[patch.id].identifiable is False
+    assert [(u.purpose, u.place) for u in uses] == [("website", "https://example.org/gallery")]
 
 
 def test_manager_makes_both_reports(portal_env: Database) -> None:
