@@ -384,6 +384,29 @@ def _open_personal_page(clone: Clone) -> AppTest:
     return at.run()
 
 
+def _open_settings(clone: Clone) -> AppTest:
+    """The Settings page as the admin."""
+    return _sign_in(ADMIN, "demo-admin-pass").switch_page("portal/pages/settings.py").run()
+
+
+def _add_staff_on_page(at: AppTest) -> None:
+    """Fill in and send the new-account form."""
+    at.text_input(key="new_email").input("new@example.org")
+    at.text_input(key="new_name").input("New Person")
+    at.text_input(key="new_password").input("x" * 12)
+    next(b for b in at.button if b.label == "Create account").click().run()
+
+
+def _open_face(clone: Clone) -> AppTest:
+    """The Photos page with the photo of the first unlinked demo face opened, Sofia chosen for it."""
+    face = _unlinked_face(clone)
+    with clone.portal.db.read() as conn:
+        asset = conn.execute(select(detections.c.asset_id).where(detections.c.id == face)).scalar_one()
+    at = _sign_in(STAFF, "demo-staff-pass").switch_page("portal/pages/assets.py").run()
+    at.selectbox(key="review_asset").select(asset).run()
+    return at.selectbox(key=f"who_{face}").select(clone.ids()["Sofia Nilsson"]).run()
+
+
 def _withdraw_all(at: AppTest) -> None:
     """Withdraw everything, confirmed once."""
     at.button(key="withdraw_all").click().run()
@@ -409,6 +432,12 @@ PAGE_CASES: dict[str, PageCase] = {
         open=_open_reports,
         act=lambda at: at.button(key="make_compliance").click().run(),
         service=CASES["compliance_report"].service,
+    ),
+    "add_staff": PageCase(open=_open_settings, act=_add_staff_on_page, service=CASES["add_staff"].service),
+    "link_face": PageCase(
+        open=_open_face,
+        act=lambda at: next(b for b in at.button if b.key and b.key.startswith("link_")).click().run(),
+        service=CASES["link_face"].service,
     ),
     "withdraw_everything": PageCase(
         open=_open_personal_page,
