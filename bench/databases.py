@@ -11,6 +11,10 @@ from collections.abc import Iterator
 from sqlalchemy import create_engine, text
 
 from portal.backend.platform.db.engine import Database
+from portal.backend.platform.signing import new_key_text
+
+# Every ledger append signs the new head; a benchmark signs with a throw-away key unless the operator set one.
+os.environ.setdefault("PORTAL_LEDGER_KEY", new_key_text())
 
 
 def add_database_options(ap: argparse.ArgumentParser) -> None:

@@ -15,6 +15,8 @@ import streamlit as st
 from portal.backend.staff.queries import organisation
 from portal.components.context import current_user, end_session, get_portal
 from portal.components.kiosk import hide_chrome, kiosk_session
+from portal.components.public import public_errors
+from portal.components.text import plain
 
 PAGES = Path(__file__).resolve().parent / "pages"
 
@@ -79,8 +81,15 @@ def main() -> None:
         pages = staff_pages({"manager": user.can("manager"), "admin": user.can("admin")})
         position = "sidebar"
         with st.sidebar:
-            st.caption(f"Signed in as **{user.display_name}** ({user.role})")
+            st.caption(f"Signed in as **{plain(user.display_name)}** ({user.role})")
             # A callback runs before the next script run, so that run already sees the user signed out.
             st.button("Sign out", key="sign_out", on_click=end_session)
 
-    st.navigation(pages, position=position).run()
+    page = st.navigation(pages, position=position)
+    if position == "hidden":
+        # The pages anyone can open (consent form, kiosk, personal page, sign-in): an unexpected error shows a short
+        # message with an error id in the visitor's language; the traceback goes to the log only.
+        with public_errors():
+            page.run()
+    else:
+        page.run()

@@ -4,6 +4,7 @@ seeded once per session and cloned per test (tests/seeded.py)."""
 from __future__ import annotations
 
 import os
+import re
 import sys
 import uuid
 from collections.abc import Iterator
@@ -18,6 +19,10 @@ from portal.backend.platform.db import migrate
 from portal.backend.platform.db.engine import Database
 from tests.seeded import DemoTemplates, SeededPortal
 
+# One fixed ledger signing key for the whole test session (and the CLI processes it starts): the seeded templates,
+# their clones and every test database sign their heads with it. Tests of key handling unset it.
+TEST_LEDGER_KEY = "dGVzdC1sZWRnZXIta2V5LW5vdC1mb3ItcHJvZC11c2U="
+os.environ.setdefault("PORTAL_LEDGER_KEY", TEST_LEDGER_KEY)
 PG_URL = os.environ.get("PORTAL_TEST_POSTGRES_URL", "")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 ROOT = Path(__file__).resolve().parent.parent
@@ -154,3 +159,8 @@ def first_start_env(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     db = Database(db_url)
     yield db
     db.dispose()
+
+
+def shown(markdown: object) -> str:
+    """What a reader sees of a Markdown body the pages wrote with `plain`: escapes resolved, word joiners gone."""
+    return re.sub(r"\\(.)", r"\1", str(markdown)).replace("\u2060", "")

@@ -7,6 +7,7 @@ copy, so a test may change anything without touching the next one.
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
 import uuid
@@ -44,6 +45,7 @@ def database_url(base: str, name: str) -> str:
 def seed(url: str, data_dir: Path) -> None:
     """Build a demo portal the way the app does on its first start (migrate, then seed an empty database)."""
     env = {"PORTAL_DATABASE_URL": url, "PORTAL_DATA_DIR": str(data_dir)}
+    env["PORTAL_LEDGER_KEY"] = os.environ["PORTAL_LEDGER_KEY"]  # the session's test key (tests/conftest.py)
     portal = open_portal(load_settings(env=env, secrets_path=None))
     # Nothing may stay connected to a PostgreSQL template while it is copied, and SQLite's WAL must be folded in.
     portal.db.dispose()

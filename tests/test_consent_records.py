@@ -14,6 +14,7 @@ from portal.backend.consent.purposes import TextContent, current_text, get_purpo
 from portal.backend.consent.records import Context, Decision
 from portal.backend.consent.services import withdraw_everything
 from portal.backend.consent.status import status_for, subject_consents
+from portal.backend.people.private import reveal_evidence
 from portal.backend.platform.db.engine import Database
 from portal.backend.platform.db.schema import consent_ledger, purpose_texts, subjects
 from portal.backend.platform.db.types import utcnow
@@ -182,7 +183,10 @@ def test_minor_needs_a_guardian_and_the_record_says_who(org_db: Database) -> Non
     with org_db.read() as conn:
         entry = ledger.entries_for_subject(conn, sid)[0]
         minor_flags = dict(conn.execute(select(subjects.c.id, subjects.c.is_minor)).all())
-    assert entry.evidence_data["guardian"] == {"name": "Parent Person", "verified_by": "ID card checked"}
+        revealed = reveal_evidence(conn, sid, entry.evidence_data)
+    # The ledger commits to the guardian with a salted HMAC; the name stays in the erasable tables (Art. 17).
+    assert set(entry.evidence_data["guardian"]) == {"hmac"} and "Parent Person" not in entry.evidence
+    assert revealed == ({"name": "Parent Person", "verified_by": "ID card checked"}, None)
     assert minor_flags[sid] is True and minor_flags[teen] is False
 
 

@@ -169,3 +169,23 @@ def test_cli_export_and_erase(db_url: str, tmp_path: Path) -> None:
     assert erased.returncode == 0 and "4 consent(s) withdrawn" in erased.stdout
     assert "Anna Lindqvist" not in cli(db_url, "subjects", "list").stdout
     assert cli(db_url, "ledger", "verify").returncode == 0
+
+
+def test_an_erased_persons_link_says_erased_not_ask_for_a_new_one(scene: dict) -> None:
+    from portal.backend.platform.errors import SubjectErased
+
+    portal, grace = scene["portal"], scene["grace"]
+    url = create_personal_link(portal, actor=MANAGER, subject_id=grace)
+    erase_subject(portal, actor=MANAGER, subject_id=grace)
+    with pytest.raises(SubjectErased, match="erased") as caught:
+        resolve_personal_link(portal, token=link_token(url))
+    assert caught.value.locale == "en"
+
+
+def test_sqlite_zeroes_deleted_content(db: Database) -> None:
+    from sqlalchemy import text
+
+    if db.dialect != "sqlite":
+        pytest.skip("secure_delete is SQLite's; PostgreSQL is covered by VACUUM in test_erasure_complete")
+    with db.read() as conn:
+        assert conn.execute(text("PRAGMA secure_delete")).scalar() == 1

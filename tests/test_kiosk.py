@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
+from portal.backend.people.private import reveal_evidence
 from portal.backend.platform.db.engine import Database
 from portal.backend.platform.db.schema import consent_ledger, staff_users, subjects
 from portal.backend.staff.audit import audit_count
@@ -133,9 +134,11 @@ def test_minor_in_kiosk_is_recorded_with_the_guardian(router: Database) -> None:
     with router.read() as conn:
         kid = conn.execute(select(subjects).where(subjects.c.display_name == "Kim Kid")).one()
         rows = conn.execute(select(consent_ledger).where(consent_ledger.c.subject_id == kid.id)).all()
+        guardian, _note = reveal_evidence(conn, kid.id, json.loads(rows[0].evidence))
     assert {(r.channel, r.actor) for r in rows} == {("kiosk", "guardian")}
     evidence = json.loads(rows[0].evidence)
-    assert evidence["guardian"]["name"] == "Pat Parent" and "kiosk" in evidence["guardian"]["verified_by"]
+    assert "Pat Parent" not in rows[0].evidence and set(evidence["guardian"]) == {"hmac"}
+    assert guardian is not None and guardian["name"] == "Pat Parent" and "kiosk" in guardian["verified_by"]
     assert evidence["kiosk_staff_id"] == _staff_id(router)
 
 

@@ -245,7 +245,8 @@ def test_my_photos_show_own_face_and_take_a_per_photo_veto(portal_env: Database,
     assert not at.exception
     assert "Your photos" in [h.value for h in at.header]
     assert len(at.image) == 3  # this photo and Olivia's two in the demo library
-    assert "Our website at https://example.org/festival" in _texts(at)
+    # The place is typed by staff: shown as text, with an invisible word joiner that keeps the URL from linking.
+    assert "Our website at https:\u2060//example.org/festival" in _texts(at)
     at.button(key=f"veto_{asset.id}_website").click().run()
     assert not at.exception
     with portal_env.read() as conn:
@@ -269,11 +270,21 @@ def test_download_my_data_and_erase_me(portal_env: Database) -> None:
     download = next(b for b in at.get("download_button") if b.label == "Download my data (ZIP)")
     assert download is not None
     at.button(key="erase").click().run()
+    # The dialog says truthfully what is kept, and why.
+    assert "Art. 7(1)" in at.warning[-1].value and "which purpose" in at.warning[-1].value
+    at.button(key="erase_confirm").click().run()  # two taps are not enough: the word was not typed
+    assert "Type ERASE in the box" in at.error[-1].value
+    at.text_input(key="erase_word").input("erase please").run()
+    at.button(key="erase_confirm").click().run()
     with portal_env.read() as conn:
         assert conn.execute(select(subjects.c.display_name).where(subjects.c.display_name == "Liam O'Brien")).first()
+    at.text_input(key="erase_word").input(" erase ").run()
     at.button(key="erase_confirm").click().run()
     assert not at.exception
+    # A clean confirmation: no name, photo, link or button of the erased person is left on screen.
+    assert [x.value for x in at.title] == ["Your data has been erased"]
     assert "You have been erased" in at.success[-1].value
+    assert "Liam" not in _texts(at) and not at.button and not at.image and not at.get("download_button")
     with portal_env.read() as conn:
         assert (
             conn.execute(
@@ -282,7 +293,19 @@ def test_download_my_data_and_erase_me(portal_env: Database) -> None:
             == 1
         )
     again = _run(link=token)
-    assert again.error and "Liam" not in _texts(again)
+    assert not again.exception and "Liam" not in _texts(again)
+    assert "has been erased" in again.info[-1].value and "new one" not in _texts(again)
+
+
+def test_erase_me_in_swedish_asks_for_the_swedish_word(portal_env: Database) -> None:
+    at = _run(link=_link(portal_env, "Liam O'Brien"))
+    at.segmented_control(key="locale").set_value("sv").run()
+    at.button(key="erase").click().run()
+    at.text_input(key="erase_word").input("radera").run()
+    at.button(key="erase_confirm").click().run()
+    assert not at.exception
+    assert [x.value for x in at.title] == ["Dina uppgifter är raderade"]
+    assert "Du är raderad" in at.success[-1].value
 
 
 def test_manager_dashboard_shows_the_sql_figures(portal_env: Database) -> None:

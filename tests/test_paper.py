@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from portal.backend.consent import ledger
 from portal.backend.events.store import create_event
 from portal.backend.people.paper import MAX_SCAN_BYTES, sniff_scan
+from portal.backend.people.private import reveal_evidence
 from portal.backend.people.services import erase_subject, export_subject, register_subject
 from portal.backend.platform.actors import Actor
 from portal.backend.platform.db.engine import Database
@@ -176,10 +177,11 @@ def test_minor_with_guardian(paper: dict) -> None:
         guardian_verification="signed in front of staff, ID card checked",
     )
     assert result.subject.is_minor and result.subject.guardian_name == "Pat Parent"
-    assert result.entries[0].evidence_data["guardian"] == {
-        "name": "Pat Parent",
-        "verified_by": "signed in front of staff, ID card checked",
-    }
+    entry = result.entries[0]
+    assert set(entry.evidence_data["guardian"]) == {"hmac"} and "Pat Parent" not in entry.evidence
+    with paper["db"].read() as conn:
+        guardian, _note = reveal_evidence(conn, result.subject.id, entry.evidence_data)
+    assert guardian == {"name": "Pat Parent", "verified_by": "signed in front of staff, ID card checked"}
 
 
 def test_scan_is_exported_and_erased(paper: dict) -> None:
@@ -246,7 +248,9 @@ def test_cli_add_with_a_scan(db_url: str, tmp_path: Path) -> None:
     assert (tmp_path / "data" / "blobs" / "paper" / out["subject_id"] / f"{sha}.pdf").read_bytes() == PDF
     shown = json.loads(cli(db_url, "subjects", "show", out["subject_id"], "--json", cwd=tmp_path).stdout)
     evidence = json.loads(shown["ledger"][0]["evidence"])
-    assert evidence["scan_sha256"] == sha and evidence["note"] == "binder 3"
+    # The note is kept out of the ledger: a salted HMAC there, the text in the erasable subject_private row.
+    assert evidence["scan_sha256"] == sha and set(evidence["note"]) == {"hmac"}
+    assert "binder 3" not in shown["ledger"][0]["evidence"]
     assert {e["channel"] for e in shown["ledger"]} == {"paper"}
 
     people = len(cli(db_url, "subjects", "list", cwd=tmp_path).stdout.splitlines())

@@ -212,3 +212,96 @@ def test_the_ledger_is_append_only_for_the_owner_role(supabase_like: SupabaseLik
         assert ledger.verify(db).ok
     finally:
         db.dispose()
+
+
+@pytest.fixture
+def app_role(supabase_like: SupabaseLike) -> Iterator[str]:
+    """A unique name for the portal's least-privilege role; the owner may create roles, as Supabase's `postgres`."""
+    name = f"t_app_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(supabase_like.admin_url)
+    with admin.begin() as conn:
+        conn.execute(text(f"ALTER ROLE {supabase_like.owner} CREATEROLE"))
+    try:
+        yield name
+    finally:
+        with admin.begin() as conn:
+            if conn.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": name}).first():
+                conn.execute(text(f"DROP OWNED BY {name} CASCADE"))
+                conn.execute(text(f"DROP ROLE {name}"))
+        admin.dispose()
+
+
+def _as_role(url: str, role: str) -> str:
+    """`url` with every statement run as `role` (the test server trusts only the superuser's login)."""
+    parsed = make_url(url)
+    options = parsed.query["options"]
+    assert isinstance(options, str)
+    return parsed.update_query_dict({"options": options.split(" -crole=")[0] + f" -crole={role}"}).render_as_string(
+        hide_password=False
+    )
+
+
+def test_db_upgrade_creates_a_least_privilege_role_that_cannot_disable_the_ledgers_triggers(
+    supabase_like: SupabaseLike, app_role: str
+) -> None:
+    owner_db = Database(supabase_like.url)
+    try:
+        migrate.upgrade(owner_db, app_role=app_role)
+        with owner_db.read() as conn:
+            attributes = conn.execute(
+                text(
+                    "SELECT rolsuper, rolcreaterole, rolcreatedb, rolbypassrls, rolcanlogin FROM pg_roles "
+                    "WHERE rolname = :r"
+                ),
+                {"r": app_role},
+            ).one()
+        assert tuple(attributes) == (False, False, False, False, False)
+    finally:
+        owner_db.dispose()
+    # The portal at work as that role: seeding the demo writes to every table, the ledger signs and verifies.
+    app_db = Database(_as_role(supabase_like.url, app_role))
+    try:
+        seed_demo(app_db)
+        assert ledger.verify(app_db).ok
+        with app_db.write() as conn:
+            assert conn.execute(text("SELECT current_user")).scalar_one() == app_role
+            assert conn.execute(text("SELECT count(*) FROM consent_ledger")).scalar_one() > 0
+            for table in ("consent_ledger", "ledger_heads", "purpose_texts"):
+                for sql in (
+                    f"ALTER TABLE {table} DISABLE TRIGGER USER",
+                    f"DROP TRIGGER {table}_append_only ON {table}",
+                ):
+                    assert "must be owner" in _refused(conn, sql), sql
+                for sql in (
+                    f"DELETE FROM {table}",
+                    f"UPDATE {table} SET seq = seq" if table != "purpose_texts" else f"UPDATE {table} SET id = id",
+                    f"TRUNCATE {table}",
+                ):
+                    assert "permission denied" in _refused(conn, sql), sql
+            assert "permission denied" in _refused(conn, "CREATE TABLE portal_evil (id int)")
+            assert "must be owner" in _refused(conn, "ALTER TABLE subjects DISABLE ROW LEVEL SECURITY")
+        # A start of the portal as that role finds nothing to migrate and leaves the role as it is.
+        migrate.upgrade(app_db, app_role=app_role)
+    finally:
+        app_db.dispose()
+    # With a password the role can sign in (the connection string the README shows for Supabase).
+    owner_db = Database(supabase_like.url)
+    try:
+        migrate.upgrade(owner_db, app_role=app_role, app_role_password="it's a long random password")
+        with owner_db.read() as conn:
+            assert conn.execute(
+                text("SELECT rolcanlogin FROM pg_roles WHERE rolname = :r"), {"r": app_role}
+            ).scalar_one()
+    finally:
+        owner_db.dispose()
+
+
+def test_an_owner_without_createrole_is_left_as_it_is(supabase_like: SupabaseLike) -> None:
+    db = Database(supabase_like.url)
+    try:
+        migrate.upgrade(db)
+        with db.write() as conn:
+            report = migrate.ensure_app_role(conn, f"t_none_{uuid.uuid4().hex[:8]}")
+        assert report.state == "skipped" and "CREATEROLE" in report.detail
+    finally:
+        db.dispose()

@@ -10,6 +10,7 @@ from portal.backend.platform.errors import PortalError, database_refusal
 from portal.cli import (
     asset_commands,
     db_commands,
+    doctor_commands,
     hosted_commands,
     job_commands,
     ledger_commands,
@@ -28,6 +29,7 @@ GROUPS = (
     job_commands,
     report_commands,
     hosted_commands,
+    doctor_commands,
 )
 
 

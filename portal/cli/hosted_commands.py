@@ -1,4 +1,5 @@
-"""`storage check | init` (the blob store, Supabase Storage in hosted mode) and `staff add | list` (portal roles)."""
+"""`storage check | init` (the blob store, Supabase Storage in hosted mode) and `staff add | list | role | disable |
+enable | password | remove-demo` (portal accounts and roles)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,14 @@ from portal.backend.ops.services import check_storage, init_storage
 from portal.backend.platform.actors import Actor
 from portal.backend.platform.errors import ValidationError
 from portal.backend.staff.queries import ROLES, list_staff
-from portal.backend.staff.services import add_staff, deactivate_staff, set_staff_role
+from portal.backend.staff.services import (
+    add_staff,
+    disable_staff,
+    enable_staff,
+    remove_demo_accounts,
+    set_staff_password,
+    set_staff_role,
+)
 from portal.cli.common import add_common, cli_actor, open_database, print_table, settings_for
 
 
@@ -44,9 +52,27 @@ def register(groups: argparse._SubParsersAction) -> None:
     role.add_argument("email")
     role.add_argument("--role", required=True, choices=ROLES)
     role.set_defaults(handler=staff_role)
-    off = add_common(staff.add_parser("deactivate", help="disable an account (its history stays)"))
+    off = add_common(
+        staff.add_parser(
+            "disable",
+            aliases=["deactivate"],
+            help="disable an account: no sign-in, open sessions end on their next click (its history stays)",
+        )
+    )
     off.add_argument("email")
     off.set_defaults(handler=staff_deactivate)
+    on = add_common(staff.add_parser("enable", help="enable a disabled account again"))
+    on.add_argument("email")
+    on.set_defaults(handler=staff_enable)
+    pw = add_common(staff.add_parser("password", help="embedded mode: set a new password for an account"))
+    pw.add_argument("email")
+    pw.add_argument(
+        "--password-stdin", action="store_true", help="read the new password from standard input instead of prompting"
+    )
+    pw.set_defaults(handler=staff_password)
+    add_common(
+        staff.add_parser("remove-demo", help="remove the demo accounts (public passwords) before real use")
+    ).set_defaults(handler=staff_remove_demo)
 
 
 def storage_check(args: argparse.Namespace) -> int:
@@ -68,13 +94,13 @@ def storage_init(args: argparse.Namespace) -> int:
     return 0
 
 
-def _password(args: argparse.Namespace) -> str:
-    """The first password of an embedded account, from stdin or a prompt."""
+def _password(args: argparse.Namespace, label: str = "First password") -> str:
+    """A password for an embedded account, from stdin or a prompt."""
     if args.password_stdin:
         return sys.stdin.readline().rstrip("\n")
     if not sys.stdin.isatty():
-        raise ValidationError("Give the first password with --password-stdin (no terminal to prompt on).")
-    first, again = getpass.getpass("First password: "), getpass.getpass("Again: ")
+        raise ValidationError(f"Give the {label.lower()} with --password-stdin (no terminal to prompt on).")
+    first, again = getpass.getpass(f"{label}: "), getpass.getpass("Again: ")
     if first != again:
         raise ValidationError("The two passwords differ.")
     return first
@@ -118,6 +144,33 @@ def staff_role(args: argparse.Namespace) -> int:
 def staff_deactivate(args: argparse.Namespace) -> int:
     """Disable an account."""
     portal = open_database(args)
-    user = deactivate_staff(portal, actor=cli_actor(portal, args), email=args.email)
-    print(f"{user.email} is deactivated (account {user.id}); it can no longer sign in.")
+    user = disable_staff(portal, actor=cli_actor(portal, args), email=args.email)
+    print(f"{user.email} is disabled (account {user.id}); it can no longer sign in, and open sessions end.")
+    return 0
+
+
+def staff_enable(args: argparse.Namespace) -> int:
+    """Enable an account again."""
+    portal = open_database(args)
+    user = enable_staff(portal, actor=cli_actor(portal, args), email=args.email)
+    print(f"{user.email} is enabled again (account {user.id}, {user.role}).")
+    return 0
+
+
+def staff_password(args: argparse.Namespace) -> int:
+    """Set a new password (embedded mode); the password is never printed or logged."""
+    portal = open_database(args)
+    if portal.settings.auth_backend == "supabase":
+        raise ValidationError("Passwords live in Supabase Auth in hosted mode: reset it there.")
+    password = _password(args, "New password")
+    user = set_staff_password(portal, actor=cli_actor(portal, args), email=args.email, password=password)
+    print(f"{user.email} has a new password (account {user.id}).")
+    return 0
+
+
+def staff_remove_demo(args: argparse.Namespace) -> int:
+    """Remove the demo accounts."""
+    portal = open_database(args)
+    removed = remove_demo_accounts(portal, actor=cli_actor(portal, args))
+    print(f"Removed the demo accounts: {', '.join(removed)}." if removed else "There are no demo accounts.")
     return 0

@@ -1,4 +1,5 @@
-"""`subjects add | withdraw | show | list | personal-link | export | erase` (and `link`, `match` from face_commands)."""
+"""`subjects add | withdraw | show | list | personal-link | revoke-links | export |
+erase` (and `link`, `match` from face_commands)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from portal.backend.people.services import (
     erase_subject,
     export_subject,
     register_subject,
+    revoke_personal_links,
     view_subject,
 )
 from portal.backend.platform.errors import ValidationError
@@ -86,9 +88,15 @@ def register(groups: argparse._SubParsersAction) -> None:
     lst.add_argument("--limit", type=int, default=50)
     lst.set_defaults(handler=list_command)
 
-    link = add_common(sub.add_parser("personal-link", help="make a new personal link for a subject"))
+    link = add_common(
+        sub.add_parser("personal-link", help="make a new personal link for a subject (their older links stop working)")
+    )
     link.add_argument("subject_id", metavar="ID")
+    link.add_argument("--keep-older", action="store_true", help="keep the subject's older links working")
     link.set_defaults(handler=link_command)
+    revoke = add_common(sub.add_parser("revoke-links", help="withdraw every personal link of a subject"))
+    revoke.add_argument("subject_id", metavar="ID")
+    revoke.set_defaults(handler=revoke_links_command)
 
     # `subjects link` and `subjects match` belong to the photos domain; their commands live beside it.
     add_face_commands(sub)
@@ -266,7 +274,19 @@ def list_command(args: argparse.Namespace) -> int:
 def link_command(args: argparse.Namespace) -> int:
     """Print a fresh personal link (audited, like the Subjects page)."""
     portal = open_database(args)
-    print(create_personal_link(portal, actor=cli_actor(portal, args), subject_id=args.subject_id))
+    print(
+        create_personal_link(
+            portal, actor=cli_actor(portal, args), subject_id=args.subject_id, keep_older=args.keep_older
+        )
+    )
+    return 0
+
+
+def revoke_links_command(args: argparse.Namespace) -> int:
+    """Withdraw a subject's personal links (a lost or shared link); audited."""
+    portal = open_database(args)
+    revoked = revoke_personal_links(portal, actor=cli_actor(portal, args), subject_id=args.subject_id)
+    print(f"Withdrew {revoked} active personal link(s) of {args.subject_id}.")
     return 0
 
 

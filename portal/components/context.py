@@ -10,8 +10,9 @@ import streamlit as st
 from portal.backend.ops.bootstrap import Portal, open_portal
 from portal.backend.platform.config import Settings, load_settings
 from portal.backend.platform.errors import PortalError, SessionExpired
-from portal.backend.staff.queries import StaffSession, StaffUser
+from portal.backend.staff.queries import StaffSession, StaffUser, account
 from portal.backend.staff.services import renew_session, sign_out
+from portal.components.text import plain
 
 USER_KEY = "staff_user"
 SESSION_KEY = "staff_session"
@@ -34,7 +35,7 @@ def get_portal() -> Portal:
         key = repr({name: getattr(settings, name) for name in settings.__dataclass_fields__ if name != "extra"})
         return _open(settings, key)
     except PortalError as exc:
-        st.error(f"The portal cannot start: {exc}")
+        st.error(f"The portal cannot start: {plain(exc)}")
         st.stop()
         raise  # unreachable: st.stop() ends the script run
 
@@ -45,22 +46,37 @@ def start_session(session: StaffSession) -> None:
     st.session_state[USER_KEY] = session.user
 
 
+def _signed_out(notice: str) -> None:
+    """Forget the sign-in and leave a notice for the sign-in page."""
+    st.session_state.clear()
+    st.session_state[NOTICE_KEY] = notice
+
+
 def current_user() -> StaffUser | None:
-    """The signed-in staff user of this browser session, if any; an expired session signs out here."""
+    """The signed-in staff user of this browser session, as the database holds the account now (every page run
+    re-reads its role and active flag, so a demotion or disabling counts from the next click); an expired, disabled
+    or removed account signs out here."""
     session = st.session_state.get(SESSION_KEY)
     if isinstance(session, StaffSession):
         portal = get_portal()
         try:
             fresh = renew_session(portal, session=session)
         except SessionExpired as exc:
-            st.session_state.clear()
-            st.session_state[NOTICE_KEY] = str(exc)
+            _signed_out(str(exc))
             return None
         if fresh is not session:
             start_session(fresh)
         return fresh.user
     user = st.session_state.get(USER_KEY)
-    return user if isinstance(user, StaffUser) else None
+    if not isinstance(user, StaffUser):
+        return None
+    # A user without a session object (an older session's state): re-read all the same.
+    now = account(get_portal(), user_id=user.id)
+    if now is None or not now.active or now.email != user.email:
+        _signed_out("Your portal account was disabled or removed; ask an admin.")
+        return None
+    st.session_state[USER_KEY] = now
+    return now
 
 
 def end_session() -> None:
@@ -91,4 +107,4 @@ def shows_errors() -> Iterator[None]:
     try:
         yield
     except PortalError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))

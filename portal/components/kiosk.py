@@ -11,6 +11,7 @@ from portal.backend.platform.actors import Actor
 from portal.backend.platform.errors import PortalError
 from portal.backend.staff.queries import StaffUser
 from portal.components.context import KIOSK_KEY, get_portal
+from portal.components.text import plain
 
 # Every widget and value the consent form keeps in the session; the next person must start from none of them.
 _FORM_KEYS = (
@@ -71,7 +72,7 @@ def exit_control(kiosk: dict[str, Any]) -> None:
     """A tucked-away expander where the staff member ends kiosk mode with their password."""
     with st.expander("Staff: end kiosk mode"):
         with st.form("kiosk_exit", clear_on_submit=True):
-            st.caption(f"Only {kiosk['staff_name']}, who started kiosk mode, can end it.")
+            st.caption(f"Only {plain(kiosk['staff_name'])}, who started kiosk mode, can end it.")
             password = st.text_input(
                 "Your password", type="password", key="kiosk_password", autocomplete="current-password"
             )
@@ -85,7 +86,7 @@ def exit_control(kiosk: dict[str, Any]) -> None:
                     event_id=kiosk["event_id"],
                 )
             except PortalError as exc:
-                st.error(str(exc))
+                st.error(plain(exc))
             else:
                 clear_form()
                 st.session_state.pop(KIOSK_KEY, None)

@@ -9,6 +9,7 @@ import streamlit as st
 from portal.backend.consent.queries import ReceiptRecord, get_receipt, receipt_file
 from portal.backend.i18n import t
 from portal.backend.platform.runtime import Portal
+from portal.components.text import plain
 
 
 def receipt_download_buttons(portal: Portal, receipt: ReceiptRecord | str | None, locale: str, *, key: str) -> None:
@@ -21,7 +22,7 @@ def receipt_download_buttons(portal: Portal, receipt: ReceiptRecord | str | None
         # The consent is recorded either way; the receipt follows once the cause (e.g. a missing organisation
         # detail) is fixed and the daily jobs run.
         if receipt.error:
-            st.warning(receipt.error)
+            st.warning(plain(receipt.error))
         return
     assert receipt.pdf_key and receipt.json_key
     left, right = st.columns(2)

@@ -22,6 +22,7 @@ from portal.backend.photos.services import (
     unpublish_photo,
 )
 from portal.components.context import get_portal, require_role, shows_errors
+from portal.components.text import plain
 
 # Analysis in the page request is for small uploads; larger batches go to `python -m portal assets analyze`.
 ANALYSE_IN_PAGE = 20
@@ -61,7 +62,7 @@ with st.expander("Upload photos", expanded=False):
                 f"{len(result.rejected)} rejected."
             )
             for name, reason in result.rejected:
-                st.error(f"{name}: {reason}")
+                st.error(f"{plain(name)}: {plain(reason)}")
             if result.imported:
                 with st.spinner("Looking for faces…"):
                     summary = analyse_pending(portal, actor=actor, limit=ANALYSE_IN_PAGE)
@@ -95,7 +96,9 @@ asset, found = detail.asset, detail.detections
 people = {r.id: r.name or "(no name)" for r in list_subjects(portal, now=datetime.now(UTC), limit=500).rows}
 
 st.image(
-    annotated_thumbnail(portal, detail=detail), caption=f"{asset.filename}: {len(found)} detections", width="stretch"
+    annotated_thumbnail(portal, detail=detail),
+    caption=f"{plain(asset.filename)}: {len(found)} detections",
+    width="stretch",
 )
 with shows_errors():
     # Hosted mode: a short-lived signed URL, so the full-size file goes from Storage to the browser directly.
@@ -106,7 +109,7 @@ for d in found:
     with st.container(border=True):
         who = people.get(d.subject_id, "unknown person") if d.subject_id else "nobody linked"
         state = d.link_status or ("not identifiable" if not d.identifiable else "unreviewed")
-        st.markdown(f"**{d.kind.capitalize()} #{d.id}** · {who} · {state}")
+        st.markdown(f"**{d.kind.capitalize()} #{d.id}** · {plain(who)} · {state}")
         cols = st.columns(5)
         with shows_errors():
             if d.link_status == "suggested":
@@ -128,7 +131,8 @@ for d in found:
             move = False
             if person and current and person != current:
                 move = cols[2].checkbox(
-                    f"Yes, move this face from {people.get(current, 'another person')} to {people[person]}",
+                    f"Yes, move this face from {plain(people.get(current, 'another person'))} "
+                    f"to {plain(people[person])}",
                     key=f"move_{d.id}",
                 )
             if person and cols[2].button("Link", key=f"link_{d.id}"):
@@ -144,7 +148,7 @@ for d in found:
 st.subheader("Where this photo is published")
 for use in detail.uses:
     left, right = st.columns([3, 1])
-    left.write(f"{use.purpose}: {use.place} (since {use.since:%Y-%m-%d})")
+    left.markdown(f"{plain(use.purpose)}: {plain(use.place)} (since {use.since:%Y-%m-%d})")
     if right.button("Unpublish", key=f"unpublish_{use.id}"):
         with shows_errors():
             unpublish_photo(portal, actor=actor, use_id=use.id)

@@ -13,6 +13,7 @@ from portal.backend.people.services import MAX_SCAN_BYTES, register_subject
 from portal.backend.platform.errors import PortalError
 from portal.backend.staff.queries import organisation
 from portal.components.context import get_portal, require_role
+from portal.components.text import plain
 
 portal = get_portal()
 user = require_role("staff")
@@ -63,7 +64,7 @@ for p in purposes:
     if p.code in event.purpose_codes:
         label = titles[p.id].title if p.id in titles else p.code
         # value=False: a box is only recorded as given when staff see a tick on the paper (R2).
-        choices[p.code] = st.checkbox(f"Ticked: {label}", value=False, key=f"paper_{p.code}_{form}")
+        choices[p.code] = st.checkbox(f"Ticked: {plain(label)}", value=False, key=f"paper_{p.code}_{form}")
 signed_on = st.date_input(
     "Date signed on the form", value=date.today(), max_value=date.today(), key=f"paper_signed_on_{form}"
 )
@@ -98,11 +99,11 @@ if st.button("Record the paper form", type="primary", key="paper_submit"):
             submission_id=form,
         )
     except PortalError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
     else:
         given = sum(1 for ok in choices.values() if ok)
         st.session_state["paper_saved"] = (
-            f"Recorded the paper form of {result.subject.display_name}: {given} of {len(choices)} purposes given"
+            f"Recorded the paper form of {plain(result.subject.display_name)}: {given} of {len(choices)} purposes given"
             + (" (this form was already recorded; nothing new was written)." if result.replayed else ".")
         )
         # The next form starts empty under a new id; this form's values leave the session (they are personal data).

@@ -17,6 +17,7 @@ from portal.backend.staff.queries import organisation
 from portal.components.context import get_portal
 from portal.components.kiosk import clear_form, exit_control, kiosk_session
 from portal.components.receipts import receipt_download_buttons
+from portal.components.text import plain, plain_t
 
 MAX_SELFIE_BYTES = 15 * 1024 * 1024
 
@@ -33,7 +34,7 @@ try:
     event = get_event(portal, kiosk["event_id"]) if kiosk else event_for_token(portal, token=token, now=now)
 except (TokenError, NotFound) as exc:
     st.title(t("form.bad_token", "en"))
-    st.error(str(exc))
+    st.error(plain(exc))
     if kiosk:
         exit_control(kiosk)
     st.stop()
@@ -63,30 +64,32 @@ if kiosk and done:
     st.write(
         t("kiosk.link_mailed", locale)
         if done.get("emailed")
-        else t("kiosk.link_later", locale, controller=org.controller_name, email=org.contact_email)
+        else plain_t("kiosk.link_later", locale, controller=org.controller_name, email=org.contact_email)
     )
     st.button(t("kiosk.next", locale), type="primary", width="stretch", key="kiosk_next", on_click=clear_form)
     exit_control(kiosk)
     st.stop()
 if done and done["event"] == event.id:
-    st.title(t("form.title", locale, event=event.name))
-    st.success(t("form.thanks", locale, name=done["name"]))
+    st.title(plain_t("form.title", locale, event=event.name), anchor=False)
+    st.success(plain_t("form.thanks", locale, name=done["name"]))
     given = [texts[p.id].title for p in purposes if done["choices"].get(p.code)]
-    st.write(t("form.summary_given", locale, purposes=", ".join(given)) if given else t("form.summary_none", locale))
+    st.markdown(
+        plain_t("form.summary_given", locale, purposes=", ".join(given)) if given else t("form.summary_none", locale)
+    )
     if done["link"]:  # None only for a double submit, whose first answer showed the link
         st.markdown(f"**{t('form.link', locale)}**")
         st.code(done["link"], language=None, wrap_lines=True)
         st.image(qr_png(done["link"], box_size=6), width=220)
     if done.get("email"):
-        st.caption(t("form.link_mailed", locale, email=done["email"]))
+        st.caption(plain_t("form.link_mailed", locale, email=done["email"]))
     receipt_download_buttons(portal, done.get("receipt"), locale, key="form")
     st.stop()
 
-st.title(t("form.title", locale, event=event.name))
-st.write(t("form.intro", locale, controller=org.controller_name))
+st.title(plain_t("form.title", locale, event=event.name), anchor=False)
+st.markdown(plain_t("form.intro", locale, controller=org.controller_name))
 address = ", ".join(x for x in (org.street, f"{org.postal_code} {org.locality}".strip(), org.country) if x)
 st.caption(
-    t(
+    plain_t(
         "form.controller",
         locale,
         controller=org.controller_name,
@@ -116,14 +119,16 @@ for p in purposes:
     if text is None:
         continue
     with st.container(border=True):
-        st.markdown(f"**{text.title}**")
-        st.write(text.body)
+        st.markdown(f"**{plain(text.title)}**")
+        st.markdown(plain(text.body))
         st.caption(
-            f"{t('form.recipients', locale)}: {', '.join(text.recipients)} · "
-            f"{t('form.data', locale)}: {', '.join(text.data_categories)}"
+            f"{t('form.recipients', locale)}: {plain(', '.join(text.recipients))} · "
+            f"{t('form.data', locale)}: {plain(', '.join(text.data_categories))}"
         )
         # value=False always: an untouched form records no consent (R2).
-        choices[p.code] = st.checkbox(t("form.agree", locale, title=text.title), value=False, key=f"agree_{p.code}")
+        choices[p.code] = st.checkbox(
+            plain_t("form.agree", locale, title=text.title), value=False, key=f"agree_{p.code}"
+        )
 
 selfie: bytes | None = None
 biometric = next((p for p in purposes if p.biometric), None)
@@ -170,7 +175,7 @@ if st.button(t("form.submit", locale), type="primary", width="stretch", key="for
         )
         subject = result.subject
     except PortalError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
     else:
         if kiosk:
             # Nothing of this person stays in the tablet's session, only whether their link was e-mailed.

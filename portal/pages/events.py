@@ -12,6 +12,7 @@ from portal.backend.events.services import create_event, event_poster, rotate_ev
 from portal.backend.platform.errors import PortalError
 from portal.components.context import get_portal, require_role
 from portal.components.kiosk import begin_kiosk
+from portal.components.text import plain
 
 portal = get_portal()
 user = require_role("staff")
@@ -45,20 +46,20 @@ with st.expander("Create an event", expanded=not events):
                     purpose_codes=asked,
                 )
             except PortalError as exc:
-                st.error(str(exc))
+                st.error(plain(exc))
             else:
-                st.success(f"Created {created.name}.")
+                st.success(f"Created {plain(created.name)}.")
                 st.rerun()
 
 if "kiosk_error" in st.session_state:
-    st.error(st.session_state.pop("kiosk_error"))
+    st.error(plain(st.session_state.pop("kiosk_error")))
 if not events:
     st.info("No events yet.")
 for event in events:
     with st.container(border=True):
-        st.subheader(event.name)
-        st.caption(" · ".join(x for x in (event.place, event.starts_on and event.starts_on.isoformat()) if x))
-        st.write("Asks for: " + ", ".join(titles.get(c, c) for c in event.purpose_codes))
+        st.subheader(plain(event.name), anchor=False)
+        st.caption(" · ".join(plain(x) for x in (event.place, event.starts_on and event.starts_on.isoformat()) if x))
+        st.markdown("Asks for: " + ", ".join(plain(titles.get(c, c)) for c in event.purpose_codes))
         url = event_url(portal, event_id=event.id)
         left, right = st.columns([1, 2])
         left.image(qr_png(url, box_size=5), width=180)

@@ -20,27 +20,42 @@ from portal.backend.people.queries import resolve_personal_link
 from portal.backend.people.services import erase_subject, export_subject
 from portal.backend.photos.queries import subject_photo_view, subject_photos
 from portal.backend.platform.actors import Actor
-from portal.backend.platform.errors import PortalError, TokenError
+from portal.backend.platform.errors import PortalError, SubjectErased, TokenError
 from portal.backend.staff.queries import organisation
 from portal.components.consent_labels import status_label
 from portal.components.context import get_portal
 from portal.components.receipts import receipt_download_buttons
+from portal.components.text import plain, plain_t
 
 portal = get_portal()
 token = st.query_params.get("link", "")
 org = organisation(portal)
 
+erased_token, erased_locale = st.session_state.get("erased") or ("", "en")
+if token and token == erased_token:
+    # The page after "Erase me": a clean confirmation in the person's language, with no name, photo or button of
+    # theirs left on screen (a reload starts a new session, where the link itself says the data was erased).
+    st.title(t("rights.erased_title", erased_locale))
+    st.success(t("rights.erased", erased_locale))
+    st.stop()
+
 if not token:
     locale = best_locale([getattr(st.context, "locale", None) or "en"])
     st.title(t("my_consents.title", locale))
-    st.info(t("my_consents.no_link", locale, controller=org.controller_name))
+    st.info(plain_t("my_consents.no_link", locale, controller=org.controller_name))
     st.stop()
 
 try:
     subject = resolve_personal_link(portal, token=token)
+except SubjectErased as exc:
+    # Not "ask for a new one": there is nothing left behind this link, and no new one can be made.
+    st.title(t("rights.erased_title", exc.locale))
+    st.info(t("rights.link_erased", exc.locale))
+    st.stop()
+    raise  # unreachable
 except TokenError as exc:
     st.title(t("my_consents.title", "en"))
-    st.error(str(exc))
+    st.error(plain(exc))
     st.stop()
     raise  # unreachable
 
@@ -70,12 +85,12 @@ def _act(decisions: list[Decision]) -> None:
 
 
 st.title(t("my_consents.title", locale))
-st.write(t("my_consents.intro", locale, name=subject.display_name))
-st.caption(t("my_consents.controller", locale, controller=org.controller_name, email=org.contact_email))
+st.markdown(plain_t("my_consents.intro", locale, name=subject.display_name))
+st.caption(plain_t("my_consents.controller", locale, controller=org.controller_name, email=org.contact_email))
 if msg := st.session_state.pop("flash", None):
     st.success(msg)
 if msg := st.session_state.pop("flash_error", None):
-    st.error(msg)
+    st.error(plain(msg))
 
 now = datetime.now(UTC)
 every_status = subject_consents(portal, subject_id=subject.id, now=now)
@@ -97,9 +112,9 @@ for p in purposes:
         continue
     text, status = shown_texts[p.code], statuses[p.code]
     with st.container(border=True):
-        st.subheader(text.title)
-        st.write(text.body)
-        st.caption(f"{t('my_consents.recipients', locale)}: {', '.join(text.recipients)}")
+        st.subheader(plain(text.title), anchor=False)
+        st.markdown(plain(text.body))
+        st.caption(f"{t('my_consents.recipients', locale)}: {plain(', '.join(text.recipients))}")
         line = status_label(status.status, locale)
         if status.allowed and status.valid_until:
             line += " · " + t("my_consents.valid_until", locale, date=status.valid_until.date().isoformat())
@@ -139,7 +154,7 @@ for photo in photos:
         )
         titles = {p.code: shown_texts[p.code].title for p in purposes if p.code in shown_texts}
         for code, place, since in photo.uses:
-            st.caption(t("photos.used", locale, purpose=titles.get(code, code), place=place, date=since.date()))
+            st.caption(plain_t("photos.used", locale, purpose=titles.get(code, code), place=place, date=since.date()))
         if not photo.uses:
             st.caption(t("photos.unused", locale))
         for p in purposes:
@@ -150,11 +165,11 @@ for photo in photos:
                 (s.status for s in every_status if s.purpose_code == p.code and s.scope_asset_id == photo.asset_id),
                 None,
             )
-            st.markdown(f"{titles[p.code]}: **{status_label(here, locale)}**")
+            st.markdown(f"{plain(titles[p.code])}: **{status_label(here, locale)}**")
             if here in ("given", "renewed"):
                 action = "withdrawn" if own in ("given", "renewed") else "refused"
                 st.button(
-                    t("photos.not_this", locale, title=titles[p.code]),
+                    plain_t("photos.not_this", locale, title=titles[p.code]),
                     key=f"veto_{photo.asset_id}_{p.code}",
                     on_click=_act,
                     args=([Decision(purpose=p.code, action=action, asset_id=photo.asset_id)],),
@@ -162,7 +177,7 @@ for photo in photos:
                 )
             else:
                 st.button(
-                    t("photos.allow_this", locale, title=titles[p.code]),
+                    plain_t("photos.allow_this", locale, title=titles[p.code]),
                     key=f"allow_{photo.asset_id}_{p.code}",
                     on_click=_act,
                     args=([Decision(purpose=p.code, action="given", asset_id=photo.asset_id)],),
@@ -181,7 +196,7 @@ if any(s.allowed for s in statuses.values()):
                 # Like every other change, withdrawing everything issues a receipt.
                 withdraw_everything(portal, actor=me, subject_id=subject.id, channel="portal")
             except PortalError as exc:
-                st.error(str(exc))
+                st.error(plain(exc))
             else:
                 st.session_state["confirm_all"] = False
                 st.session_state["flash"] = t("my_consents.all_withdrawn", locale)
@@ -204,7 +219,7 @@ if st.button(t("rights.prepare", locale), key="prepare_export", width="stretch")
     try:
         st.session_state["export_zip"] = export_subject(portal, actor=me, subject_id=subject.id)
     except PortalError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
 if st.session_state.get("export_zip"):
     st.download_button(
         t("rights.download", locale),
@@ -218,12 +233,18 @@ if st.button(t("rights.erase", locale), key="erase", width="stretch"):
     st.session_state["confirm_erase"] = True
 if st.session_state.get("confirm_erase"):
     st.warning(t("rights.erase_warning", locale))
+    # Erasure cannot be undone and a leaked link allows it: two taps are not enough, the person types a word.
+    word = t("rights.erase_word", locale)
+    typed = st.text_input(t("rights.erase_type", locale, word=word), key="erase_word", max_chars=40)
     if st.button(t("rights.erase_confirm", locale), key="erase_confirm", type="primary", width="stretch"):
-        try:
-            erase_subject(portal, actor=me, subject_id=subject.id)
-        except PortalError as exc:
-            st.error(str(exc))
+        if typed.strip().casefold() != word.casefold():
+            st.error(t("rights.erase_word_wrong", locale, word=word))
         else:
-            st.session_state.clear()
-            st.success(t("rights.erased", locale))
-            st.stop()
+            try:
+                erase_subject(portal, actor=me, subject_id=subject.id)
+            except PortalError as exc:
+                st.error(plain(exc))
+            else:
+                st.session_state.clear()
+                st.session_state["erased"] = (token, locale)
+                st.rerun()

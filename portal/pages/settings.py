@@ -8,9 +8,26 @@ import streamlit as st
 
 from portal.backend.consent.queries import TextContent, current_texts, list_purposes
 from portal.backend.consent.services import publish_purpose_text
-from portal.backend.staff.queries import AGE_OF_CONSENT, DEFAULT_AGE_OF_CONSENT, ROLES, list_staff, organisation
-from portal.backend.staff.services import add_staff, deactivate_staff, save_organisation, set_staff_role
+from portal.backend.platform.errors import ValidationError
+from portal.backend.staff.queries import (
+    AGE_OF_CONSENT,
+    DEFAULT_AGE_OF_CONSENT,
+    ROLES,
+    demo_accounts,
+    list_staff,
+    organisation,
+)
+from portal.backend.staff.services import (
+    add_staff,
+    disable_staff,
+    enable_staff,
+    remove_demo_accounts,
+    save_organisation,
+    set_staff_password,
+    set_staff_role,
+)
 from portal.components.context import get_portal, require_role, shows_errors
+from portal.components.text import plain
 
 portal = get_portal()
 user = require_role("admin")
@@ -119,23 +136,56 @@ with st.form("new_user", clear_on_submit=True):
     if st.form_submit_button("Create account"):
         with shows_errors():
             created = add_staff(portal, actor=actor, email=new_email, name=new_name, role=role, password=password)
-            st.success(f"Created {created.email} ({created.role}).")
+            st.success(f"Created {plain(created.email)} ({created.role}).")
 
-active = [u for u in accounts if u.active]
-if active:
+if accounts:
     with st.form("change_user"):
-        st.caption("Change an account's role, or deactivate it (its history stays; it can no longer sign in).")
-        by_id = {u.id: u for u in active}
+        st.caption(
+            "Change an account's role, disable it (its history stays; it cannot sign in, and an open session ends on "
+            "its next click) or enable it again."
+        )
+        by_id = {u.id: u for u in accounts}
         chosen = st.selectbox(
-            "Account", list(by_id), format_func=lambda i: f"{by_id[i].email} ({by_id[i].role})", key="change_user_id"
+            "Account",
+            list(by_id),
+            format_func=lambda i: f"{by_id[i].email} ({by_id[i].role}{'' if by_id[i].active else ', disabled'})",
+            key="change_user_id",
         )
         new_role = st.selectbox("New role", ROLES, index=ROLES.index("staff"), key="change_role")
-        change, disable = st.columns(2)
+        change, disable, enable = st.columns(3)
         if change.form_submit_button("Change the role"):
             with shows_errors():
                 changed = set_staff_role(portal, actor=actor, user_id=chosen, role=new_role)
-                st.success(f"{changed.email} is now {changed.role}.")
-        if disable.form_submit_button("Deactivate the account"):
+                st.success(f"{plain(changed.email)} is now {changed.role}.")
+        if disable.form_submit_button("Disable the account"):
             with shows_errors():
-                gone = deactivate_staff(portal, actor=actor, user_id=chosen)
-                st.success(f"{gone.email} is deactivated.")
+                gone = disable_staff(portal, actor=actor, user_id=chosen)
+                st.success(f"{plain(gone.email)} is disabled.")
+        if enable.form_submit_button("Enable the account"):
+            with shows_errors():
+                back = enable_staff(portal, actor=actor, user_id=chosen)
+                st.success(f"{plain(back.email)} is enabled.")
+    if portal.settings.auth_backend != "supabase":
+        with st.form("set_password", clear_on_submit=True):
+            st.caption("Set a new password for an account (tell its owner by a channel other than e-mail).")
+            target = st.selectbox("Account", list(by_id), format_func=lambda i: by_id[i].email, key="password_user_id")
+            first = st.text_input("New password (at least 10 characters)", type="password", key="password_new")
+            again = st.text_input("Again", type="password", key="password_again")
+            if st.form_submit_button("Set the password"):
+                with shows_errors():
+                    if first != again:
+                        raise ValidationError("The two passwords differ; nothing was changed.")
+                    done = set_staff_password(portal, actor=actor, user_id=target, password=first)
+                    st.success(f"{plain(done.email)} has a new password.")
+
+demo = demo_accounts(portal)
+if demo:
+    st.warning(
+        "Demo accounts with public passwords exist: "
+        + ", ".join(u.email for u in demo)
+        + ". Remove them before real use; production mode refuses to start while they exist."
+    )
+    if st.button("Remove the demo accounts", key="remove_demo"):
+        with shows_errors():
+            removed = remove_demo_accounts(portal, actor=actor)
+            st.success(f"Removed {len(removed)} demo account(s).")

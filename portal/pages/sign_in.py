@@ -7,11 +7,12 @@ import streamlit as st
 from portal.backend.platform.errors import PortalError
 from portal.backend.staff.services import sign_in
 from portal.components.context import NOTICE_KEY, get_portal, start_session
+from portal.components.text import plain
 
 portal = get_portal()
 st.title("Staff sign-in")
 if notice := st.session_state.pop(NOTICE_KEY, None):
-    st.info(notice)
+    st.info(plain(notice))
 st.write("Data subjects: open the personal link you received; you do not need an account.")
 if portal.settings.auth_backend == "supabase":
     st.caption("Sign in with the e-mail and password of your organisation's Supabase account.")
@@ -23,6 +24,6 @@ if submitted:
     try:
         start_session(sign_in(portal, email=email, password=password))
     except PortalError as exc:  # wrong password, no portal role, a wrong key or an unreachable Supabase
-        st.error(str(exc))
+        st.error(plain(exc))
     else:
         st.rerun()

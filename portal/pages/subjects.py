@@ -9,9 +9,10 @@ import streamlit as st
 
 from portal.backend.consent.queries import list_purposes
 from portal.backend.people.queries import list_subjects
-from portal.backend.people.services import create_personal_link, view_subject
+from portal.backend.people.services import create_personal_link, revoke_personal_links, view_subject
 from portal.components.consent_labels import status_label
 from portal.components.context import get_portal, require_role, shows_errors
+from portal.components.text import plain
 
 PAGE_SIZE = 50
 
@@ -59,9 +60,12 @@ if rows:
                 detail = view_subject(portal, actor=user.as_actor(), subject_id=choice, now=now)
                 st.session_state["subject_detail"] = detail
             subject = detail.subject
-            st.subheader(subject.display_name or "(erased)")
+            st.subheader(plain(subject.display_name) if subject.display_name else "(erased)", anchor=False)
             if subject.is_minor:
-                st.caption(f"Minor · guardian {subject.guardian_name} · verified: {subject.guardian_verification}")
+                st.caption(
+                    f"Minor · guardian {plain(subject.guardian_name)} · "
+                    f"verified: {plain(subject.guardian_verification)}"
+                )
             st.dataframe(
                 pd.DataFrame(
                     [
@@ -98,7 +102,14 @@ if rows:
                 hide_index=True,
                 width="stretch",
             )
-            if st.button("Create a personal link for this person"):
+            new_link, revoke = st.columns(2)
+            if new_link.button("Create a personal link for this person", key="create_link"):
                 url = create_personal_link(portal, actor=user.as_actor(), subject_id=subject.id)
                 st.code(url, language=None)
-                st.caption(f"Valid for {portal.settings.link_ttl_days} days. Give it only to this person.")
+                st.caption(
+                    f"Valid for at least {portal.settings.link_ttl_days} days (as long as their consents). "
+                    "Their older links no longer work. Give it only to this person."
+                )
+            if revoke.button("Withdraw all their personal links", key="revoke_links"):
+                revoked = revoke_personal_links(portal, actor=user.as_actor(), subject_id=subject.id)
+                st.success(f"Withdrew {revoked} active link(s); any copy of them no longer opens.")

@@ -12,8 +12,10 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, RowMapping, bindparam, insert, select, update
 
+from portal.backend.platform import signing
 from portal.backend.platform.db.engine import Database
-from portal.backend.platform.db.schema import consent_ledger, ledger_head
+from portal.backend.platform.db.schema import consent_ledger, ledger_head, ledger_heads
+from portal.backend.platform.errors import ValidationError
 from portal.backend.risk import index as risk_index
 
 GENESIS_HASH = "0" * 64
@@ -74,14 +76,112 @@ class LedgerEntry:
         return cls(**{name: m[name] for name in cls.__dataclass_fields__})
 
 
+_HEAD_DOMAIN = b"portal-ledger-head/v1\n"
+_ISO = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+@dataclass(frozen=True)
+class SignedHead:
+    """A ledger head signed with the key held outside the database; also the form of an anchor."""
+
+    seq: int
+    entry_hash: str
+    base_seq: int
+    base_hash: str
+    prev_digest: str
+    key_id: str
+    signed_at: datetime
+    adopted: bool
+    signature: str
+
+    def message(self) -> bytes:
+        """The exact bytes the signature covers."""
+        body = {
+            "seq": int(self.seq),
+            "hash": self.entry_hash,
+            "base_seq": int(self.base_seq),
+            "base_hash": self.base_hash,
+            "prev": self.prev_digest,
+            "key": self.key_id,
+            "at": _iso(self.signed_at),
+            "adopted": bool(self.adopted),
+        }
+        return _HEAD_DOMAIN + json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+
+    def digest(self) -> str:
+        """SHA-256 over message and signature: the next signed head carries it, so the last signature binds all."""
+        return hashlib.sha256(self.message() + self.signature.encode("ascii")).hexdigest()
+
+    def verifies(self, key: signing.VerifyKey) -> bool:
+        """True when this head was signed by `key`."""
+        return self.key_id == key.key_id and key.verify(self.signature, self.message())
+
+    def to_json(self) -> dict[str, Any]:
+        """The head as a JSON object (in receipts, digests and anchor files)."""
+        return {
+            "seq": int(self.seq),
+            "entryHash": self.entry_hash,
+            "baseSeq": int(self.base_seq),
+            "baseHash": self.base_hash,
+            "prevDigest": self.prev_digest,
+            "keyId": self.key_id,
+            "signedAt": _iso(self.signed_at),
+            "adopted": bool(self.adopted),
+            "signature": self.signature,
+        }
+
+    def line(self) -> str:
+        """The head as one line of compact JSON, for a file of anchors."""
+        return json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> SignedHead:
+        """Parse `to_json` output; ValueError names what is wrong."""
+        try:
+            return cls(
+                seq=int(data["seq"]),
+                entry_hash=str(data["entryHash"]),
+                base_seq=int(data["baseSeq"]),
+                base_hash=str(data["baseHash"]),
+                prev_digest=str(data["prevDigest"]),
+                key_id=str(data["keyId"]),
+                signed_at=datetime.strptime(str(data["signedAt"]), _ISO).replace(tzinfo=UTC),
+                adopted=bool(data["adopted"]),
+                signature=str(data["signature"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"not a signed ledger head ({type(exc).__name__}: {exc})") from None
+
+    @classmethod
+    def from_row(cls, row: Row[Any] | Mapping[str, Any]) -> SignedHead:
+        """Build from a `ledger_heads` row."""
+        m = row._mapping if isinstance(row, Row) else row
+        return cls(
+            seq=int(m["seq"]),
+            entry_hash=m["entry_hash"],
+            base_seq=int(m["base_seq"]),
+            base_hash=m["base_hash"],
+            prev_digest=m["prev_signature"],
+            key_id=m["key_id"],
+            signed_at=m["signed_at"],
+            adopted=bool(m["adopted"]),
+            signature=m["signature"],
+        )
+
+
 @dataclass(frozen=True)
 class VerifyReport:
-    """Outcome of verifying the chain."""
+    """Outcome of verifying the chain, its signed heads and any anchors."""
 
     ok: bool
     checked: int
     first_bad_seq: int | None = None
     problem: str | None = None
+    head: SignedHead | None = None
+    signed_heads: int = 0
+    anchors: int = 0
+    # False when no key was at hand: the chain was recomputed but no signature was checked.
+    signatures_checked: bool = False
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -132,6 +232,69 @@ _MOVE_HEAD = (
 )
 
 
+_LAST_SIGNED = select(ledger_heads).order_by(ledger_heads.c.seq.desc()).limit(1)
+
+
+def latest_signed_head(conn: Connection) -> SignedHead | None:
+    """The newest signed head, or None before the first append."""
+    row = conn.execute(_LAST_SIGNED).one_or_none()
+    return None if row is None else SignedHead.from_row(row)
+
+
+def sign_head(
+    conn: Connection,
+    key: signing.SigningKey,
+    *,
+    seq: int,
+    entry_hash: str,
+    base: tuple[int, str],
+    now: datetime,
+    adopted: bool = False,
+) -> SignedHead:
+    """Sign the head (seq, entry_hash) that extended `base`, linked to the previous signed head, and store it."""
+    previous = latest_signed_head(conn)
+    head = SignedHead(
+        seq=seq,
+        entry_hash=entry_hash,
+        base_seq=base[0],
+        base_hash=base[1],
+        prev_digest=previous.digest() if previous else "",
+        key_id=key.key_id,
+        signed_at=now,
+        adopted=adopted,
+        signature="",
+    )
+    head = SignedHead(**{**head.__dict__, "signature": key.sign(head.message())})
+    conn.execute(
+        insert(ledger_heads).values(
+            seq=head.seq,
+            entry_hash=head.entry_hash,
+            base_seq=head.base_seq,
+            base_hash=head.base_hash,
+            prev_signature=head.prev_digest,
+            key_id=head.key_id,
+            signed_at=head.signed_at,
+            adopted=head.adopted,
+            signature=head.signature,
+        )
+    )
+    return head
+
+
+def adopt_unsigned_head(conn: Connection, key: signing.SigningKey, *, now: datetime) -> SignedHead | None:
+    """Sign the head of a ledger written before heads were signed (once, on the upgrade that adds signatures)."""
+    if latest_signed_head(conn) is not None:
+        return None
+    seq, entry_hash = _lock_head(conn)
+    if seq == 0:
+        return None
+    report = verify_connection(conn, chain_only=True)
+    if not report.ok:
+        # Never put a signature on a chain that does not verify: it would bless the damage.
+        raise ValidationError(f"The ledger does not verify, so its head is not signed: {report.problem}")
+    return sign_head(conn, key, seq=seq, entry_hash=entry_hash, base=(seq, entry_hash), now=now, adopted=True)
+
+
 def lock_head(conn: Connection) -> tuple[int, str]:
     """Take the chain lock now, for a writer that must read the current state before deciding what to append."""
     return _lock_head(conn)
@@ -151,6 +314,7 @@ def append(conn: Connection, entries: Sequence[NewEntry], *, now: datetime) -> l
     if not entries:
         return []
     seq, prev = _lock_head(conn)
+    base = (seq, prev)
     keys = [e.idempotency_key for e in entries if e.idempotency_key]
     existing: dict[str, LedgerEntry] = {}
     if keys:
@@ -186,8 +350,11 @@ def append(conn: Connection, entries: Sequence[NewEntry], *, now: datetime) -> l
         new_rows.append(values)
         result.append(LedgerEntry(**values))
     if new_rows:
+        # Before any write: without the key nothing is appended, so no head is ever left unsigned.
+        key = signing.signing_key_for(conn)
         conn.execute(_INSERT, new_rows)
         conn.execute(_MOVE_HEAD, {"new_seq": seq, "new_hash": prev})
+        sign_head(conn, key, seq=seq, entry_hash=prev, base=base, now=now)
         # Same transaction: the risk index can never show a state the ledger does not hold.
         risk_index.note_entries(conn, new_rows)
     return result
@@ -226,14 +393,127 @@ def _iter_rows(conn: Connection, chunk: int) -> Iterator[RowMapping]:
         last = int(rows[-1]["seq"])
 
 
-def verify(db: Database, *, chunk: int = 5000) -> VerifyReport:
-    """Recompute the chain from the start; report the first entry that does not verify."""
+def _iter_heads(conn: Connection, chunk: int) -> Iterator[SignedHead]:
+    """Every signed head in seq order, in keyset pages."""
+    last = -1
+    while True:
+        stmt = select(ledger_heads).where(ledger_heads.c.seq > last).order_by(ledger_heads.c.seq).limit(chunk)
+        rows = conn.execute(stmt).all()
+        if not rows:
+            return
+        for row in rows:
+            yield SignedHead.from_row(row)
+        last = int(rows[-1].seq)
+
+
+def parse_anchors(text: str) -> list[SignedHead]:
+    """Signed heads from a receipt JSON, a digest or signed-head JSON object, or a file of one head per line."""
+    stripped = text.strip()
+    if not stripped:
+        raise ValidationError("The anchor file is empty.")
+    try:
+        documents = [json.loads(stripped)]
+    except json.JSONDecodeError:
+        documents = []
+        for number, line in enumerate(stripped.splitlines(), 1):
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            try:
+                documents.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise ValidationError(f"Anchor line {number} is not JSON: {exc.msg}.") from None
+    heads: list[SignedHead] = []
+    for number, doc in enumerate(documents, 1):
+        found = _find_head(doc)
+        if found is None:
+            raise ValidationError(
+                f"Anchor {number} holds no signed ledger head (expected a receipt JSON, a manager digest, "
+                "or lines printed by `python -m portal ledger head`)."
+            )
+        try:
+            heads.append(SignedHead.from_json(found))
+        except ValueError as exc:
+            raise ValidationError(f"Anchor {number}: {exc}.") from None
+    return heads
+
+
+def _find_head(doc: Any) -> Mapping[str, Any] | None:
+    """The signed head inside a document: itself, `ledgerHead`, or a receipt's `x-portal.ledgerHead`."""
+    if not isinstance(doc, dict):
+        return None
+    if "signature" in doc and "entryHash" in doc:
+        return doc
+    if isinstance(doc.get("ledgerHead"), dict):
+        return doc["ledgerHead"]
+    extension = doc.get("x-portal")
+    if isinstance(extension, dict) and isinstance(extension.get("ledgerHead"), dict):
+        return extension["ledgerHead"]
+    return None
+
+
+def verify(
+    db: Database,
+    *,
+    chunk: int = 5000,
+    key: signing.VerifyKey | None = None,
+    anchors: Sequence[SignedHead] = (),
+) -> VerifyReport:
+    """Recompute the chain and check its signed heads (and anchors); report the first thing that does not verify."""
     with db.read() as conn:
-        return verify_connection(conn, chunk=chunk)
+        return verify_connection(conn, chunk=chunk, key=key, anchors=anchors)
 
 
-def verify_connection(conn: Connection, *, chunk: int = 5000) -> VerifyReport:
-    """Verify the chain on an open connection."""
+def _link_problem(head: SignedHead, before: SignedHead | None) -> str | None:
+    """Why `head` does not continue the signed head before it, or None."""
+    if before is None:
+        if head.prev_digest or not (head.adopted or (head.base_seq, head.base_hash) == (0, GENESIS_HASH)):
+            return (
+                f"the first signed head (entry {head.seq}) continues a signed head that is no longer stored: "
+                "signed heads were deleted"
+            )
+        return None
+    if head.prev_digest != before.digest():
+        return (
+            f"the signed head of entry {head.seq} does not follow the signed head of entry {before.seq}: "
+            "signed heads were deleted, edited or inserted"
+        )
+    if (head.base_seq, head.base_hash) != (before.seq, before.entry_hash):
+        return (
+            f"entry {head.seq} was appended onto a head (entry {head.base_seq}) that the portal had not signed; "
+            f"the last signed head was entry {before.seq}: the chain was changed behind the application's back"
+        )
+    return None
+
+
+def verify_connection(
+    conn: Connection,
+    *,
+    chunk: int = 5000,
+    key: signing.VerifyKey | None = None,
+    anchors: Sequence[SignedHead] = (),
+    chain_only: bool = False,
+) -> VerifyReport:
+    """Verify the chain, the signed heads and the anchors on an open connection (`chain_only`: no signatures)."""
+    key = key or signing.verify_key_for(conn)
+    if anchors and key is None:
+        raise ValidationError("Checking anchors needs the ledger's public key (PORTAL_LEDGER_PUBLIC_KEY).")
+    anchored: dict[int, SignedHead] = {}
+    for anchor in anchors:
+        assert key is not None
+        if not anchor.verifies(key):
+            raise ValidationError(
+                f"The anchor for entry {anchor.seq} is not signed by the ledger key {key.key_id}; "
+                "it proves nothing about this ledger (wrong file, or another portal's key)."
+            )
+        anchored[anchor.seq] = anchor
+
+    def bad(checked: int, seq: int | None, problem: str, signed: int = 0) -> VerifyReport:
+        return VerifyReport(False, checked, seq, problem, None, signed, len(anchors), key is not None)
+
+    heads = _iter_heads(conn, chunk)
+    pending: SignedHead | None = None if chain_only else next(heads, None)
+    last_signed: SignedHead | None = None
+    signed = 0
     expected_seq, prev, checked = 1, GENESIS_HASH, 0
     for row in _iter_rows(conn, chunk):
         seq = int(row["seq"])
@@ -242,32 +522,104 @@ def verify_connection(conn: Connection, *, chunk: int = 5000) -> VerifyReport:
                 problem = f"entry {expected_seq} is missing (the next entry is {seq}): entries were deleted"
             else:
                 problem = f"entry {seq} appears out of order after entry {expected_seq - 1}"
-            return VerifyReport(False, checked, expected_seq, problem)
+            return bad(checked, expected_seq, problem)
         if row["prev_hash"] != prev:
-            return VerifyReport(
-                False,
+            return bad(
                 checked,
                 seq,
                 f"entry {seq} does not link to entry {seq - 1}: entries were reordered, removed or inserted",
             )
         if compute_hash(row) != row["entry_hash"]:
-            return VerifyReport(
-                False,
+            return bad(
                 checked,
                 seq,
                 f"entry {seq} ({row['entry_id']}) does not match its hash: its contents were changed",
             )
+        while pending is not None and pending.seq <= seq:
+            since = last_signed.seq + 1 if last_signed else 1
+            if link := _link_problem(pending, last_signed):
+                return bad(checked, since, link, signed)
+            if pending.seq < seq or pending.entry_hash != row["entry_hash"]:
+                return bad(
+                    checked,
+                    since,
+                    f"the signed head of entry {pending.seq} no longer matches the chain: an entry from {since} to "
+                    f"{pending.seq} was changed, deleted or inserted after it was signed, and the chain re-hashed",
+                    signed,
+                )
+            last_signed, signed = pending, signed + 1
+            pending = next(heads, None)
+        held = anchored.get(seq)
+        if held is not None and held.entry_hash != row["entry_hash"]:
+            return bad(
+                checked,
+                seq,
+                f"entry {seq} is not the entry anchored on {_iso(held.signed_at)}: the chain was rewritten "
+                "after that head was signed",
+                signed,
+            )
         prev, expected_seq, checked = row["entry_hash"], seq + 1, checked + 1
     head = conn.execute(_HEAD).one_or_none()
     if head is None:
-        return VerifyReport(False, checked, None, "the ledger head record is missing")
+        return bad(checked, None, "the ledger head record is missing", signed)
     if int(head.seq) != checked or head.entry_hash != prev:
         first_bad = checked + 1 if int(head.seq) > checked else int(head.seq) + 1
-        return VerifyReport(
-            False,
+        return bad(
             checked,
             first_bad,
             f"the chain ends at entry {checked} but the head records entry {head.seq}: "
             "entries were deleted from the end or added behind the application's back",
+            signed,
         )
-    return VerifyReport(True, checked)
+    if chain_only:
+        return VerifyReport(True, checked)
+    if pending is not None:
+        newest_signed = max((h.seq for h in heads), default=pending.seq)
+        return bad(
+            checked,
+            checked + 1,
+            f"the chain ends at entry {checked} but the portal signed a head at entry {newest_signed}: entries were "
+            "deleted from the end and the head moved back",
+            signed,
+        )
+    beyond = [a for a in anchored.values() if a.seq > checked]
+    if beyond:
+        newest = max(beyond, key=lambda a: a.seq)
+        return bad(
+            checked,
+            checked + 1,
+            f"the chain ends at entry {checked} but an anchor holds a head signed at entry {newest.seq} on "
+            f"{_iso(newest.signed_at)}: entries were deleted from the end and the head rolled back",
+            signed,
+        )
+    if checked == 0:
+        return VerifyReport(True, 0, anchors=len(anchors), signatures_checked=key is not None)
+    if last_signed is None:
+        return bad(
+            checked,
+            1,
+            f"the head (entry {checked}) carries no signature: the signed heads were deleted (or this database "
+            "was upgraded without the ledger key: `python -m portal db upgrade` with the key signs it once)",
+        )
+    if last_signed.seq != checked:
+        return bad(
+            checked,
+            last_signed.seq + 1,
+            f"entries {last_signed.seq + 1} to {checked} are not covered by a signed head: they were appended "
+            "behind the application's back",
+            signed,
+        )
+    if key is not None and not last_signed.verifies(key):
+        reason = (
+            f"it was made with key {last_signed.key_id}, not {key.key_id}"
+            if last_signed.key_id != key.key_id
+            else "the signature does not verify"
+        )
+        return bad(
+            checked,
+            None,
+            f"the signed head of entry {checked} is not genuine ({reason}): the signed heads were forged "
+            "by someone without the ledger key, or the wrong public key is configured",
+            signed,
+        )
+    return VerifyReport(True, checked, None, None, last_signed, signed, len(anchors), key is not None)

@@ -9,11 +9,12 @@ from portal.backend.consent import ledger as _ledger
 from portal.backend.consent import purposes as _purposes
 from portal.backend.consent import receipts as _receipts
 from portal.backend.consent import status as _status
-from portal.backend.consent.ledger import LedgerEntry, VerifyReport
+from portal.backend.consent.ledger import LedgerEntry, SignedHead, VerifyReport
 from portal.backend.consent.purposes import Purpose, PurposeText, TextContent
 from portal.backend.consent.receipts import ReceiptRecord
 from portal.backend.consent.records import Decision
 from portal.backend.consent.status import ALLOWING, ConsentStatus, status_for
+from portal.backend.platform import signing as _signing
 from portal.backend.platform.errors import NotFound
 from portal.backend.platform.runtime import Portal
 
@@ -25,6 +26,7 @@ __all__ = [
     "Purpose",
     "PurposeText",
     "ReceiptRecord",
+    "SignedHead",
     "TextContent",
     "VerifyReport",
     "current_texts",
@@ -32,6 +34,7 @@ __all__ = [
     "ledger_entries",
     "list_purposes",
     "receipt_file",
+    "signed_ledger_head",
     "status_for",
     "subject_consents",
     "subject_receipts",
@@ -64,9 +67,20 @@ def subject_consents(portal: Portal, *, subject_id: str, now: datetime) -> list[
         return _status.subject_consents(conn, subject_id, now)
 
 
-def verify_ledger(portal: Portal) -> VerifyReport:
-    """Recompute the whole hash chain; the report names the first bad entry."""
-    return _ledger.verify(portal.db)
+def verify_ledger(portal: Portal, *, anchors: str | None = None) -> VerifyReport:
+    """Recompute the hash chain, check the signed head with the ledger's public key, and each anchor (file text)."""
+    try:
+        key: _signing.VerifyKey | None = _signing.load_verify_key(portal.settings)
+    except _signing.LedgerKeyMissing:
+        key = None  # the report says signatures were not checked
+    heads = _ledger.parse_anchors(anchors) if anchors is not None else ()
+    return _ledger.verify(portal.db, key=key, anchors=heads)
+
+
+def signed_ledger_head(portal: Portal) -> SignedHead | None:
+    """The newest signed ledger head (to keep outside the database as an anchor), or None for an empty ledger."""
+    with portal.db.read() as conn:
+        return _ledger.latest_signed_head(conn)
 
 
 def ledger_entries(

@@ -14,9 +14,10 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import Connection, insert, select, update
 
-from portal.backend.consent.ledger import LedgerEntry
+from portal.backend.consent.ledger import LedgerEntry, SignedHead, latest_signed_head
 from portal.backend.consent.purposes import Purpose, list_purposes, text_version
 from portal.backend.i18n.receipts import RECEIPT_LOCALES, rt
+from portal.backend.people.private import reveal_evidence
 from portal.backend.people.subjects import get_subject
 from portal.backend.platform.blobs import BlobStore
 from portal.backend.platform.db.schema import consent_ledger, events, receipts, subjects
@@ -71,6 +72,8 @@ class Receipt:
     collection_method: str
     sensitive: bool
     items: tuple[ReceiptItem, ...]
+    # The newest signed ledger head when the receipt was made: an anchor the person keeps outside our database.
+    ledger_head: SignedHead | None = None
 
 
 def tel_uri(phone: str) -> str:
@@ -143,9 +146,8 @@ def _termination(item: ReceiptItem, recorded_at: datetime, org: Organisation, lo
 def _item(conn: Connection, entry: LedgerEntry, purpose: Purpose) -> ReceiptItem:
     """A receipt line for one entry, with the stored text version it refers to."""
     shown = text_version(conn, entry.purpose_id, entry.text_version, entry.text_locale)
-    evidence = entry.evidence_data
-    guardian = evidence.get("guardian")
-    note = evidence.get("note")
+    # The ledger holds HMACs of the guardian and notes; their text comes from the erasable tables.
+    guardian, note = reveal_evidence(conn, entry.subject_id, entry.evidence_data)
     return ReceiptItem(
         purpose_code=purpose.code,
         title=shown.title,
@@ -258,6 +260,12 @@ def build_receipt(
         # R24: face matching makes the receipt sensitive and names the special category.
         data["spiCat"] = [rt("spi_biometric", locale)]
     data[EXTENSION] = {"channel": ordered[0].channel, "recordedAt": recorded_at.isoformat()}
+    head = latest_signed_head(conn)
+    if head is not None and head.seq >= ordered[-1].seq:
+        # `python -m portal ledger verify --anchor receipt.json` proves the chain still holds these entries.
+        data[EXTENSION]["ledgerHead"] = head.to_json()
+    else:
+        head = None
     problems = validate_receipt(data)
     if problems:
         raise ValueError(f"The receipt does not conform to Kantara CR v1.1.0: {problems[0]}")
@@ -273,6 +281,7 @@ def build_receipt(
         collection_method=method,
         sensitive=sensitive,
         items=items,
+        ledger_head=head,
     )
 
 

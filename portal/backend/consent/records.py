@@ -14,6 +14,7 @@ from portal.backend.consent import ledger
 from portal.backend.consent.ledger import LedgerEntry, NewEntry
 from portal.backend.consent.purposes import Purpose, current_texts, resolve_codes
 from portal.backend.consent.status import ALLOWING, VETOING, latest_entries_query, status_of
+from portal.backend.people.private import seal_evidence
 from portal.backend.photos.face_templates import delete_biometrics
 from portal.backend.platform.db.schema import CHANNELS, assets, consent_ledger, subjects
 from portal.backend.platform.errors import ConsentStateError, UnknownSubject, ValidationError
@@ -137,10 +138,15 @@ def record_decisions(
     default_validity = None
     if any(d.action in ALLOWING and not known[d.purpose].validity_days for d in decisions):
         default_validity = get_organisation(conn).consent_validity_days
-    evidence = dict(context.evidence)
-    if subject.is_minor:
-        # R15: the record says who consented for the child and how they were verified.
-        evidence.setdefault("guardian", {"name": subject.guardian_name, "verified_by": subject.guardian_verification})
+    # R15: the record says that a guardian consented for the child and commits to who and how they were verified;
+    # like notes, that text goes in as a salted HMAC, so the ledger keeps nothing erasure must remove (Art. 17).
+    evidence = seal_evidence(
+        conn,
+        subject_id=subject_id,
+        evidence=context.evidence,
+        guardian=(subject.guardian_name, subject.guardian_verification) if subject.is_minor else None,
+        now=now,
+    )
     entries: list[NewEntry] = []
     for d in decisions:
         purpose: Purpose = known[d.purpose]

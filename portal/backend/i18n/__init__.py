@@ -64,6 +64,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "form.link": "Your personal link: keep it to see your photos and change your choices at any time.",
         "form.link_mailed": "We have also queued an e-mail with this link to {email}.",
         "form.bad_token": "This QR code cannot be used.",
+        "error.unexpected": "Sorry, something went wrong on our side. Please try again in a moment. If it keeps happening, tell the organiser this code: {error_id}.",
         "form.selfie_too_big": "That file is larger than {mb} MB. Take a new selfie or choose a smaller photo.",
         "kiosk.done": "Done, thank you",
         "kiosk.thanks": "Your choices are recorded. You can hand the tablet back.",
@@ -74,14 +75,29 @@ MESSAGES: dict[str, dict[str, str]] = {
         "kiosk.next": "Next person",
         "rights.title": "Your data",
         "rights.intro": "Download everything we hold about you, or ask us to erase you. Erasing removes your name, "
-        "contact details and face template, and blurs you in every stored photo; what remains is an anonymous "
-        "record that consents were given and withdrawn.",
+        "contact details, guardian's details, notes, receipts, messages and face template, and blurs you in every "
+        "stored photo; what remains is a record under a random number, no longer linked to your name, of which "
+        "consents were given and withdrawn and when.",
         "rights.prepare": "Prepare a download of my data",
         "rights.download": "Download my data (ZIP)",
         "rights.erase": "Erase me",
-        "rights.erase_warning": "This cannot be undone. Your personal link will stop working.",
+        "rights.erase_warning": "This cannot be undone, and your personal link will stop working. Deleted: your "
+        "name, e-mail, phone, birth year, your guardian's name and how they were checked, notes, your receipts, "
+        "messages waiting for you, your face template and the scan of a paper form; you are blurred in every "
+        "stored photo and the places that publish them are asked to take them down. Kept: for each consent, which "
+        "purpose, which wording, what was done (given, refused, withdrawn) and when, under a random number that "
+        "no longer leads to you. We must be able to prove that we asked before using a photo (GDPR Art. 7(1)), so "
+        "this record cannot be deleted. Copies in the organisation's backups disappear as the backups are "
+        "replaced.",
+        "rights.erase_type": "To confirm, type {word}",
+        "rights.erase_word": "ERASE",
+        "rights.erase_word_wrong": "Type {word} in the box to confirm; nothing was erased.",
         "rights.erase_confirm": "Yes, erase me for good",
-        "rights.erased": "You have been erased. Photos of you are blurred and your personal data is deleted.",
+        "rights.erased_title": "Your data has been erased",
+        "rights.erased": "You have been erased. Photos of you are blurred and your personal data is deleted. "
+        "What remains is the record of which consents were given and withdrawn and when, under a random number "
+        "that no longer leads to you. You can close this page.",
+        "rights.link_erased": "The data behind this link has been erased. There is nothing left to show here.",
         "receipts.title": "Your receipts",
         "receipts.pdf": "Receipt (PDF)",
         "receipts.json": "Receipt (machine-readable JSON)",
@@ -150,6 +166,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "form.link": "Din personliga länk: spara den för att se dina bilder och ändra dina val när du vill.",
         "form.link_mailed": "Vi har också lagt ett e-brev med länken till {email} i kö.",
         "form.bad_token": "Den här QR-koden kan inte användas.",
+        "error.unexpected": "Tyvärr gick något fel hos oss. Försök igen om en stund. Om det fortsätter, ge arrangören den här koden: {error_id}.",
         "form.selfie_too_big": "Filen är större än {mb} MB. Ta en ny selfie eller välj en mindre bild.",
         "kiosk.done": "Klart, tack",
         "kiosk.thanks": "Dina val är registrerade. Du kan lämna tillbaka surfplattan.",
@@ -160,14 +177,29 @@ MESSAGES: dict[str, dict[str, str]] = {
         "kiosk.next": "Nästa person",
         "rights.title": "Dina uppgifter",
         "rights.intro": "Ladda ner allt vi har om dig, eller be oss radera dig. Radering tar bort ditt namn, dina "
-        "kontaktuppgifter och din ansiktsmall och suddar dig i alla sparade bilder; kvar blir en anonym uppgift om "
-        "att samtycken gavs och återkallades.",
+        "kontaktuppgifter, din vårdnadshavares uppgifter, anteckningar, kvitton, meddelanden och din ansiktsmall "
+        "och suddar dig i alla sparade bilder; kvar blir en uppgift under ett slumpat nummer, som inte längre "
+        "leder till ditt namn, om vilka samtycken som gavs och återkallades och när.",
         "rights.prepare": "Förbered en nedladdning av mina uppgifter",
         "rights.download": "Ladda ner mina uppgifter (ZIP)",
         "rights.erase": "Radera mig",
-        "rights.erase_warning": "Det går inte att ångra. Din personliga länk slutar fungera.",
+        "rights.erase_warning": "Det går inte att ångra, och din personliga länk slutar fungera. Raderas: ditt "
+        "namn, din e-post, ditt telefonnummer, ditt födelseår, din vårdnadshavares namn och hur hen kontrollerades, "
+        "anteckningar, dina kvitton, meddelanden som väntar på dig, din ansiktsmall och skanningen av en "
+        "pappersblankett; du suddas i alla sparade bilder och de som publicerar dem ombeds ta ner dem. Sparas: för "
+        "varje samtycke vilket ändamål, vilken text, vad som gjordes (gav, nekade, återkallade) och när, under ett "
+        "slumpat nummer som inte längre leder till dig. Vi måste kunna visa att vi frågade innan en bild används "
+        "(GDPR art. 7.1), därför kan den uppgiften inte raderas. Kopior i organisationens säkerhetskopior "
+        "försvinner när säkerhetskopiorna ersätts.",
+        "rights.erase_type": "Skriv {word} för att bekräfta",
+        "rights.erase_word": "RADERA",
+        "rights.erase_word_wrong": "Skriv {word} i rutan för att bekräfta; ingenting raderades.",
         "rights.erase_confirm": "Ja, radera mig för gott",
-        "rights.erased": "Du är raderad. Bilder på dig är suddade och dina personuppgifter är borttagna.",
+        "rights.erased_title": "Dina uppgifter är raderade",
+        "rights.erased": "Du är raderad. Bilder på dig är suddade och dina personuppgifter är borttagna. Kvar "
+        "finns uppgiften om vilka samtycken som gavs och återkallades och när, under ett slumpat nummer som inte "
+        "längre leder till dig. Du kan stänga sidan.",
+        "rights.link_erased": "Uppgifterna bakom den här länken är raderade. Det finns inget kvar att visa här.",
         "receipts.title": "Dina kvitton",
         "receipts.pdf": "Kvitto (PDF)",
         "receipts.json": "Kvitto (maskinläsbar JSON)",

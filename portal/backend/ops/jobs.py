@@ -19,6 +19,7 @@ from portal.backend.consent.ledger import NewEntry
 from portal.backend.ops.outbox import queue
 from portal.backend.photos.face_templates import delete_biometrics
 from portal.backend.platform.actors import Actor
+from portal.backend.platform.db.engine import Database
 from portal.backend.platform.db.schema import (
     asset_uses,
     consent_ledger,
@@ -172,3 +173,20 @@ def settle_takedowns(conn: Connection, *, now: datetime) -> int:
             conn.execute(update(outbox).where(outbox.c.id == task.id).values(status="done", processed_at=now))
             done += 1
     return done
+
+
+# How long after an erasure the daily job keeps rewriting the tables that held the person (PostgreSQL): a rewrite
+# blocked by a long transaction or a lock on one day is done on the next.
+SCRUB_DAYS = 7
+
+
+def recent_erasures(db: Database, *, now: datetime) -> int:
+    """How many people were erased in the last SCRUB_DAYS days (the daily job scrubs the database files then)."""
+    with db.read() as conn:
+        return int(
+            conn.execute(
+                select(func.count())
+                .select_from(subjects)
+                .where(subjects.c.erased_at > now - timedelta(days=SCRUB_DAYS))
+            ).scalar_one()
+        )

@@ -6,7 +6,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -47,3 +47,22 @@ def pending(conn: Connection, *, kind: str | None = None, limit: int = 100) -> l
     if kind:
         stmt = stmt.where(outbox.c.kind == kind)
     return [dict(r._mapping) | {"payload": json.loads(r.payload)} for r in conn.execute(stmt)]
+
+
+# Tasks staff still have to do for an erased person (take a photo down) stay; everything addressed to them goes.
+_STAFF_TASKS = ("takedown",)
+
+
+def forget_recipient(conn: Connection, *, subject_id: str, email: str | None, now: datetime) -> int:
+    """Erasure: cancel every message still queued to or about the person and blank the recipient and payload of
+    all of them, sent ones included (a welcome e-mail's payload holds a live link); returns the rows changed."""
+    about = outbox.c.subject_id == subject_id
+    if email:
+        about = or_(about, func.lower(outbox.c.recipient) == email.lower())
+    rows = conn.execute(select(outbox.c.id, outbox.c.status).where(about, outbox.c.kind.not_in(_STAFF_TASKS))).all()
+    pending_ids = [r.id for r in rows if r.status in ("pending", "failed")]
+    if pending_ids:
+        conn.execute(update(outbox).where(outbox.c.id.in_(pending_ids)).values(status="cancelled", processed_at=now))
+    if rows:
+        conn.execute(update(outbox).where(outbox.c.id.in_([r.id for r in rows])).values(recipient=None, payload="{}"))
+    return len(rows)

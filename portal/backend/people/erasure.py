@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, delete, select, update
 
 from portal.backend.consent.records import Context, record_decisions, withdrawable
-from portal.backend.ops.outbox import queue
+from portal.backend.ops.outbox import forget_recipient, queue
 from portal.backend.people.paper import scan_prefix
+from portal.backend.people.private import forget
 from portal.backend.photos.assets import blob_keys
 from portal.backend.photos.face_templates import delete_biometrics
 from portal.backend.photos.vision.intake import encode_jpeg, make_thumbnail, prepare_image
@@ -17,7 +18,15 @@ from portal.backend.photos.vision.redaction import blur_regions
 from portal.backend.photos.vision.schemas import Box
 from portal.backend.platform.actors import Actor
 from portal.backend.platform.blobs import BlobStore
-from portal.backend.platform.db.schema import asset_uses, assets, detections, purposes, subject_links, subjects
+from portal.backend.platform.db.schema import (
+    asset_uses,
+    assets,
+    detections,
+    purposes,
+    receipts,
+    subject_links,
+    subjects,
+)
 from portal.backend.platform.errors import ConsentStateError, UnknownSubject
 from portal.backend.risk import index as risk_index
 from portal.backend.staff.audit import audit
@@ -34,6 +43,12 @@ class ErasureReport:
     templates_deleted: int
     takedown_tasks: int
     scans_deleted: int = 0
+    receipts_deleted: int = 0
+    messages_cancelled: int = 0
+
+
+# Tables whose rows an erasure overwrites or deletes: their old versions are scrubbed from the database files.
+ERASED_TABLES = ("subjects", "subject_private", "subject_templates", "detections", "outbox", "receipts")
 
 
 def _confirmed_faces(conn: Connection, subject_id: str) -> dict[int, list[Box]]:
@@ -101,11 +116,14 @@ def apply_erasure(
     now: datetime,
 ) -> tuple[ErasureReport, list[str]]:
     """The erasure's rows in the caller's transaction: withdrawals, template, redacted assets, unlinked faces,
-    risk, takedowns, revoked links, blanked personal data and the audit row; returns the report and the keys of
-    the paper scans to delete after the commit.
+    risk, takedowns, revoked links, cancelled and blanked messages, deleted receipts and private notes, blanked
+    personal data and the audit row; returns the report and the keys of the blobs (paper scans, receipt files) to
+    delete after the commit.
 
-    The pseudonymous ledger entries stay as proof of what was agreed and when (EDPB 05/2020 para. 104-108).
+    What remains is pseudonymous: the ledger entries (purpose, text version, action, channel, time, and HMACs whose
+    salt is deleted here) as proof of what was agreed and when (Art. 7(1); EDPB 05/2020 para. 104-108).
     """
+    email = conn.execute(select(subjects.c.email).where(subjects.c.id == subject_id)).scalar()
     decisions = withdrawable(conn, subject_id=subject_id, now=now)
     withdrawn = record_decisions(
         conn,
@@ -146,6 +164,12 @@ def apply_erasure(
     risk_index.refresh_assets(conn, shown_in)  # blurred out: no longer a person the photos need consent from
     takedowns = _queue_takedowns(conn, subject_id, list(redactions), now)
     scans = blobs.list_keys(scan_prefix(subject_id))
+    # Receipts print the name, the guardian and notes: their files go after the commit, their rows now (a pending
+    # row would otherwise be rendered again by the daily job). The ledger entries they pointed at remain.
+    receipt_files = blobs.list_keys(receipt_prefix(subject_id))
+    receipts_deleted = conn.execute(delete(receipts).where(receipts.c.subject_id == subject_id)).rowcount or 0
+    messages = forget_recipient(conn, subject_id=subject_id, email=email, now=now)
+    forget(conn, subject_id)  # the salt: the HMACs in the ledger now link to no one
     conn.execute(
         update(subject_links)
         .where(subject_links.c.subject_id == subject_id, subject_links.c.revoked_at.is_(None))
@@ -172,6 +196,8 @@ def apply_erasure(
         templates_deleted=templates,
         takedown_tasks=takedowns,
         scans_deleted=len(scans),
+        receipts_deleted=receipts_deleted,
+        messages_cancelled=messages,
     )
     audit(
         conn,
@@ -182,11 +208,16 @@ def apply_erasure(
         now=now,
         detail={k: v for k, v in report.__dict__.items() if k != "subject_id"},
     )
-    return report, scans
+    return report, scans + receipt_files
+
+
+def receipt_prefix(subject_id: str) -> str:
+    """Blob-key prefix of a person's receipt files (see consent.receipts.receipt_blob_keys)."""
+    return f"receipts/{subject_id}/"
 
 
 def delete_replaced_blobs(blobs: BlobStore, redactions: dict[int, Redaction], scans: list[str]) -> None:
-    """After the commit: the unblurred originals and thumbnails, and the signed paper scans, go."""
+    """After the commit: the unblurred originals and thumbnails, the signed paper scans and the receipts go."""
     for old_key, new_key, old_thumb, _ in redactions.values():
         # Only after the commit: until then the database still points at the old blobs.
         if old_key != new_key:
@@ -196,6 +227,14 @@ def delete_replaced_blobs(blobs: BlobStore, redactions: dict[int, Redaction], sc
     for key in scans:
         # Signed paper forms carry the name and signature; after the commit the ledger keeps only their SHA-256.
         blobs.delete(key)
+
+
+def delete_leftover_receipts(blobs: BlobStore, subject_id: str) -> int:
+    """After the commit: receipt files a render that raced the erasure may have stored since; returns how many."""
+    keys = blobs.list_keys(receipt_prefix(subject_id))
+    for key in keys:
+        blobs.delete(key)
+    return len(keys)
 
 
 def _queue_takedowns(conn: Connection, subject_id: str, asset_ids: list[int], now: datetime) -> int:

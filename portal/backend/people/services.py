@@ -379,8 +379,11 @@ def _welcome_queued(conn: Connection, subject_id: str) -> bool:
     return conn.execute(select(outbox.c.id).where(outbox.c.dedupe_key == f"welcome:{subject_id}")).first() is not None
 
 
-def create_personal_link(portal: Portal, *, actor: Actor, subject_id: str, now: datetime | None = None) -> str:
-    """A new signed, expiring personal link for a person; staff creating one are audited in the same transaction."""
+def create_personal_link(
+    portal: Portal, *, actor: Actor, subject_id: str, keep_older: bool = False, now: datetime | None = None
+) -> str:
+    """A new signed, expiring personal link for a person, retiring their older links unless `keep_older`; staff
+    creating one are audited in the same transaction."""
     now = now or utcnow()
     _check_staff(actor, subject_id, "manager", own=True)
     settings = portal.settings
@@ -392,6 +395,7 @@ def create_personal_link(portal: Portal, *, actor: Actor, subject_id: str, now: 
             base_url=settings.base_url,
             ttl_days=settings.link_ttl_days,
             now=now,
+            keep_older=keep_older,
         )
         if is_staff_side(actor):
             audit(
@@ -401,6 +405,7 @@ def create_personal_link(portal: Portal, *, actor: Actor, subject_id: str, now: 
                 target_type="subject",
                 target_id=subject_id,
                 now=now,
+                detail={"kept_older": True} if keep_older else None,
             )
     return url
 
@@ -460,9 +465,11 @@ def export_subject(portal: Portal, *, actor: Actor, subject_id: str, now: dateti
 
 
 def erase_subject(portal: Portal, *, actor: Actor, subject_id: str, now: datetime | None = None) -> ErasureReport:
-    """Erase a person (Art. 17): withdraw their consents, blur them out of stored images, drop personal data.
+    """Erase a person (Art. 17): withdraw their consents, blur them out of stored images, drop personal data,
+    receipts, notes and queued messages; only pseudonymous ledger entries remain.
 
-    Blurred copies are written before the transaction; the originals and paper scans are deleted after the commit.
+    Blurred copies are written before the transaction; the originals, paper scans and receipt files are deleted
+    after the commit, then the database files are scrubbed of the old rows.
     """
     now = now or utcnow()
     _check_staff(actor, subject_id, "manager", own=True)
@@ -475,4 +482,8 @@ def erase_subject(portal: Portal, *, actor: Actor, subject_id: str, now: datetim
             conn, portal.blobs, subject_id=subject_id, actor=actor, redactions=redactions, now=now
         )
     _erasure.delete_replaced_blobs(portal.blobs, redactions, scans)
+    _erasure.delete_leftover_receipts(portal.blobs, subject_id)
+    # The overwritten rows' old bytes: zeroed (SQLite secure_delete) and checkpointed out of the WAL, or vacuumed on
+    # PostgreSQL where nothing still sees them (the daily job repeats it).
+    portal.db.scrub(_erasure.ERASED_TABLES)
     return report

@@ -23,7 +23,7 @@ from portal.backend.platform.db.schema import (
     subjects,
 )
 from portal.backend.platform.db.types import utcnow
-from portal.backend.platform.errors import TokenError, UnknownSubject, ValidationError
+from portal.backend.platform.errors import SubjectErased, TokenError, UnknownSubject, ValidationError
 from portal.backend.platform.organisation import get_organisation
 from portal.backend.platform.text import NAME_MAX, clean_email, clean_name, clean_text
 
@@ -221,12 +221,31 @@ def list_subjects(
     return total, rows
 
 
-def create_link(conn: Connection, *, subject_id: str, secret: str, base_url: str, ttl_days: int, now: datetime) -> str:
-    """Store a signed, expiring, revocable personal link in the caller's transaction and return its URL."""
+def create_link(
+    conn: Connection,
+    *,
+    subject_id: str,
+    secret: str,
+    base_url: str,
+    ttl_days: int,
+    now: datetime,
+    keep_older: bool = False,
+) -> str:
+    """Store a signed, expiring, revocable personal link in the caller's transaction and return its URL.
+
+    The subject's older links are revoked unless `keep_older`: a new link replaces a lost or leaked one. The link
+    lives `ttl_days`, or longer when the subject's consents run longer (their latest `valid_until`), so a person
+    can withdraw what they gave for as long as it counts.
+    """
     subject = get_subject(conn, subject_id)
     if subject.erased_at is not None:
         raise ValidationError("This subject was erased; no link can be made for them.")
-    expires = now + timedelta(days=ttl_days)
+    if not keep_older:
+        revoke_links(conn, subject_id=subject_id, now=now)
+    latest = conn.execute(
+        select(func.max(consent_ledger.c.valid_until)).where(consent_ledger.c.subject_id == subject_id)
+    ).scalar()
+    expires = max(now + timedelta(days=ttl_days), latest or now)
     link_id = str(uuid.uuid4())
     conn.execute(insert(subject_links).values(id=link_id, subject_id=subject_id, created_at=now, expires_at=expires))
     token = tokens.sign({"lid": link_id, "exp": int(expires.timestamp())}, secret=secret, kind=_LINK_KIND)
@@ -237,13 +256,16 @@ def resolve_link(conn: Connection, *, token: str, secret: str, now: datetime) ->
     """The subject a personal-link token belongs to; TokenError for forged, expired, revoked or erased links."""
     data = tokens.verify(token, secret=secret, kind=_LINK_KIND, now=now)
     link = conn.execute(select(subject_links).where(subject_links.c.id == str(data.get("lid")))).one_or_none()
-    if link is None or link.revoked_at is not None:
+    if link is None:
+        raise TokenError("This link has been withdrawn. Ask the organisation for a new one.")
+    subject = get_subject(conn, link.subject_id)
+    if subject.erased_at is not None:
+        # Checked first: erasure also revokes the links, and "ask for a new one" would be untrue.
+        raise SubjectErased(subject.locale)
+    if link.revoked_at is not None:
         raise TokenError("This link has been withdrawn. Ask the organisation for a new one.")
     if link.expires_at <= now:
         raise TokenError("This link has expired. Ask the organisation for a new one.")
-    subject = get_subject(conn, link.subject_id)
-    if subject.erased_at is not None:
-        raise TokenError("The data behind this link has been erased.")
     return subject
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import Connection, and_, delete, insert, or_, select, update
 from portal.backend.consent.status import ALLOWING, latest_entries_query, status_of
 from portal.backend.photos.face_templates import delete_biometrics, has_template  # noqa: F401 - re-exported
 from portal.backend.photos.vision.faces import FaceAnalyzer
-from portal.backend.photos.vision.intake import prepare_image
+from portal.backend.photos.vision.intake import prepare_selfie
 from portal.backend.photos.vision.matching import classify, pack, rank, unpack
 from portal.backend.platform.actors import Actor
 from portal.backend.platform.db.schema import assets, detections, organisation, purposes, subject_templates, subjects
@@ -52,15 +52,17 @@ def _matching_allowed(conn: Connection, subject_id: str, now: datetime) -> bool:
 
 def check_selfie(image: bytes, *, analyzer: FaceAnalyzer, max_pixels: int) -> np.ndarray:
     """The template of the one face in a selfie, or ValidationError saying what is wrong with it."""
-    prepared = prepare_image(image, max_pixels=max_pixels, filename="selfie")
-    found = analyzer.detect(prepared.image)
+    # Capped and decoded reduced: a selfie comes from anyone, and a 60-megapixel PNG must not cost seconds and
+    # hundreds of megabytes of a public server.
+    selfie = prepare_selfie(image, max_pixels=max_pixels)
+    found = analyzer.detect(selfie)
     # Faint detections (badges, patterns) must not make a good selfie look crowded; real faces score far higher.
     faces = [f for f in found if f.score is None or f.score >= SELFIE_MIN_SCORE] or found[:1]
     if not faces:
         raise ValidationError("No face was found in the selfie. Take it facing the camera, in good light.")
     if len(faces) > 1:
         raise ValidationError(f"The selfie shows {len(faces)} faces; it must show only yours.")
-    return analyzer.describe(prepared.image, [faces[0].box])[0]
+    return analyzer.describe(selfie, [faces[0].box])[0]
 
 
 def enrol_template(conn: Connection, *, subject_id: str, template: np.ndarray, now: datetime) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import os
 import re
 import tomllib
@@ -93,6 +94,25 @@ SETTINGS: tuple[Setting, ...] = (
         "0.0",
         "Face distance at or below which a match is confirmed without staff (0 = never).",
     ),
+    Setting(
+        "ledger_key",
+        "",
+        "Ed25519 key that signs the ledger head (PEM file path, or base64); made in data_dir when unset outside "
+        "production, required in production.",
+        secret=True,
+    ),
+    Setting(
+        "ledger_public_key",
+        "",
+        "Public half of the ledger key (PEM file path, or base64), for a `ledger verify` that holds no private key.",
+    ),
+    Setting("app_role", "portal_app", "PostgreSQL role `db upgrade` creates for the portal: data access only, no DDL."),
+    Setting(
+        "app_role_password",
+        "",
+        "Password `db upgrade` gives that role so the portal can sign in as it; empty leaves it NOLOGIN.",
+        secret=True,
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -124,6 +144,10 @@ class Settings:
     yolo_weights: str = _BY_NAME["yolo_weights"].default
     match_threshold: str = _BY_NAME["match_threshold"].default
     auto_confirm_threshold: str = _BY_NAME["auto_confirm_threshold"].default
+    ledger_key: str = field(default=_BY_NAME["ledger_key"].default, repr=False)
+    ledger_public_key: str = _BY_NAME["ledger_public_key"].default
+    app_role: str = _BY_NAME["app_role"].default
+    app_role_password: str = field(default=_BY_NAME["app_role_password"].default, repr=False)
     extra: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
     @property
@@ -160,11 +184,8 @@ class Settings:
         if self.hosted:
             self._validate_hosted()
         if self.is_production:
-            if self.secret_key == DEMO_SECRET or len(self.secret_key) < 32 or is_placeholder(self.secret_key):
-                raise ConfigError(
-                    "PORTAL_SECRET_KEY is missing or is the demo secret; production needs a random value "
-                    "of at least 32 characters (for example: python -c 'import secrets; print(secrets.token_urlsafe(48))')."
-                )
+            if problem := secret_problem(self.secret_key):
+                raise ConfigError(f"{problem} (production).")
             if not self.base_url.startswith("https://"):
                 raise ConfigError("PORTAL_BASE_URL must start with https:// in production (R14: HTTPS only).")
             if self.demo_data:
@@ -189,11 +210,8 @@ class Settings:
     def _validate_hosted(self) -> None:
         """Hosted mode (Supabase Storage or Auth) starts only with every secret it needs, none a demo value."""
         names = {s.name: s.names for s in SETTINGS}
-        if self.secret_key == DEMO_SECRET or len(self.secret_key) < 32 or is_placeholder(self.secret_key):
-            raise ConfigError(
-                "PORTAL_SECRET_KEY is missing or is the demo secret; hosted mode needs a random value of at least "
-                "32 characters (python -c 'import secrets; print(secrets.token_urlsafe(48))')."
-            )
+        if problem := secret_problem(self.secret_key):
+            raise ConfigError(f"{problem} (hosted mode).")
         if not self.supabase_url or is_placeholder(self.supabase_url):
             raise ConfigError(
                 f"{names['supabase_url']} is missing: hosted mode needs the project URL, https://<ref>.supabase.co "
@@ -235,6 +253,41 @@ class Settings:
                 "PORTAL_DATABASE_URL is a SQLite file, but hosted mode in production needs the shared PostgreSQL "
                 "(the Supabase connection string), or replicas would each keep their own data."
             )
+
+
+# The secret-key rule: long, made of many different characters, and >= 128 bits estimated from character classes.
+SECRET_MIN_LENGTH = 32
+SECRET_MIN_DISTINCT = 10
+SECRET_MIN_BITS = 128
+SECRET_RULE = (
+    f"at least {SECRET_MIN_LENGTH} characters, at least {SECRET_MIN_DISTINCT} different characters, and at least "
+    f"{SECRET_MIN_BITS} bits estimated as length x log2(size of the character classes used: 26 lower-case, "
+    "26 upper-case, 10 digits, 33 other)"
+)
+_SECRET_HOWTO = "python -c 'import secrets; print(secrets.token_urlsafe(48))'"  # noqa: S105 - a command, not a key
+
+
+def secret_bits(secret: str) -> float:
+    """Estimated entropy of a secret: length x log2(character-class pool); 0 with fewer than 10 distinct characters."""
+    # Length alone accepts 'sss…s'; the pool alone accepts 'abab…': demanding distinct characters closes both.
+    if len(set(secret)) < SECRET_MIN_DISTINCT:
+        return 0.0
+    pool = (
+        26 * any(c.islower() and c.isascii() for c in secret)
+        + 26 * any(c.isupper() and c.isascii() for c in secret)
+        + 10 * any(c.isdigit() and c.isascii() for c in secret)
+        + 33 * any(not c.isascii() or not c.isalnum() for c in secret)
+    )
+    return len(secret) * math.log2(pool) if pool > 1 else 0.0
+
+
+def secret_problem(secret: str) -> str | None:
+    """Why a secret key must not sign tokens (demo value, placeholder, too short or too guessable), or None."""
+    if secret == DEMO_SECRET or not secret or is_placeholder(secret):
+        return f"PORTAL_SECRET_KEY is missing or is the demo secret; set a random value ({_SECRET_HOWTO})"
+    if len(secret) < SECRET_MIN_LENGTH or secret_bits(secret) < SECRET_MIN_BITS:
+        return f"PORTAL_SECRET_KEY is too weak: it needs {SECRET_RULE}; for example {_SECRET_HOWTO}"
+    return None
 
 
 def is_placeholder(value: str) -> bool:

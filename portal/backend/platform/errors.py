@@ -51,6 +51,15 @@ class TokenError(PortalError):
     """A link or QR token that is forged, expired, revoked or malformed."""
 
 
+class SubjectErased(TokenError):
+    """A personal link of a person who has been erased: nothing is left to show, and no new link can be made."""
+
+    def __init__(self, locale: str) -> None:
+        super().__init__("The data behind this link has been erased.")
+        # The person's language (kept after erasure, it identifies no one), to say so in their words.
+        self.locale = locale
+
+
 class AuthError(PortalError):
     """Sign-in failed or the account may not do this."""
 

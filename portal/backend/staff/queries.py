@@ -17,7 +17,7 @@ from portal.backend.platform.organisation import (
     get_organisation,
 )
 from portal.backend.platform.runtime import Portal
-from portal.backend.staff.accounts import StaffUser, get_user_by_email, list_users
+from portal.backend.staff.accounts import StaffUser, account_or_none, demo_users, get_user_by_email, list_users
 from portal.backend.staff.audit import recent
 from portal.backend.staff.sessions import StaffSession
 
@@ -29,7 +29,9 @@ __all__ = [
     "Organisation",
     "StaffSession",
     "StaffUser",
+    "account",
     "audit_log",
+    "demo_accounts",
     "list_staff",
     "organisation",
     "staff_actor",
@@ -71,6 +73,18 @@ def list_staff(portal: Portal) -> list[StaffUser]:
     """Every staff account, active or not."""
     with portal.db.read() as conn:
         return list_users(conn)
+
+
+def account(portal: Portal, *, user_id: int) -> StaffUser | None:
+    """The account with this id as the database holds it now (role, active), or None when it is gone."""
+    with portal.db.read() as conn:
+        return account_or_none(conn, user_id)
+
+
+def demo_accounts(portal: Portal) -> list[StaffUser]:
+    """The demo accounts (public passwords) still in the database; production refuses to start while any exists."""
+    with portal.db.read() as conn:
+        return demo_users(conn)
 
 
 def organisation(portal: Portal) -> Organisation:

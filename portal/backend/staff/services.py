@@ -16,7 +16,17 @@ from portal.backend.platform.organisation import Organisation
 from portal.backend.platform.organisation import save_organisation as _save_organisation
 from portal.backend.platform.runtime import Portal
 from portal.backend.staff import sessions as _sessions
-from portal.backend.staff.accounts import StaffUser, change_account, create_user, get_user, get_user_by_email
+from portal.backend.staff.accounts import (
+    DEMO_EMAILS,
+    StaffUser,
+    change_account,
+    create_user,
+    get_user,
+    get_user_by_email,
+    list_users,
+    remove_user,
+    set_password,
+)
 from portal.backend.staff.audit import audit
 from portal.backend.staff.roles import require
 from portal.backend.staff.sessions import StaffSession
@@ -27,8 +37,12 @@ __all__ = [
     "StaffUser",
     "add_staff",
     "deactivate_staff",
+    "disable_staff",
+    "enable_staff",
+    "remove_demo_accounts",
     "renew_session",
     "save_organisation",
+    "set_staff_password",
     "set_staff_role",
     "sign_in",
     "sign_out",
@@ -101,7 +115,7 @@ def set_staff_role(
     return after
 
 
-def deactivate_staff(
+def disable_staff(
     portal: Portal,
     *,
     actor: Actor,
@@ -109,13 +123,94 @@ def deactivate_staff(
     email: str | None = None,
     now: datetime | None = None,
 ) -> StaffUser:
-    """Disable a staff account (admins only): it can no longer sign in or act; its history stays."""
-    require(actor, "admin", to="deactivate staff accounts")
+    """Disable a staff account (admins only): it can no longer sign in or act, and an open session ends on its next
+    click; its history stays. Audited as `deactivate_staff`."""
+    require(actor, "admin", to="disable staff accounts")
     now = now or utcnow()
     with portal.db.write() as conn:
         user = change_account(conn, _target(conn, user_id=user_id, email=email), active=False)
         audit(conn, actor=actor.ref, action="deactivate_staff", target_type="staff", target_id=str(user.id), now=now)
     return user
+
+
+# The name the pages and CLI used before `staff disable | enable` existed.
+deactivate_staff = disable_staff
+
+
+def enable_staff(
+    portal: Portal,
+    *,
+    actor: Actor,
+    user_id: int | None = None,
+    email: str | None = None,
+    now: datetime | None = None,
+) -> StaffUser:
+    """Enable a disabled staff account again (admins only); audited as `enable_staff`."""
+    require(actor, "admin", to="enable staff accounts")
+    now = now or utcnow()
+    with portal.db.write() as conn:
+        user = _target(conn, user_id=user_id, email=email)
+        if user.email in DEMO_EMAILS and portal.settings.is_production:
+            raise ValidationError(f"{user.email} is a demo account with a public password; remove it instead.")
+        user = change_account(conn, user, active=True)
+        audit(conn, actor=actor.ref, action="enable_staff", target_type="staff", target_id=str(user.id), now=now)
+    return user
+
+
+def set_staff_password(
+    portal: Portal,
+    *,
+    actor: Actor,
+    password: str,
+    user_id: int | None = None,
+    email: str | None = None,
+    now: datetime | None = None,
+) -> StaffUser:
+    """Give an embedded account a new password (admins only; the password itself is never logged); audited as
+    `set_staff_password`. In hosted mode Supabase Auth holds passwords, so this refuses."""
+    require(actor, "admin", to="set staff passwords")
+    if portal.settings.auth_backend == "supabase":
+        raise ValidationError(
+            "Passwords live in Supabase Auth in hosted mode: reset it there (Authentication, Users, Send password "
+            "recovery)."
+        )
+    now = now or utcnow()
+    with portal.db.write() as conn:
+        user = _target(conn, user_id=user_id, email=email)
+        set_password(conn, user, password)
+        audit(conn, actor=actor.ref, action="set_staff_password", target_type="staff", target_id=str(user.id), now=now)
+    return user
+
+
+def remove_demo_accounts(portal: Portal, *, actor: Actor, now: datetime | None = None) -> list[str]:
+    """Remove the demo accounts (public passwords) so production may start (admins only): deleted, or, where rows
+    point at one, stripped of e-mail and password and disabled. Audited as `remove_demo_account`; returns the
+    e-mails removed."""
+    require(actor, "admin", to="remove the demo accounts")
+    now = now or utcnow()
+    removed: list[str] = []
+    with portal.db.write() as conn:
+        found = [u for u in list_users(conn) if u.email in DEMO_EMAILS]
+        if actor.staff_id is not None and actor.staff_id in {u.id for u in found}:
+            raise ValidationError(
+                "You are signed in with a demo account: create your own admin account, sign in with it, and remove "
+                "the demo accounts from there."
+            )
+        for user in found:
+            if user.active:
+                change_account(conn, user, active=False)  # refuses to leave the portal without an active admin
+            how = remove_user(conn, user)
+            audit(
+                conn,
+                actor=actor.ref,
+                action="remove_demo_account",
+                target_type="staff",
+                target_id=str(user.id),
+                now=now,
+                detail={"email": user.email, "how": how},
+            )
+            removed.append(user.email)
+    return removed
 
 
 def save_organisation(

@@ -19,11 +19,19 @@ from portal.backend.platform.db.engine import Database
 from portal.backend.platform.db.schema import staff_users
 from portal.backend.platform.db.types import utcnow
 from portal.backend.platform.errors import AuthError, PortalError, SessionExpired
-from portal.backend.staff.accounts import StaffUser, authenticate
+from portal.backend.staff.accounts import (
+    StaffUser,
+    account_or_none,
+    authenticate,
+    check_sign_in_input,
+    record_sign_in,
+    refuse_if_throttled,
+    throttle_error,
+)
 from portal.backend.staff.audit import audit
 
 if TYPE_CHECKING:  # supabase-py is loaded only in hosted mode
-    from portal.backend.platform.hosted import SupabaseAuth
+    from portal.backend.platform.hosted import AuthTokens, SupabaseAuth
 
 log = logging.getLogger(__name__)
 # Renew a Supabase access token this long before it lapses, so a page run never works with an expired one.
@@ -66,7 +74,7 @@ def _portal_user(db: Database, email: str, *, now: datetime, via: str) -> StaffU
             user = None
         else:
             conn.execute(update(staff_users).where(staff_users.c.id == row.id).values(last_sign_in_at=now))
-            audit(conn, actor=Actor.staff(row.id, row.role).ref, action="sign_in", now=now, detail={"via": via})
+            record_sign_in(conn, email=email, actor=Actor.staff(row.id, row.role).ref, ok=True, now=now, via=via)
             user = StaffUser(
                 id=row.id, email=row.email, display_name=row.display_name, role=row.role, active=row.active
             )
@@ -78,6 +86,20 @@ def _portal_user(db: Database, email: str, *, now: datetime, via: str) -> StaffU
     return user
 
 
+def _supabase_password(settings: Settings, db: Database, *, email: str, password: str, now: datetime) -> AuthTokens:
+    """Ask Supabase Auth, behind the same per-e-mail throttle as embedded sign-in; failures are audited."""
+    with db.write() as conn:
+        until = refuse_if_throttled(conn, email=email, actor="unknown", now=now)
+    if until is not None:
+        raise throttle_error(until, now)
+    try:
+        return _supabase(settings).sign_in(email, password)
+    except AuthError:
+        with db.write() as conn:
+            record_sign_in(conn, email=email, actor="unknown", ok=False, now=now, via="supabase")
+        raise
+
+
 def sign_in(
     settings: Settings, db: Database, *, email: str, password: str, now: datetime | None = None
 ) -> StaffSession:
@@ -87,8 +109,8 @@ def sign_in(
     if settings.auth_backend != "supabase":
         user = authenticate(db, email=email, password=password, now=now)
         return StaffSession(user=user, provider="embedded", started_at=now, expires_at=ends, ends_at=ends)
-    auth = _supabase(settings)
-    tokens = auth.sign_in(email, password)
+    mail = check_sign_in_input(email, password)
+    tokens = _supabase_password(settings, db, email=mail, password=password, now=now)
     try:
         user = _portal_user(db, tokens.email, now=now, via="supabase")
     except AuthError:
@@ -105,11 +127,23 @@ def sign_in(
     )
 
 
+def _reread(settings: Settings, db: Database, session: StaffSession) -> StaffSession:
+    """The session with its account as the database holds it now; SessionExpired when disabled or removed."""
+    with db.read() as conn:
+        user = account_or_none(conn, session.user.id)
+    if user is None or not user.active or user.email != session.user.email:
+        _revoke(settings, session.access_token)
+        raise SessionExpired("Your portal account was disabled or removed; ask an admin.")
+    return session if user == session.user else replace(session, user=user)
+
+
 def keep_alive(settings: Settings, db: Database, session: StaffSession, *, now: datetime | None = None) -> StaffSession:
-    """The session, renewed if its Supabase token is about to lapse; SessionExpired when it is over."""
+    """The session with its account re-read (a demotion or disabling counts from the next click), renewed if its
+    Supabase token is about to lapse; SessionExpired when it is over."""
     now = now or utcnow()
     if now >= session.ends_at:
         raise SessionExpired(f"Your session ended after {settings.session_hours} hours; please sign in again.")
+    session = _reread(settings, db, session)
     if now < session.expires_at - RENEW_MARGIN or session.provider != "supabase":
         return session
     if not session.refresh_token:

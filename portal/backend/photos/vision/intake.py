@@ -27,6 +27,14 @@ EXIF_IFD = 0x8769
 DATETIME_ORIGINAL = 36867
 _ALPHA_MODES = {"RGBA", "RGBa", "LA", "La", "PA"}
 _SIXTEEN_BIT_MODES = {"I;16", "I;16L", "I;16B", "I;16N"}
+# Selfies come from anyone on the public form, so they get their own, tighter limits. A JPEG is decoded at 1/2, 1/4
+# or 1/8 scale straight from the file (Pillow's draft), so even a 50-megapixel phone photo costs little; other
+# formats must be decoded in full, and 16 megapixels (48 MB of RGB) covers any front camera's output.
+SELFIE_MAX_PIXELS_JPEG = 50_000_000
+SELFIE_MAX_PIXELS = 16_000_000
+# The longer side a selfie is reduced to: far more than a face needs (detection runs on 1600 pixels).
+SELFIE_SIDE = 2048
+_DRAFT_FORMATS = {"JPEG", "MPO"}
 
 
 def prepare_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, filename: str = "") -> PreparedImage:
@@ -56,6 +64,39 @@ def prepare_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, filename
         size_bytes=len(data),
         taken_at=taken_at,
     )
+
+
+def prepare_selfie(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """A selfie as an oriented RGB image whose longer side is at most SELFIE_SIDE, decoded reduced where possible."""
+    label = "The selfie"
+    if not data:
+        raise ImageRejected(f"{label} is empty (0 bytes). Take it again or choose another photo.")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        img = _open(data, label, max_pixels)
+        try:
+            draft = img.format in _DRAFT_FORMATS
+            limit = min(max_pixels, SELFIE_MAX_PIXELS_JPEG if draft else SELFIE_MAX_PIXELS)
+            width, height = img.size
+            if width <= 0 or height <= 0:
+                raise ImageRejected(f"{label} has no pixels ({width}×{height}). Take it again.")
+            if width * height > limit:
+                # Refused from the header, before a single pixel is decoded.
+                raise ImageRejected(
+                    f"{label} is {width}×{height} pixels ({width * height / 1e6:.1f} megapixels); a selfie may "
+                    f"have at most {limit / 1e6:.0f} megapixels. Take it with the camera button, or choose a "
+                    "smaller photo."
+                )
+            if draft:
+                # The decoder scales by 1/2, 1/4 or 1/8 while reading, to no less than the requested size.
+                img.draft(None, (SELFIE_SIDE, SELFIE_SIDE))
+            _decode_first_frame(img, label)
+            rgb = _convert(_orient(img, label), label)
+        finally:
+            img.close()
+    # Pillow's thumbnail first shrinks by an integer factor with reduce(), which is cheap, then resamples.
+    rgb.thumbnail((SELFIE_SIDE, SELFIE_SIDE), Image.Resampling.BILINEAR, reducing_gap=2.0)
+    return rgb
 
 
 def _open(data: bytes, label: str, max_pixels: int) -> Image.Image:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from portal.backend.platform.errors import ConfigError, DatabaseUnavailable
 
 _WRITE = "portal_write"
+_log = logging.getLogger(__name__)
 
 
 def safe_url(url: str) -> str:
@@ -53,6 +55,39 @@ class Database:
             conn = raw.execution_options(**{_WRITE: True})
             with conn.begin():
                 yield conn
+
+    def scrub(self, tables: Sequence[str], *, full: bool = False) -> None:
+        """Make rows just overwritten or deleted in `tables` unreadable in the database files (after an erasure).
+
+        SQLite (with secure_delete) zeroes them in the main file; the write-ahead log still holds the old pages until
+        a checkpoint, so the log is checkpointed and truncated. PostgreSQL keeps old row versions until VACUUM prunes
+        them, which it can only do once no open transaction still sees them and only as the tables' owner (others
+        get a warning, not an error); a pruned row's bytes can stay in the page's free space, so `full` rewrites
+        the tables (VACUUM FULL: a short exclusive lock, given up after 30 s), as the daily job does after erasures.
+        Both run outside any transaction; failures are logged and left to the next run, never raised into the
+        erasure that already committed.
+        """
+        try:
+            if self.dialect == "sqlite":
+                raw = self.engine.raw_connection()
+                try:
+                    raw.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+                finally:
+                    raw.close()
+                return
+            names = [t for t in tables if t.isidentifier()]
+            if names:
+                with self.engine.connect() as conn:
+                    auto = conn.execution_options(isolation_level="AUTOCOMMIT")
+                    if full:
+                        auto.exec_driver_sql("SET lock_timeout = '30s'")
+                    auto.exec_driver_sql(f"VACUUM {'FULL ' if full else ''}{', '.join(names)}")
+                    if full:
+                        auto.exec_driver_sql("RESET lock_timeout")
+        except (DBAPIError, sqlite3.Error) as exc:
+            _log.warning(
+                "Scrubbing %s after an erasure failed (the next daily run retries): %s", safe_url(self.url), exc
+            )
 
     def ping(self) -> None:
         """Raise DatabaseUnavailable unless the database answers."""
@@ -150,6 +185,8 @@ def _configure_sqlite(engine: Engine) -> None:
         cur.execute("PRAGMA busy_timeout=60000")
         _enable_wal(cur)
         cur.execute("PRAGMA synchronous=NORMAL")
+        # Deleted and overwritten content is zeroed in the file, not left in free space (erasure, Art. 17).
+        cur.execute("PRAGMA secure_delete=ON")
         cur.close()
 
     @event.listens_for(engine, "begin")

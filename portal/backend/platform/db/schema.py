@@ -164,6 +164,18 @@ subjects = Table(
 )
 Index("ix_subjects_display_name", subjects.c.display_name)
 
+# Personal text that proves a consent but must not outlive the person (R12, Art. 17): the ledger's evidence holds
+# only HMACs under this per-person salt; erasure deletes the row, so the HMACs can no longer be linked to anyone.
+subject_private = Table(
+    "subject_private",
+    metadata,
+    Column("subject_id", String(36), ForeignKey("subjects.id"), primary_key=True),
+    Column("salt", String(64), nullable=False),
+    # JSON object: HMAC of a note -> the note's text (a note on a paper form, a staff entry).
+    Column("notes", Text, nullable=False, server_default="{}"),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
 subject_links = Table(
     "subject_links",
     metadata,
@@ -325,6 +337,26 @@ ledger_head = Table(
     CheckConstraint("id = 1", name="single_row"),
 )
 
+# Every head the portal ever signed (append-only): an Ed25519 signature, with a key held outside the database, over
+# the head's seq and hash, the head it extended and the previous signature's digest. Whoever holds the database but
+# not the key cannot sign a rewritten chain; kept for ever, so moving the head back to an older one shows.
+ledger_heads = Table(
+    "ledger_heads",
+    metadata,
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False),
+    Column("entry_hash", String(64), nullable=False),
+    # The head this append extended: equal to the previous signed head unless someone moved it behind our back.
+    Column("base_seq", BigInteger().with_variant(Integer, "sqlite"), nullable=False),
+    Column("base_hash", String(64), nullable=False),
+    # SHA-256 (hex) of the previous signed head's signature; empty for the first.
+    Column("prev_signature", String(64), nullable=False, server_default=""),
+    Column("key_id", String(16), nullable=False),
+    Column("signed_at", UTCDateTime, nullable=False),
+    # True only for the head signed when an existing ledger was first put under signatures (migration 0007).
+    Column("adopted", Boolean, nullable=False, server_default="0"),
+    Column("signature", String(100), nullable=False),
+)
+
 outbox = Table(
     "outbox",
     metadata,
@@ -368,4 +400,4 @@ receipts = Table(
 Index("ix_receipts_subject", receipts.c.subject_id, receipts.c.created_at)
 Index("ix_receipts_state", receipts.c.state)
 
-APPEND_ONLY_TABLES = ("consent_ledger", "purpose_texts")
+APPEND_ONLY_TABLES = ("consent_ledger", "purpose_texts", "ledger_heads")
