@@ -28,6 +28,7 @@ from sqlalchemy import insert, make_url, text, update
 from bench.databases import add_database_options, each_database
 from portal.backend.consent import ledger
 from portal.backend.consent.records import Context, Decision
+from portal.backend.platform import signing
 from portal.backend.platform.db import migrate
 from portal.backend.platform.db.engine import Database
 from portal.backend.platform.db.schema import asset_uses, assets, consent_ledger, detections, ledger_head, subjects
@@ -149,6 +150,8 @@ def fill(db: Database, scale: float) -> dict[str, int]:
         if rows:
             conn.execute(insert(consent_ledger), rows)
         conn.execute(update(ledger_head).values(seq=seq, entry_hash=prev))
+        # The bulk-written chain gets its head signed once, as an upgraded ledger does (revision 0007).
+        ledger.adopt_unsigned_head(conn, signing.signing_key_for(conn), now=NOW)
     return {"assets": n_assets, "detections": n_assets * 3, "subjects": n_subjects, "ledger events": n_events}
 
 
