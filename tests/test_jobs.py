@@ -69,3 +69,22 @@ def test_concurrent_job_runs_write_each_expiry_once(db: Database, tmp_path: Path
     assert _count(db, action="expired") == 2
     assert _count(db, kind="digest") == 2
     assert ledger.verify(db).ok
+
+
+def test_the_digest_carries_the_signed_head_and_anchors_the_ledger(db: Database, tmp_path: Path) -> None:
+    """A manager's digest holds the newest signed head, and `ledger verify --anchor` reads it as an anchor (the
+    rollbacks an anchor reveals are in tests/test_ledger_tamper.py)."""
+    import json
+
+    from portal.cli import main as cli_main
+
+    now = datetime.now(UTC)
+    seed_demo(db, now=now)
+    run_jobs(db, now=now, blobs=tmp_path)
+    with db.read() as conn:
+        payload = json.loads(conn.execute(select(outbox.c.payload).where(outbox.c.kind == "digest")).scalars().first())
+        newest = ledger.latest_signed_head(conn)
+    assert newest is not None and payload["ledgerHead"] == newest.to_json()
+    anchor = tmp_path / "digest.json"
+    anchor.write_text(json.dumps(payload))
+    assert cli_main(["ledger", "verify", "--anchor", str(anchor), "--database-url", db.url]) == 0

@@ -136,6 +136,10 @@ def manager_digests(conn: Connection, *, now: datetime, window_days: int) -> int
     """One digest per manager and day with the risk figures the dashboard shows."""
     made = 0
     figures = [f.__dict__ for f in summary(conn, now=now, warning_days=window_days)]
+    head = ledger.latest_signed_head(conn)
+    # The signed head travels in the digest: an anchor outside the database (a mailbox) that a later rollback of the
+    # ledger cannot reach (`ledger verify --anchor` reads a digest's ledgerHead).
+    payload: dict[str, Any] = {"risk": figures, "ledgerHead": head.to_json() if head else None}
     managers = (
         conn.execute(
             select(staff_users.c.email).where(
@@ -152,7 +156,7 @@ def manager_digests(conn: Connection, *, now: datetime, window_days: int) -> int
                 kind="digest",
                 now=now,
                 recipient=email,
-                payload={"risk": figures},
+                payload=payload,
                 dedupe_key=f"digest:{email}:{now.date().isoformat()}",
             )
             is not None
