@@ -23,6 +23,7 @@ from portal.backend.photos.assets import asset_detections, get_asset, ingest
 from portal.backend.photos.services import link_face, publish_photo
 from portal.backend.photos.vision.schemas import Box
 from portal.backend.platform.actors import Actor
+from portal.backend.platform.db import migrate
 from portal.backend.platform.db.engine import Database
 from portal.backend.platform.db.schema import consent_ledger, outbox, subjects
 from portal.backend.platform.errors import ConsentStateError, TokenError
@@ -182,10 +183,11 @@ def test_an_erased_persons_link_says_erased_not_ask_for_a_new_one(scene: dict) -
     assert caught.value.locale == "en"
 
 
-def test_sqlite_zeroes_deleted_content(db: Database) -> None:
+def test_sqlite_zeroes_deleted_content(tmp_path: Path) -> None:
+    """secure_delete is SQLite's (PostgreSQL's old row versions are covered by VACUUM in test_erasure_complete)."""
     from sqlalchemy import text
 
-    if db.dialect != "sqlite":
-        pytest.skip("secure_delete is SQLite's; PostgreSQL is covered by VACUUM in test_erasure_complete")
+    db = Database(f"sqlite:///{tmp_path / 'portal.db'}")
+    migrate.upgrade(db)
     with db.read() as conn:
         assert conn.execute(text("PRAGMA secure_delete")).scalar() == 1

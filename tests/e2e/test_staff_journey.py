@@ -88,6 +88,7 @@ def test_staff_review_then_the_dashboard_follows_a_withdrawal(  # type: ignore[n
     page.get_by_role("textbox", name="Name").fill("Autumn gala")
     page.get_by_role("textbox", name="Place").fill("Lund, Kulturen")
     page.get_by_role("button", name="Create event").click()
+    page.get_by_role("heading", name="Autumn gala").wait_for()  # the run that wrote the event has finished
     settle(page)
     with db.read() as conn:
         gala = conn.execute(select(events.c.id).where(events.c.name == "Autumn gala")).scalar_one()

@@ -138,6 +138,7 @@ def test_qr_form_link_and_withdrawal_on_a_phone(live_portal: LivePortal, browser
         assert critical_assets(conn) == []  # nobody identifiable left in the published photo
     assert erased.erased_at is not None and erased.display_name != "Eva Example"
     page.goto(link)
+    page.get_by_text("The data behind this link has been erased").wait_for()
     settle(page)
     assert page.get_by_text("Hello Eva Example").count() == 0
     assert page.locator("[data-testid='stAlert']").count() >= 1
