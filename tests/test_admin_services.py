@@ -28,7 +28,7 @@ from portal.backend.risk.services import rebuild_risk_index
 from portal.backend.staff.accounts import create_user
 from portal.backend.staff.queries import audit_log as audit_lines
 from portal.backend.staff.queries import organisation
-from portal.backend.staff.services import add_staff, deactivate_staff, save_organisation, set_staff_role
+from portal.backend.staff.services import add_staff, disable_staff, save_organisation, set_staff_role
 from portal.cli import main as cli_main
 from tests.conftest import APP
 from tests.seeded import SeededPortal
@@ -163,8 +163,8 @@ def test_roles_change_audited_and_the_last_admin_stays(admin_portal: Portal) -> 
     with pytest.raises(ValidationError, match="last active admin"):
         set_staff_role(admin_portal, actor=admin, user_id=admin.staff_id, role="staff")
     with pytest.raises(ValidationError, match="last active admin"):
-        deactivate_staff(admin_portal, actor=admin, user_id=admin.staff_id)
-    gone = deactivate_staff(admin_portal, actor=admin, user_id=sam.staff_id)
+        disable_staff(admin_portal, actor=admin, user_id=admin.staff_id)
+    gone = disable_staff(admin_portal, actor=admin, user_id=sam.staff_id)
     assert not gone.active
     assert [a["target_id"] for a in _audit(admin_portal.db, "deactivate_staff")] == [str(sam.staff_id)]
 

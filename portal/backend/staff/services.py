@@ -36,7 +36,6 @@ __all__ = [
     "StaffSession",
     "StaffUser",
     "add_staff",
-    "deactivate_staff",
     "disable_staff",
     "enable_staff",
     "remove_demo_accounts",
@@ -131,10 +130,6 @@ def disable_staff(
         user = change_account(conn, _target(conn, user_id=user_id, email=email), active=False)
         audit(conn, actor=actor.ref, action="deactivate_staff", target_type="staff", target_id=str(user.id), now=now)
     return user
-
-
-# The name the pages and CLI used before `staff disable | enable` existed.
-deactivate_staff = disable_staff
 
 
 def enable_staff(
