@@ -8,6 +8,7 @@ The CLI acts with `--as EMAIL`, so its actor is the same staff member as the pag
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ import pytest
 from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
+from portal.backend.consent.queries import verify_ledger
 from portal.backend.consent.services import Decision, change_consent, withdraw_everything
 from portal.backend.ops.bootstrap import attach_portal
 from portal.backend.ops.services import run_daily_jobs
@@ -61,6 +63,7 @@ VOLATILE = {
     "json_key",
     "pdf_key",
     "idempotency_key",
+    "signature",  # a signed ledger head (in the manager digest): Ed25519 over a head whose times differ per run
 }
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _TOKEN = re.compile(r"(link|event)=[A-Za-z0-9_.~%-]+")
@@ -143,7 +146,12 @@ def clones(
         folder.mkdir()
         seeded = demo_templates.clone(request.param, folder)
         made.append(seeded)
-        env = {"PORTAL_DATABASE_URL": seeded.url, "PORTAL_DATA_DIR": str(seeded.data_dir)}
+        env = {
+            "PORTAL_DATABASE_URL": seeded.url,
+            "PORTAL_DATA_DIR": str(seeded.data_dir),
+            # The session's ledger key (tests/conftest.py), which signed the template's heads too.
+            "PORTAL_LEDGER_KEY": os.environ["PORTAL_LEDGER_KEY"],
+        }
         for name, value in env.items():
             monkeypatch.setenv(name, value)
         monkeypatch.chdir(folder)
@@ -352,6 +360,8 @@ def test_the_cli_writes_what_the_service_writes(
     written = _added(by_cli.portal.db, before)
 
     assert written == expected
+    # Both clones' ledgers still verify, signed heads included (one key signed them all).
+    assert verify_ledger(by_service.portal).ok and verify_ledger(by_cli.portal).ok
     # Every action leaves a trace of who did it: an audit row, or (a person's own consent) the ledger.
     assert expected["audit_log"] or expected["consent_ledger"], action
 
