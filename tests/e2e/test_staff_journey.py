@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from playwright.sync_api import expect
 from sqlalchemy import select
 
 from portal.backend.consent.records import Context
@@ -60,10 +61,10 @@ def _open(page, title: str) -> None:  # type: ignore[no-untyped-def]
     settle(page)
 
 
-def _metric(page, label: str) -> str:  # type: ignore[no-untyped-def]
-    """The value shown under a metric's label."""
+def _expect_metric(page, label: str, value: str) -> None:  # type: ignore[no-untyped-def]
+    """Wait until the metric with this label shows this value (a slow machine may still be drawing the page)."""
     metric = page.locator("[data-testid='stMetric']").filter(has_text=label)
-    return metric.locator("[data-testid='stMetricValue']").inner_text().strip()
+    expect(metric.locator("[data-testid='stMetricValue']")).to_have_text(value, timeout=30_000)
 
 
 def test_staff_review_then_the_dashboard_follows_a_withdrawal(  # type: ignore[no-untyped-def]
@@ -137,7 +138,7 @@ def test_staff_review_then_the_dashboard_follows_a_withdrawal(  # type: ignore[n
     # 4. A manager sees no critical photo yet.
     _sign_in(page, live_portal.url, "manager@demo.example", "demo-manager-pass")
     _open(page, "At-risk photos")
-    assert _metric(page, "Critical (published, no basis)") == "0"
+    _expect_metric(page, "Critical (published, no basis)", "0")
 
     # 5. Walter withdraws website consent on his phone, through his personal link.
     phone = page.context.browser.new_page(viewport={"width": 390, "height": 844})
@@ -155,7 +156,7 @@ def test_staff_review_then_the_dashboard_follows_a_withdrawal(  # type: ignore[n
     # (No reload: a reload is a new browser session and signs the manager out, as it should.)
     _open(page, "Overview")
     _open(page, "At-risk photos")
-    assert _metric(page, "Critical (published, no basis)") == "1"
+    _expect_metric(page, "Critical (published, no basis)", "1")
     page.get_by_role("tab", name="Critical").click()
     critical = page.locator("[data-testid='stDataFrame']").filter(has_text="gala-stage.jpg")
     critical.wait_for()

@@ -83,7 +83,8 @@ def test_qr_form_link_and_withdrawal_on_a_phone(live_portal: LivePortal, browser
     page.get_by_text("Hello Eva Example").wait_for()
     settle(page)
     # A typed place is plain text: a word joiner after "https:" keeps Markdown from turning it into a link.
-    assert page.get_by_text(re.compile("https:\u2060?//example\\.org/summer")).count() >= 1
+    # The photo cards come after the greeting; wait for the one that carries the place.
+    page.get_by_text(re.compile("https:\u2060?//example\\.org/summer")).first.wait_for()
     page.locator(".st-key-withdraw_website button").click()
     page.get_by_text("Withdrawn. We have recorded it").wait_for()
     settle(page)
