@@ -33,10 +33,13 @@ def staff_pages(role_can: dict[str, bool]) -> list[st.Page]:
         _page("events", "Events", "📅", "events"),
         _page("capture", "Paper forms", "📝", "capture"),
         _page("assets", "Photos", "🖼️", "photos"),
+        _page("takedowns", "To take down", "🛑", "takedowns"),
     ]
     if role_can["manager"]:
         pages += [
             _page("dashboard", "At-risk photos", "🚦", "dashboard"),
+            _page("retention", "Past retention", "🗄️", "retention"),
+            _page("outbox", "Outbox", "✉️", "outbox"),
             _page("subjects", "Subjects", "👥", "subjects"),
             _page("reports", "Reports", "📄", "reports"),
             _page("audit", "Audit log", "🔍", "audit"),

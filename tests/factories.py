@@ -50,11 +50,13 @@ def make_portal(db: Database, blobs: BlobStore | Path, **settings: object) -> Po
     return Portal(settings=config, db=db, blobs=store)
 
 
-def make_org(db: Database, *, validity_days: int = 365, now: datetime | None = None) -> None:
-    """The demo organisation (not flagged as demo) with the six standard purposes and their texts."""
+def make_org(db: Database, *, validity_days: int = 365, matching: bool = True, now: datetime | None = None) -> None:
+    """The demo organisation (not flagged as demo) with the six standard purposes and their texts; library face
+    matching is on unless `matching` is False (a selfie is refused while it is off)."""
     now = now or utcnow()
+    org = replace(DEMO_ORGANISATION, is_demo=False, consent_validity_days=validity_days, matching_enabled=matching)
     with db.write() as conn:
-        save_organisation(conn, replace(DEMO_ORGANISATION, is_demo=False, consent_validity_days=validity_days), now=now)
+        save_organisation(conn, org, now=now)
         install_standard_purposes(conn, now=now)
 
 

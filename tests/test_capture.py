@@ -133,17 +133,28 @@ def test_bad_input_is_refused_and_nothing_is_written(
 
 def test_a_minor_needs_the_guardian(site: Database) -> None:
     at = _fill(_capture_page(), name="Kim Kid")
-    at.checkbox(key=_key(at, "minor")).check().run()
+    # The birth date on the form makes them a child; no separate tick is needed.
+    at.selectbox(key=_key(at, "birth_month")).set_value(12)
+    at.selectbox(key=_key(at, "birth_year")).set_value(date.today().year - 9).run()
     before = _counts(site)
     at.button(key="paper_submit").click().run()
     assert "Guardian's name is empty" in at.error[0].value and _counts(site) == before
     at.text_input(key=_key(at, "guardian")).input("Pat Parent")
-    at.text_input(key=_key(at, "guardian_how")).input("signed in front of staff, ID card checked")
+    at.button(key="paper_submit").click().run()
+    assert "how the guardian was verified" in at.error[0].value and _counts(site) == before
+    # The method is a choice among staff checks, never free text.
+    assert at.selectbox(key=_key(at, "guardian_how")).options == [
+        "Staff checked the guardian's ID",
+        "Guardian present and known to staff",
+        "Guardian signed the paper form",
+    ]
+    at.selectbox(key=_key(at, "guardian_how")).set_value("signed_paper_form")
     at.button(key="paper_submit").click().run()
     assert not at.error and at.success
     with site.read() as conn:
         kid = conn.execute(select(subjects).where(subjects.c.display_name == "Kim Kid")).one()
-    assert kid.is_minor and kid.guardian_name == "Pat Parent"
+    assert kid.is_minor and kid.guardian_name == "Pat Parent" and kid.guardian_verification == "signed_paper_form"
+    assert (kid.birth_year, kid.birth_month, kid.birth_day) == (date.today().year - 9, 12, None)
 
 
 def test_anonymous_visitors_cannot_enter_paper_forms(site: Database) -> None:

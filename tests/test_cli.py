@@ -102,10 +102,12 @@ def test_subject_lifecycle(demo_url: str) -> None:
         "partners": "unknown",
         "face_matching": "unknown",
     }
-    assert {e["channel"] for e in shown["ledger"]} == {"paper"}
+    # A paper form entered without its scan rests on the staff member's word: channel staff (issue 12, item 7).
+    assert {e["channel"] for e in shown["ledger"]} == {"staff"}
     evidence = json.loads(shown["ledger"][0]["evidence"])
+    assert evidence["act"] == "staff_declaration" and evidence["paper_form"] == "not_scanned"
     # The note is kept out of the ledger (a salted HMAC there; the text is erased with the person).
-    assert evidence["act"] == "signature" and set(evidence["note"]) == {"hmac"} and "form #12" not in str(evidence)
+    assert set(evidence["note"]) == {"hmac"} and "form #12" not in str(evidence)
 
     wd = cli(demo_url, "subjects", "withdraw", sid, "--purpose", "print")
     assert wd.returncode == 0 and "Withdrawn: 1" in wd.stdout

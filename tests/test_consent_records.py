@@ -175,7 +175,7 @@ def test_minor_needs_a_guardian_and_the_record_says_who(org_db: Database) -> Non
         name="Child",
         birth_year=year - 9,
         guardian_name="Parent Person",
-        guardian_verification="ID card checked",
+        guardian_verification="staff_checked_id",
         choices={"internal": True},
     )
     # Sweden's threshold is 13 (R15): a 14-year-old consents alone.
@@ -186,7 +186,7 @@ def test_minor_needs_a_guardian_and_the_record_says_who(org_db: Database) -> Non
         revealed = reveal_evidence(conn, sid, entry.evidence_data)
     # The ledger commits to the guardian with a salted HMAC; the name stays in the erasable tables (Art. 17).
     assert set(entry.evidence_data["guardian"]) == {"hmac"} and "Parent Person" not in entry.evidence
-    assert revealed == ({"name": "Parent Person", "verified_by": "ID card checked"}, None)
+    assert revealed == ({"name": "Parent Person", "verified_by": "staff_checked_id"}, None)
     assert minor_flags[sid] is True and minor_flags[teen] is False
 
 

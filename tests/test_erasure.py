@@ -25,9 +25,9 @@ from portal.backend.photos.vision.schemas import Box
 from portal.backend.platform.actors import Actor
 from portal.backend.platform.db import migrate
 from portal.backend.platform.db.engine import Database
-from portal.backend.platform.db.schema import consent_ledger, outbox, subjects
+from portal.backend.platform.db.schema import consent_ledger, outbox, subjects, takedowns
 from portal.backend.platform.errors import ConsentStateError, TokenError
-from tests.factories import MANAGER, make_portal, make_staff, make_subject
+from tests.factories import MANAGER, OPERATOR, make_portal, make_staff, make_subject
 from tests.imagery import group_photo
 
 SECRET = "s" * 40
@@ -58,8 +58,14 @@ def scene(org_db: Database, tmp_path: Path) -> dict:
     grace_face = max(faces, key=lambda d: d.box.x)  # Grace stands on the right
     astronaut_face = max((d for d in faces if d is not grace_face), key=lambda d: d.score or 0.0)
     link_face(portal, actor=manager, detection_id=grace_face.id, subject_id=grace)
+    # The astronaut is nobody staff know: an admin (the operator) publishes anyway, with a reason.
     use_id = publish_photo(
-        portal, actor=MANAGER, asset_id=asset.id, purpose="website", where="https://example.org/team"
+        portal,
+        actor=OPERATOR,
+        asset_id=asset.id,
+        purpose="website",
+        where="https://example.org/team",
+        override_reason="the astronaut is a picture on the wall",
     )
     return {
         "db": org_db,
@@ -130,7 +136,7 @@ def test_erasure_blurs_unlinks_keeps_proof_and_queues_takedowns(scene: dict) -> 
             .scalars()
             .all()
         )
-        task = conn.execute(select(outbox)).one()
+        task = conn.execute(select(takedowns)).one()
         linked = [d for d in asset_detections(conn, asset.id) if d.subject_id == grace]
     after = Image.open(io.BytesIO(blobs.get(asset.blob_key)))
     assert not blobs.exists(old_key)  # the unblurred original is gone
@@ -139,10 +145,13 @@ def test_erasure_blurs_unlinks_keeps_proof_and_queues_takedowns(scene: dict) -> 
     assert (row.display_name, row.email, row.erased_at is not None) == (None, None, True)
     assert actions == ["given", "given", "withdrawn", "withdrawn"]  # proof kept, withdrawal recorded
     assert ledger.verify(db).ok
-    assert (task.kind, task.asset_id, json.loads(task.payload)["place"]) == (
+    # A takedown task for the place it is published, open until staff end the publication.
+    assert (task.kind, task.asset_id, task.use_id, task.cause, task.closed_at) == (
         "takedown",
         asset.id,
-        "https://example.org/team",
+        scene["use_id"],
+        "erasure",
+        None,
     )
     assert linked == []
     with pytest.raises(TokenError):
@@ -152,7 +161,8 @@ def test_erasure_blurs_unlinks_keeps_proof_and_queues_takedowns(scene: dict) -> 
     with pytest.raises(ConsentStateError, match="erased"):
         export_subject(portal, actor=MANAGER, subject_id=grace)
     with db.read() as conn:
-        assert conn.execute(select(func.count()).select_from(outbox)).scalar_one() == 1
+        assert conn.execute(select(func.count()).select_from(takedowns)).scalar_one() == 1
+        assert conn.execute(select(func.count()).select_from(outbox)).scalar_one() == 0
 
 
 def test_cli_export_and_erase(db_url: str, tmp_path: Path) -> None:

@@ -43,7 +43,13 @@ def test_jobs_expire_ask_renewal_digest_and_are_idempotent(db: Database, tmp_pat
     now = datetime.now(UTC)
     seed_demo(db, now=now)
     with db.write() as conn:
-        publish_text(conn, code="social_media", now=now, texts={"en": TextContent("Social media v2", "New text.")})
+        publish_text(
+            conn,
+            code="social_media",
+            now=now,
+            texts={"en": TextContent("Social media v2", "New text.")},
+            carry_over=("sv",),
+        )
     first = run_jobs(db, now=now, blobs=tmp_path)
     # Liam's two consents lapsed long ago. One renewal request per consent: Noah's website (lapses within
     # 30 days) and the social-media consents of Noah, Anna and Olivia, whose text was replaced.

@@ -11,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 from portal.backend.people.private import reveal_evidence
 from portal.backend.platform.db.engine import Database
 from portal.backend.platform.db.schema import consent_ledger, staff_users, subjects
+from portal.backend.platform.db.types import utcnow
 from portal.backend.staff.audit import audit_count
 from tests.conftest import APP
 
@@ -80,10 +81,23 @@ def test_kiosk_shows_only_the_form_and_no_staff_pages(router: Database) -> None:
         assert audit_count(conn, action="kiosk_start") == 1
 
 
-def test_kiosk_submission_is_recorded_and_the_form_resets_for_the_next_person(router: Database) -> None:
+def _born(at: AppTest, *, year: int = 1990, month: int = 6) -> AppTest:
+    """Fill in the month and year of birth the form asks everyone for (an adult unless told otherwise)."""
+    at.selectbox(key="form_birth_month").set_value(month)
+    at.selectbox(key="form_birth_year").set_value(year)
+    return at
+
+
+def test_kiosk_submission_is_recorded_and_the_form_resets_for_the_next_person(
+    router: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # E-mail is configured (the page only reads the settings; tests/test_mailer.py sends for real).
+    monkeypatch.setenv("PORTAL_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("PORTAL_SMTP_FROM", "consent@example.org")
     at = _staff_in_kiosk()
     at.segmented_control(key="form_locale").set_value("sv").run()
     at.text_input(key="form_name").input("Ylva Ytterkiosk")
+    _born(at)
     at.text_input(key="form_email").input("ylva@example.org")
     at.checkbox(key="agree_website").check()
     at.button(key="form_submit").click().run()
@@ -111,7 +125,9 @@ def test_kiosk_submission_is_recorded_and_the_form_resets_for_the_next_person(ro
     assert "Ylva" not in _texts(at)
 
     # The next person gets their own submission: nothing is mixed up with Ylva's.
+    assert at.selectbox(key="form_birth_year").value is None  # Ylva's birth date is gone too
     at.text_input(key="form_name").input("Nils Next")
+    _born(at)
     at.button(key="form_submit").click().run()
     assert at.title[0].value == "Done, thank you" and "ask Nordlys" in _texts(at)
     with router.read() as conn:
@@ -125,10 +141,18 @@ def test_kiosk_submission_is_recorded_and_the_form_resets_for_the_next_person(ro
 def test_minor_in_kiosk_is_recorded_with_the_guardian(router: Database) -> None:
     at = _staff_in_kiosk()
     at.text_input(key="form_name").input("Kim Kid")
-    at.checkbox(key="form_minor").check().run()
+    _born(at, year=utcnow().year - 9).run()
     at.text_input(key="form_guardian").input("Pat Parent")
     at.checkbox(key="form_guardian_ok").check()
     at.checkbox(key="agree_internal").check()
+    at.button(key="form_submit").click().run()
+    # The staff member must say how they verified the guardian: a choice, never free text.
+    assert "choose how the parent or guardian was verified" in at.error[0].value
+    assert at.selectbox(key="form_guardian_method").options == [
+        "Staff checked the guardian's ID",
+        "Guardian present and known to staff",
+    ]
+    at.selectbox(key="form_guardian_method").set_value("guardian_present")
     at.button(key="form_submit").click().run()
     assert not at.exception and at.success
     with router.read() as conn:
@@ -138,7 +162,8 @@ def test_minor_in_kiosk_is_recorded_with_the_guardian(router: Database) -> None:
     assert {(r.channel, r.actor) for r in rows} == {("kiosk", "guardian")}
     evidence = json.loads(rows[0].evidence)
     assert "Pat Parent" not in rows[0].evidence and set(evidence["guardian"]) == {"hmac"}
-    assert guardian is not None and guardian["name"] == "Pat Parent" and "kiosk" in guardian["verified_by"]
+    assert guardian == {"name": "Pat Parent", "verified_by": "guardian_present"}
+    assert kid.guardian_verification == "guardian_present" and kid.birth_month == 6
     assert evidence["kiosk_staff_id"] == _staff_id(router)
 
 
@@ -168,3 +193,14 @@ def test_guessing_the_exit_password_is_locked_out(router: Database) -> None:
     _end(at, "demo-staff-pass")
     assert "Too many wrong passwords" in at.error[0].value
     assert "kiosk" in at.session_state
+
+
+def test_kiosk_promises_no_email_while_email_is_not_configured(router: Database) -> None:
+    at = _staff_in_kiosk()
+    at.text_input(key="form_name").input("Edna Email")
+    _born(at)
+    at.text_input(key="form_email").input("edna@example.org")
+    at.button(key="form_submit").click().run()
+    assert not at.exception and at.session_state["registered"]["emailed"]  # queued, waiting in the outbox
+    text = _texts(at)
+    assert "e-mail address you gave" not in text and "ask Nordlys" in text

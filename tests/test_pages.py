@@ -116,9 +116,34 @@ def test_staff_cannot_reach_manager_pages(portal_env: Database) -> None:
 
 ROLE_VIEWS = {
     None: {"sign_in"},
-    "staff": {"overview", "events", "capture", "assets"},
-    "manager": {"overview", "events", "capture", "assets", "dashboard", "subjects", "reports", "audit"},
-    "admin": {"overview", "events", "capture", "assets", "dashboard", "subjects", "reports", "audit", "settings"},
+    "staff": {"overview", "events", "capture", "assets", "takedowns"},
+    "manager": {
+        "overview",
+        "events",
+        "capture",
+        "assets",
+        "takedowns",
+        "dashboard",
+        "subjects",
+        "reports",
+        "audit",
+        "retention",
+        "outbox",
+    },
+    "admin": {
+        "overview",
+        "events",
+        "capture",
+        "assets",
+        "takedowns",
+        "dashboard",
+        "subjects",
+        "reports",
+        "audit",
+        "retention",
+        "outbox",
+        "settings",
+    },
 }
 ACCOUNTS = {"staff": "demo-staff-pass", "manager": "demo-manager-pass", "admin": "demo-admin-pass"}
 
@@ -400,7 +425,16 @@ def test_staff_uploads_reviews_links_and_publishes_a_photo(portal_env: Database)
     at.button(key=f"link_{grace.id}").click().run()
     patch = min(faces, key=lambda d: d.score or 0.0)
     at.button(key=f"unid_{patch.id}").click().run()
-    at.selectbox[-1].select("website")
+    at.selectbox[-1].select("website").run()
+    # The astronaut is nobody staff know: the page says so before the button, and publishing is refused.
+    astronaut = next(d for d in faces if d.id not in (grace.id, patch.id))
+    assert any(f"nobody has identified this face (#{astronaut.id})" in w.value for w in at.warning)
+    at.text_input[-1].input("https://example.org/gallery")
+    next(b for b in at.button if b.label == "Record publication").click().run()
+    assert any("cannot be published for website" in e.value for e in at.error)
+    with portal_env.read() as conn:
+        assert current_uses(conn, pair) == []
+    at.button(key=f"unid_{astronaut.id}").click().run()  # a picture on the wall, staff judge
     at.text_input[-1].input("https://example.org/gallery")
     next(b for b in at.button if b.label == "Record publication").click().run()
     assert not at.exception
@@ -436,8 +470,11 @@ def test_admin_settings_publish_a_new_text_version_and_add_staff(portal_env: Dat
     at.switch_page("portal/pages/settings.py").run()
     assert not at.exception
     at.selectbox(key="text_purpose").select("website").run()
-    at.text_area[0].input("We may publish photos of you on our website (new wording).")
-    next(b for b in at.button if b.label == "Publish as a new version").click().run()
+    at.text_area(key="text_body_website_en").input("We may publish photos of you on our website (new wording).")
+    at.checkbox(key="text_keep_website_sv").check()  # every language is published together: Swedish kept as is
+    next(b for b in at.button if b.label == "Preview the change").click().run()
+    at.checkbox(key="text_confirm_website").check().run()  # publishing asks for a confirmation after the preview
+    at.button(key="text_publish_website").click().run()
     assert not at.exception and any("Published version 2" in s.value for s in at.success)
     with portal_env.read() as conn:
         text = current_text(conn, get_purpose(conn, "website").id, "en")

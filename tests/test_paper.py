@@ -174,14 +174,14 @@ def test_minor_with_guardian(paper: dict) -> None:
         name="Kim Kid",
         is_minor=True,
         guardian_name="Pat Parent",
-        guardian_verification="signed in front of staff, ID card checked",
+        guardian_verification="signed_paper_form",
     )
     assert result.subject.is_minor and result.subject.guardian_name == "Pat Parent"
     entry = result.entries[0]
     assert set(entry.evidence_data["guardian"]) == {"hmac"} and "Pat Parent" not in entry.evidence
     with paper["db"].read() as conn:
         guardian, _note = reveal_evidence(conn, result.subject.id, entry.evidence_data)
-    assert guardian == {"name": "Pat Parent", "verified_by": "signed in front of staff, ID card checked"}
+    assert guardian == {"name": "Pat Parent", "verified_by": "signed_paper_form"}
 
 
 def test_scan_is_exported_and_erased(paper: dict) -> None:

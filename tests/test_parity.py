@@ -21,7 +21,13 @@ from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
 from portal.backend.consent.queries import verify_ledger
-from portal.backend.consent.services import Decision, change_consent, withdraw_everything
+from portal.backend.consent.services import (
+    Decision,
+    TextContent,
+    change_consent,
+    publish_purpose_text,
+    withdraw_everything,
+)
 from portal.backend.ops.bootstrap import attach_portal
 from portal.backend.ops.services import run_daily_jobs
 from portal.backend.people.services import (
@@ -31,11 +37,28 @@ from portal.backend.people.services import (
     register_subject,
     view_subject,
 )
-from portal.backend.photos.services import import_photos, link_face, set_matching
+from portal.backend.photos.services import (
+    delete_photo,
+    import_photos,
+    link_face,
+    publish_photo,
+    run_matching,
+    set_matching,
+    unpublish_photo,
+)
 from portal.backend.platform.actors import Actor
 from portal.backend.platform.config import load_settings
 from portal.backend.platform.db.engine import Database
-from portal.backend.platform.db.schema import audit_log, consent_ledger, detections, outbox, receipts, subjects
+from portal.backend.platform.db.schema import (
+    asset_uses,
+    audit_log,
+    consent_ledger,
+    detections,
+    outbox,
+    receipts,
+    subjects,
+    takedowns,
+)
 from portal.backend.platform.runtime import Portal
 from portal.backend.reports.services import art30_record, compliance_report
 from portal.backend.risk.services import rebuild_risk_index
@@ -46,7 +69,13 @@ from tests.conftest import APP, require_postgres
 from tests.imagery import group_photo
 from tests.seeded import DemoTemplates, SeededPortal
 
-TABLES = {"consent_ledger": consent_ledger, "audit_log": audit_log, "receipts": receipts, "outbox": outbox}
+TABLES = {
+    "consent_ledger": consent_ledger,
+    "audit_log": audit_log,
+    "receipts": receipts,
+    "outbox": outbox,
+    "takedowns": takedowns,
+}
 # Columns that differ between two runs of the same action by nature: identities, times, chain hashes, file keys.
 VOLATILE = {
     "id",
@@ -60,6 +89,8 @@ VOLATILE = {
     "processed_at",
     "issued_at",
     "valid_until",
+    "opened_at",
+    "closed_at",
     "json_key",
     "pdf_key",
     "idempotency_key",
@@ -178,6 +209,22 @@ def _unlinked_face(clone: Clone) -> int:
         ).scalar_one()
 
 
+def _past_retention_photo(clone: Clone) -> int:
+    """The first demo photo that is not published, flagged past retention as the daily job would (same in every
+    clone)."""
+    from sqlalchemy import update
+
+    from portal.backend.platform.db.schema import asset_uses, assets
+
+    with clone.portal.db.write() as conn:
+        published = select(asset_uses.c.asset_id).where(asset_uses.c.until.is_(None))
+        asset_id = conn.execute(
+            select(assets.c.id).where(assets.c.id.not_in(published)).order_by(assets.c.id).limit(1)
+        ).scalar_one()
+        conn.execute(update(assets).where(assets.c.id == asset_id).values(retention_flagged_at=assets.c.uploaded_at))
+    return int(asset_id)
+
+
 def _photo(folder: Path) -> Path:
     """A real photo file to import (the same bytes for every entry point)."""
     path = folder.parent / "parity-photo.jpg"
@@ -194,6 +241,45 @@ def _scan(folder: Path) -> Path:
 
         Image.new("RGB", (600, 800), "white").save(path, format="PNG")
     return path
+
+
+def _print_text(folder: Path) -> Path:
+    """A new English text for the print purpose as a JSON file (the same bytes for every entry point)."""
+    path = folder.parent / "parity-print-en.json"
+    if not path.exists():
+        text = {
+            "title": "Printed material",
+            "body": "We may use photos of you in brochures and posters. We now also print them in our yearbook.",
+            "recipients": ["Readers of our printed material"],
+            "data_categories": ["Photo"],
+        }
+        path.write_text(json.dumps(text), encoding="utf-8")
+    return path
+
+
+def _unpublished_photo(clone: Clone) -> int:
+    """The first demo photo with people that is published nowhere (the same in every clone)."""
+    with clone.portal.db.read() as conn:
+        published = select(asset_uses.c.asset_id)
+        return (
+            conn.execute(
+                select(detections.c.asset_id)
+                .where(detections.c.asset_id.not_in(published))
+                .order_by(detections.c.asset_id)
+            )
+            .scalars()
+            .first()
+        )
+
+
+def _publication_to_take_down(clone: Clone) -> int:
+    """The demo publication with an open takedown task (the published photo that lost its basis)."""
+    with clone.portal.db.read() as conn:
+        return (
+            conn.execute(select(takedowns.c.use_id).where(takedowns.c.open_key.is_not(None)).order_by(takedowns.c.id))
+            .scalars()
+            .first()
+        )
 
 
 @dataclass(frozen=True)
@@ -335,6 +421,125 @@ CASES: dict[str, Case] = {
     "risk_rebuild": Case(
         cli=lambda c: ["risk", "rebuild", "--as", ADMIN],
         service=lambda c: rebuild_risk_index(c.portal, actor=c.actor(ADMIN)),
+    ),
+    # parity cases: publications and takedowns (part A)
+    "publish_override": Case(
+        cli=lambda c: [
+            "publications",
+            "add",
+            str(_unpublished_photo(c)),
+            "--purpose",
+            "website",
+            "--where",
+            "https://example.org/parity",
+            "--override-reason",
+            "Parity: published despite the blockers",
+            "--as",
+            ADMIN,
+        ],
+        service=lambda c: publish_photo(
+            c.portal,
+            actor=c.actor(ADMIN),
+            asset_id=_unpublished_photo(c),
+            purpose="website",
+            where="https://example.org/parity",
+            override_reason="Parity: published despite the blockers",
+        ),
+    ),
+    "unpublish_with_task": Case(
+        cli=lambda c: ["publications", "end", str(_publication_to_take_down(c)), "--as", STAFF],
+        service=lambda c: unpublish_photo(c.portal, actor=c.actor(STAFF), use_id=_publication_to_take_down(c)),
+    ),
+    # parity cases: purpose texts and renewals (part B)
+    "publish_purpose_text": Case(
+        cli=lambda c: [
+            "purposes",
+            "publish",
+            "print",
+            "--text-file",
+            str(_print_text(c.folder)),
+            "--locale",
+            "en",
+            "--carry-over",
+            "sv",
+            "--yes",
+            "--as",
+            ADMIN,
+        ],
+        service=lambda c: publish_purpose_text(
+            c.portal,
+            actor=c.actor(ADMIN),
+            code="print",
+            texts={"en": TextContent(**json.loads(_print_text(c.folder).read_text(encoding="utf-8")))},
+            carry_over=["sv"],
+        ),
+    ),
+    "renew": Case(
+        cli=lambda c: ["subjects", "renew", c.ids()["Olivia Karlsson"], "--purpose", "internal", "--as", MANAGER],
+        service=lambda c: change_consent(
+            c.portal,
+            actor=c.actor(MANAGER),
+            subject_id=c.ids()["Olivia Karlsson"],
+            decisions=[Decision(purpose="internal", action="renewed")],
+            channel="staff",
+        ),
+    ),
+    # parity cases: children and guardians (part C)
+    "register_minor": Case(
+        cli=lambda c: [
+            "subjects",
+            "add",
+            "--name",
+            "Kim Kid",
+            "--birth-date",
+            "2016-05-04",
+            "--guardian",
+            "Pat Parent",
+            "--guardian-verification",
+            "staff_checked_id",
+            "--consent",
+            "internal",
+            "--as",
+            MANAGER,
+        ],
+        service=lambda c: register_subject(
+            c.portal,
+            actor=c.actor(MANAGER),
+            channel="staff",
+            name="Kim Kid",
+            birth_year=2016,
+            birth_month=5,
+            birth_day=4,
+            guardian_name="Pat Parent",
+            guardian_verification="staff_checked_id",
+            choices={"internal": True},
+        ),
+    ),
+    "register_paper_unscanned": Case(
+        cli=lambda c: [
+            "subjects",
+            "add",
+            "--name",
+            "Una Unscanned",
+            "--channel",
+            "paper",
+            "--consent",
+            "internal",
+            "--as",
+            STAFF,
+        ],
+        service=lambda c: register_subject(
+            c.portal, actor=c.actor(STAFF), channel="paper", name="Una Unscanned", choices={"internal": True}
+        ),
+    ),
+    # parity cases: matching and retention (part D)
+    "matching_run": Case(
+        cli=lambda c: ["matching", "run", "--as", STAFF],
+        service=lambda c: run_matching(c.portal, actor=c.actor(STAFF)),
+    ),
+    "delete_photo": Case(
+        cli=lambda c: ["assets", "delete", str(_past_retention_photo(c)), "--as", MANAGER],
+        service=lambda c: delete_photo(c.portal, actor=c.actor(MANAGER), asset_id=_past_retention_photo(c)),
     ),
 }
 

@@ -200,7 +200,7 @@ def test_unlink_confirm_and_reject_are_audited_and_keep_the_risk_index(portal: P
 
 
 def test_publish_and_unpublish_are_audited_and_the_risk_index_agrees(portal: Portal, staff: Actor) -> None:
-    bo = make_subject(portal.db, name="Bo Berg", choices={"website": False})
+    bo = make_subject(portal.db, name="Bo Berg", choices={"website": True})
     asset_id, (face,) = _photo(portal.db, n=2)
     services.link_face(portal, actor=staff, detection_id=face, subject_id=bo, now=T0)
     with pytest.raises(ValidationError, match="Say where"):

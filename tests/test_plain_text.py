@@ -138,6 +138,7 @@ def hostile(seeded_portal: SeededPortal) -> dict[str, Any]:
         actor=admin,
         code="internal",
         texts={"en": TextContent(f"Title {HOSTILE}", f"Body {HOSTILE}\n# {HOSTILE_MORE}", [HOSTILE], ("Photo",))},
+        carry_over=("sv",),
     )
     event = create_event(
         portal, actor=admin, name=HOSTILE, date=date.today(), place=HOSTILE_MORE, purpose_codes=["internal", "website"]
@@ -164,7 +165,9 @@ def hostile(seeded_portal: SeededPortal) -> dict[str, Any]:
         ).first()
     assert face is not None
     link_face(portal, actor=admin, detection_id=face.id, subject_id=subject_id)
-    publish_photo(portal, actor=admin, asset_id=face.asset_id, purpose="internal", where=HOSTILE)
+    publish_photo(
+        portal, actor=admin, asset_id=face.asset_id, purpose="internal", where=HOSTILE, override_reason="test photo"
+    )
     with portal.db.write() as conn:
         conn.execute(update(assets).where(assets.c.id == face.asset_id).values(filename=f"{HOSTILE}.jpg"))
         # The signed-in manager's own name, shown in the sidebar.
@@ -220,6 +223,8 @@ def test_public_form_and_personal_page_show_hostile_text_inert(hostile: dict[str
     at.run()
     shown = assert_inert(at, "consent form")
     at.text_input(key="form_name").input(HOSTILE)
+    at.selectbox(key="form_birth_month").set_value(6)
+    at.selectbox(key="form_birth_year").set_value(1990)
     at.checkbox(key="agree_internal").check()
     at.button(key="form_submit").click().run()
     shown += assert_inert(at, "consent form, thank you")

@@ -177,12 +177,14 @@ def test_face_matching_receipt_is_sensitive(org_db: Database) -> None:
     assert "Face template (biometric data)" in _purposes(receipt)["face_matching"]["piiCategory"]
 
 
-def test_refused_face_matching_is_still_sensitive(org_db: Database) -> None:
-    # R24: the receipt involves the biometric purpose even when the answer is no.
-    sid, entries = _register(org_db, {"face_matching": False})
+def test_refused_face_matching_is_not_sensitive(org_db: Database) -> None:
+    # R24: refusing face matching means no biometric data is processed, so the receipt is not sensitive; the
+    # refusal itself is still on it.
+    sid, entries = _register(org_db, {"internal": True, "face_matching": False})
     receipt = _receipt(org_db, sid, entries)
     _assert_valid(receipt.json)
-    assert receipt.json["sensitive"] is True
+    assert receipt.json["sensitive"] is False and "spiCat" not in receipt.json
+    assert _purposes(receipt)["face_matching"]["x-portal"]["action"] == "refused"
 
 
 def test_partners_receipt_names_third_parties(org_db: Database) -> None:
@@ -207,13 +209,13 @@ def test_qr_form_at_event_with_guardian(org_db: Database) -> None:
         event_id=event.id,
         is_minor=True,
         guardian_name="Maria Lind",
-        guardian_verification="ID card checked by staff",
+        guardian_verification="staff_checked_id",
     )
     receipt = _receipt(org_db, sid, entries)
     _assert_valid(receipt.json)
     assert receipt.json["collectionMethod"] == 'QR code form at event Spring "Gala" & Fair'
     proof = _purposes(receipt)["internal"]["x-portal"]
-    assert proof["guardian"] == {"name": "Maria Lind", "verifiedBy": "ID card checked by staff"}
+    assert proof["guardian"] == {"name": "Maria Lind", "verifiedBy": "staff_checked_id"}
 
 
 @pytest.mark.parametrize(
@@ -326,6 +328,7 @@ def test_hostile_text_is_inert(org_db: Database, tmp_path: Path) -> None:
                     data_categories=("Photo",),
                 ),
             },
+            carry_over=("sv",),
             now=NOW,
         )
     context = Context(
@@ -338,7 +341,7 @@ def test_hostile_text_is_inert(org_db: Database, tmp_path: Path) -> None:
         context=context,
         is_minor=True,
         guardian_name="Guardian & Co",
-        guardian_verification=f"{HOSTILE_SCRIPT} ID",
+        guardian_verification="staff_checked_id",
     )
     receipt = _receipt(org_db, sid, entries)
     _assert_valid(receipt.json)
@@ -349,7 +352,7 @@ def test_hostile_text_is_inert(org_db: Database, tmp_path: Path) -> None:
     text = _pdf_text(pdf, tmp_path)
     for literal in (
         'Zoë "Z" O\'Brien & Sons',
-        f"{HOSTILE_SCRIPT} ID",
+        "Staff checked the guardian's ID",  # the method's label, not its code
         f"{HOSTILE_IMG} & box 7",
         "<b>Web</b> & <i>more</i>",
         f"Body {HOSTILE_SCRIPT} {HOSTILE_IMG} & <a href='https://evil.example'>link</a>",

@@ -102,6 +102,7 @@ def test_summary_matches_an_independent_count(org_db: Database) -> None:
         asset_id=a_withdrawn,
         purpose="website",
         where="https://example.org/a",
+        override_reason="at risk already (test)",
         now=T0,
     )
     publish_photo(

@@ -147,6 +147,7 @@ def test_every_service_keeps_the_index_in_step(org_db: Database) -> None:
             code="print",
             now=T0 + 40 * DAY,
             texts={"en": TextContent(title="Print", body="Brochures and posters, now also banners.")},
+            carry_over=("sv",),
         )
     _assert_in_step(org_db, T0 + 41 * DAY)
     run_jobs(org_db, now=T0 + 500 * DAY)  # expiry entries written by the system
@@ -165,6 +166,7 @@ def test_a_replaced_text_puts_photos_at_risk_until_renewed(org_db: Database) -> 
             code="print",
             now=T0 + DAY,
             texts={"en": TextContent(title="Print", body="Printed matter, now sold to third parties.")},
+            carry_over=("sv",),
         )
     with org_db.read() as conn:
         figures = {f.purpose: f for f in summary(conn, now=T0 + 2 * DAY)}
@@ -208,7 +210,13 @@ def test_expiry_windows_events_and_drill_down(org_db: Database) -> None:
         assert later.by_reason == {"unidentified": 1, "expired": 2} and later.expiring_in[30] == 1
         assert len(drill_down(conn, purpose="website", reason="expired", now=T0 + 60 * DAY)) == 2
     publish_photo(
-        portal_of(org_db), actor=OPERATOR, asset_id=elsewhere, purpose="website", where="https://example.org/x", now=T0
+        portal_of(org_db),
+        actor=OPERATOR,
+        asset_id=elsewhere,
+        purpose="website",
+        where="https://example.org/x",
+        override_reason="an unidentified face (test)",
+        now=T0,
     )
     with org_db.read() as conn:
         assert {f.purpose: f.critical for f in summary(conn, now=T0)}["website"] == 1

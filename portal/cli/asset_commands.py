@@ -1,4 +1,5 @@
-"""`assets import | analyze | show | render` and `matching on|off` (vision code is imported only when used)."""
+"""`assets import | analyze | show | render | retention | delete` and `matching on | off | run` (vision code is
+imported only when used)."""
 
 from __future__ import annotations
 
@@ -42,9 +43,29 @@ def register(groups: argparse._SubParsersAction) -> None:
     render.add_argument("--out", type=Path, required=True)
     render.set_defaults(handler=render_command)
 
-    matching = add_common(groups.add_parser("matching", help="switch library face matching on or off"))
-    matching.add_argument("state", choices=("on", "off"))
-    matching.set_defaults(handler=matching_command)
+    retention = add_common(sub.add_parser("retention", help="photos past the retention period (R17), to review"))
+    retention.add_argument("--json", action="store_true")
+    retention.set_defaults(handler=retention_command)
+
+    remove = add_common(
+        sub.add_parser("delete", help="delete a photo past retention: files, renditions, detections (manager)")
+    )
+    remove.add_argument("asset_id", type=int, metavar="ASSET_ID")
+    remove.set_defaults(handler=delete_command)
+
+    matching = groups.add_parser("matching", help="library face matching: switch it on or off, run the batch")
+    msub = matching.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for state in ("on", "off"):
+        add_common(msub.add_parser(state, help=f"switch library face matching {state}")).set_defaults(
+            handler=matching_command, state=state
+        )
+    run = add_common(
+        msub.add_parser("run", help="compare faces of unmatched photos with the people enrolled for face matching")
+    )
+    run.add_argument("--event", help="every photo of this event (name or id), matched or not")
+    run.add_argument("--workers", type=int, default=1, help="processes computing face descriptors")
+    run.add_argument("--json", action="store_true")
+    run.set_defaults(handler=matching_run_command)
 
 
 def _event_id(portal: Portal, ref: str | None) -> int | None:
@@ -180,7 +201,85 @@ def matching_command(args: argparse.Namespace) -> int:
     portal = open_database(args)
     removed = set_matching(portal, actor=cli_actor(portal, args), enabled=args.state == "on")
     if args.state == "on":
-        print("Library face matching is on: newly analysed photos keep face templates.")
+        print(
+            "Library face matching is on: `matching run` (and `jobs run`) compares the faces of new photos with the "
+            "people who gave face-matching consent with a selfie. No face template of a photo is stored."
+        )
     else:
-        print(f"Library face matching is off: {removed} stored face templates were deleted.")
+        print(
+            "Library face matching is off: the matching batch does nothing and the forms no longer offer it"
+            + (f"; {removed} face templates left by an older version were deleted." if removed else ".")
+        )
+    return 0
+
+
+def matching_run_command(args: argparse.Namespace) -> int:
+    """Run the matching batch."""
+    from portal.backend.photos.services import run_matching
+
+    portal = open_database(args)
+    event_id = _event_id(portal, args.event)
+    bar = Progress(0, "matching") if not args.json else None
+    result = run_matching(
+        portal,
+        actor=cli_actor(portal, args),
+        event_id=event_id,
+        workers=args.workers,
+        progress=(lambda n: bar.update(n)) if bar else None,
+    )
+    if bar:
+        bar.close()
+    if args.json:
+        print_json(asdict(result))
+        return 0
+    if not result.enabled:
+        print("Library face matching is off: nothing was compared (an admin can switch it on with `matching on`).")
+        return 0
+    print(
+        f"Matched {result.photos} photo(s): {result.faces} face(s) against {result.enrolled} enrolled person(s); "
+        f"{result.suggested} suggestion(s), {result.confirmed} confirmed automatically; "
+        f"{result.failed} photo(s) could not be read."
+    )
+    return 0
+
+
+def retention_command(args: argparse.Namespace) -> int:
+    """List the photos past retention."""
+    from portal.backend.photos.queries import past_retention
+
+    portal = open_database(args)
+    found = past_retention(portal)
+    if args.json:
+        print_json({"period_days": found.period_days, "photos": [asdict(p) for p in found.photos]})
+        return 0
+    if found.period_days is None:
+        print("No purpose has a retention period, so no photo is ever past retention.")
+        return 0
+    print_table(
+        ["asset", "file", "date", "age (days)", "published"],
+        [
+            [p.asset_id, p.filename, f"{p.date:%Y-%m-%d}", p.age_days, "; ".join(p.publications) or None]
+            for p in found.photos
+        ],
+    )
+    print(
+        f"\n{len(found.photos)} photo(s) past the retention period of {found.period_days} days "
+        "(flagged by `jobs run`); delete one with `assets delete ID --as EMAIL`."
+    )
+    return 0
+
+
+def delete_command(args: argparse.Namespace) -> int:
+    """Delete a photo past retention."""
+    from portal.backend.photos.services import delete_photo
+
+    portal = open_database(args)
+    done = delete_photo(portal, actor=cli_actor(portal, args), asset_id=args.asset_id)
+    if done.already:
+        print(f"Photo {args.asset_id} was already deleted; its files are removed.")
+    else:
+        print(
+            f"Deleted photo {args.asset_id}: its files, renditions and {done.detections} detection(s) are gone; "
+            "the consent ledger is unchanged."
+        )
     return 0

@@ -14,7 +14,7 @@ def register(groups: argparse._SubParsersAction) -> None:
         dest="command", metavar="COMMAND", required=True
     )
     add_common(
-        sub.add_parser("run", help="expire lapsed consents, queue renewals and digests, settle takedowns")
+        sub.add_parser("run", help="expire lapsed consents, queue renewals and digests, check takedown tasks")
     ).set_defaults(handler=run_command)
 
 
@@ -24,7 +24,16 @@ def run_command(args: argparse.Namespace) -> int:
     report = run_daily_jobs(portal, actor=cli_actor(portal, args))
     print(
         f"Expired {report.expired} consent(s); queued {report.renewal_requests} renewal request(s) and "
-        f"{report.digests} manager digest(s); {report.takedowns_done} takedown task(s) done; "
+        f"{report.digests} manager digest(s); {report.takedowns_opened} takedown task(s) opened and "
+        f"{report.takedowns_done} closed by the safety net; "
         f"{report.snapshots} coverage snapshot row(s); {report.receipts_issued} pending receipt(s) issued."
+    )
+    print(
+        f"{report.past_retention} photo(s) newly past retention; "
+        + (
+            "face matching is off."
+            if report.photos_matched is None
+            else f"{report.photos_matched} photo(s) compared with the people enrolled for face matching."
+        )
     )
     return 0

@@ -1,4 +1,4 @@
-"""`subjects add | withdraw | show | list | personal-link | revoke-links | export |
+"""`subjects add | withdraw | renew | show | list | personal-link | revoke-links | export |
 erase` (and `link`, `match` from face_commands)."""
 
 from __future__ import annotations
@@ -12,9 +12,11 @@ from portal.backend.consent.queries import get_receipt, list_purposes
 from portal.backend.consent.services import Decision, change_consent, withdraw_everything
 from portal.backend.people.queries import list_subjects
 from portal.backend.people.services import (
+    STAFF_METHODS,
     create_personal_link,
     erase_subject,
     export_subject,
+    method_label,
     register_subject,
     revoke_personal_links,
     view_subject,
@@ -39,10 +41,17 @@ def register(groups: argparse._SubParsersAction) -> None:
     add.add_argument("--refuse", nargs="+", action="extend", default=[], metavar="CODE", help="purposes refused")
     add.add_argument("--channel", choices=("paper", "staff"), default="staff")
     add.add_argument("--event", type=int, help="event id the consent was collected at")
-    add.add_argument("--birth-year", type=int)
+    born = add.add_mutually_exclusive_group()
+    born.add_argument("--birth-year", type=int, help="year of birth (with --birth-month for a fairer age)")
+    born.add_argument("--birth-date", type=_iso_date, metavar="YYYY-MM-DD", help="full date of birth")
+    add.add_argument("--birth-month", type=int, choices=range(1, 13), metavar="1-12", help="with --birth-year")
     add.add_argument("--minor", action="store_true", help="below the age of digital consent")
     add.add_argument("--guardian", help="guardian's name (required for minors)")
-    add.add_argument("--guardian-verification", help="how the guardian was verified")
+    add.add_argument(
+        "--guardian-verification",
+        choices=STAFF_METHODS,
+        help="how staff verified the guardian (required for minors): " + ", ".join(STAFF_METHODS),
+    )
     add.add_argument("--note", help="short evidence note, e.g. where the signed paper form is filed")
     add.add_argument("--selfie", type=Path, help="with --consent face_matching: enrol a face template (not stored)")
     add.add_argument(
@@ -78,6 +87,14 @@ def register(groups: argparse._SubParsersAction) -> None:
     wd.add_argument("--channel", choices=("paper", "staff"), default="staff")
     wd.set_defaults(handler=withdraw_command)
 
+    renew = add_common(
+        sub.add_parser("renew", help="renew consent for a purpose under its current text (after a text was replaced)")
+    )
+    renew.add_argument("subject_id", metavar="ID")
+    renew.add_argument("--purpose", required=True, nargs="+", action="extend", metavar="CODE")
+    renew.add_argument("--channel", choices=("paper", "staff"), default="staff")
+    renew.set_defaults(handler=renew_command)
+
     show = add_common(sub.add_parser("show", help="a subject's current consents and history"))
     show.add_argument("subject_id", metavar="ID")
     show.add_argument("--json", action="store_true")
@@ -107,6 +124,8 @@ def add_command(args: argparse.Namespace) -> int:
     overlap = sorted(set(args.consent) & set(args.refuse))
     if overlap:
         raise ValidationError(f"Purpose {overlap[0]!r} is both given and refused; choose one.")
+    if args.birth_date is not None and args.birth_month is not None:
+        raise ValidationError("--birth-date already holds the month: leave out --birth-month.")
     scan = None
     if args.scan is not None:
         if args.channel != "paper":
@@ -136,7 +155,9 @@ def add_command(args: argparse.Namespace) -> int:
         email=args.email,
         phone=args.phone,
         locale=args.locale,
-        birth_year=args.birth_year,
+        birth_year=args.birth_date.year if args.birth_date else args.birth_year,
+        birth_month=args.birth_date.month if args.birth_date else args.birth_month,
+        birth_day=args.birth_date.day if args.birth_date else None,
         is_minor=args.minor,
         guardian_name=args.guardian,
         guardian_verification=args.guardian_verification,
@@ -199,6 +220,25 @@ def withdraw_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def renew_command(args: argparse.Namespace) -> int:
+    """Record `renewed` under the purpose's current text version, with a receipt."""
+    portal = open_database(args)
+    change = change_consent(
+        portal,
+        actor=cli_actor(portal, args),
+        subject_id=args.subject_id,
+        decisions=[Decision(purpose=code, action="renewed") for code in dict.fromkeys(args.purpose)],
+        channel=args.channel,
+    )
+    # Entries come back in the order of the decisions.
+    codes = list(dict.fromkeys(args.purpose))
+    versions = ", ".join(f"{c} (text version {e.text_version})" for c, e in zip(codes, change.entries, strict=True))
+    print(f"Renewed for subject {args.subject_id}: {versions}.")
+    if _receipt_state(portal, change.receipt_id) == "issued":
+        print(f"Receipt {change.receipt_id} stored (PDF and JSON).")
+    return 0
+
+
 def _receipt_state(portal: Portal, receipt_id: str | None) -> str | None:
     """The state of a change's receipt; a receipt that could not be made is reported, the consent stands."""
     if receipt_id is None:
@@ -231,7 +271,7 @@ def show_command(args: argparse.Namespace) -> int:
     print(f"{subject.display_name or '(erased)'}  id {subject.id}")
     print(f"e-mail {subject.email or '-'}, language {subject.locale}, registered {fmt_time(subject.created_at)}")
     if subject.is_minor:
-        print(f"minor; guardian {subject.guardian_name} (verified: {subject.guardian_verification})")
+        print(f"minor; guardian {subject.guardian_name} (verified: {method_label(subject.guardian_verification)})")
     print()
     print_table(
         ["purpose", "image", "status", "since", "valid until", "text v."],

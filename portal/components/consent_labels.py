@@ -11,6 +11,7 @@ SYMBOL = {
     "withdrawn": "↩️",
     "revoked": "⛔",
     "expired": "⌛",
+    "superseded": "🔄",
     "unknown": "❔",
 }
 

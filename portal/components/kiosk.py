@@ -17,9 +17,11 @@ from portal.components.text import plain
 _FORM_KEYS = (
     "form_name",
     "form_email",
-    "form_minor",
+    "form_birth_month",
+    "form_birth_year",
     "form_guardian",
     "form_guardian_ok",
+    "form_guardian_method",
     "selfie_camera",
     "selfie_upload",
     "form_locale",

@@ -9,7 +9,14 @@ import streamlit as st
 from portal.backend.consent.queries import list_purposes
 from portal.backend.events.queries import list_events
 from portal.backend.people.queries import list_subjects
-from portal.backend.photos.queries import annotated_thumbnail, asset_detail, detector_status, list_assets, original_url
+from portal.backend.photos.queries import (
+    annotated_thumbnail,
+    asset_detail,
+    detector_status,
+    list_assets,
+    original_url,
+    publish_check,
+)
 from portal.backend.photos.services import (
     IMAGE_TYPES,
     analyse_pending,
@@ -153,10 +160,29 @@ for use in detail.uses:
         with shows_errors():
             unpublish_photo(portal, actor=actor, use_id=use.id)
             st.rerun()
+purpose = st.selectbox("Purpose", options=[p.code for p in purposes], key="publish_purpose")
+# Who blocks this purpose, shown before the button (read fresh on every run).
+check = None
+with shows_errors():
+    check = publish_check(portal, asset_id=asset.id, purpose=purpose) if purpose else None
+override = None
+if check is not None and not check.ok:
+    st.warning(
+        f"Not everyone in this photo may be shown for {plain(check.purpose)}:\n\n"
+        + "\n".join(f"- {plain(b.words)}" for b in check.blockers or [])
+        + ("" if check.blockers else f"- {', '.join(check.reason_names)}")
+    )
+    if user.can("admin"):
+        override = st.text_input(
+            "Publish anyway: the reason (recorded in the audit log)", max_chars=300, key="publish_override"
+        )
+    else:
+        st.caption("Only an admin can publish it anyway, giving a reason.")
 with st.form("publish", clear_on_submit=True):
-    purpose = st.selectbox("Purpose", options=[p.code for p in purposes], key="publish_purpose")
     place = st.text_input("Where (URL or description)", max_chars=300, key="publish_place")
     if st.form_submit_button("Record publication"):
         with shows_errors():
-            publish_photo(portal, actor=actor, asset_id=asset.id, purpose=purpose, where=place)
+            publish_photo(
+                portal, actor=actor, asset_id=asset.id, purpose=purpose, where=place, override_reason=override or None
+            )
             st.rerun()

@@ -10,7 +10,7 @@ import streamlit as st
 from portal.backend.consent.queries import current_texts, list_purposes
 from portal.backend.events.queries import event_for_token, get_event, qr_png
 from portal.backend.i18n import LOCALES, best_locale, t
-from portal.backend.people.services import register_subject
+from portal.backend.people.services import KIOSK_METHODS, method_label, minor_on, register_subject
 from portal.backend.platform.actors import Actor
 from portal.backend.platform.errors import NotFound, PortalError, TokenError
 from portal.backend.staff.queries import organisation
@@ -39,7 +39,11 @@ except (TokenError, NotFound) as exc:
         exit_control(kiosk)
     st.stop()
     raise
-purposes = [p for p in list_purposes(portal) if p.code in event.purpose_codes]
+# Face matching is offered only where it can be used: the event asks for it and the organisation has matching on
+# (a selfie's template that nothing compares would be biometric data kept for nothing).
+purposes = [
+    p for p in list_purposes(portal) if p.code in event.purpose_codes and (org.matching_enabled or not p.biometric)
+]
 
 browser = best_locale([getattr(st.context, "locale", None) or "en"])
 locale = (
@@ -63,7 +67,7 @@ if kiosk and done:
     st.success(t("kiosk.thanks", locale))
     st.write(
         t("kiosk.link_mailed", locale)
-        if done.get("emailed")
+        if done.get("emailed") and portal.settings.smtp_configured  # no promise of an e-mail nothing will send
         else plain_t("kiosk.link_later", locale, controller=org.controller_name, email=org.contact_email)
     )
     st.button(t("kiosk.next", locale), type="primary", width="stretch", key="kiosk_next", on_click=clear_form)
@@ -81,7 +85,11 @@ if done and done["event"] == event.id:
         st.code(done["link"], language=None, wrap_lines=True)
         st.image(qr_png(done["link"], box_size=6), width=220)
     if done.get("email"):
-        st.caption(plain_t("form.link_mailed", locale, email=done["email"]))
+        st.caption(
+            plain_t("form.link_mailed", locale, email=done["email"])
+            if portal.settings.smtp_configured
+            else t("form.link_not_mailed", locale)
+        )
     receipt_download_buttons(portal, done.get("receipt"), locale, key="form")
     st.stop()
 
@@ -102,15 +110,41 @@ st.caption(t("form.separate", locale))
 
 name = st.text_input(t("form.name", locale), max_chars=200, key="form_name")
 email = st.text_input(t("form.email", locale), max_chars=254, key="form_email")
-minor = st.checkbox(
-    t("form.minor", locale, age=org.consent_age),
-    key="form_minor",
-    help=t("form.minor_help", locale, age=org.consent_age),
+# Month and year, not the day: enough to judge the age conservatively (Art. 8), no more than that (Art. 5(1)(c)).
+month_col, year_col = st.columns(2)
+birth_month = month_col.selectbox(
+    t("form.birth_month", locale),
+    options=list(range(1, 13)),
+    index=None,
+    format_func=lambda m: f"{m:02d}",
+    key="form_birth_month",
 )
-guardian, guardian_ok = "", False
+birth_year = year_col.selectbox(
+    t("form.birth_year", locale),
+    options=list(range(now.year, now.year - 121, -1)),
+    index=None,
+    key="form_birth_year",
+    help=t("form.birth_help", locale, age=org.consent_age),
+)
+# A minor unless they have certainly reached the age today (born in the month's last day, judged the same way as
+# the service does when it records the form).
+minor = bool(
+    birth_year and birth_month and minor_on(birth_year, birth_month, None, consent_age=org.consent_age, on=now.date())
+)
+guardian, guardian_ok, method = "", False, None
 if minor:
+    st.info(t("form.minor_note", locale, age=org.consent_age))
     guardian = st.text_input(t("form.guardian_name", locale), max_chars=200, key="form_guardian")
     guardian_ok = st.checkbox(t("form.guardian_confirm", locale), key="form_guardian_ok")
+    if kiosk:
+        # On the tablet the staff member sees the guardian and records how they checked them (no free text).
+        method = st.selectbox(
+            t("form.kiosk_method", locale),
+            options=list(KIOSK_METHODS),
+            index=None,
+            format_func=lambda code: method_label(code, locale),
+            key="form_guardian_method",
+        )
 
 st.subheader(t("form.purposes", locale))
 choices: dict[str, bool] = {}
@@ -153,8 +187,12 @@ if biometric and choices.get(biometric.code):
 submission = st.session_state.setdefault("submission_id", str(uuid.uuid4()))
 if st.button(t("form.submit", locale), type="primary", width="stretch", key="form_submit"):
     try:
+        if not (birth_year and birth_month):
+            raise PortalError(t("form.need_birth", locale))
         if minor and (not guardian.strip() or not guardian_ok):
             raise PortalError(t("form.need_guardian", locale))
+        if minor and kiosk and method is None:
+            raise PortalError(t("form.need_method", locale))
         if biometric and choices.get(biometric.code) and selfie is None:
             raise PortalError(t("form.need_selfie", locale))
         # One service call writes the person, their choices, the face template (from the selfie, which is kept
@@ -166,8 +204,11 @@ if st.button(t("form.submit", locale), type="primary", width="stretch", key="for
             name=name,
             email=email or None,
             locale=locale,
+            birth_year=birth_year,
+            birth_month=birth_month,
             is_minor=minor,
             guardian_name=guardian if minor else None,
+            guardian_verification=method if minor and kiosk else None,
             event_id=event.id,
             choices=choices,
             selfie=selfie if biometric and choices.get(biometric.code) else None,

@@ -17,6 +17,7 @@ from portal.backend.risk.queries import (
     critical_photos,
     drill_down,
     risk_overview,
+    staff_declared_consents,
 )
 from portal.components.context import get_portal, require_role
 from portal.components.tables import safe_csv
@@ -52,6 +53,15 @@ cols[3].metric(
     "Lowest coverage",
     f"{min(covered):.0%}" if covered else "—",
     help="share of photos with people that may be used for the purpose now (lowest purpose)",
+)
+
+# Item 7: consents that rest only on a staff member's word, told apart from the person's own act.
+declared = staff_declared_consents(portal)
+st.caption(
+    f"Consents resting only on a staff declaration: {declared.consents} (of {declared.people} people)"
+    + (" · " + ", ".join(f"{code} {n}" for code, n in declared.by_purpose.items()) if declared.by_purpose else "")
+    + ". No scan and no box ticked by the person: ask them to confirm on their personal link.",
+    help="Current given or renewed consents whose latest entry was recorded by staff on channel staff.",
 )
 
 tab_purpose, tab_expiring, tab_events, tab_time, tab_critical, tab_drill = st.tabs(

@@ -7,8 +7,10 @@ from datetime import UTC, datetime
 import streamlit as st
 
 from portal.backend.consent.queries import (
+    Renewal,
     current_texts,
     list_purposes,
+    pending_renewals,
     status_for,
     subject_consents,
     subject_receipts,
@@ -20,7 +22,7 @@ from portal.backend.people.queries import resolve_personal_link
 from portal.backend.people.services import erase_subject, export_subject
 from portal.backend.photos.queries import subject_photo_view, subject_photos
 from portal.backend.platform.actors import Actor
-from portal.backend.platform.errors import PortalError, SubjectErased, TokenError
+from portal.backend.platform.errors import GuardianRequired, PortalError, SubjectErased, TokenError
 from portal.backend.staff.queries import organisation
 from portal.components.consent_labels import status_label
 from portal.components.context import get_portal
@@ -69,14 +71,23 @@ locale = (
     )
     or "en"
 )
-# The person acts for themselves through their own link (a guardian's link acts for the child the same way).
+# The person acts for themselves through their own link; for a minor, giving or renewing goes through the guardian
+# step below (Art. 8), while withdrawing stays one tap.
 me = Actor.subject(subject.id)
+_GUARDIAN_STEP = "guardian_step"
+
+
+def _ask_guardian(decisions: list[Decision]) -> None:
+    """Remember the give/renew a minor tapped, for the guardian step to record on their behalf."""
+    st.session_state[_GUARDIAN_STEP] = [(d.purpose, d.action, d.asset_id) for d in decisions]
 
 
 def _act(decisions: list[Decision]) -> None:
     """Record the subject's own change with the wording shown in their chosen language."""
     try:
         change_consent(portal, actor=me, subject_id=subject.id, decisions=decisions, channel="portal", locale=locale)
+    except GuardianRequired:
+        _ask_guardian(decisions)
     except PortalError as exc:
         st.session_state["flash_error"] = str(exc)
     else:
@@ -91,6 +102,109 @@ if msg := st.session_state.pop("flash", None):
     st.success(msg)
 if msg := st.session_state.pop("flash_error", None):
     st.error(plain(msg))
+
+
+def _guardian_step() -> None:
+    """The guardian's name and declaration, then the pending give or renew recorded with actor `guardian`."""
+    pending = st.session_state.get(_GUARDIAN_STEP)
+    if not pending:
+        return
+    decisions = [Decision(purpose=code, action=action, asset_id=asset) for code, action, asset in pending]
+    with st.container(border=True, key="guardian_step_box"):
+        st.subheader(t("guardian.step_title", locale), anchor=False)
+        st.markdown(plain_t("guardian.step_intro", locale, name=subject.display_name, age=org.consent_age))
+        # Name what the guardian agrees to: the tap that led here may be a screen away.
+        by_code = {p.code: p.id for p in list_purposes(portal)}
+        shown = current_texts(portal, locale)
+        what = ", ".join(
+            shown[by_code[d.purpose]].title if by_code.get(d.purpose) in shown else d.purpose for d in decisions
+        )
+        st.markdown(plain_t("guardian.step_for", locale, what=what))
+        name = st.text_input(t("guardian.name", locale), max_chars=200, key="guardian_step_name")
+        declared = st.checkbox(
+            plain_t("guardian.declare", locale, name=subject.display_name), key="guardian_step_declare"
+        )
+        confirm, cancel = st.columns(2)
+        if cancel.button(t("guardian.cancel", locale), key="guardian_step_cancel", width="stretch"):
+            st.session_state.pop(_GUARDIAN_STEP, None)
+            st.rerun()
+        if confirm.button(t("guardian.confirm", locale), key="guardian_step_confirm", type="primary", width="stretch"):
+            if not name.strip() or not declared:
+                st.error(t("guardian.need", locale))
+                return
+            try:
+                change_consent(
+                    portal,
+                    actor=Actor.guardian(subject.id, name),
+                    subject_id=subject.id,
+                    decisions=decisions,
+                    channel="portal",
+                    locale=locale,
+                )
+            except PortalError as exc:
+                st.error(plain(exc))
+                return
+            for key in (_GUARDIAN_STEP, "guardian_step_name", "guardian_step_declare"):
+                st.session_state.pop(key, None)
+            st.session_state["flash"] = t("my_consents.saved", locale)
+            st.rerun()
+
+
+_guardian_step()
+
+
+def _renew(renewal: Renewal) -> None:
+    """Record `renewed` under the current text version, as the person's own act on their link (R16)."""
+    decision = Decision(purpose=renewal.purpose_code, action="renewed", asset_id=renewal.scope_asset_id)
+    try:
+        change_consent(portal, actor=me, subject_id=subject.id, decisions=[decision], channel="portal", locale=locale)
+    except GuardianRequired:
+        _ask_guardian([decision])
+    except PortalError as exc:
+        st.session_state["flash_error"] = str(exc)
+    else:
+        st.session_state["flash"] = t("renew.done", locale)
+
+
+def _renewal_section() -> None:
+    """For each consent under a replaced text: that the text changed, what changed, and one button to renew."""
+    for renewal in pending_renewals(portal, subject_id=subject.id, locale=locale):
+        scope = renewal.scope_asset_id or "all"
+        with st.container(border=True, key=f"renewal_{renewal.purpose_code}_{scope}"):
+            st.subheader(t("renew.title", locale), anchor=False)
+            st.markdown(plain_t("renew.intro", locale, title=renewal.new.title))
+            if renewal.scope_asset_id is not None:
+                st.caption(t("renew.photo", locale))
+            if renewal.title_changed:
+                st.markdown(plain_t("renew.title_changed", locale, old=renewal.old.title, new=renewal.new.title))
+            removed = [sentence for kind, sentence in renewal.body if kind == "removed"]
+            added = [sentence for kind, sentence in renewal.body if kind == "added"]
+            for label, lines in (("renew.removed", removed), ("renew.added", added)):
+                if lines:
+                    st.markdown(f"**{t(label, locale)}**")
+                    st.markdown("\n".join(f"- {plain(line)}" for line in lines))
+            if not removed and not added:
+                st.caption(t("renew.no_body_change", locale))
+            if renewal.recipients_added:
+                names = ", ".join(renewal.recipients_added)
+                st.markdown(plain_t("renew.recipients_added", locale, names=names))
+            if renewal.recipients_removed:
+                names = ", ".join(renewal.recipients_removed)
+                st.markdown(plain_t("renew.recipients_removed", locale, names=names))
+            with st.expander(t("renew.full_text", locale)):
+                st.markdown(f"**{plain(renewal.new.title)}**")
+                st.markdown(plain(renewal.new.body))
+            st.button(
+                t("renew.button", locale),
+                key=f"renew_{renewal.purpose_code}_{scope}",
+                on_click=_renew,
+                args=(renewal,),
+                type="primary",
+                width="stretch",
+            )
+
+
+_renewal_section()
 
 now = datetime.now(UTC)
 every_status = subject_consents(portal, subject_id=subject.id, now=now)
@@ -121,7 +235,7 @@ for p in purposes:
         elif status.since:
             line += " · " + t("my_consents.since", locale, date=status.since.date().isoformat())
         st.markdown(f"**{line}**")
-        if status.allowed:
+        if status.allowed or status.status == "superseded":
             st.button(
                 t("my_consents.withdraw", locale),
                 key=f"withdraw_{p.code}",
@@ -184,7 +298,7 @@ for photo in photos:
                     width="stretch",
                 )
 
-if any(s.allowed for s in statuses.values()):
+if any(s.allowed or s.status == "superseded" for s in statuses.values()):
     st.divider()
     if st.button(t("my_consents.withdraw_all", locale), key="withdraw_all", width="stretch"):
         st.session_state["confirm_all"] = True

@@ -6,8 +6,8 @@ from dataclasses import replace
 
 import streamlit as st
 
-from portal.backend.consent.queries import TextContent, current_texts, list_purposes
-from portal.backend.consent.services import publish_purpose_text
+from portal.backend.consent.queries import TextContent, current_texts, list_purposes, preview_purpose_text
+from portal.backend.consent.services import publish_purpose_text, set_retention_period
 from portal.backend.platform.errors import ValidationError
 from portal.backend.staff.queries import (
     AGE_OF_CONSENT,
@@ -82,10 +82,12 @@ with st.form("organisation"):
 
 st.subheader("Purpose texts")
 st.caption(
-    "Texts are never edited in place: saving publishes a new version; consents keep the version they were given under."
+    "Texts are never edited in place: publishing makes a new version in every language at once. Consents given "
+    "under the old version stop counting (status 'text changed') until each person renews on their personal page."
 )
+_LANGUAGE_NAMES = {"en": "English", "sv": "Swedish"}
 purposes = list_purposes(portal)
-english, swedish = current_texts(portal, "en"), current_texts(portal, "sv")
+english = current_texts(portal, "en")
 code = st.selectbox(
     "Purpose",
     [p.code for p in purposes],
@@ -95,29 +97,103 @@ code = st.selectbox(
     ),
 )
 purpose = next(p for p in purposes if p.code == code)
-with st.form("purpose_text"):
-    en, sv = english.get(purpose.id), swedish.get(purpose.id)
-    st.caption(
-        f"Current version: {en.version if en else '-'}. Publishing a new version replaces the text people "
-        "agreed to (R16): their photos count as at risk for this purpose until they renew, and the daily job "
-        "asks them to. Fix typos only when the meaning stays the same."
+with st.form(f"retention_{purpose.code}"):
+    # R17: how long photos are kept for this purpose; the daily job flags photos past the longest period.
+    days = st.number_input(
+        "Keep photos for this purpose (days; 0 for no period)",
+        min_value=0,
+        max_value=36_500,
+        value=purpose.retention_days or 0,
+        step=30,
+        key=f"retention_days_{purpose.code}",
+        help="A photo is past retention when older than the longest period of the purposes that are not biometric.",
     )
-    en_title = st.text_input("Title (English)", en.title if en else "", max_chars=200)
-    en_body = st.text_area("Text (English)", en.body if en else "", height=140)
-    sv_title = st.text_input("Title (Swedish)", sv.title if sv and sv.locale == "sv" else "", max_chars=200)
-    sv_body = st.text_area("Text (Swedish)", sv.body if sv and sv.locale == "sv" else "", height=140)
-    recipients = st.text_input("Recipients, separated by ;", "; ".join(en.recipients) if en else "")
-    if st.form_submit_button("Publish as a new version"):
+    if st.form_submit_button("Save the retention period"):
         with shows_errors():
-            names = [r.strip() for r in recipients.split(";") if r.strip()]
-            texts = {"en": TextContent(en_title, en_body, names, en.data_categories if en else ("Photo",))}
-            if sv_title.strip() and sv_body.strip():
-                texts["sv"] = TextContent(sv_title, sv_body, names, sv.data_categories if sv else ("Bild",))
-            published = publish_purpose_text(portal, actor=actor, code=code, texts=texts)
+            saved = set_retention_period(portal, actor=actor, code=purpose.code, days=int(days) or None)
             st.success(
-                f"Published version {published[0].version}. `python -m portal jobs run` asks earlier "
-                "consenters to renew."
+                f"Saved: {saved.retention_days} days." if saved.retention_days else "Saved: no retention period."
             )
+by_locale = {loc: current_texts(portal, loc).get(purpose.id) for loc in org.locales}
+# current_texts falls back to English: only a text stored in that very language can be carried over.
+own = {loc: text for loc, text in by_locale.items() if text is not None and text.locale == loc}
+with st.form("purpose_text"):
+    shown_version = next((text.version for text in own.values()), None)
+    st.caption(
+        f"Current version: {shown_version or '-'}. Change the text in every language, or tick 'keep unchanged' "
+        "for a language whose current text still says the same. Fix typos only when the meaning stays the same."
+    )
+    fields: dict[str, tuple[TextContent, bool]] = {}
+    base = own.get("en") or next(iter(own.values()), None)
+    for loc in org.locales:
+        # A language with no text of its own starts empty: it must be written, not copied from English.
+        name, text = _LANGUAGE_NAMES.get(loc, loc), own.get(loc)
+        title = st.text_input(
+            f"Title ({name})", text.title if text else "", max_chars=200, key=f"text_title_{code}_{loc}"
+        )
+        body = st.text_area(f"Text ({name})", text.body if text else "", height=140, key=f"text_body_{code}_{loc}")
+        # Recipients are named in each language (a company's name stays, "the public" is translated).
+        recipients = st.text_input(
+            f"Recipients ({name}), separated by ;",
+            "; ".join(text.recipients) if text else "",
+            key=f"text_recipients_{code}_{loc}",
+        )
+        keep = st.checkbox(
+            f"Keep the current {name} text unchanged in the new version",
+            key=f"text_keep_{code}_{loc}",
+            disabled=loc not in own,
+        )
+        names = [r.strip() for r in recipients.split(";") if r.strip()]
+        source = text or base
+        categories = source.data_categories if source else ("Photo",)
+        fields[loc] = (TextContent(title, body, names, categories), keep)
+    if st.form_submit_button("Preview the change"):
+        st.session_state.pop("text_plan", None)
+        with shows_errors():
+            texts = {loc: content for loc, (content, keep) in fields.items() if not keep}
+            carry = [loc for loc, (_content, keep) in fields.items() if keep]
+            plan = preview_purpose_text(portal, code=code, texts=texts, carry_over=carry)
+            st.session_state["text_plan"] = (code, texts, carry, plan)
+
+pending = st.session_state.get("text_plan")
+if pending and pending[0] == code:
+    _code, texts, carry, plan = pending
+    with st.container(border=True, key="text_preview"):
+        st.markdown(f"**Version {plan.current_version or '-'} → {plan.version}: what changes**")
+        for d in plan.locales:
+            name = _LANGUAGE_NAMES.get(d.locale, d.locale)
+            if d.state == "carried_over":
+                st.caption(f"{name}: carried over unchanged.")
+                continue
+            st.markdown(f"**{name}**")
+            if d.title_changed:
+                old_title = plain(d.old.title) if d.old else "-"
+                st.markdown(f"Title: ~~{old_title}~~ → {plain(d.new.title)}")
+            lines = [
+                ("➖ " if kind == "removed" else "➕ ") + plain(sentence) for kind, sentence in d.body if kind != "same"
+            ]
+            if lines:
+                st.markdown("  \n".join(lines))
+            if d.recipients_changed:
+                st.markdown(f"Recipients now: {plain(', '.join(d.new.recipients) or '-')}")
+        impact = plan.impact
+        st.warning(
+            f"Publishing puts {impact.people} person(s) at 'text changed' for this purpose: {impact.photos} photo(s) "
+            f"with people become at risk until they renew, and {impact.publications} active publication(s) get a "
+            "takedown task."
+        )
+        sure = st.checkbox("I have read the change and its impact", key=f"text_confirm_{code}")
+        if st.button(f"Publish version {plan.version}", key=f"text_publish_{code}", type="primary", disabled=not sure):
+            with shows_errors():
+                published = publish_purpose_text(
+                    portal, actor=actor, code=code, texts=texts, carry_over=carry, based_on_version=plan.current_version
+                )
+                st.session_state.pop("text_plan", None)
+                st.success(
+                    f"Published version {published.version} ({', '.join(x.locale for x in published.texts)}). "
+                    "People who agreed to the old text are asked to renew on their personal page; "
+                    "`python -m portal jobs run` reminds them."
+                )
 
 st.subheader("Staff accounts")
 accounts = list_staff(portal)

@@ -9,7 +9,7 @@ import streamlit as st
 
 from portal.backend.consent.queries import list_purposes
 from portal.backend.people.queries import list_subjects
-from portal.backend.people.services import create_personal_link, revoke_personal_links, view_subject
+from portal.backend.people.services import create_personal_link, method_label, revoke_personal_links, view_subject
 from portal.components.consent_labels import status_label
 from portal.components.context import get_portal, require_role, shows_errors
 from portal.components.text import plain
@@ -64,7 +64,7 @@ if rows:
             if subject.is_minor:
                 st.caption(
                     f"Minor · guardian {plain(subject.guardian_name)} · "
-                    f"verified: {plain(subject.guardian_verification)}"
+                    f"verified: {plain(method_label(subject.guardian_verification))}"
                 )
             st.dataframe(
                 pd.DataFrame(

@@ -17,6 +17,9 @@ from portal.backend.platform.db.schema import consent_ledger, outbox, purposes, 
 from tests.e2e.conftest import ARTIFACTS, LivePortal, settle
 from tests.e2e.test_staff_journey import _sign_in
 
+# The label says whether the link is e-mailed now or once e-mail is configured; either way it is this field.
+_EMAIL = re.compile(r"^E-mail \(optional")
+
 
 def _scan(path: Path, colour: tuple[int, int, int]) -> bytes:
     """A distinct 'scanned form' (a JPEG) written to `path`; returns its bytes."""
@@ -31,13 +34,13 @@ def _record(page, *, name: str, email: str | None, ticks: list[str], scan: Path)
     name_box = page.get_by_role("textbox", name="Name (as written on the form)")
     # The form must be empty when a new one starts: nothing of the previous person is left in it.
     assert name_box.input_value() == ""
-    assert page.get_by_role("textbox", name="E-mail (optional: the personal link is sent there)").input_value() == ""
+    assert page.get_by_role("textbox", name=_EMAIL).input_value() == ""
     assert page.get_by_text("first.jpg").count() == 0 and page.get_by_text("second.jpg").count() == 0
     assert page.get_by_role("checkbox", checked=True).count() == 0
     name_box.fill(name)
     name_box.press("Tab")
     if email:
-        mail_box = page.get_by_role("textbox", name="E-mail (optional: the personal link is sent there)")
+        mail_box = page.get_by_role("textbox", name=_EMAIL)
         mail_box.fill(email)
         mail_box.press("Tab")
     settle(page)

@@ -48,6 +48,11 @@ def test_qr_form_link_and_withdrawal_on_a_phone(live_portal: LivePortal, browser
     assert _no_horizontal_scroll(page)
     page.locator(".st-key-form_name input").fill("Eva Example")
     page.locator(".st-key-form_name input").press("Tab")
+    # Everyone gives month and year of birth (Art. 8); a Streamlit select box filters its options as one types.
+    for key, value in (("form_birth_month", "06"), ("form_birth_year", "1990")):
+        page.locator(f".st-key-{key} input").fill(value)
+        page.get_by_role("option", name=value, exact=True).click()
+        settle(page)
     for key in ("agree_internal", "agree_website"):
         page.locator(f".st-key-{key} label").click()
         settle(page)

@@ -149,6 +149,7 @@ def test_risk_report_csv_from_the_cli_has_no_formula_cells(site: Site, detectors
         asset_id=asset_id,
         purpose="website",
         where="-1+1 https://evil.example",
+        override_reason="critical on purpose (test)",
     )
     before = snapshot.take(site.db, site.blobs)
     out = cli(db_url, "risk", "report", "--format", "csv")
@@ -229,6 +230,7 @@ def test_dashboard_csv_downloads_neutralise_formulas(
             asset_id=asset_id,
             purpose="website",
             where="+1+cmd|' /C calc'!A0",
+            override_reason="critical on purpose (test)",
         )
         at = AppTest.from_file(APP, default_timeout=60).run()
         at.text_input[0].input("manager@example.com")

@@ -92,15 +92,17 @@ GUARDIAN = [
     ("name-nul", {"guardian_name": "Mum\x00"}, "Guardian's name contains control"),
     ("name-rlo", {"guardian_name": f"Mum {RLO}dad"}, "Guardian's name contains control"),
     ("name-100k", {"guardian_name": "M" * 100_000}, "Guardian's name is 100,000 characters"),
-    ("verification-nul", {"guardian_verification": "ID card\x00"}, "control or invisible"),
-    ("verification-rlo", {"guardian_verification": f"ID {RLO}draC"}, "control or invisible"),
-    ("verification-100k", {"guardian_verification": "v" * 100_000}, "at most 200"),
+    # The verification is one of the enumerated methods: free text, hostile or not, is refused by name.
+    ("verification-text", {"guardian_verification": "ID card checked"}, "Unknown guardian verification"),
+    ("verification-nul", {"guardian_verification": "staff_checked_id\x00"}, "Unknown guardian verification"),
+    ("verification-rlo", {"guardian_verification": f"staff_{RLO}checked_id"}, "Unknown guardian verification"),
+    ("verification-100k", {"guardian_verification": "v" * 100_000}, "Unknown guardian verification"),
 ]
 
 
 @pytest.mark.parametrize(("override", "message"), [g[1:] for g in GUARDIAN], ids=[g[0] for g in GUARDIAN])
 def test_hostile_guardian_details_are_refused(site: Site, override: dict[str, str], message: str) -> None:
-    details = {"guardian_name": "Maria Mum", "guardian_verification": "ID card checked", **override}
+    details = {"guardian_name": "Maria Mum", "guardian_verification": "staff_checked_id", **override}
     before = snapshot.take(site.db, site.blobs)
     with pytest.raises(ValidationError, match=message):
         register_subject(site.db, name="Kim Kid", context=STAFF, choices={"internal": True}, is_minor=True, **details)
@@ -244,7 +246,12 @@ def test_compliance_report_prints_hostile_file_name_and_place_literally(
     before = snapshot.take(site.db, site.blobs)
     for place in places:
         publish_photo(
-            make_portal(site.db, site.blobs), actor=OPERATOR, asset_id=asset_id, purpose="website", where=place
+            make_portal(site.db, site.blobs),
+            actor=OPERATOR,
+            asset_id=asset_id,
+            purpose="website",
+            where=place,
+            override_reason="unidentified faces (test)",
         )
     snapshot.expect(before, site.db, site.blobs, rows={"asset_uses": 2, "audit_log": 2}, added=set())
     text = pdf_text(compliance_report_pdf(site.db), tmp_path)
@@ -261,10 +268,11 @@ def test_receipt_prints_hostile_guardian_note_and_purpose_text_literally(site: S
             conn,
             code="website",
             texts={"en": TextContent(title=title, body=body, recipients=("Tom & Jerry <t@evil.example>",))},
+            carry_over=("sv",),
             now=utcnow(),
         )
     note = "<img src=http://evil.example/track.png> box 7 & 8"
-    verification = f"{SCRIPT} ID card"
+    verification = "signed_paper_form"
     before = snapshot.take(site.db, site.blobs)
     # Through the service, as the CLI's `subjects add --channel paper --note ...` records it.
     reg = register_person(
@@ -296,14 +304,14 @@ def test_receipt_prints_hostile_guardian_note_and_purpose_text_literally(site: S
         added={f"{prefix}.json", f"{prefix}.pdf"},
     )
     stored = json.loads(site.blobs.get(f"{prefix}.json"))
-    assert verification in json.dumps(stored, ensure_ascii=False)  # the JSON keeps the exact value
+    assert verification in json.dumps(stored, ensure_ascii=False)  # the JSON keeps the method's code
     text = pdf_text(site.blobs.get(f"{prefix}.pdf"), tmp_path)
     for literal in (
         title,
         SCRIPT,
         "<a href='https://evil.example'>here</a>",
         note,
-        verification,
+        "Guardian signed the paper form",  # the PDF says it in words
         "Tom & Jerry <t@evil.example>",
         "Kim O'Kid & Co",
         'Maria "Mum" Smith',
@@ -322,7 +330,7 @@ def test_sql_in_every_field_is_just_text(site: Site) -> None:
         phone="1; DROP TABLE x",
         is_minor=True,
         guardian_name=SQL,
-        guardian_verification="'; DELETE FROM subjects;--",
+        guardian_verification="staff_checked_id",
     )
     # A minor: the guardian's details are sealed with a per-person salt kept in the erasable subject_private row.
     snapshot.expect(before, site.db, site.blobs, rows={"subjects": 1, "subject_private": 1}, added=set())
@@ -333,5 +341,5 @@ def test_sql_in_every_field_is_just_text(site: Site) -> None:
         "x'--@example.com",
         "1; DROP TABLE x",
         SQL,
-        "'; DELETE FROM subjects;--",
+        "staff_checked_id",
     )

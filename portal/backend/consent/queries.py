@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
@@ -10,29 +12,48 @@ from portal.backend.consent import purposes as _purposes
 from portal.backend.consent import receipts as _receipts
 from portal.backend.consent import status as _status
 from portal.backend.consent.ledger import LedgerEntry, SignedHead, VerifyReport
-from portal.backend.consent.purposes import Purpose, PurposeText, TextContent
+from portal.backend.consent.purposes import (
+    DiffKind,
+    LocaleDiff,
+    Purpose,
+    PurposeSummary,
+    PurposeText,
+    TextContent,
+    TextImpact,
+    TextPlan,
+)
 from portal.backend.consent.receipts import ReceiptRecord
 from portal.backend.consent.records import Decision
-from portal.backend.consent.status import ALLOWING, ConsentStatus, status_for
+from portal.backend.consent.status import ALLOWING, SUPERSEDED, ConsentStatus, status_for
 from portal.backend.platform import signing as _signing
+from portal.backend.platform.db.types import utcnow
 from portal.backend.platform.errors import NotFound
 from portal.backend.platform.runtime import Portal
 
 __all__ = [
     "ALLOWING",
+    "SUPERSEDED",
     "ConsentStatus",
     "Decision",
     "LedgerEntry",
+    "LocaleDiff",
     "Purpose",
+    "PurposeSummary",
     "PurposeText",
     "ReceiptRecord",
+    "Renewal",
     "SignedHead",
     "TextContent",
+    "TextImpact",
+    "TextPlan",
     "VerifyReport",
     "current_texts",
     "get_receipt",
     "ledger_entries",
     "list_purposes",
+    "pending_renewals",
+    "preview_purpose_text",
+    "purpose_summaries",
     "receipt_file",
     "signed_ledger_head",
     "status_for",
@@ -109,3 +130,73 @@ def receipt_file(portal: Portal, *, receipt: ReceiptRecord, kind: Literal["pdf",
     if not receipt.issued or not key:
         raise NotFound(f"Receipt {receipt.id} has no stored files yet.")
     return portal.blobs.get(key)
+
+
+def preview_purpose_text(
+    portal: Portal,
+    *,
+    code: str,
+    texts: Mapping[str, TextContent],
+    carry_over: Sequence[str] = (),
+    now: datetime | None = None,
+) -> TextPlan:
+    """What publishing this text version would do: the per-language diff against the current version and the
+    people, photos and publications it would put at risk. Raises the errors publishing would (nothing written)."""
+    with portal.db.read() as conn:
+        return _purposes.plan_text(conn, code=code, texts=texts, carry_over=carry_over, now=now or utcnow())
+
+
+def purpose_summaries(portal: Portal, *, code: str | None = None, now: datetime | None = None) -> list[PurposeSummary]:
+    """Purposes with their current version, texts per language and consent counts (one purpose with `code`)."""
+    with portal.db.read() as conn:
+        return _purposes.purpose_summaries(conn, now=now or utcnow(), code=code)
+
+
+@dataclass(frozen=True)
+class Renewal:
+    """A consent under a replaced text: the wording the person agreed to, the current one, and what changed."""
+
+    purpose_code: str
+    scope_asset_id: int | None
+    old: PurposeText
+    new: PurposeText
+    body: tuple[tuple[DiffKind, str], ...]
+
+    @property
+    def title_changed(self) -> bool:
+        """True when the purpose's title changed too."""
+        return self.old.title != self.new.title
+
+    @property
+    def recipients_added(self) -> tuple[str, ...]:
+        """Recipients the new text names that the old one did not."""
+        return tuple(r for r in self.new.recipients if r not in self.old.recipients)
+
+    @property
+    def recipients_removed(self) -> tuple[str, ...]:
+        """Recipients the old text named that the new one no longer does."""
+        return tuple(r for r in self.old.recipients if r not in self.new.recipients)
+
+
+def pending_renewals(portal: Portal, *, subject_id: str, locale: str, now: datetime | None = None) -> list[Renewal]:
+    """Each of a person's superseded consents (general first, then per photo) with the old and new wording in
+    `locale` (English where a version has no text in it) and a sentence diff."""
+    now = now or utcnow()
+    with portal.db.read() as conn:
+        result: list[Renewal] = []
+        for s in _status.subject_consents(conn, subject_id, now):
+            if s.status != SUPERSEDED or s.text_version is None or s.current_version is None:
+                continue
+            purpose = _purposes.get_purpose(conn, s.purpose_code)
+            old = _purposes.text_version(conn, purpose.id, s.text_version, locale)
+            new = _purposes.text_version(conn, purpose.id, s.current_version, locale)
+            result.append(
+                Renewal(
+                    purpose_code=s.purpose_code,
+                    scope_asset_id=s.scope_asset_id,
+                    old=old,
+                    new=new,
+                    body=_purposes.sentence_diff(old.body, new.body),
+                )
+            )
+        return result

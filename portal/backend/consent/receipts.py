@@ -231,7 +231,9 @@ def build_receipt(
     ordered = sorted(entries, key=lambda e: e.seq)
     items = tuple(_item(conn, e, known[e.purpose_id]) for e in ordered)
     recorded_at = max(e.recorded_at for e in ordered)
-    sensitive = any(i.biometric for i in items)
+    # R24: only a face-matching consent that is given (or renewed) means processing biometric data; refusing or
+    # withdrawing it does not.
+    sensitive = any(i.biometric and i.action in _ALLOWING for i in items)
     method = _collection_method(conn, ordered[0], locale)
     receipt_id = receipt_id or str(uuid.uuid4())
     data: dict[str, Any] = {
@@ -257,7 +259,7 @@ def build_receipt(
         "sensitive": sensitive,
     }
     if sensitive:
-        # R24: face matching makes the receipt sensitive and names the special category.
+        # R24: given face matching makes the receipt sensitive and names the special category.
         data["spiCat"] = [rt("spi_biometric", locale)]
     data[EXTENSION] = {"channel": ordered[0].channel, "recordedAt": recorded_at.isoformat()}
     head = latest_signed_head(conn)

@@ -13,7 +13,7 @@ from sqlalchemy import Connection, bindparam, select
 from portal.backend.consent import ledger
 from portal.backend.consent.ledger import LedgerEntry, NewEntry
 from portal.backend.consent.purposes import Purpose, current_texts, resolve_codes
-from portal.backend.consent.status import ALLOWING, VETOING, latest_entries_query, status_of
+from portal.backend.consent.status import ALLOWING, SUPERSEDED, VETOING, latest_entries_query, row_status
 from portal.backend.people.private import seal_evidence
 from portal.backend.photos.face_templates import delete_biometrics
 from portal.backend.platform.db.schema import CHANNELS, assets, consent_ledger, subjects
@@ -55,6 +55,9 @@ class Context:
     # When the person actually agreed, if earlier than the recording (a paper form signed days before it is entered):
     # the validity period runs from then, so late data entry never stretches a consent.
     valid_from: datetime | None = None
+    # The guardian (name, verification method) who acted for a child, when one did: only their own acts carry
+    # guardian evidence, never a child's own withdrawal (R15).
+    guardian: tuple[str | None, str | None] | None = None
 
 
 def _subject_row(conn: Connection, subject_id: str) -> Any:
@@ -85,14 +88,16 @@ def replayed_entries(conn: Connection, subject_id: str, submission_id: str) -> l
 def _check_transition(purpose: str, action: str, current: str, scoped: bool) -> None:
     """Refuse changes that make no sense for the current status."""
     what = f"{purpose!r}" + (" for this image" if scoped else "")
-    if action == "withdrawn" and current not in ALLOWING:
+    # A consent under a replaced text still stands as the person's decision: it can be withdrawn in one step, and
+    # renewed under the new text; it only may not be used until then (R16).
+    if action == "withdrawn" and current not in (*ALLOWING, SUPERSEDED):
         reason = "was never given" if current == "unknown" else f"is {current}, not given"
         raise ConsentStateError(f"Nothing to withdraw: consent for {what} {reason}.")
-    if action in ("renewed", "revoked") and current not in (*ALLOWING, "expired"):
+    if action in ("renewed", "revoked") and current not in (*ALLOWING, "expired", SUPERSEDED):
         raise ConsentStateError(
             f"Cannot mark consent for {what} as {action}: it {current if current != 'unknown' else 'was never given'}."
         )
-    if action == "refused" and current in ALLOWING:
+    if action == "refused" and current in (*ALLOWING, SUPERSEDED):
         raise ConsentStateError(f"Consent for {what} is currently given; record a withdrawal instead of a refusal.")
 
 
@@ -138,20 +143,20 @@ def record_decisions(
     default_validity = None
     if any(d.action in ALLOWING and not known[d.purpose].validity_days for d in decisions):
         default_validity = get_organisation(conn).consent_validity_days
-    # R15: the record says that a guardian consented for the child and commits to who and how they were verified;
-    # like notes, that text goes in as a salted HMAC, so the ledger keeps nothing erasure must remove (Art. 17).
+    # R15: when a guardian acted, the record says so and commits to who and how they were verified; like notes,
+    # that text goes in as a salted HMAC, so the ledger keeps nothing erasure must remove (Art. 17).
     evidence = seal_evidence(
         conn,
         subject_id=subject_id,
         evidence=context.evidence,
-        guardian=(subject.guardian_name, subject.guardian_verification) if subject.is_minor else None,
+        guardian=context.guardian,
         now=now,
     )
     entries: list[NewEntry] = []
     for d in decisions:
         purpose: Purpose = known[d.purpose]
         prior = latest.get((d.purpose, d.asset_id))
-        current = status_of(prior.action if prior else None, prior.valid_until if prior else None, now)
+        current = row_status(prior, now) if prior else "unknown"
         _check_transition(d.purpose, d.action, current, d.asset_id is not None)
         if d.action in _NEW_WORDING:
             shown = texts.get(purpose.id)
@@ -197,10 +202,10 @@ def record_decisions(
 
 
 def withdrawable(conn: Connection, *, subject_id: str, now: datetime) -> list[Decision]:
-    """A withdrawal of every consent currently given, general and per image (R7: withdraw everything)."""
+    """A withdrawal of every consent currently given (also under a replaced text), general and per image (R7)."""
     _subject_row(conn, subject_id)
     return [
         Decision(purpose=r.purpose_code, action="withdrawn", asset_id=r.scope_asset_id)
         for r in conn.execute(latest_entries_query(subject_id)).all()
-        if status_of(r.action, r.valid_until, now) in ALLOWING
+        if row_status(r, now) in (*ALLOWING, SUPERSEDED)
     ]

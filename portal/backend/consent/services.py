@@ -4,28 +4,41 @@ issuing the receipts those changes leave behind. Each owns its transaction."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
+
+from sqlalchemy import Connection
 
 from portal.backend.consent import purposes as _purposes
 from portal.backend.consent import receipts as _receipts
 from portal.backend.consent.ledger import LedgerEntry
-from portal.backend.consent.purposes import PurposeText, TextContent
+from portal.backend.consent.purposes import PurposeText, TextContent, TextImpact
 from portal.backend.consent.records import Context, Decision, record_decisions, replayed_entries, withdrawable
+from portal.backend.people.guardians import LINK_METHOD
+from portal.backend.people.subjects import minor_now
 from portal.backend.platform.actors import Actor
 from portal.backend.platform.db.types import utcnow
-from portal.backend.platform.errors import AuthError, PortalError, ValidationError
+from portal.backend.platform.errors import (
+    AuthError,
+    ConsentStateError,
+    GuardianRequired,
+    PortalError,
+    ValidationError,
+)
 from portal.backend.platform.runtime import Portal
+from portal.backend.platform.text import clean_name
 from portal.backend.staff.audit import audit
 
 __all__ = [
     "ConsentChange",
     "Decision",
+    "PublishedText",
     "TextContent",
     "change_consent",
     "issue_pending_receipts",
     "publish_purpose_text",
+    "set_retention_period",
     "withdraw_everything",
 ]
 
@@ -56,9 +69,40 @@ def check_acts_for(actor: Actor, subject_id: str) -> None:
         raise AuthError("Only staff members record consent for someone else.")
 
 
+# Evidence of a change staff record on someone's behalf: the staff member's word, the person not there to act.
+STAFF_DECLARATION: dict[str, Any] = {"act": "staff_declaration", "person_present": False}
+# A person's own act on the portal: a button press (a guardian's also ticks the declaration that they are one).
+_OWN_EVIDENCE: dict[str, dict[str, Any]] = {
+    "subject": {"act": "button"},
+    "guardian": {"act": "button", "declaration": "guardian_on_behalf"},
+    "kiosk": {"act": "checkbox"},
+}
+# Changes that need the consent of someone old enough (Art. 8): giving and renewing.
+_CONSENTING = ("given", "renewed")
+
+
 def default_evidence(actor: Actor) -> dict[str, Any]:
-    """The minimal evidence of a change (R12): a button press by the person, or an entry by staff."""
-    return {"act": "button"} if actor.kind in ("subject", "guardian") else {"act": "staff_entry"}
+    """The minimal evidence of a change (R12): the person's own tap, or a staff declaration with nobody present."""
+    return dict(_OWN_EVIDENCE.get(actor.kind, STAFF_DECLARATION))
+
+
+def _guardian_for(
+    conn: Connection, actor: Actor, subject_id: str, decisions: Sequence[Decision], now: datetime
+) -> tuple[str, str] | None:
+    """Art. 8 on the personal link: a minor's give or renew needs their guardian (name and declaration), while
+    withdrawing stays theirs alone. Returns the guardian's (name, method) to seal into the entries, if one acted."""
+    consenting = any(d.action in _CONSENTING for d in decisions)
+    if actor.kind == "subject" and consenting and minor_now(conn, subject_id, now=now):
+        raise GuardianRequired(
+            "A parent or guardian must give or renew this consent: the person is below the age of digital consent."
+        )
+    if actor.kind != "guardian":
+        return None
+    if consenting and not minor_now(conn, subject_id, now=now):
+        raise ConsentStateError("This person is no longer a minor: they give or renew consent themselves.")
+    if consenting or actor.name:
+        return clean_name(actor.name, field_label="Guardian's name"), LINK_METHOD
+    return None
 
 
 def check_channel(actor: Actor, channel: str) -> None:
@@ -95,6 +139,8 @@ def change_consent(
     )
     with portal.db.write() as conn:
         earlier = replayed_entries(conn, subject_id, submission_id) if submission_id else []
+        if not earlier:
+            context = replace(context, guardian=_guardian_for(conn, actor, subject_id, decisions, now))
         entries = record_decisions(conn, subject_id=subject_id, decisions=decisions, context=context, now=now)
         if earlier:
             # A double submit: the first one wrote the entries, the receipt and the audit row.
@@ -145,15 +191,44 @@ def withdraw_everything(
     return ConsentChange(entries=entries, receipt_id=receipt_id)
 
 
+@dataclass(frozen=True)
+class PublishedText:
+    """A published text version: every language's stored text, what was carried over, and what it put at risk."""
+
+    code: str
+    version: int
+    texts: list[PurposeText]
+    changed: tuple[str, ...]
+    carried_over: tuple[str, ...]
+    impact: TextImpact
+
+
 def publish_purpose_text(
-    portal: Portal, *, actor: Actor, code: str, texts: Mapping[str, TextContent], now: datetime | None = None
-) -> list[PurposeText]:
-    """Publish a new version of a purpose's text (earlier consents must be renewed), audited, in one transaction."""
+    portal: Portal,
+    *,
+    actor: Actor,
+    code: str,
+    texts: Mapping[str, TextContent],
+    carry_over: Sequence[str] = (),
+    based_on_version: int | None = None,
+    now: datetime | None = None,
+) -> PublishedText:
+    """Publish a new version of a purpose's text in all the organisation's languages (earlier consents become
+    superseded until renewed), audited with its impact, in one transaction.
+
+    `based_on_version` is the version a preview was made against: if someone published since, nothing is written,
+    so nobody confirms an impact they were not shown."""
     now = now or utcnow()
     if not actor.can("admin"):
         raise AuthError("Only an administrator publishes purpose texts.")
     with portal.db.write() as conn:
-        published = _purposes.publish_text(conn, code=code, texts=texts, now=now)
+        plan = _purposes.plan_text(conn, code=code, texts=texts, carry_over=carry_over, now=now)
+        if based_on_version is not None and plan.current_version != based_on_version:
+            raise ConsentStateError(
+                f"Version {plan.current_version} of {code!r} was published after your preview of version "
+                f"{based_on_version}; nothing was published. Review the change again."
+            )
+        _purposes.insert_plan(conn, plan, now=now)
         audit(
             conn,
             actor=actor.ref,
@@ -161,9 +236,48 @@ def publish_purpose_text(
             target_type="purpose",
             target_id=code,
             now=now,
-            detail={"version": published[0].version},
+            detail={
+                "version": plan.version,
+                "locales": [d.locale for d in plan.locales],
+                "changed": list(plan.changed_locales),
+                "carried_over": list(plan.carried_over),
+                "people": plan.impact.people,
+                "photos": plan.impact.photos,
+                "publications": plan.impact.publications,
+            },
         )
-    return published
+        stored = [_purposes.text_version(conn, plan.purpose_id, plan.version, d.locale) for d in plan.locales]
+    return PublishedText(
+        code=code,
+        version=plan.version,
+        texts=stored,
+        changed=plan.changed_locales,
+        carried_over=plan.carried_over,
+        impact=plan.impact,
+    )
+
+
+def set_retention_period(
+    portal: Portal, *, actor: Actor, code: str, days: int | None, now: datetime | None = None
+) -> _purposes.Purpose:
+    """Set how long photos are kept for a purpose (R17; None: no period), admin only, audited; the daily job flags
+    photos past the longest period on its next run."""
+    now = now or utcnow()
+    if not actor.can("admin"):
+        raise AuthError("Only an administrator sets retention periods.")
+    with portal.db.write() as conn:
+        before = _purposes.get_purpose(conn, code).retention_days
+        purpose = _purposes.set_retention(conn, code=code, days=days)
+        audit(
+            conn,
+            actor=actor.ref,
+            action="set_retention_period",
+            target_type="purpose",
+            target_id=code,
+            now=now,
+            detail={"from_days": before, "to_days": days},
+        )
+    return purpose
 
 
 def issue_pending_receipts(

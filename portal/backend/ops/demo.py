@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from portal.backend.consent.records import Context, Decision, record_decisions
 from portal.backend.events.store import create_event
@@ -15,7 +15,7 @@ from portal.backend.people.subjects import add_subject
 from portal.backend.platform.actors import Actor
 from portal.backend.platform.blobs import BlobStore
 from portal.backend.platform.db.engine import Database
-from portal.backend.platform.db.schema import consent_ledger, organisation, subjects
+from portal.backend.platform.db.schema import consent_ledger, organisation, purposes, subjects
 from portal.backend.platform.db.types import utcnow
 from portal.backend.platform.organisation import Organisation, save_organisation
 from portal.backend.staff.accounts import create_user
@@ -40,6 +40,8 @@ DEMO_ORGANISATION = Organisation(
     policy_url="https://nordlys.example/privacy",
     consent_validity_days=365,
     languages="en,sv",
+    # On, so the demo's forms offer face matching (its events ask for it); photos still keep no face template.
+    matching_enabled=True,
     is_demo=True,
 )
 
@@ -65,6 +67,16 @@ def is_demo(db: Database) -> bool:
         return bool(conn.execute(select(organisation.c.is_demo).where(organisation.c.id == 1)).scalar())
 
 
+# Retention periods of the demo's purposes in days (face matching keeps no photos: its template goes with consent).
+DEMO_RETENTION_DAYS = {
+    "internal": 5 * 365,
+    "print": 5 * 365,
+    "website": 3 * 365,
+    "social_media": 2 * 365,
+    "partners": 365,
+}
+
+
 def seed_demo(
     db: Database, *, now: datetime | None = None, blobs: BlobStore | None = None, max_pixels: int = 60_000_000
 ) -> DemoSummary:
@@ -78,6 +90,9 @@ def seed_demo(
         for email, name, role, password in DEMO_ACCOUNTS:
             create_user(conn, email=email, display_name=name, role=role, password=password, now=now - 900 * day)
         install_standard_purposes(conn, now=now - 900 * day)
+        # Retention of the photo archive (R17): the longest period decides when a photo is past retention.
+        for code, days in DEMO_RETENTION_DAYS.items():
+            conn.execute(update(purposes).where(purposes.c.code == code).values(retention_days=days))
         spring = create_event(
             conn,
             name="Spring conference",
@@ -108,7 +123,10 @@ def seed_demo(
     ) -> str:
         """Register one demo subject at a past time."""
         actor = {"qr_form": "subject", "kiosk": "guardian"}.get(channel, Actor.staff(3, "staff").ref)
-        evidence = {"act": "signature" if channel == "paper" else "checkbox"}
+        evidence: dict[str, Any] = {"act": "signature" if channel == "paper" else "checkbox"}
+        if channel == "staff":
+            # Recorded on a staff member's word, as the portal records staff entries (issue 12, item 7).
+            evidence = {"act": "staff_declaration", "person_present": False}
         with db.write() as conn:
             reg = add_subject(
                 conn,
@@ -170,7 +188,7 @@ def seed_demo(
         "kiosk",
         birth_year=(now - 10 * 365 * day).year,
         guardian_name="Maria Svensson",
-        guardian_verification="ID card checked by staff at the kiosk",
+        guardian_verification="staff_checked_id",
         event_id=summer.id,
     )
     olivia = register(

@@ -7,7 +7,6 @@ or from two machines at once, changes nothing the second time.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,17 +16,19 @@ from sqlalchemy import Connection, Select, and_, func, select, update
 from portal.backend.consent import ledger
 from portal.backend.consent.ledger import NewEntry
 from portal.backend.ops.outbox import queue
+from portal.backend.photos import takedowns as _takedowns
 from portal.backend.photos.face_templates import delete_biometrics
+from portal.backend.photos.retention import flag_past_retention
 from portal.backend.platform.actors import Actor
 from portal.backend.platform.db.engine import Database
 from portal.backend.platform.db.schema import (
-    asset_uses,
     consent_ledger,
     outbox,
     purpose_texts,
     purposes,
     staff_users,
     subjects,
+    takedowns,
 )
 from portal.backend.risk.figures import summary
 
@@ -39,9 +40,12 @@ class JobReport:
     expired: int
     renewal_requests: int
     digests: int
-    takedowns_done: int
+    takedowns_done: int  # tasks the safety net closed (publication ended, or the photo usable again)
     snapshots: int = 0
     receipts_issued: int = 0
+    past_retention: int = 0  # photos newly flagged past the retention period (R17)
+    photos_matched: int | None = None  # None: library face matching is off, the batch did nothing
+    takedowns_opened: int = 0  # tasks the safety net opened (consent changes open their own)
 
 
 def _latest_allowing(now: datetime) -> Select[Any]:
@@ -139,7 +143,13 @@ def manager_digests(conn: Connection, *, now: datetime, window_days: int) -> int
     head = ledger.latest_signed_head(conn)
     # The signed head travels in the digest: an anchor outside the database (a mailbox) that a later rollback of the
     # ledger cannot reach (`ledger verify --anchor` reads a digest's ledgerHead).
-    payload: dict[str, Any] = {"risk": figures, "ledgerHead": head.to_json() if head else None}
+    tasks = _takedowns.open_summary(conn)
+    payload: dict[str, Any] = {
+        "risk": figures,
+        "ledgerHead": head.to_json() if head else None,
+        # Publications staff still have to take down (or partners to tell), and how long the oldest has waited.
+        "takedowns": {"open": tasks.open, "oldestDays": tasks.oldest_days(now)},
+    }
     managers = (
         conn.execute(
             select(staff_users.c.email).where(
@@ -164,19 +174,32 @@ def manager_digests(conn: Connection, *, now: datetime, window_days: int) -> int
     return made
 
 
-def settle_takedowns(conn: Connection, *, now: datetime) -> int:
-    """Mark takedown tasks done once the publication they name has ended."""
-    tasks = conn.execute(
-        select(outbox.c.id, outbox.c.payload).where(and_(outbox.c.kind == "takedown", outbox.c.status == "pending"))
+def settle_takedowns(conn: Connection, *, now: datetime) -> tuple[int, int]:
+    """Safety net for takedown tasks, which consent changes open and unpublishing closes in their own transactions:
+    open the tasks missing for publications at risk (a database upgraded from before tasks existed, or rows written
+    behind the services' back), turn erasure takedowns still pending in the outbox (before tasks existed) into
+    tasks, and close takedowns whose publication has ended. Returns (opened, closed)."""
+    open_before = set(conn.execute(select(takedowns.c.id).where(takedowns.c.open_key.is_not(None))).scalars())
+    newest = conn.execute(select(func.max(takedowns.c.id))).scalar() or 0
+    legacy = conn.execute(
+        select(outbox.c.id, outbox.c.asset_id).where(and_(outbox.c.kind == "takedown", outbox.c.status == "pending"))
     ).all()
-    done = 0
-    for task in tasks:
-        use_id = json.loads(task.payload).get("use_id")
-        ended = conn.execute(select(asset_uses.c.until).where(asset_uses.c.id == use_id)).scalar()
-        if ended is not None:
-            conn.execute(update(outbox).where(outbox.c.id == task.id).values(status="done", processed_at=now))
-            done += 1
-    return done
+    _takedowns.open_for_erasure(conn, asset_ids=sorted({t.asset_id for t in legacy if t.asset_id}), now=now)
+    if legacy:
+        conn.execute(
+            update(outbox).where(outbox.c.id.in_([t.id for t in legacy])).values(status="done", processed_at=now)
+        )
+    _takedowns.open_tasks(conn, now=now)
+    _takedowns.close_ended(conn, now=now)
+    open_after = set(conn.execute(select(takedowns.c.id).where(takedowns.c.open_key.is_not(None))).scalars())
+    opened = int(conn.execute(select(func.count()).where(takedowns.c.id > newest)).scalar_one())
+    return opened, len(open_before - open_after)
+
+
+def flag_retention(conn: Connection, *, now: datetime) -> int:
+    """Flag photos past the archive's retention period for a manager's review (R17); lifts flags a longer period
+    no longer justifies. Idempotent: a photo is flagged once."""
+    return flag_past_retention(conn, now=now)
 
 
 # How long after an erasure the daily job keeps rewriting the tables that held the person (PostgreSQL): a rewrite

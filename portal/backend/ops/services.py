@@ -11,10 +11,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from portal.backend.consent.services import issue_pending_receipts
-from portal.backend.ops import jobs
+from portal.backend.ops import jobs, mailer, outbox
 from portal.backend.ops.bootstrap import reset_database
 from portal.backend.ops.demo import DEMO_ACCOUNTS, DemoSummary, is_demo, is_empty, seed_demo
 from portal.backend.ops.jobs import JobReport
+from portal.backend.ops.mailer import SendReport
 from portal.backend.people.erasure import ERASED_TABLES
 from portal.backend.platform import signing
 from portal.backend.platform.actors import Actor
@@ -37,17 +38,21 @@ __all__ = [
     "DemoResult",
     "DemoSummary",
     "JobReport",
+    "SendReport",
     "StorageInfo",
     "check_storage",
     "init_storage",
     "load_demo",
+    "retry_failed_mail",
     "run_daily_jobs",
+    "send_outbox",
 ]
 
 
 def run_daily_jobs(portal: Portal, *, actor: Actor, now: datetime | None = None) -> JobReport:
-    """Expire lapsed consents, queue renewal requests and manager digests, settle takedowns, record today's
-    coverage, then issue receipts left pending by an earlier failure; audited as `run_daily_jobs`.
+    """Expire lapsed consents, queue renewal requests and manager digests, settle takedowns, flag photos past
+    retention, record today's coverage, run the face-matching batch (when matching is on), then issue receipts
+    left pending by an earlier failure; audited as `run_daily_jobs`.
 
     Safe to run twice and from several machines at once: the second run changes nothing."""
     require(actor, "admin", to="run the daily jobs")
@@ -60,7 +65,9 @@ def run_daily_jobs(portal: Portal, *, actor: Actor, now: datetime | None = None)
     with portal.db.write() as conn:
         digests = jobs.manager_digests(conn, now=now, window_days=window)
     with portal.db.write() as conn:
-        takedowns = jobs.settle_takedowns(conn, now=now)
+        takedowns_opened, takedowns_done = jobs.settle_takedowns(conn, now=now)
+    with portal.db.write() as conn:
+        flagged = jobs.flag_retention(conn, now=now)
     # Last of the steps that judge figures, so the snapshot sees the expiries above.
     with portal.db.write() as conn:
         snapshots = record_snapshot(conn, now=now)
@@ -68,11 +75,20 @@ def run_daily_jobs(portal: Portal, *, actor: Actor, now: datetime | None = None)
         expired=expired,
         renewal_requests=renewals,
         digests=digests,
-        takedowns_done=takedowns,
+        takedowns_done=takedowns_done,
+        takedowns_opened=takedowns_opened,
         snapshots=snapshots,
+        past_retention=flagged,
     )
+    # After the expiries (which delete lapsed templates): faces of new photos against the people enrolled now.
+    # Descriptors are computed outside any transaction; only suggestions are written. Off: nothing happens.
+    from portal.backend.photos.services import run_matching  # the vision stack loads only when the jobs run
+
+    matched = run_matching(portal, actor=actor, now=now)
+    report = replace(report, photos_matched=matched.photos if matched.enabled else None)
     # Receipts are rendered outside any transaction (slow); a crash after a consent change leaves them pending.
     report = replace(report, receipts_issued=issue_pending_receipts(portal, now=now))
+    send_outbox(portal, actor=actor, now=now)  # last: today's renewal requests and digests go out (audited there)
     with portal.db.write() as conn:
         audit(conn, actor=actor.ref, action="run_daily_jobs", now=now, detail=report.__dict__)
     # Old row versions of people erased this week: the erasure's own VACUUM may have found them still seen by a
@@ -80,6 +96,32 @@ def run_daily_jobs(portal: Portal, *, actor: Actor, now: datetime | None = None)
     if jobs.recent_erasures(portal.db, now=now):
         portal.db.scrub(ERASED_TABLES, full=True)
     return report
+
+
+def send_outbox(portal: Portal, *, actor: Actor, now: datetime | None = None, limit: int | None = None) -> SendReport:
+    """Deliver the due e-mails of the outbox over SMTP (tries, backoff, one sender per message); without SMTP
+    settings nothing is touched and the report says so. A run that tried anything is audited as `send_outbox`."""
+    require(actor, "admin", to="send the outbox's e-mail")
+    if limit is not None and limit < 1:
+        raise ValidationError("--limit must be at least 1.")
+    now = now or utcnow()
+    report = mailer.send_pending(portal, now=now, limit=limit)
+    if report.attempted:
+        detail = {k: v for k, v in report.__dict__.items() if k != "configured"}
+        with portal.db.write() as conn:
+            audit(conn, actor=actor.ref, action="send_outbox", now=now, detail=detail)
+    return report
+
+
+def retry_failed_mail(portal: Portal, *, actor: Actor, message_ids: list[int] | None = None) -> int:
+    """Queue failed e-mails again (all, or these ids) with a fresh count of tries; audited as `retry_outbox`."""
+    require(actor, "manager", to="send failed e-mails again")
+    now = utcnow()
+    with portal.db.write() as conn:
+        count = outbox.retry_failed(conn, row_ids=message_ids)
+        if count:
+            audit(conn, actor=actor.ref, action="retry_outbox", now=now, detail={"messages": count})
+    return count
 
 
 @dataclass(frozen=True)

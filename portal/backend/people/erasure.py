@@ -8,21 +8,20 @@ from datetime import datetime
 from sqlalchemy import Connection, delete, select, update
 
 from portal.backend.consent.records import Context, record_decisions, withdrawable
-from portal.backend.ops.outbox import forget_recipient, queue
+from portal.backend.ops.outbox import forget_recipient
 from portal.backend.people.paper import scan_prefix
 from portal.backend.people.private import forget
 from portal.backend.photos.assets import blob_keys
 from portal.backend.photos.face_templates import delete_biometrics
+from portal.backend.photos.takedowns import open_for_erasure
 from portal.backend.photos.vision.intake import encode_jpeg, make_thumbnail, prepare_image
 from portal.backend.photos.vision.redaction import blur_regions
 from portal.backend.photos.vision.schemas import Box
 from portal.backend.platform.actors import Actor
 from portal.backend.platform.blobs import BlobStore
 from portal.backend.platform.db.schema import (
-    asset_uses,
     assets,
     detections,
-    purposes,
     receipts,
     subject_links,
     subjects,
@@ -138,6 +137,9 @@ def apply_erasure(
         ),
     )
     templates = delete_biometrics(conn, subject_id)
+    # Before the photos are re-judged: tasks the withdrawals above opened become erasure tasks, which stay open
+    # when the blurred photo is found usable (the published copy still shows the person).
+    takedowns = _queue_takedowns(conn, list(redactions), now)
     for asset_id, (_old, new_key, _thumb, _n) in redactions.items():
         conn.execute(
             update(assets)
@@ -161,8 +163,8 @@ def apply_erasure(
             template=None,
         )
     )
-    risk_index.refresh_assets(conn, shown_in)  # blurred out: no longer a person the photos need consent from
-    takedowns = _queue_takedowns(conn, subject_id, list(redactions), now)
+    # Blurred out: no longer a person the photos need consent from.
+    risk_index.refresh_assets(conn, shown_in, now=now)
     scans = blobs.list_keys(scan_prefix(subject_id))
     # Receipts print the name, the guardian and notes: their files go after the commit, their rows now (a pending
     # row would otherwise be rendered again by the daily job). The ledger entries they pointed at remain.
@@ -183,6 +185,8 @@ def apply_erasure(
             email=None,
             phone=None,
             birth_year=None,
+            birth_month=None,
+            birth_day=None,
             guardian_name=None,
             guardian_verification=None,
             erased_at=now,
@@ -237,23 +241,7 @@ def delete_leftover_receipts(blobs: BlobStore, subject_id: str) -> int:
     return len(keys)
 
 
-def _queue_takedowns(conn: Connection, subject_id: str, asset_ids: list[int], now: datetime) -> int:
-    """One takedown task per place an affected asset is still published (R10)."""
-    if not asset_ids:
-        return 0
-    uses = conn.execute(
-        select(asset_uses.c.id, asset_uses.c.asset_id, asset_uses.c.place, purposes.c.code)
-        .join(purposes, purposes.c.id == asset_uses.c.purpose_id)
-        .where(asset_uses.c.asset_id.in_(asset_ids), asset_uses.c.until.is_(None))
-    ).all()
-    for use in uses:
-        queue(
-            conn,
-            kind="takedown",
-            now=now,
-            subject_id=subject_id,
-            asset_id=use.asset_id,
-            payload={"place": use.place, "purpose": use.code, "reason": "erasure", "use_id": use.id},
-            dedupe_key=f"takedown:{use.id}:erasure:{subject_id}",
-        )
-    return len(uses)
+def _queue_takedowns(conn: Connection, asset_ids: list[int], now: datetime) -> int:
+    """One takedown task (and a notify-partner task for a partner purpose) per place an affected asset is still
+    published (R10, Art. 17(2)); returns the number of publications."""
+    return open_for_erasure(conn, asset_ids=asset_ids, now=now)

@@ -2,8 +2,9 @@
 
 The ledger cannot forget (R11), so it must never hold what erasure (Art. 17) has to remove. A guardian's name, how
 they were verified and free-text notes go into the ledger as HMAC-SHA256 under a random per-person salt; the salt
-and the notes' text live in `subject_private` (the guardian's details in `subjects`), and erasure deletes them. While
-they exist, the HMAC proves which details an entry was recorded with; afterwards it links to nobody.
+and the notes' text live in `subject_private` (the registering guardian's details in `subjects`; a guardian who
+declared later on the personal link, in `subject_private` beside the notes), and erasure deletes them. While they
+exist, the HMAC proves which details an entry was recorded with; afterwards it links to nobody.
 """
 
 from __future__ import annotations
@@ -71,21 +72,40 @@ def seal_evidence(
     if not text and guardian is None:
         return sealed
     salt = salt_for(conn, subject_id, now=now)
+    notes = json.loads(_row(conn, subject_id).notes or "{}")
+    changed = False
     if text:
         digest = note_digest(salt, text)
-        notes = json.loads(_row(conn, subject_id).notes or "{}")
         if notes.get(digest) != text:
             notes[digest] = text
-            conn.execute(
-                update(subject_private)
-                .where(subject_private.c.subject_id == subject_id)
-                .values(notes=json.dumps(notes, ensure_ascii=False))
-            )
+            changed = True
         sealed["note"] = {"hmac": digest}
     if guardian is not None and "guardian" not in sealed:
         # R15: the entry still says that a guardian consented, and commits to who, without naming them.
-        sealed["guardian"] = {"hmac": guardian_digest(salt, *guardian)}
+        digest = guardian_digest(salt, *guardian)
+        sealed["guardian"] = {"hmac": digest}
+        if digest != _registered_guardian_digest(conn, subject_id, salt) and digest not in notes:
+            # A guardian other than the registered one (declared on the personal link): their details are kept
+            # here, erasable, so receipts and staff can still say who it was.
+            notes[digest] = {"guardian": guardian[0], "verified_by": guardian[1]}
+            changed = True
+    if changed:
+        conn.execute(
+            update(subject_private)
+            .where(subject_private.c.subject_id == subject_id)
+            .values(notes=json.dumps(notes, ensure_ascii=False))
+        )
     return sealed
+
+
+def _registered_guardian_digest(conn: Connection, subject_id: str, salt: str) -> str | None:
+    """The digest of the guardian stored with the person's registration, if any."""
+    person = conn.execute(
+        select(subjects.c.guardian_name, subjects.c.guardian_verification).where(subjects.c.id == subject_id)
+    ).one_or_none()
+    if person is None or person.guardian_name is None:
+        return None
+    return guardian_digest(salt, person.guardian_name, person.guardian_verification)
 
 
 def reveal_evidence(
@@ -108,13 +128,18 @@ def reveal_evidence(
         person = conn.execute(
             select(subjects.c.guardian_name, subjects.c.guardian_verification).where(subjects.c.id == subject_id)
         ).one_or_none()
+        kept = json.loads(row.notes or "{}").get(guardian_hmac)
         if person is not None and hmac.compare_digest(
             guardian_digest(row.salt, person.guardian_name, person.guardian_verification), guardian_hmac
         ):
             shown_guardian = {"name": person.guardian_name, "verified_by": person.guardian_verification}
+        elif isinstance(kept, dict) and hmac.compare_digest(
+            guardian_digest(row.salt, kept.get("guardian"), kept.get("verified_by")), guardian_hmac
+        ):
+            shown_guardian = {"name": kept.get("guardian"), "verified_by": kept.get("verified_by")}
     if note_hmac:
         text = json.loads(row.notes or "{}").get(note_hmac)
-        shown_note = str(text) if text else None
+        shown_note = str(text) if isinstance(text, str) and text else None
     return shown_guardian, shown_note
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +19,7 @@ from portal.backend.consent.ledger import LedgerEntry, entries_for_subject
 from portal.backend.consent.purposes import list_purposes, resolve_codes
 from portal.backend.consent.receipts import ReceiptRecord
 from portal.backend.consent.records import Context
-from portal.backend.consent.services import is_staff_side, issue_pending_receipts
+from portal.backend.consent.services import STAFF_DECLARATION, is_staff_side, issue_pending_receipts
 from portal.backend.consent.status import ConsentStatus, subject_consents
 from portal.backend.i18n import t
 from portal.backend.ops.outbox import queue
@@ -27,14 +27,23 @@ from portal.backend.people import erasure as _erasure
 from portal.backend.people import export as _export
 from portal.backend.people import subjects as _subjects
 from portal.backend.people.erasure import ErasureReport
+from portal.backend.people.guardians import (
+    FORM_METHOD,
+    KIOSK_METHODS,
+    METHODS,
+    STAFF_METHODS,
+    check_method,
+    method_label,
+)
 from portal.backend.people.kiosk import kiosk_evidence
 from portal.backend.people.paper import MAX_SCAN_BYTES, SCAN_TYPES, PaperScan, check_scan, scan_prefix
-from portal.backend.people.subjects import Subject
+from portal.backend.people.subjects import Subject, minor_on
 from portal.backend.photos.face_templates import has_template
 from portal.backend.platform.actors import Actor
 from portal.backend.platform.db.schema import outbox
 from portal.backend.platform.db.types import utcnow
 from portal.backend.platform.errors import AuthError, ValidationError
+from portal.backend.platform.organisation import get_organisation
 from portal.backend.platform.runtime import Portal
 from portal.backend.platform.text import clean_email, clean_name
 from portal.backend.staff.audit import audit
@@ -43,7 +52,10 @@ if TYPE_CHECKING:
     import numpy as np
 
 __all__ = [
+    "KIOSK_METHODS",
     "MAX_SCAN_BYTES",
+    "METHODS",
+    "STAFF_METHODS",
     "ErasureReport",
     "HistoryEntry",
     "RegistrationResult",
@@ -51,6 +63,8 @@ __all__ = [
     "create_personal_link",
     "erase_subject",
     "export_subject",
+    "method_label",
+    "minor_on",
     "register_subject",
     "revoke_personal_links",
     "view_subject",
@@ -65,10 +79,6 @@ _CHANNELS_BY_ACTOR = {
     "staff": ("staff", "paper"),
     "operator": ("staff", "paper"),
     "system": ("staff", "paper"),
-}
-_GUARDIAN_DECLARED = {
-    "qr_form": "declared by the guardian on the event's QR form",
-    "kiosk": "declared by the guardian on the staff tablet (kiosk)",
 }
 
 
@@ -138,6 +148,8 @@ def register_subject(
     phone: str | None = None,
     locale: str = "en",
     birth_year: int | None = None,
+    birth_month: int | None = None,
+    birth_day: int | None = None,
     is_minor: bool | None = None,
     guardian_name: str | None = None,
     guardian_verification: str | None = None,
@@ -155,16 +167,34 @@ def register_subject(
     bad selfie writes nothing), the personal link, the receipt row, the welcome e-mail and, when staff or a kiosk
     acted, the audit row. A paper form's `scan` is stored first and deleted again if the transaction fails. A
     second submit with the same `submission_id` returns the first result (replayed) and writes nothing.
+
+    Item 7: staff entries and paper forms without a scan rest only on the staff member's word; they are recorded on
+    channel `staff` with a staff declaration as evidence. A minor's guardian is verified by one of the enumerated
+    methods: `declared_on_form` on the QR form, a staff member's choice on the kiosk, paper and CLI.
     """
     now = now or utcnow()
     _check_registrar(actor, channel)
     # Everything that can be checked without the database is checked before a byte is stored or computed.
     clean_name(name)
     clean_email(email)
+    _subjects.check_birth(birth_year, birth_month, birth_day, today=now.date())
+    if guardian_verification is not None:
+        check_method(guardian_verification)
+        allowed = KIOSK_METHODS if channel == "kiosk" else STAFF_METHODS if channel in ("staff", "paper") else METHODS
+        if guardian_verification not in allowed:
+            # The guardian's own declarations are recorded by the portal's form and link, never claimed by staff.
+            raise ValidationError(
+                f"On channel {channel} the guardian is verified by one of {', '.join(allowed)}, "
+                f"not {guardian_verification}."
+            )
     if is_minor:
         clean_name(guardian_name, field_label="Guardian's name")
     if scan is not None and channel != "paper":
         raise ValidationError("A scan is the proof of a paper form: record it on channel paper.")
+    unscanned_paper = channel == "paper" and scan is None
+    if unscanned_paper:
+        # Without the signed form's scan nothing proves the person's own act: a staff declaration (item 7).
+        channel = "staff"
     if selfie is not None and not any(choices.values()):
         raise ValidationError("A selfie is only used with face-matching consent.")
     paper: PaperScan | None = None
@@ -177,15 +207,17 @@ def register_subject(
         raise ValidationError("The signature date goes with the scan of the signed paper form.")
     template = _selfie_template(portal, selfie) if selfie is not None else None
     minor = bool(is_minor)
-    if minor and guardian_verification is None:
-        guardian_verification = _GUARDIAN_DECLARED.get(channel)
+    if channel == "qr_form":
+        # On the event's own form the guardian declares it themselves; staff never see them (used for minors only).
+        guardian_verification = FORM_METHOD
     context = Context(
         channel=channel,
         # On the form and the kiosk the person (or their guardian) ticks and sends the form themselves, so they are
-        # the ledger's actor; on the kiosk the evidence names the staff member whose tablet it was.
-        actor=("guardian" if minor else "subject") if actor.kind in ("subject", "guardian", "kiosk") else actor.ref,
+        # the ledger's actor (decided with the age, in the transaction); on the kiosk the evidence names the staff
+        # member whose tablet it was.
+        actor="subject" if actor.kind in ("subject", "guardian", "kiosk") else actor.ref,
         event_id=event_id,
-        evidence=_evidence(actor, channel, locale, paper, note),
+        evidence=_evidence(actor, channel, locale, paper, note, unscanned_paper=unscanned_paper),
         submission_id=submission_id,
         locale=locale,
         valid_from=paper.signed_at if paper else None,
@@ -208,6 +240,8 @@ def register_subject(
                 phone=phone,
                 locale=locale,
                 birth_year=birth_year,
+                birth_month=birth_month,
+                birth_day=birth_day,
                 minor=minor,
                 guardian_name=guardian_name,
                 guardian_verification=guardian_verification,
@@ -240,7 +274,15 @@ def _selfie_template(portal: Portal, selfie: bytes) -> np.ndarray:
     return check_selfie(selfie, analyzer=analyzer, max_pixels=portal.settings.max_image_pixels)
 
 
-def _evidence(actor: Actor, channel: str, locale: str, paper: PaperScan | None, note: str | None) -> dict[str, Any]:
+def _evidence(
+    actor: Actor,
+    channel: str,
+    locale: str,
+    paper: PaperScan | None,
+    note: str | None,
+    *,
+    unscanned_paper: bool = False,
+) -> dict[str, Any]:
     """The minimal proof of a registration (R12), the same whichever page or command recorded it."""
     if paper is not None:
         return paper.evidence(note)
@@ -250,7 +292,9 @@ def _evidence(actor: Actor, channel: str, locale: str, paper: PaperScan | None, 
         if actor.kind == "kiosk" and actor.staff_id is not None:
             evidence |= kiosk_evidence(actor.staff_id)
         return evidence
-    evidence = {"act": "signature" if channel == "paper" else "staff_entry"}
+    evidence = dict(STAFF_DECLARATION)
+    if unscanned_paper:
+        evidence["paper_form"] = "not_scanned"
     if note and note.strip():
         evidence["note"] = note.strip()[:500]
     return evidence
@@ -269,6 +313,8 @@ def _register(
     phone: str | None,
     locale: str,
     birth_year: int | None,
+    birth_month: int | None,
+    birth_day: int | None,
     minor: bool,
     guardian_name: str | None,
     guardian_verification: str | None,
@@ -279,6 +325,11 @@ def _register(
     now: datetime,
 ) -> RegistrationResult:
     """The registration's rows in the caller's transaction."""
+    if context.actor == "subject":
+        # Whoever sends the form for a child is their guardian (Art. 8): the ledger names the guardian as actor.
+        age = get_organisation(conn).consent_age
+        if minor or minor_on(birth_year, birth_month, birth_day, consent_age=age, on=now.date()):
+            context = replace(context, actor="guardian")
     reg = _subjects.add_subject(
         conn,
         name=name,
@@ -288,6 +339,8 @@ def _register(
         phone=phone,
         locale=locale,
         birth_year=birth_year,
+        birth_month=birth_month,
+        birth_day=birth_day,
         is_minor=minor,
         guardian_name=guardian_name,
         guardian_verification=guardian_verification,
@@ -334,7 +387,7 @@ def _register(
     )
     receipt_id = _receipts.add_receipt(conn, entries=reg.entries, actor=context.actor, now=now)
     if subject.email:
-        # Embedded mode sends no mail: staff see the message in the outbox.
+        # `outbox send` delivers it once SMTP is configured (PORTAL_SMTP_*); until then it waits in the outbox.
         queue(
             conn,
             kind="email",

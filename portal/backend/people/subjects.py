@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import calendar
 import unicodedata
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
-from datetime import datetime, timedelta
+from dataclasses import dataclass, fields, replace
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, func, insert, select, update
@@ -14,6 +15,7 @@ from sqlalchemy import ColumnElement, Connection, func, insert, select, update
 from portal.backend.consent.ledger import LedgerEntry
 from portal.backend.consent.records import Context, Decision, record_decisions
 from portal.backend.consent.status import status_sql
+from portal.backend.people.guardians import METHODS, check_method
 from portal.backend.platform import tokens
 from portal.backend.platform.db.schema import (
     consent_ledger,
@@ -41,6 +43,8 @@ class Subject:
     phone: str | None
     locale: str
     birth_year: int | None
+    birth_month: int | None
+    birth_day: int | None
     is_minor: bool
     guardian_name: str | None
     guardian_verification: str | None
@@ -55,6 +59,75 @@ class Registration:
 
     subject: Subject
     entries: list[LedgerEntry]
+
+
+# Nobody registering is older than this; an earlier year is a typo (R15 needs a plausible age, not a precise one).
+MAX_AGE_YEARS = 120
+
+
+def check_birth(year: int | None, month: int | None, day: int | None, *, today: date) -> None:
+    """Refuse an impossible, future or implausibly old date of birth (year alone, year+month or the full date)."""
+    if year is None:
+        if month is not None or day is not None:
+            raise ValidationError("Give the year of birth with the month (and day).")
+        return
+    if month is None and day is not None:
+        raise ValidationError("Give the month of birth with the day.")
+    if month is not None and not 1 <= month <= 12:
+        raise ValidationError(f"Month of birth must be 1-12, not {month}.")
+    if year > today.year:
+        raise ValidationError(f"Year of birth {year} is in the future.")
+    if year < today.year - MAX_AGE_YEARS:
+        raise ValidationError(f"Year of birth {year} is more than {MAX_AGE_YEARS} years ago.")
+    if day is not None and month is not None and not 1 <= day <= calendar.monthrange(year, month)[1]:
+        raise ValidationError(f"{year}-{month:02d} has no day {day}.")
+    if earliest_birth(year, month, day) > today:
+        raise ValidationError("The date of birth is in the future.")
+
+
+def earliest_birth(year: int, month: int | None, day: int | None) -> date:
+    """The first day the birth data allows."""
+    return date(year, month or 1, day or 1)
+
+
+def latest_birth(year: int, month: int | None, day: int | None) -> date:
+    """The last day the birth data allows: with only a year, 31 December; with year and month, its last day."""
+    if month is None:
+        return date(year, 12, 31)
+    return date(year, month, day or calendar.monthrange(year, month)[1])
+
+
+def _birthday(born: date, years: int) -> date:
+    """The day someone born on `born` turns `years` (29 February: 1 March in other years, the later day)."""
+    try:
+        return born.replace(year=born.year + years)
+    except ValueError:
+        return date(born.year + years, 3, 1)
+
+
+def minor_on(
+    birth_year: int | None, birth_month: int | None, birth_day: int | None, *, consent_age: int, on: date
+) -> bool | None:
+    """Whether the person is below `consent_age` on day `on`, judged conservatively (Art. 8): a minor unless
+    even the latest birth date the data allows had its birthday by then. None when the year is unknown."""
+    if birth_year is None:
+        return None
+    return on < _birthday(latest_birth(birth_year, birth_month, birth_day), consent_age)
+
+
+def minor_now(conn: Connection, subject_id: str, *, now: datetime) -> bool:
+    """Whether a registered person is a minor today: from their birth data when known, else as registered."""
+    row = conn.execute(
+        select(subjects.c.birth_year, subjects.c.birth_month, subjects.c.birth_day, subjects.c.is_minor).where(
+            subjects.c.id == subject_id
+        )
+    ).one_or_none()
+    if row is None:
+        raise UnknownSubject(subject_id)
+    if row.birth_year is None:
+        return bool(row.is_minor)
+    age = get_organisation(conn).consent_age
+    return bool(minor_on(row.birth_year, row.birth_month, row.birth_day, consent_age=age, on=now.date()))
 
 
 def _subject(row: Any) -> Subject:
@@ -85,6 +158,8 @@ def add_subject(
     phone: str | None = None,
     locale: str = "en",
     birth_year: int | None = None,
+    birth_month: int | None = None,
+    birth_day: int | None = None,
     is_minor: bool | None = None,
     guardian_name: str | None = None,
     guardian_verification: str | None = None,
@@ -94,7 +169,9 @@ def add_subject(
 ) -> Registration:
     """Create a subject and record their choices (True given, False refused) in the caller's write transaction.
 
-    `subject_id` presets the new id (a UUID).
+    A person is a minor when `is_minor` says so or their birth data does not prove they reached the organisation's
+    consent age today; a minor's guardian is named with one of the enumerated verification methods, and the
+    registration's ledger entries carry the guardian's sealed evidence. `subject_id` presets the new id (a UUID).
 
     A caller that stores a file under the subject's id before the rows exist (a paper scan) needs the id first.
     """
@@ -102,9 +179,7 @@ def add_subject(
     clean = clean_name(name)
     mail = clean_email(email)
     phone = clean_text(phone, field_label="Phone number", max_length=40)
-    guardian_verification = clean_text(
-        guardian_verification, field_label="How the guardian was verified", max_length=200
-    )
+    check_birth(birth_year, birth_month, birth_day, today=now.date())
     if subject_id is not None:
         try:
             subject_id = str(uuid.UUID(subject_id))
@@ -118,15 +193,18 @@ def add_subject(
     org = get_organisation(conn)
     if locale not in org.locales:
         locale = "en"
-    if birth_year is not None and not (now.year - 120 <= birth_year <= now.year):
-        raise ValidationError(f"Birth year {birth_year} is not plausible.")
-    minor = bool(is_minor) or (birth_year is not None and now.year - birth_year < org.consent_age)
-    guardian = None
+    minor = bool(is_minor) or bool(
+        minor_on(birth_year, birth_month, birth_day, consent_age=org.consent_age, on=now.date())
+    )
+    guardian = method = None
     if minor:
         # R15: below the threshold a guardian consents, and the record says who and how they were checked.
         guardian = clean_name(guardian_name, field_label="Guardian's name")
-        if not (guardian_verification or "").strip():
-            raise ValidationError("Say how the guardian was verified (for example 'ID card checked by staff').")
+        if not guardian_verification:
+            raise ValidationError(f"Say how the guardian was verified: one of {', '.join(METHODS)}.")
+        method = check_method(guardian_verification)
+        # The registration is the guardian's act: its entries commit to who they are and how they were checked.
+        context = replace(context, guardian=(guardian, method))
     if event_id is not None and conn.execute(select(events.c.id).where(events.c.id == event_id)).first() is None:
         raise ValidationError(f"No event with id {event_id}.")
     subject = Subject(
@@ -136,9 +214,11 @@ def add_subject(
         phone=phone,
         locale=locale,
         birth_year=birth_year,
+        birth_month=birth_month,
+        birth_day=birth_day,
         is_minor=minor,
         guardian_name=guardian,
-        guardian_verification=guardian_verification,
+        guardian_verification=method,
         event_id=event_id,
         created_at=now,
         erased_at=None,

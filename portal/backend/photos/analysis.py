@@ -1,4 +1,8 @@
-"""The analysis queue: pending assets -> face (and person) detections, one asset at a time, never half-written."""
+"""The analysis queue: pending assets -> face (and person) detections, one asset at a time, never half-written.
+
+Analysis stores boxes only, never a face template (Art. 9, EDPB 3/2019): matching computes descriptors in memory
+later, in the matching batch (`portal.backend.photos.matching_batch`).
+"""
 
 from __future__ import annotations
 
@@ -12,10 +16,8 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
-from portal.backend.photos.biometrics import suggest_for_detections
 from portal.backend.photos.vision.faces import FaceAnalyzer
 from portal.backend.photos.vision.intake import prepare_image
-from portal.backend.photos.vision.matching import pack
 from portal.backend.photos.vision.persons import PersonDetector, load_person_detector
 from portal.backend.photos.vision.schemas import Detection
 from portal.backend.platform.blobs import BlobStore, make_blob_store
@@ -24,7 +26,6 @@ from portal.backend.platform.db.engine import Database
 from portal.backend.platform.db.schema import assets, detections
 from portal.backend.platform.db.types import utcnow
 from portal.backend.platform.errors import ConfigError, PortalError, ServiceUnavailable
-from portal.backend.platform.organisation import get_organisation
 from portal.backend.risk import index as risk_index
 
 _PENDING = select(assets.c.id).where(assets.c.analysis_state == "pending").order_by(assets.c.id).limit(1)
@@ -37,13 +38,12 @@ class Detectors:
     faces: FaceAnalyzer
     persons: PersonDetector | None
     person_status: str
-    thresholds: tuple[float, float] = (0.6, 0.0)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Detectors:
         """Face detector always; person detector only with usable YOLO weights."""
         persons, status = load_person_detector(settings.yolo_weights or None)
-        return cls(FaceAnalyzer(model=settings.face_detector), persons, status, settings.thresholds)
+        return cls(FaceAnalyzer(model=settings.face_detector), persons, status)
 
     @property
     def names(self) -> str:
@@ -58,10 +58,10 @@ class Detectors:
         """'hog' or 'cnn'."""
         return getattr(self.faces, "model", "hog")
 
-    def run(self, data: bytes, *, max_pixels: int, with_templates: bool) -> list[Detection]:
-        """Detect faces (with templates when matching is on) and persons in an image file's bytes."""
+    def run(self, data: bytes, *, max_pixels: int) -> list[Detection]:
+        """Detect faces and persons in an image file's bytes: boxes only, never a face template."""
         image = prepare_image(data, max_pixels=max_pixels).image
-        found = list(self.faces.analyze(image, with_templates=with_templates))
+        found = list(self.faces.analyze(image, with_templates=False))
         if self.persons is not None:
             found.extend(self.persons.detect(image))
         return found
@@ -92,7 +92,6 @@ def _store(
             "h": d.box.h,
             "score": d.score,
             "detector": d.detector,
-            "template": pack(d.template) if d.template is not None else None,
             "created_at": now,
         }
         for d in found
@@ -104,8 +103,6 @@ def _store(
         .where(assets.c.id == asset_id)
         .values(analysis_state="done", analysis_error=None, analyzed_at=now, detectors=detectors.names)
     )
-    suggest, auto = detectors.thresholds
-    suggest_for_detections(conn, asset_id=asset_id, now=now, suggest=suggest, auto=auto)
     risk_index.refresh_assets(conn, [asset_id])
     faces = sum(1 for d in found if d.kind == "face")
     return faces, len(found) - faces
@@ -166,22 +163,22 @@ def _pause(asset_id: int, seconds: float) -> None:
     time.sleep(seconds)
 
 
-def _claim(conn: Connection, stmt: Any) -> tuple[int, str, bool] | None:
-    """(asset id, blob key, matching on?) of the next pending asset."""
+def _claim(conn: Connection, stmt: Any) -> tuple[int, str] | None:
+    """(asset id, blob key) of the next pending asset."""
     asset_id = conn.execute(stmt).scalar()
     if asset_id is None:
         return None
     blob_key = conn.execute(select(assets.c.blob_key).where(assets.c.id == asset_id)).scalar_one()
-    return asset_id, blob_key, get_organisation(conn).matching_enabled
+    return asset_id, blob_key
 
 
 def _compute(
-    blobs: BlobStore, claimed: tuple[int, str, bool], detectors: Detectors, max_pixels: int
+    blobs: BlobStore, claimed: tuple[int, str], detectors: Detectors, max_pixels: int
 ) -> list[Detection] | str:
     """Detections, or the reason the asset cannot be analysed."""
-    _, blob_key, matching = claimed
+    _, blob_key = claimed
     try:
-        return detectors.run(blobs.get(blob_key), max_pixels=max_pixels, with_templates=matching)
+        return detectors.run(blobs.get(blob_key), max_pixels=max_pixels)
     except (ServiceUnavailable, ConfigError):
         # The blob store itself is failing (Supabase unreachable, wrong key): not this photo's fault. Raising
         # rolls the claim back, so the photo stays pending for a later run instead of being marked failed.

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, case, func, insert, select, update
 
 from portal.backend.consent.purposes import get_purpose
+from portal.backend.photos import takedowns as _takedowns
 from portal.backend.photos.vision.intake import make_thumbnail, prepare_image
 from portal.backend.photos.vision.schemas import Box
 from portal.backend.platform.actors import Actor
@@ -48,6 +49,8 @@ class Asset:
     analysis_state: str
     analysis_error: str | None
     detectors: str | None
+    # Set when the photo was deleted past retention (R17): the row is a tombstone, its files are gone.
+    deleted_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -99,7 +102,7 @@ def ingest(
     with db.read() as conn:
         existing = conn.execute(select(assets).where(assets.c.sha256 == prepared.sha256)).one_or_none()
         if existing is not None:
-            return Intake(_asset(existing), created=False)
+            return Intake(_not_deleted(_asset(existing), filename), created=False)
         if event_id is not None and conn.execute(select(events.c.id).where(events.c.id == event_id)).first() is None:
             raise ValidationError(f"No event with id {event_id}.")
     original_key, thumb_key = blob_keys(prepared.sha256, prepared.content_type)
@@ -112,7 +115,7 @@ def ingest(
         with db.write() as conn:
             again = conn.execute(select(assets).where(assets.c.sha256 == prepared.sha256)).one_or_none()
             if again is not None:  # another uploader won the race; its blobs are the same bytes
-                return Intake(_asset(again), created=False)
+                return Intake(_not_deleted(_asset(again), filename), created=False)
             asset_id = conn.execute(
                 insert(assets)
                 .values(
@@ -135,6 +138,17 @@ def ingest(
     except BaseException:
         _discard_blobs(db, blobs, prepared.sha256, (original_key, thumb_key))
         raise
+
+
+def _not_deleted(asset: Asset, filename: str) -> Asset:
+    """The existing asset of a re-imported file, or ValidationError when it was deleted past retention: the same
+    photo does not come back into the archive unnoticed (its sha256 stays on the tombstone for this)."""
+    if asset.deleted_at is not None:
+        raise ValidationError(
+            f"{_label(filename)}: this photo was deleted past retention on {asset.deleted_at:%Y-%m-%d} "
+            "and is not imported again."
+        )
+    return asset
 
 
 def _label(filename: str) -> str:
@@ -184,7 +198,11 @@ class AnalysisCounts:
 
 def count_by_state(conn: Connection) -> AnalysisCounts:
     """How many assets are in each analysis state."""
-    rows = conn.execute(select(assets.c.analysis_state, func.count()).group_by(assets.c.analysis_state))
+    rows = conn.execute(
+        select(assets.c.analysis_state, func.count())
+        .where(assets.c.deleted_at.is_(None))
+        .group_by(assets.c.analysis_state)
+    )
     return AnalysisCounts(**{state: int(n) for state, n in rows if state in AnalysisCounts.__dataclass_fields__})
 
 
@@ -250,40 +268,69 @@ def asset_detections(conn: Connection, asset_id: int) -> list[FaceBox]:
     ]
 
 
-def record_use(conn: Connection, *, asset_id: int, purpose: str, place: str, actor: Actor, now: datetime) -> int:
-    """Record that an asset is used for a purpose at a place (the takedown list), audited; returns the use id.
-
-    The risk index needs no update: it judges consent per (photo, purpose), and readers join the current uses
-    to tell "critical" (published) from "at risk".
-    """
-    place = place.strip()
+def clean_place(place: str) -> str:
+    """Where a photo is published, stripped, or ValidationError saying what is wrong with it."""
+    place = (place or "").strip()
     if not place or len(place) > 300:
         raise ValidationError(
             "Say where the photo is published (a URL or a short description, at most 300 characters)."
         )
     if has_control(place):
         raise ValidationError("Where the photo is published contains control or invisible formatting characters.")
+    return place
+
+
+def record_use(
+    conn: Connection,
+    *,
+    asset_id: int,
+    purpose: str,
+    place: str,
+    actor: Actor,
+    now: datetime,
+    accepted_reasons: int = 0,
+    override_reason: str | None = None,
+    blockers: list[dict[str, Any]] | None = None,
+) -> int:
+    """Record that an asset is used for a purpose at a place (what a takedown must reach), audited; returns the id.
+
+    No consent check here (`photos.services.publish_photo` does it): `accepted_reasons` are the risk bits an admin
+    accepted with `override_reason`. A publication already at risk for another reason gets its takedown task now.
+    """
+    place = clean_place(place)
     get_asset(conn, asset_id)
     found = get_purpose(conn, purpose)
     use_id = conn.execute(
         insert(asset_uses)
-        .values(asset_id=asset_id, purpose_id=found.id, place=place, since=now, created_by=actor.staff_id)
+        .values(
+            asset_id=asset_id,
+            purpose_id=found.id,
+            place=place,
+            since=now,
+            created_by=actor.staff_id,
+            accepted_reasons=accepted_reasons,
+            override_reason=override_reason,
+        )
         .returning(asset_uses.c.id)
     ).scalar_one()
+    detail: dict[str, Any] = {"use_id": use_id, "purpose": found.code, "where": place}
+    if override_reason is not None:
+        detail |= {"override": override_reason, "blockers": blockers or []}
     audit(
         conn,
         actor=actor.ref,
         action="publish_photo",
         target_type="asset",
         target_id=str(asset_id),
-        detail={"use_id": use_id, "purpose": found.code, "where": place},
+        detail=detail,
         now=now,
     )
+    _takedowns.open_tasks(conn, now=now, use_id=use_id)
     return use_id
 
 
-def end_use(conn: Connection, *, use_id: int, actor: Actor, now: datetime) -> None:
-    """Mark a current use as ended, audited."""
+def end_use(conn: Connection, *, use_id: int, actor: Actor, now: datetime) -> list[int]:
+    """Mark a current use as ended, audited; its open takedown task is done with it. Returns the closed task ids."""
     row = conn.execute(
         select(asset_uses.c.asset_id, asset_uses.c.place, purposes.c.code)
         .join(purposes, purposes.c.id == asset_uses.c.purpose_id)
@@ -292,15 +339,20 @@ def end_use(conn: Connection, *, use_id: int, actor: Actor, now: datetime) -> No
     if row is None:
         raise NotFound(f"No current publication with id {use_id}.")
     conn.execute(update(asset_uses).where(asset_uses.c.id == use_id).values(until=now))
+    closed = _takedowns.close_for_use(conn, use_id=use_id, actor=actor, now=now)
+    detail: dict[str, Any] = {"use_id": use_id, "purpose": row.code, "where": row.place}
+    if closed:
+        detail["takedown_tasks"] = closed
     audit(
         conn,
         actor=actor.ref,
         action="unpublish_photo",
         target_type="asset",
         target_id=str(row.asset_id),
-        detail={"use_id": use_id, "purpose": row.code, "where": row.place},
+        detail=detail,
         now=now,
     )
+    return closed
 
 
 @dataclass(frozen=True)
@@ -341,6 +393,7 @@ def list_assets(conn: Connection, *, limit: int = 50, offset: int = 0, event_id:
             func.coalesce(counts.c.suggested, 0).label("suggested"),
         )
         .outerjoin(counts, counts.c.asset_id == assets.c.id)
+        .where(assets.c.deleted_at.is_(None))  # deleted past retention: a tombstone, not a photo
         .order_by(assets.c.id.desc())
         .limit(limit)
         .offset(offset)

@@ -1,4 +1,8 @@
-"""Face templates (special-category data): enrolment with consent, matching suggestions, links, deletion."""
+"""Face templates (special-category data): enrolment with consent, matching suggestions, links, deletion.
+
+The only stored templates are people's own, from their selfie, while their face-matching consent is valid. Faces in
+photos never keep one: the matching batch (`matching_batch`) describes them in memory and stores only suggestions.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +10,15 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
-from sqlalchemy import Connection, and_, delete, insert, or_, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 
-from portal.backend.consent.status import ALLOWING, latest_entries_query, status_of
+from portal.backend.consent.status import ALLOWING, latest_entries_query, row_status
 from portal.backend.photos.face_templates import delete_biometrics, has_template  # noqa: F401 - re-exported
 from portal.backend.photos.vision.faces import FaceAnalyzer
 from portal.backend.photos.vision.intake import prepare_selfie
-from portal.backend.photos.vision.matching import classify, pack, rank, unpack
+from portal.backend.photos.vision.matching import classify, pack
 from portal.backend.platform.actors import Actor
-from portal.backend.platform.db.schema import assets, detections, organisation, purposes, subject_templates, subjects
+from portal.backend.platform.db.schema import detections, organisation, purposes, subject_templates, subjects
 from portal.backend.platform.errors import (
     ConsentStateError,
     FaceAlreadyLinked,
@@ -41,11 +45,13 @@ class Suggestion:
 
 
 def _matching_allowed(conn: Connection, subject_id: str, now: datetime) -> bool:
-    """True while the subject's face-matching (biometric) consent is given and unexpired."""
+    """True while the subject's face-matching (biometric) consent is given, unexpired and under the current text."""
     for row in conn.execute(latest_entries_query(subject_id)).all():
         if row.scope_asset_id is None:
             biometric = conn.execute(select(purposes.c.biometric).where(purposes.c.id == row.purpose_id)).scalar()
-            if biometric and status_of(row.action, row.valid_until, now) in ALLOWING:
+            # Under a replaced text matching pauses (superseded is not allowing) but the template stays: the
+            # consent was not withdrawn, and renewing resumes it.
+            if biometric and row_status(row, now) in ALLOWING:
                 return True
     return False
 
@@ -75,6 +81,12 @@ def enrol_template(conn: Connection, *, subject_id: str, template: np.ndarray, n
         raise UnknownSubject(subject_id)
     if not _matching_allowed(conn, subject_id, now):
         raise ConsentStateError("Face matching needs the person's explicit face-matching consent first (R24).")
+    if not conn.execute(select(organisation.c.matching_enabled).where(organisation.c.id == 1)).scalar():
+        # A template nobody compares is special-category data kept for nothing.
+        raise ValidationError(
+            "Face matching is off in this organisation, so no selfie is used: leave face matching out, or ask an "
+            "admin to switch matching on first."
+        )
     conn.execute(delete(subject_templates).where(subject_templates.c.subject_id == subject_id))
     conn.execute(
         insert(subject_templates).values(
@@ -83,33 +95,7 @@ def enrol_template(conn: Connection, *, subject_id: str, template: np.ndarray, n
     )
 
 
-def suggest_for_detections(
-    conn: Connection, *, asset_id: int, now: datetime, suggest: float = 0.6, auto: float = 0.0
-) -> list[Suggestion]:
-    """Compare the new, unlinked faces of one asset with every enrolled subject; store suggestions."""
-    enrolled = conn.execute(select(subject_templates.c.subject_id, subject_templates.c.template)).all()
-    if not enrolled:
-        return []
-    ids = [r.subject_id for r in enrolled]
-    matrix = np.stack([unpack(r.template) for r in enrolled])
-    faces = conn.execute(
-        select(detections.c.id, detections.c.template).where(
-            detections.c.asset_id == asset_id,
-            detections.c.kind == "face",
-            detections.c.template.is_not(None),
-            detections.c.subject_id.is_(None),
-        )
-    ).all()
-    made: list[Suggestion] = []
-    for face in faces:
-        best = rank(unpack(face.template), matrix, ids, threshold=suggest, limit=1)
-        if best:
-            subject_id, distance = best[0]
-            made.append(_suggest(conn, face.id, asset_id, subject_id, distance, suggest, auto, now))
-    return made
-
-
-def _suggest(
+def suggest_link(
     conn: Connection,
     detection_id: int,
     asset_id: int,
@@ -119,7 +105,7 @@ def _suggest(
     auto: float,
     now: datetime,
 ) -> Suggestion:
-    """Record one suggestion (or auto-confirmed link) on a detection."""
+    """Record one suggestion (or auto-confirmed link) on a detection, in the caller's transaction."""
     verdict = classify(distance, suggest_threshold=suggest, auto_confirm_threshold=auto)
     status = "confirmed" if verdict == "auto_confirm" else "suggested"
     conn.execute(
@@ -136,52 +122,6 @@ def _suggest(
     if status == "confirmed":
         risk_index.refresh_assets(conn, [asset_id])
     return Suggestion(detection_id, asset_id, subject_id, float(distance), status)
-
-
-def match_subject(
-    conn: Connection,
-    *,
-    subject_id: str,
-    now: datetime,
-    event_id: int | None = None,
-    suggest: float = 0.6,
-    auto: float = 0.0,
-    limit: int = 50,
-) -> list[Suggestion]:
-    """Store ranked suggestions of library faces for one enrolled subject (optionally one event's photos only)."""
-    row = conn.execute(
-        select(subject_templates.c.template).where(subject_templates.c.subject_id == subject_id)
-    ).one_or_none()
-    if row is None:
-        raise ConsentStateError("This person has no face template (no selfie with face-matching consent).")
-    stmt = (
-        select(detections.c.id, detections.c.asset_id, detections.c.template)
-        .join(assets, assets.c.id == detections.c.asset_id)
-        .where(
-            detections.c.kind == "face",
-            detections.c.template.is_not(None),
-            or_(
-                detections.c.subject_id.is_(None),
-                and_(detections.c.subject_id == subject_id, detections.c.link_status == "suggested"),
-            ),
-        )
-    )
-    if event_id is not None:
-        stmt = stmt.where(assets.c.event_id == event_id)
-    library = conn.execute(stmt).all()
-    if not library:
-        return []
-    ranked = rank(
-        unpack(row.template),
-        np.stack([unpack(r.template) for r in library]),
-        list(range(len(library))),
-        threshold=suggest,
-        limit=limit,
-    )
-    return [
-        _suggest(conn, library[i].id, library[i].asset_id, subject_id, distance, suggest, auto, now)
-        for i, distance in ranked
-    ]
 
 
 @dataclass(frozen=True)
@@ -314,7 +254,7 @@ def review_suggestion(conn: Connection, *, detection_id: int, accept: bool, acto
 
 
 def set_matching_enabled(conn: Connection, *, enabled: bool, actor: Actor, now: datetime) -> int:
-    """Switch library matching on or off; off deletes every stored library template at once."""
+    """Switch library matching on or off. Photos keep no templates; off also clears any a pre-0008 version left."""
     conn.execute(update(organisation).where(organisation.c.id == 1).values(matching_enabled=enabled))
     removed = 0
     if not enabled:

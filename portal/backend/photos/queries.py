@@ -5,19 +5,28 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from datetime import datetime
 
 from PIL import Image
 from sqlalchemy import select
 
 from portal.backend.photos import assets as _assets
+from portal.backend.photos import publications as _publications
 from portal.backend.photos import renditions as _renditions
+from portal.backend.photos import retention as _retention
+from portal.backend.photos import takedowns as _takedowns
 from portal.backend.photos.assets import AnalysisCounts, Asset, AssetRow, FaceBox, PhotoUse
 from portal.backend.photos.biometrics import Suggestion
+from portal.backend.photos.publications import Blocker, Publication, PublishCheck
 from portal.backend.photos.renditions import SubjectPhoto
+from portal.backend.photos.retention import PastRetention, RetentionList
+from portal.backend.photos.takedowns import OpenSummary, Task
 from portal.backend.photos.vision.intake import encode_jpeg
 from portal.backend.photos.vision.redaction import highlight
 from portal.backend.photos.vision.status import detector_status as _detector_status
 from portal.backend.platform.db.schema import assets, detections
+from portal.backend.platform.db.types import utcnow
+from portal.backend.platform.errors import NotFound
 from portal.backend.platform.runtime import Portal
 
 __all__ = [
@@ -25,19 +34,33 @@ __all__ = [
     "Asset",
     "AssetDetail",
     "AssetRow",
+    "Blocker",
     "FaceBox",
+    "OpenSummary",
+    "PastRetention",
     "PhotoUse",
+    "Publication",
+    "PublishCheck",
+    "RetentionList",
     "SubjectPhoto",
     "Suggestion",
+    "Task",
     "analysis_counts",
     "annotated_thumbnail",
     "asset_detail",
+    "closed_takedowns",
     "detector_status",
     "list_assets",
+    "list_publications",
+    "list_takedowns",
     "match_suggestions",
     "original_url",
+    "past_retention",
+    "photo_thumbnail",
+    "publish_check",
     "subject_photo_view",
     "subject_photos",
+    "takedown_summary",
 ]
 
 
@@ -98,6 +121,7 @@ def match_suggestions(portal: Portal, *, subject_id: str, event_id: int | None =
             detections.c.subject_id == subject_id,
             detections.c.link_method == "match",
             detections.c.link_status == "suggested",
+            assets.c.deleted_at.is_(None),
         )
         .order_by(detections.c.link_distance, detections.c.id)
     )
@@ -120,3 +144,49 @@ def subject_photo_view(portal: Portal, *, asset_id: int, subject_id: str) -> byt
     return _renditions.subject_view(
         portal.db, portal.blobs, asset_id=asset_id, subject_id=subject_id, max_pixels=portal.settings.max_image_pixels
     )
+
+
+def past_retention(portal: Portal, *, now: datetime | None = None) -> RetentionList:
+    """The retention period in force and the photos `jobs run` flagged past it, with any open publication."""
+    with portal.db.read() as conn:
+        return _retention.past_retention(conn, now=now or utcnow())
+
+
+def publish_check(portal: Portal, *, asset_id: int, purpose: str, now: datetime | None = None) -> PublishCheck:
+    """Who in a photo blocks publishing it for a purpose, and why (empty when every face is covered)."""
+    with portal.db.read() as conn:
+        return _publications.publish_check(conn, asset_id=asset_id, purpose=purpose, now=now or utcnow())
+
+
+def list_publications(portal: Portal, *, include_ended: bool = False) -> list[Publication]:
+    """Current publications, newest first (with `include_ended`, the ended ones too)."""
+    with portal.db.read() as conn:
+        return _publications.list_publications(conn, include_ended=include_ended)
+
+
+def list_takedowns(portal: Portal, *, open_only: bool = True, limit: int = 200) -> list[Task]:
+    """Open takedown and notify-partner tasks, oldest first; or every task, newest first."""
+    with portal.db.read() as conn:
+        return _takedowns.list_tasks(conn, open_only=open_only, limit=limit)
+
+
+def closed_takedowns(portal: Portal, *, limit: int = 50) -> list[Task]:
+    """The most recently closed tasks, with who closed them and how."""
+    with portal.db.read() as conn:
+        return _takedowns.list_closed(conn, limit=limit)
+
+
+def takedown_summary(portal: Portal) -> OpenSummary:
+    """How many tasks are open and since when the oldest."""
+    with portal.db.read() as conn:
+        return _takedowns.open_summary(conn)
+
+
+def photo_thumbnail(portal: Portal, *, asset_id: int) -> bytes | None:
+    """The stored thumbnail (JPEG) of a photo, or None when its file is gone."""
+    with portal.db.read() as conn:
+        asset = _assets.get_asset(conn, asset_id)
+    try:
+        return portal.blobs.get(asset.thumb_key or asset.blob_key)
+    except NotFound:
+        return None

@@ -7,46 +7,64 @@ where links change) in it. Blobs are written before any row, and removed again i
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
+from sqlalchemy import select
+
 from portal.backend.photos import assets as _assets
 from portal.backend.photos import biometrics as _biometrics
+from portal.backend.photos import matching_batch as _matching
+from portal.backend.photos import publications as _publications
 from portal.backend.photos import renditions as _renditions
+from portal.backend.photos import retention as _retention
+from portal.backend.photos import takedowns as _takedowns
 from portal.backend.photos.analysis import RunSummary, run_worker, run_workers
 from portal.backend.photos.assets import MAX_FILE_BYTES, iter_image_files
 from portal.backend.photos.biometrics import FaceLink, Suggestion
+from portal.backend.photos.matching_batch import MatchRun
 from portal.backend.photos.renditions import Rendition
+from portal.backend.photos.retention import DeletedPhoto
 from portal.backend.platform.actors import Actor
+from portal.backend.platform.db.schema import events
 from portal.backend.platform.db.types import utcnow
 from portal.backend.platform.errors import (
     AuthError,
     ConfigError,
     DatabaseUnavailable,
     PortalError,
+    PublishBlocked,
     ServiceUnavailable,
     ValidationError,
 )
 from portal.backend.platform.runtime import Portal
+from portal.backend.platform.text import has_control
 from portal.backend.staff.audit import audit
 
 __all__ = [
     "IMAGE_TYPES",
     "MAX_FILE_BYTES",
+    "DeletedPhoto",
     "FaceLink",
     "ImportSummary",
+    "MatchRun",
+    "PublishBlocked",
     "Rendition",
     "RunSummary",
     "Suggestion",
     "analyse_pending",
+    "close_task",
     "confirm_face",
+    "delete_photo",
+    "flag_past_retention",
     "import_photos",
     "link_face",
     "publish_photo",
     "reject_face",
     "render_rendition",
+    "run_matching",
     "set_matching",
     "suggest_matches",
     "unlink_face",
@@ -276,14 +294,21 @@ def reject_face(
 def suggest_matches(
     portal: Portal, *, actor: Actor, subject_id: str, event_id: int | None = None, now: datetime | None = None
 ) -> list[Suggestion]:
-    """Compare a person's enrolled template with the library (or one event's photos) and store the suggestions."""
+    """Compare a person's enrolled template with the library (or one event's photos) and store the suggestions.
+
+    The faces' descriptors are computed from the photos on the fly and discarded; only suggestions are stored."""
     _require_staff(actor)
     now = now or utcnow()
-    suggest, auto = portal.settings.thresholds
+    found = _matching.match_one(
+        portal.db,
+        portal.blobs,
+        subject_id=subject_id,
+        event_id=event_id,
+        now=now,
+        max_pixels=portal.settings.max_image_pixels,
+        thresholds=portal.settings.thresholds,
+    )
     with portal.db.write() as conn:
-        found = _biometrics.match_subject(
-            conn, subject_id=subject_id, event_id=event_id, suggest=suggest, auto=auto, now=now
-        )
         audit(
             conn,
             actor=actor.ref,
@@ -296,29 +321,164 @@ def suggest_matches(
     return found
 
 
+def run_matching(
+    portal: Portal,
+    *,
+    actor: Actor,
+    event_id: int | None = None,
+    workers: int = 1,
+    progress: Callable[[int], None] | None = None,
+    now: datetime | None = None,
+) -> MatchRun:
+    """The matching batch: faces of photos not matched yet (or of `event_id`) against every person enrolled with
+    valid face-matching consent; only suggestions are stored. Does nothing when matching is off (`enabled` False).
+
+    One audit row per run that looked at photos, with its counts."""
+    _require_staff(actor)
+    if workers < 1:
+        raise ValidationError("--workers must be at least 1.")
+    now = now or utcnow()
+    if event_id is not None:
+        with portal.db.read() as conn:
+            if conn.execute(select(events.c.id).where(events.c.id == event_id)).first() is None:
+                raise ValidationError(f"No event with id {event_id}.")
+    result = _matching.run_batch(
+        portal.db,
+        portal.blobs,
+        now=now,
+        max_pixels=portal.settings.max_image_pixels,
+        thresholds=portal.settings.thresholds,
+        event_id=event_id,
+        workers=workers,
+        progress=progress,
+    )
+    if result.enabled:
+        with portal.db.write() as conn:
+            audit(
+                conn,
+                actor=actor.ref,
+                action="match_photos",
+                target_type="asset",
+                detail={"event_id": event_id, **asdict(result)},
+                now=now,
+            )
+    return result
+
+
+def flag_past_retention(portal: Portal, *, actor: Actor, now: datetime | None = None) -> int:
+    """Flag photos past the archive's retention period for a manager to review (the daily job runs this)."""
+    _require_staff(actor, "manager")
+    with portal.db.write() as conn:
+        return _retention.flag_past_retention(conn, now=now or utcnow())
+
+
+def delete_photo(portal: Portal, *, actor: Actor, asset_id: int, now: datetime | None = None) -> DeletedPhoto:
+    """Delete a photo past retention (manager): its files, renditions, detections and risk rows go, its row stays
+    as a tombstone and the ledger is untouched; refused while it is published. Audited.
+
+    The rows change first; the files are removed after the commit. If a file cannot be removed, the error says so
+    and running the delete again removes what is left."""
+    _require_staff(actor, "manager")
+    with portal.db.write() as conn:
+        deleted = _retention.delete_photo(conn, asset_id=asset_id, actor=actor, now=now or utcnow())
+    left = _retention.remove_blobs(portal.blobs, deleted)
+    if left:
+        raise ServiceUnavailable(
+            f"Photo {asset_id} is deleted, but {len(left)} of its files could not be removed from storage; "
+            "run the delete again to remove them."
+        )
+    return deleted
+
+
 def set_matching(portal: Portal, *, actor: Actor, enabled: bool, now: datetime | None = None) -> int:
-    """Switch library face matching on or off (admin); off deletes every stored library template. Returns how many."""
+    """Switch library face matching on or off (admin). Photos keep no templates (the batch describes faces in
+    memory); off also clears any a version before 0008 left. Returns how many were cleared."""
     _require_staff(actor, "admin")
     with portal.db.write() as conn:
         return _biometrics.set_matching_enabled(conn, enabled=enabled, actor=actor, now=now or utcnow())
 
 
 def publish_photo(
-    portal: Portal, *, actor: Actor, asset_id: int, purpose: str, where: str, now: datetime | None = None
+    portal: Portal,
+    *,
+    actor: Actor,
+    asset_id: int,
+    purpose: str,
+    where: str,
+    override_reason: str | None = None,
+    now: datetime | None = None,
 ) -> int:
-    """Record that a photo is published for a purpose at a place (what a takedown must reach); returns the use id."""
+    """Record that a photo is published for a purpose at a place (what a takedown must reach); returns the use id.
+
+    Refused with PublishBlocked, naming who blocks it and why, unless every face in it is covered for the purpose;
+    an admin may publish anyway with an `override_reason` (at most 300 characters), which is stored with the risk
+    reasons it accepts (only new reasons open a takedown later) and audited with the blockers.
+    """
     _require_staff(actor)
+    now = now or utcnow()
+    where = _assets.clean_place(where)  # a bad place is the first thing to fix, whoever is in the photo
+    reason = None if override_reason is None else override_reason.strip()
+    if override_reason is not None:
+        if not actor.can("admin"):
+            raise AuthError("Only an admin can publish a photo despite missing consent.")
+        if not reason or len(reason) > 300:
+            raise ValidationError("Give the reason for publishing despite missing consent (at most 300 characters).")
+        if has_control(reason):
+            raise ValidationError("The override reason contains control or invisible formatting characters.")
     with portal.db.write() as conn:
+        check = _publications.publish_check(conn, asset_id=asset_id, purpose=purpose, now=now)
+        if not check.ok and reason is None:
+            hint = (
+                "To publish it anyway, give an override reason."
+                if actor.can("admin")
+                else "An admin can publish it anyway, giving a reason."
+            )
+            raise PublishBlocked(
+                f"Photo #{asset_id} cannot be published for {check.purpose}: {check.sentence()}. {hint}",
+                check.blockers,
+            )
+        accepted = 0 if check.ok else check.reasons
         return _assets.record_use(
-            conn, asset_id=asset_id, purpose=purpose, place=where, actor=actor, now=now or utcnow()
+            conn,
+            asset_id=asset_id,
+            purpose=purpose,
+            place=where,
+            actor=actor,
+            now=now,
+            accepted_reasons=accepted,
+            # An override with nothing to override is not recorded as one.
+            override_reason=None if check.ok else reason,
+            blockers=[b.to_json() for b in check.blockers],
         )
 
 
-def unpublish_photo(portal: Portal, *, actor: Actor, use_id: int, now: datetime | None = None) -> None:
-    """Record that a publication has ended."""
+def unpublish_photo(portal: Portal, *, actor: Actor, use_id: int, now: datetime | None = None) -> list[int]:
+    """Record that a publication has ended; its open takedown task is done (its id goes into the audit row).
+    Returns the ids of the tasks it closed."""
     _require_staff(actor)
     with portal.db.write() as conn:
-        _assets.end_use(conn, use_id=use_id, actor=actor, now=now or utcnow())
+        return _assets.end_use(conn, use_id=use_id, actor=actor, now=now or utcnow())
+
+
+def close_task(
+    portal: Portal, *, actor: Actor, task_id: int, note: str, now: datetime | None = None
+) -> _takedowns.Task:
+    """Record that the partner who received a photo was told to stop using and erase it (Art. 17(2), 19): closes a
+    notify_partner task with a short note, audited. Takedown tasks close by ending the publication instead."""
+    _require_staff(actor)
+    now = now or utcnow()
+    with portal.db.write() as conn:
+        task = _takedowns.close_partner_task(conn, task_id=task_id, note=note, actor=actor, now=now)
+        audit(
+            conn,
+            actor=actor.ref,
+            action="close_takedown_task",
+            target_type="asset",
+            target_id=str(task.asset_id),
+            detail={"task_id": task.id, "kind": task.kind, "use_id": task.use_id, "note": task.closed_note},
+            now=now,
+        )
+        return task
 
 
 def render_rendition(

@@ -43,6 +43,10 @@ class ConsentStateError(PortalError):
     """A consent change that does not fit the current state (e.g. withdrawing what was never given)."""
 
 
+class GuardianRequired(ConsentStateError):
+    """A child giving or renewing consent alone: below the age of digital consent a guardian must (Art. 8)."""
+
+
 class LedgerTampered(PortalError):
     """The consent ledger's hash chain does not verify."""
 
@@ -98,3 +102,12 @@ class FaceAlreadyLinked(PortalError):
         self.detection_id = detection_id
         self.subject_id = subject_id
         self.name = name
+
+
+class PublishBlocked(PortalError):
+    """Publishing a photo for a purpose that someone in it has not agreed to (or a face nobody has identified)."""
+
+    def __init__(self, message: str, blockers: tuple[object, ...]) -> None:
+        super().__init__(message)
+        # The photos.publications.Blocker values: who blocks and why, for a page or command to list.
+        self.blockers = blockers

@@ -10,11 +10,15 @@ from sqlalchemy import Connection, insert, select, update
 from portal.backend.platform.db.schema import organisation
 from portal.backend.platform.errors import NotFound, ValidationError
 
-# Age of digital consent per country (GDPR Art. 8; R15). Countries not listed use 16.
+# Age of digital consent (GDPR Art. 8; R15) in every EU/EEA country, as set by its national implementation law
+# (e.g. SE dataskyddslagen 2:4, DE none so Art. 8's 16, SI ZVOP-2 15). Greece appears as both ISO "GR" and the EU's
+# own "EL". Outside the EEA Art. 8 sets no national age: those countries use Art. 8's default, 16, unless the
+# organisation sets its own age in Settings.
 AGE_OF_CONSENT = {
-    **dict.fromkeys(("BE", "DK", "EE", "FI", "LV", "MT", "PT", "SE"), 13),
-    **dict.fromkeys(("AT", "BG", "CY", "LT", "IT", "ES"), 14),
-    **dict.fromkeys(("CZ", "FR", "GR"), 15),
+    **dict.fromkeys(("BE", "DK", "EE", "FI", "LV", "MT", "PT", "SE", "IS", "NO"), 13),
+    **dict.fromkeys(("AT", "BG", "CY", "IT", "LT", "ES"), 14),
+    **dict.fromkeys(("CZ", "FR", "GR", "EL", "SI"), 15),
+    **dict.fromkeys(("DE", "HR", "HU", "IE", "LU", "NL", "PL", "RO", "SK", "LI"), 16),
 }
 DEFAULT_AGE_OF_CONSENT = 16
 

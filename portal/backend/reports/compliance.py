@@ -13,7 +13,7 @@ from portal.backend.platform.db.engine import Database
 from portal.backend.platform.db.types import UTCDateTime, utcnow
 from portal.backend.platform.organisation import get_organisation
 from portal.backend.reports.receipt import _ENV, ASSETS, TEMPLATES, _font_face_css, local_url_fetcher
-from portal.backend.risk.figures import REASON_LABELS, REASONS, PurposeRisk, critical_assets, summary
+from portal.backend.risk.figures import REASON_LABELS, REASONS, PurposeRisk, critical_assets, staff_declared, summary
 
 SECURITY_MEASURES = (
     "consent events kept in an append-only, hash-chained ledger that the database itself protects",
@@ -86,6 +86,7 @@ def compliance_report_pdf(db: Database, *, window_days: int = 30, now: datetime 
         org = get_organisation(conn)
         figures = summary(conn, now=now, warning_days=window_days)
         critical = critical_assets(conn, now=now)
+        declared = staff_declared(conn, now=now)
         expiring = [
             dict(r._mapping)
             for r in conn.execute(
@@ -119,6 +120,7 @@ def compliance_report_pdf(db: Database, *, window_days: int = 30, now: datetime 
         chart=bar_chart_svg(figures),
         critical=critical,
         expiring=expiring,
+        declared=declared,
         ledger=ledger_line,
     )
 

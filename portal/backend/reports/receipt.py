@@ -11,6 +11,7 @@ from jinja2 import Environment, FileSystemLoader
 
 from portal.backend.consent.receipts import Receipt
 from portal.backend.i18n.receipts import rt
+from portal.backend.people.guardians import method_label
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 ASSETS = Path(__file__).resolve().parents[3] / "assets"
@@ -81,8 +82,16 @@ def render_receipt_html(receipt: Receipt) -> str:
         allowing=("given", "renewed"),
         # A submission's entries share one evidence record: show each distinct note once.
         notes=list(dict.fromkeys(item.note for item in receipt.items if item.note)),
-        guardian=next((item.guardian for item in receipt.items if item.guardian), None),
+        guardian=_guardian_shown(receipt, locale),
     )
+
+
+def _guardian_shown(receipt: Receipt, locale: str) -> dict[str, Any] | None:
+    """The guardian a receipt names, with the verification method in plain words (the JSON keeps the code)."""
+    guardian = next((item.guardian for item in receipt.items if item.guardian), None)
+    if guardian is None:
+        return None
+    return {**guardian, "verified_by": method_label(guardian.get("verified_by"), locale)}
 
 
 def render_receipt_pdf(receipt: Receipt, *, base_url_for_assets: Path | None = None) -> bytes:

@@ -302,3 +302,42 @@ def drill_down(
         }
         for r in rows
     ]
+
+
+# Item 7: current consents whose latest allowing entry is a staff member's word (channel `staff`: no scan, nobody
+# ticking a box themselves), so a DPO can tell them from the person's own act.
+_STAFF_DECLARED = """
+WITH latest AS (SELECT max(seq) AS seq FROM consent_ledger WHERE scope_asset_id IS NULL
+                GROUP BY subject_id, purpose_id),
+declared AS (SELECT c.subject_id, c.purpose_id FROM consent_ledger c JOIN latest ON latest.seq = c.seq
+             JOIN subjects s ON s.id = c.subject_id
+             WHERE c.action IN ('given', 'renewed') AND c.channel = 'staff' AND s.erased_at IS NULL
+               AND (c.valid_until IS NULL OR c.valid_until > :now))
+"""
+
+
+@dataclass(frozen=True)
+class StaffDeclared:
+    """Current consents (given or renewed, not expired) resting only on a staff declaration."""
+
+    consents: int
+    people: int
+    by_purpose: dict[str, int] = field(default_factory=dict)
+
+
+def staff_declared(conn: Connection, *, now: datetime | None = None) -> StaffDeclared:
+    """How many current consents, of how many people, rest only on a staff declaration, per purpose code."""
+    values = {"now": now or utcnow()}
+    per_purpose = conn.execute(
+        _timed(
+            _STAFF_DECLARED + "SELECT p.code, count(*) AS n FROM declared d JOIN purposes p ON p.id = d.purpose_id "
+            "GROUP BY p.code ORDER BY p.code",
+            values,
+        ).columns(code=String, n=Integer),
+        values,
+    ).all()
+    people = conn.execute(
+        _timed(_STAFF_DECLARED + "SELECT count(DISTINCT subject_id) FROM declared", values), values
+    ).scalar_one()
+    by_purpose = {r.code: int(r.n) for r in per_purpose}
+    return StaffDeclared(consents=sum(by_purpose.values()), people=int(people), by_purpose=by_purpose)

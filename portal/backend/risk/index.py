@@ -16,13 +16,15 @@ any difference, so the ledger stays the only source of truth.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
+from portal.backend.photos import takedowns as _takedowns
 from portal.backend.platform.db.schema import asset_risk, consent_current, detections
-from portal.backend.platform.db.types import UTCDateTime
+from portal.backend.platform.db.types import UTCDateTime, utcnow
 
 # Bit per static reason; "expired" is also derived at read time from `until`.
 REASON_BITS: dict[str, int] = {
@@ -119,13 +121,15 @@ def _store(conn: Connection, *, ids: list[int] | None = None, purpose_id: int | 
     conn.execute(stmt, params)
 
 
-def refresh_assets(conn: Connection, asset_ids: Iterable[int]) -> None:
-    """Re-judge these photos; call in the transaction that changed their detections or links."""
+def refresh_assets(conn: Connection, asset_ids: Iterable[int], *, now: datetime | None = None) -> None:
+    """Re-judge these photos; call in the transaction that changed their detections or links. Publications the new
+    judgement makes unusable get their takedown task in the same transaction (`now`: when the change happened)."""
     ids = sorted({int(a) for a in asset_ids})
     for start in range(0, len(ids), _CHUNK):
         chunk = ids[start : start + _CHUNK]
         conn.execute(delete(asset_risk).where(asset_risk.c.asset_id.in_(chunk)))
         _store(conn, ids=chunk)
+        _takedowns.open_tasks(conn, now=now or utcnow(), asset_ids=chunk)
 
 
 def refresh_all(conn: Connection) -> None:
@@ -134,13 +138,15 @@ def refresh_all(conn: Connection) -> None:
     _store(conn)
 
 
-def refresh_purpose(conn: Connection, purpose_id: int) -> None:
-    """Re-judge every photo for one purpose: it was added, or its text got a new version (R16)."""
+def refresh_purpose(conn: Connection, purpose_id: int, *, now: datetime | None = None) -> None:
+    """Re-judge every photo for one purpose: it was added, or its text got a new version (R16); publications it
+    makes unusable (consents under the replaced text) get their takedown task."""
     conn.execute(delete(asset_risk).where(asset_risk.c.purpose_id == purpose_id))
     _store(conn, purpose_id=purpose_id)
+    _takedowns.open_tasks(conn, now=now or utcnow(), purpose_id=purpose_id)
 
 
-def refresh_subjects(conn: Connection, subject_ids: Iterable[str]) -> None:
+def refresh_subjects(conn: Connection, subject_ids: Iterable[str], *, now: datetime | None = None) -> None:
     """Re-judge every photo these people are confirmed in; call in the transaction that changed their consent."""
     ids = sorted(set(subject_ids))
     assets: set[int] = set()
@@ -154,7 +160,7 @@ def refresh_subjects(conn: Connection, subject_ids: Iterable[str]) -> None:
                 )
             ).scalars()
         )
-    refresh_assets(conn, assets)
+    refresh_assets(conn, assets, now=now)
 
 
 def note_entries(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
@@ -185,7 +191,9 @@ def note_entries(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
         where=stmt.excluded.seq > consent_current.c.seq,
     )
     conn.execute(stmt, values)
-    refresh_subjects(conn, {v["subject_id"] for v in values})
+    # The entries' own time: a takedown task opens when the change that caused it was recorded.
+    when = max((r["recorded_at"] for r in rows if r.get("recorded_at") is not None), default=None)
+    refresh_subjects(conn, {v["subject_id"] for v in values}, now=when)
 
 
 _CURRENT_FROM_LEDGER = """

@@ -13,7 +13,7 @@ from portal.backend.platform.runtime import Portal
 from portal.backend.risk import figures as _figures
 from portal.backend.risk import history as _history
 from portal.backend.risk import index as _index
-from portal.backend.risk.figures import REASON_LABELS, REASONS, WINDOWS, EventRisk, PurposeRisk
+from portal.backend.risk.figures import REASON_LABELS, REASONS, WINDOWS, EventRisk, PurposeRisk, StaffDeclared
 from portal.backend.risk.overview import Overview, portal_overview
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "Overview",
     "PurposeRisk",
     "RiskOverview",
+    "StaffDeclared",
     "check_risk_index",
     "coverage_history",
     "critical_photos",
@@ -35,6 +36,7 @@ __all__ = [
     "overview",
     "risk_overview",
     "risk_summary",
+    "staff_declared_consents",
 ]
 
 
@@ -181,6 +183,12 @@ def overview(portal: Portal, *, now: datetime | None = None) -> Overview:
     """The staff start page's counts: subjects, events, ledger entries, consents lapsing within the warning."""
     with portal.db.read() as conn:
         return portal_overview(conn, now=now or utcnow(), warning_days=portal.settings.expiry_warning_days)
+
+
+def staff_declared_consents(portal: Portal, *, now: datetime | None = None) -> StaffDeclared:
+    """Current consents resting only on a staff member's declaration (no scan, the person not acting themselves)."""
+    with portal.db.read() as conn:
+        return _figures.staff_declared(conn, now=now)
 
 
 def detector_status(portal: Portal) -> list[str]:

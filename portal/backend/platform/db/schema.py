@@ -155,6 +155,9 @@ subjects = Table(
     Column("phone", String(40)),
     Column("locale", String(8), nullable=False, server_default="en"),
     Column("birth_year", Integer),
+    # Month (and day) of birth when given: minority is computed from the latest birthday they allow (Art. 8).
+    Column("birth_month", Integer),
+    Column("birth_day", Integer),
     Column("is_minor", Boolean, nullable=False, server_default="0"),
     Column("guardian_name", String(200)),
     Column("guardian_verification", String(200)),
@@ -216,6 +219,12 @@ assets = Table(
     Column("analyzed_at", UTCDateTime),
     # Which detectors looked at it (e.g. "dlib-hog,yolo"): without a person detector, risk says so.
     Column("detectors", String(64)),
+    # When the matching batch last compared this photo's unlinked faces with the enrolled people.
+    Column("matched_at", UTCDateTime),
+    # When the daily job found the photo past the retention of every purpose (R17), for a manager to review.
+    Column("retention_flagged_at", UTCDateTime),
+    # Deleted past retention: the files and detections are gone, the row stays for the ledger's references.
+    Column("deleted_at", UTCDateTime),
     CheckConstraint(_in("analysis_state", ANALYSIS_STATES), name="analysis_state"),
 )
 Index("ix_assets_analysis_state", assets.c.analysis_state)
@@ -230,6 +239,30 @@ asset_uses = Table(
     Column("since", UTCDateTime, nullable=False),
     Column("until", UTCDateTime),
     Column("created_by", Integer, ForeignKey("staff_users.id")),
+    # Risk reasons (bit mask) an admin accepted when publishing despite them; only new reasons open a takedown.
+    Column("accepted_reasons", Integer, nullable=False, server_default="0"),
+    Column("override_reason", String(300)),
+)
+
+# Work a change left for staff: take a publication down, or tell a partner who received the photo (Art. 17(2),
+# 19). Opened in the transaction of the change; a takedown closes when the publication is ended.
+takedowns = Table(
+    "takedowns",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),
+    Column("use_id", Integer, ForeignKey("asset_uses.id"), nullable=False),
+    Column("asset_id", Integer, ForeignKey("assets.id"), nullable=False, index=True),
+    Column("purpose_id", Integer, ForeignKey("purposes.id"), nullable=False),
+    Column("reasons", Integer, nullable=False, server_default="0"),  # risk_index.REASON_BITS when it opened
+    Column("cause", String(32), nullable=False),  # consent, erasure, expiry, text_replaced, link, ...
+    Column("opened_at", UTCDateTime, nullable=False),
+    # "<kind>:<use_id>" while open, NULL once closed: at most one open task of a kind per publication.
+    Column("open_key", String(40), unique=True),
+    Column("closed_at", UTCDateTime, index=True),
+    Column("closed_by", String(100)),
+    Column("closed_note", String(300)),
+    CheckConstraint(_in("kind", ("takedown", "notify_partner")), name="kind"),
 )
 
 detections = Table(
@@ -357,6 +390,8 @@ ledger_heads = Table(
     Column("signature", String(100), nullable=False),
 )
 
+# 'done' is a staff task carried out, 'sent' an e-mail delivered, 'sending' claimed by a sender.
+OUTBOX_STATUSES = ("pending", "sending", "sent", "done", "failed", "cancelled")
 outbox = Table(
     "outbox",
     metadata,
@@ -370,7 +405,16 @@ outbox = Table(
     Column("dedupe_key", String(200), unique=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("processed_at", UTCDateTime),
-    CheckConstraint(_in("status", ("pending", "done", "failed", "cancelled")), name="status"),
+    # Delivery of e-mail (portal/backend/ops/mailer.py): a sender claims a row ('sending') with a token and a lease
+    # (claimed_until), so a crashed sender's row is taken again once the lease has passed; tries are counted and the
+    # next one waits (next_attempt_at); the reason of the last failure is kept, never a secret.
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", UTCDateTime),
+    Column("claim_token", String(36)),
+    Column("claimed_until", UTCDateTime),
+    Column("last_error", String(300)),
+    Column("sent_at", UTCDateTime),
+    CheckConstraint(_in("status", OUTBOX_STATUSES), name="status"),
 )
 Index("ix_outbox_status", outbox.c.status)
 
