@@ -10,6 +10,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -113,6 +114,17 @@ SETTINGS: tuple[Setting, ...] = (
         "Password `db upgrade` gives that role so the portal can sign in as it; empty leaves it NOLOGIN.",
         secret=True,
     ),
+    Setting("smtp_host", "", "SMTP server that sends the portal's e-mail; empty: e-mail is not sent, it waits."),
+    Setting("smtp_port", 0, "SMTP port; 0 means the usual one for the security (465 for `tls`, else 587 or 25)."),
+    Setting("smtp_user", "", "SMTP user name; empty sends without signing in."),
+    Setting("smtp_password", "", "SMTP password of that user.", secret=True),
+    Setting("smtp_from", "", "Sender address of the portal's e-mail, e.g. `Photo consent <consent@example.org>`."),
+    Setting(
+        "smtp_security",
+        "starttls",
+        "`starttls` (upgrade the connection), `tls` (encrypted from the start) or `none` (local relays only "
+        "in production).",
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -148,6 +160,12 @@ class Settings:
     ledger_public_key: str = _BY_NAME["ledger_public_key"].default
     app_role: str = _BY_NAME["app_role"].default
     app_role_password: str = field(default=_BY_NAME["app_role_password"].default, repr=False)
+    smtp_host: str = _BY_NAME["smtp_host"].default
+    smtp_port: int = _BY_NAME["smtp_port"].default
+    smtp_user: str = _BY_NAME["smtp_user"].default
+    smtp_password: str = field(default=_BY_NAME["smtp_password"].default, repr=False)
+    smtp_from: str = _BY_NAME["smtp_from"].default
+    smtp_security: str = _BY_NAME["smtp_security"].default
     extra: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
     @property
@@ -159,6 +177,16 @@ class Settings:
     def hosted(self) -> bool:
         """True when any part of the portal runs on Supabase (Storage or Auth)."""
         return self.blob_backend == "supabase" or self.auth_backend == "supabase"
+
+    @property
+    def smtp_configured(self) -> bool:
+        """True when e-mail can be sent (an SMTP host is set; the rest was checked at start)."""
+        return bool(self.smtp_host)
+
+    @property
+    def smtp_port_or_default(self) -> int:
+        """The SMTP port to connect to: the one set, or the usual one for the security."""
+        return self.smtp_port or {"tls": 465, "starttls": 587}.get(self.smtp_security, 25)
 
     @property
     def blob_dir(self) -> Path:
@@ -205,7 +233,43 @@ class Settings:
             raise ConfigError("PORTAL_SIGNED_URL_SECONDS must be between 10 and 86400 seconds.")
         if not 1 <= self.session_hours <= 168:
             raise ConfigError("PORTAL_SESSION_HOURS must be between 1 and 168 hours.")
+        self._validate_smtp()
         return self
+
+    def _validate_smtp(self) -> None:
+        """E-mail settings: all or nothing, a real sender address, and no clear-text SMTP off this machine in
+        production (the messages carry personal links, the sign-in a password)."""
+        if not self.smtp_host:
+            stray = [n for n in ("smtp_user", "smtp_password", "smtp_from") if getattr(self, n)]
+            if stray:
+                names = ", ".join(f"PORTAL_{n.upper()}" for n in stray)
+                raise ConfigError(
+                    f"{names} set but PORTAL_SMTP_HOST is empty: set the SMTP server too, or remove them."
+                )
+            return
+        if not _HOST.fullmatch(self.smtp_host):
+            raise ConfigError(f"PORTAL_SMTP_HOST {self.smtp_host!r} is not a host name or IP address.")
+        if self.smtp_security not in SMTP_SECURITY:
+            raise ConfigError(
+                f"PORTAL_SMTP_SECURITY must be one of {', '.join(SMTP_SECURITY)}, not {self.smtp_security!r}."
+            )
+        if not 0 <= self.smtp_port <= 65_535:
+            raise ConfigError("PORTAL_SMTP_PORT must be between 1 and 65535 (0: the usual port for the security).")
+        if not self.smtp_from:
+            raise ConfigError("PORTAL_SMTP_FROM is missing: the sender address of the portal's e-mail.")
+        if not mail_address(self.smtp_from):
+            raise ConfigError(
+                f"PORTAL_SMTP_FROM {self.smtp_from!r} is not an e-mail address (name@example.org, optionally "
+                "as Name <name@example.org>)."
+            )
+        if bool(self.smtp_user) != bool(self.smtp_password):
+            raise ConfigError("PORTAL_SMTP_USER and PORTAL_SMTP_PASSWORD go together: set both, or neither.")
+        local = self.smtp_host in ("localhost", "127.0.0.1", "::1")
+        if self.is_production and self.smtp_security == "none" and not local:
+            raise ConfigError(
+                "PORTAL_SMTP_SECURITY is 'none' for a server that is not on this machine: in production e-mail with "
+                "personal links (and the SMTP password) must not cross the network in clear. Use starttls or tls."
+            )
 
     def _validate_hosted(self) -> None:
         """Hosted mode (Supabase Storage or Auth) starts only with every secret it needs, none a demo value."""
@@ -253,6 +317,17 @@ class Settings:
                 "PORTAL_DATABASE_URL is a SQLite file, but hosted mode in production needs the shared PostgreSQL "
                 "(the Supabase connection string), or replicas would each keep their own data."
             )
+
+
+SMTP_SECURITY = ("none", "starttls", "tls")
+_HOST = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|\[?[0-9A-Fa-f:.]+\]?")
+_ADDRESS = re.compile(r"[^@\s<>]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*")
+
+
+def mail_address(value: str) -> str | None:
+    """The bare address of `addr@host` or `Name <addr@host>`, or None when it is not one."""
+    _, address = parseaddr(value)
+    return address if _ADDRESS.fullmatch(address) and "," not in value else None
 
 
 # The secret-key rule: long, made of many different characters, and >= 128 bits estimated from character classes.
