@@ -131,7 +131,10 @@ def test_given_purposes_email_outbox_and_double_submit(site: Database) -> None:
     assert _count(site, receipts_table) == receipts == 1
     assert again.replayed and again.subject.display_name == "Wendy Web" and again.receipt_id is not None
     with site.read() as conn:
-        mail = conn.execute(select(outbox.c.kind, outbox.c.recipient, outbox.c.payload)).one()
+        # (The demo's open takedown task has its notices to staff in the outbox too.)
+        mail = conn.execute(
+            select(outbox.c.kind, outbox.c.recipient, outbox.c.payload).where(outbox.c.kind != "takedown_notice")
+        ).one()
     assert mail.kind == "email" and mail.recipient == "wendy@example.org" and "?link=v1." in mail.payload
 
 

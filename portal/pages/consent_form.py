@@ -4,18 +4,27 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 import streamlit as st
 
 from portal.backend.consent.queries import current_texts, list_purposes
 from portal.backend.events.queries import event_for_token, get_event, qr_png
 from portal.backend.i18n import LOCALES, best_locale, t
-from portal.backend.people.services import KIOSK_METHODS, method_label, minor_on, register_subject
+from portal.backend.people.queries import link_token
+from portal.backend.people.services import (
+    KIOSK_METHODS,
+    email_my_link,
+    method_label,
+    minor_on,
+    register_subject,
+)
 from portal.backend.platform.actors import Actor
 from portal.backend.platform.errors import NotFound, PortalError, TokenError
 from portal.backend.staff.queries import organisation
 from portal.components.context import get_portal
 from portal.components.kiosk import clear_form, exit_control, kiosk_session
+from portal.components.lost_link import lost_link_form
 from portal.components.receipts import receipt_download_buttons
 from portal.components.text import plain, plain_t
 
@@ -58,6 +67,32 @@ locale = (
 )
 texts = current_texts(portal, locale)
 
+
+def _open_page(link: str) -> None:
+    """Show the person's own page in this tab, with the link as the tab's address (survives a reload)."""
+    st.query_params.clear()
+    st.query_params["link"] = link_token(link)
+
+
+def _email_me(done: dict[str, Any], locale: str) -> None:
+    """The "E-mail it to me" button: a new-link e-mail to the address given on the form (earlier links keep working)."""
+    answer = st.session_state.get("form_email_me")
+    if answer == "queued":
+        st.success(plain_t("form.email_me_done", locale, email=done["email"]))
+        return
+    if answer == "too_soon":
+        st.info(t("form.email_me_too_soon", locale))
+    possible = bool(done.get("email")) and portal.settings.smtp_configured
+    if st.button(t("form.email_me", locale), disabled=not possible, width="stretch", key="form_email_me_button"):
+        queued = email_my_link(portal, actor=Actor.subject(done["subject"]), subject_id=done["subject"])
+        st.session_state["form_email_me"] = "queued" if queued else "too_soon"
+        st.rerun()
+    if not done.get("email"):
+        st.caption(t("form.email_me_no_address", locale))
+    elif not portal.settings.smtp_configured:
+        st.caption(t("form.link_not_mailed", locale))
+
+
 done = st.session_state.get("registered")
 if kiosk and done:
     # On a shared tablet the next person must not see the last one's name, choices, link or receipts (a link
@@ -82,8 +117,21 @@ if done and done["event"] == event.id:
     )
     if done["link"]:  # None only for a double submit, whose first answer showed the link
         st.markdown(f"**{t('form.link', locale)}**")
-        st.code(done["link"], language=None, wrap_lines=True)
-        st.image(qr_png(done["link"], box_size=6), width=220)
+        # Switching this tab to the personal page puts the link in its address: a reload shows the page again,
+        # where the thank-you (kept only in the session) would be gone. The link is not put in the form's address.
+        st.button(
+            t("form.open_page", locale),
+            type="primary",
+            width="stretch",
+            key="form_open_page",
+            help=t("form.open_page_help", locale),
+            on_click=_open_page,
+            args=(done["link"],),
+        )
+        st.code(done["link"], language=None, wrap_lines=True)  # st.code keeps Streamlit's copy icon
+        st.caption(t("form.copy_hint", locale))
+        _email_me(done, locale)
+        st.image(qr_png(done["link"], box_size=6), width=220, caption=t("form.qr", locale))
     if done.get("email"):
         st.caption(
             plain_t("form.link_mailed", locale, email=done["email"])
@@ -227,6 +275,7 @@ if st.button(t("form.submit", locale), type="primary", width="stretch", key="for
             st.session_state["registered"] = {
                 "event": event.id,
                 "name": subject.display_name,
+                "subject": subject.id,
                 "link": result.link_url,
                 "email": subject.email,
                 "choices": choices,
@@ -237,3 +286,6 @@ if st.button(t("form.submit", locale), type="primary", width="stretch", key="for
 
 if kiosk:
     exit_control(kiosk)
+else:
+    # Registered before and lost the link: ask for a new one here (the same answer whether or not the address is known).
+    lost_link_form(portal, org, locale, key="form_lost_link")

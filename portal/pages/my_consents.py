@@ -18,14 +18,14 @@ from portal.backend.consent.queries import (
 )
 from portal.backend.consent.services import Decision, change_consent, withdraw_everything
 from portal.backend.i18n import LOCALES, best_locale, t
-from portal.backend.people.queries import resolve_personal_link
-from portal.backend.people.services import erase_subject, export_subject
+from portal.backend.people.services import erase_subject, export_subject, open_personal_link
 from portal.backend.photos.queries import subject_photo_view, subject_photos
 from portal.backend.platform.actors import Actor
 from portal.backend.platform.errors import GuardianRequired, PortalError, SubjectErased, TokenError
 from portal.backend.staff.queries import organisation
 from portal.components.consent_labels import status_label
 from portal.components.context import get_portal
+from portal.components.lost_link import lost_link_form
 from portal.components.receipts import receipt_download_buttons
 from portal.components.text import plain, plain_t
 
@@ -45,10 +45,12 @@ if not token:
     locale = best_locale([getattr(st.context, "locale", None) or "en"])
     st.title(t("my_consents.title", locale))
     st.info(plain_t("my_consents.no_link", locale, controller=org.controller_name))
+    lost_link_form(portal, org, locale, key="lost_link")
     st.stop()
 
 try:
-    subject = resolve_personal_link(portal, token=token)
+    # Opening a link that was e-mailed to the person also confirms their address (for "Lost your link?").
+    subject = open_personal_link(portal, token=token)
 except SubjectErased as exc:
     # Not "ask for a new one": there is nothing left behind this link, and no new one can be made.
     st.title(t("rights.erased_title", exc.locale))
@@ -56,8 +58,11 @@ except SubjectErased as exc:
     st.stop()
     raise  # unreachable
 except TokenError as exc:
-    st.title(t("my_consents.title", "en"))
-    st.error(plain(exc))
+    # An expired or replaced link: say so in the visitor's language and offer a new one by e-mail.
+    locale = best_locale([getattr(st.context, "locale", None) or "en"])
+    st.title(t("my_consents.title", locale))
+    st.error(plain(exc) if locale == "en" else t("link.dead", locale))
+    lost_link_form(portal, org, locale, key="lost_link")
     st.stop()
     raise  # unreachable
 

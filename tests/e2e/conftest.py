@@ -46,7 +46,13 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def live_portal(tmp_path: Path) -> Iterator[LivePortal]:
+def live_portal_env() -> dict[str, str]:
+    """Extra PORTAL_* settings for the live portal; a test module overrides this fixture (e.g. SMTP settings)."""
+    return {}
+
+
+@pytest.fixture
+def live_portal(tmp_path: Path, live_portal_env: dict[str, str]) -> Iterator[LivePortal]:
     """Seed a SQLite portal, start `streamlit run` on it and wait until its health check answers."""
     from portal.backend.ops.demo import seed_demo
     from portal.backend.platform.db import migrate
@@ -60,11 +66,15 @@ def live_portal(tmp_path: Path) -> Iterator[LivePortal]:
     seed_demo(db)
     db.dispose()
     shutil.copytree(ROOT / ".streamlit", tmp_path / ".streamlit", ignore=shutil.ignore_patterns("secrets.toml"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")} | {
-        "PORTAL_DATABASE_URL": database_url,
-        "PORTAL_DATA_DIR": str(tmp_path / "data"),
-        "PORTAL_BASE_URL": url,
-    }
+    env = (
+        {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")}
+        | {
+            "PORTAL_DATABASE_URL": database_url,
+            "PORTAL_DATA_DIR": str(tmp_path / "data"),
+            "PORTAL_BASE_URL": url,
+        }
+        | live_portal_env
+    )
     log = (tmp_path / "streamlit.log").open("w")
     server = subprocess.Popen(
         [

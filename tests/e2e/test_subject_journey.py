@@ -26,6 +26,7 @@ from portal.backend.platform.runtime import Portal
 from portal.backend.risk import index as risk_index
 from portal.backend.risk.figures import critical_assets
 from tests.e2e.conftest import ARTIFACTS, LivePortal, settle
+from tests.e2e.test_staff_journey import _choose
 from tests.imagery import group_photo
 
 
@@ -50,9 +51,7 @@ def test_qr_form_link_and_withdrawal_on_a_phone(live_portal: LivePortal, browser
     page.locator(".st-key-form_name input").press("Tab")
     # Everyone gives month and year of birth (Art. 8); a Streamlit select box filters its options as one types.
     for key, value in (("form_birth_month", "06"), ("form_birth_year", "1990")):
-        page.locator(f".st-key-{key} input").fill(value)
-        page.get_by_role("option", name=value, exact=True).click()
-        settle(page)
+        _choose(page, key, value)  # retries when a rerun closes the list mid-choice (slow machines)
     for key in ("agree_internal", "agree_website"):
         page.locator(f".st-key-{key} label").click()
         settle(page)

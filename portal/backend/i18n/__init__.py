@@ -102,6 +102,26 @@ MESSAGES: dict[str, dict[str, str]] = {
         "form.link_mailed": "We are also sending this link to {email}.",
         "form.link_not_mailed": "E-mail is not set up here yet, so no e-mail with this link will come: keep it now "
         "(bookmark it, copy it or scan the QR code).",
+        "form.open_page": "Open my page",
+        "form.open_page_help": "Opens your personal page in this tab; reloading the tab keeps it open.",
+        "form.copy_hint": "To keep the link, copy it with the icon at the right of the box, or bookmark your page.",
+        "form.email_me": "E-mail it to me",
+        "form.email_me_done": "We are sending a link to {email}. It can take a few minutes.",
+        "form.email_me_too_soon": "A link was e-mailed to you a few minutes ago: please look in your inbox (and spam "
+        "folder) before asking again.",
+        "form.email_me_no_address": "You gave no e-mail address, so we cannot e-mail you the link: keep it now.",
+        "form.qr": "Scan this QR code to open your page on another device.",
+        "lostlink.title": "Lost your link?",
+        "lostlink.intro": "Give the e-mail address you registered with. If it is confirmed (you opened a link we "
+        "e-mailed to it), we send a new link there, and older links stop working.",
+        "lostlink.email": "E-mail address",
+        "lostlink.send": "Send me a new link",
+        "lostlink.answer": "If this address is registered and confirmed, a new link is on its way to it; it can take "
+        "a few minutes. If nothing arrives, contact {controller} at {email}.",
+        "lostlink.bad_email": "That does not look like an e-mail address.",
+        "lostlink.no_mail": "E-mail is not set up here, so no link can be sent. Contact {controller} at {email} for "
+        "a new one.",
+        "link.dead": "This link no longer works: it has expired, or a newer link replaced it.",
         "form.bad_token": "This QR code cannot be used.",
         "error.unexpected": "Sorry, something went wrong on our side. Please try again in a moment. If it keeps happening, tell the organiser this code: {error_id}.",
         "form.selfie_too_big": "That file is larger than {mb} MB. Take a new selfie or choose a smaller photo.",
@@ -244,6 +264,26 @@ MESSAGES: dict[str, dict[str, str]] = {
         "form.link_mailed": "Vi skickar också länken till {email}.",
         "form.link_not_mailed": "E-post är inte inställd här än, så inget e-brev med länken kommer: spara den nu "
         "(bokmärk den, kopiera den eller skanna QR-koden).",
+        "form.open_page": "Öppna min sida",
+        "form.open_page_help": "Öppnar din personliga sida i den här fliken; den är kvar om du laddar om fliken.",
+        "form.copy_hint": "Spara länken genom att kopiera den med ikonen till höger i rutan, eller bokmärk din sida.",
+        "form.email_me": "Mejla den till mig",
+        "form.email_me_done": "Vi skickar en länk till {email}. Det kan ta några minuter.",
+        "form.email_me_too_soon": "En länk mejlades till dig för några minuter sedan: titta i inkorgen (och "
+        "skräpposten) innan du frågar igen.",
+        "form.email_me_no_address": "Du angav ingen e-postadress, så vi kan inte mejla länken: spara den nu.",
+        "form.qr": "Skanna QR-koden för att öppna din sida på en annan enhet.",
+        "lostlink.title": "Tappat bort länken?",
+        "lostlink.intro": "Ange e-postadressen du registrerade dig med. Om den är bekräftad (du har öppnat en länk "
+        "vi mejlat dit) skickar vi en ny länk dit, och äldre länkar slutar fungera.",
+        "lostlink.email": "E-postadress",
+        "lostlink.send": "Skicka en ny länk",
+        "lostlink.answer": "Om adressen är registrerad och bekräftad är en ny länk på väg dit; det kan ta några "
+        "minuter. Kommer inget, kontakta {controller} på {email}.",
+        "lostlink.bad_email": "Det ser inte ut som en e-postadress.",
+        "lostlink.no_mail": "E-post är inte inställd här, så ingen länk kan skickas. Kontakta {controller} på {email} "
+        "för en ny.",
+        "link.dead": "Länken fungerar inte längre: den har gått ut, eller så har en nyare länk ersatt den.",
         "form.bad_token": "Den här QR-koden kan inte användas.",
         "error.unexpected": "Tyvärr gick något fel hos oss. Försök igen om en stund. Om det fortsätter, ge arrangören den här koden: {error_id}.",
         "form.selfie_too_big": "Filen är större än {mb} MB. Ta en ny selfie eller välj en mindre bild.",

@@ -69,7 +69,9 @@ def expire_lapsed(conn: Connection, *, now: datetime) -> int:
     # Lock the chain before reading: a renewal committed between our read and our append would otherwise be
     # followed by an "expired" entry judged on the state before it.
     ledger.lock_head(conn)
-    lapsed = conn.execute(_latest_allowing(now).where(consent_ledger.c.valid_until <= now)).all()
+    lapsed = conn.execute(
+        _latest_allowing(now).add_columns(subjects.c.email).where(consent_ledger.c.valid_until <= now)
+    ).all()
     entries = [
         NewEntry(
             subject_id=r.subject_id,
@@ -92,6 +94,17 @@ def expire_lapsed(conn: Connection, *, now: datetime) -> int:
     for r in lapsed:
         if r.biometric and r.scope_asset_id is None:
             delete_biometrics(conn, r.subject_id)  # Art. 9: no template without valid consent
+        if r.scope_asset_id is None and r.email:
+            # A general consent lapsed: tell the person, with a way to give it again (the link is made at send time).
+            queue(
+                conn,
+                kind="expiry",
+                now=now,
+                recipient=r.email,
+                subject_id=r.subject_id,
+                payload={"purpose": r.code, "valid_until": r.valid_until.isoformat()},
+                dedupe_key=f"expiry:{r.subject_id}:{r.code}:{r.seq}",
+            )
     return len(written)
 
 

@@ -23,13 +23,13 @@ from sqlalchemy import Connection, func, select, update
 from portal.backend.consent.purposes import current_text, get_purpose
 from portal.backend.ops import messages, outbox
 from portal.backend.ops.messages import Message
-from portal.backend.people.subjects import _LINK_KIND, create_link
+from portal.backend.people.subjects import _LINK_KIND, create_link, link_token
 from portal.backend.platform import tokens
 from portal.backend.platform.config import Settings, mail_address
+from portal.backend.platform.db.schema import asset_uses, assets, subject_links, subjects, takedowns
 from portal.backend.platform.db.schema import outbox as outbox_table
-from portal.backend.platform.db.schema import subject_links, subjects
 from portal.backend.platform.errors import PortalError
-from portal.backend.platform.organisation import get_organisation
+from portal.backend.platform.organisation import Organisation, get_organisation
 from portal.backend.platform.runtime import Portal
 
 # Tries per e-mail, and the waits between them: a server that is down for a few hours loses nothing.
@@ -111,6 +111,8 @@ def _deliver_one(portal: Portal, row: dict[str, Any], *, now: datetime) -> str:
         return "retrying" if again is not None else "failed"
     with portal.db.write() as conn:
         recorded = outbox.mark_sent(conn, row_id=row["id"], token=token, subject=message.subject, now=now)
+        if recorded and row["kind"] == "new_link" and link is not None and not row["payload"].get("keep_older"):
+            _retire_older(conn, link, row["subject_id"], portal.settings, now)
     return "sent" if recorded else "lost"
 
 
@@ -136,6 +138,23 @@ def _compose(conn: Connection, settings: Settings, row: dict[str, Any], *, now: 
         if found is None:
             raise PortalError("the message holds no personal link")
         return messages.welcome(org=org, locale=locale, name=name, link=found.group(0)), None
+    if kind == "new_link":
+        if person is None:
+            raise PortalError("a new-link e-mail names no person")
+        # Made now and marked as e-mailed: opening it confirms the address. Older links are revoked only once this
+        # one is delivered (`_retire_older`), so a failed send never leaves the person without a working link.
+        link = create_link(
+            conn,
+            subject_id=row["subject_id"],
+            secret=settings.secret_key,
+            base_url=settings.base_url,
+            ttl_days=settings.link_ttl_days,
+            now=now,
+            keep_older=True,
+            emailed=True,
+        )
+        kept = bool(payload.get("keep_older"))
+        return messages.new_link(org=org, locale=locale, name=name, link=link, kept_older=kept), link
     if kind == "renewal":
         if person is None:
             raise PortalError("a renewal request names no person")
@@ -163,7 +182,93 @@ def _compose(conn: Connection, settings: Settings, row: dict[str, Any], *, now: 
         ).scalar_one()
         day = row["created_at"].date().isoformat()
         return messages.digest(org=org, locale=default_locale, payload=payload, day=day, failed=int(failed)), None
+    if kind == "expiry":
+        if person is None:
+            raise PortalError("an expiry notice names no person")
+        purpose = get_purpose(conn, str(payload.get("purpose", "")))
+        link = _fresh_link(conn, settings, row["subject_id"], now)
+        return (
+            messages.expiry(
+                org=org,
+                locale=locale,
+                name=name,
+                purpose=current_text(conn, purpose.id, locale).title,
+                valid_until=str(payload.get("valid_until", "")),
+                link=link,
+            ),
+            link,
+        )
+    if kind == "erasure_confirmation":
+        # The person's row is blank by now: the language came in the payload, the address is the row's recipient.
+        return messages.erasure_confirmation(org=org, locale=str(payload.get("locale") or default_locale)), None
+    if kind == "takedown_notice":
+        return _takedown_notice(conn, settings, org, default_locale, payload), None
     raise PortalError(f"no e-mail is made for kind {kind!r}")
+
+
+def _fresh_link(conn: Connection, settings: Settings, subject_id: str, now: datetime) -> str:
+    """A new personal link for a message, made at send time and never stored (older links keep working)."""
+    return create_link(
+        conn,
+        subject_id=subject_id,
+        secret=settings.secret_key,
+        base_url=settings.base_url,
+        ttl_days=settings.link_ttl_days,
+        now=now,
+        keep_older=True,
+    )
+
+
+def _takedown_notice(
+    conn: Connection, settings: Settings, org: Organisation, locale: str, payload: dict[str, Any]
+) -> Message:
+    """The notice for one takedown task, as the database says now; a task already closed is not announced."""
+    task = conn.execute(
+        select(
+            takedowns.c.kind,
+            takedowns.c.cause,
+            takedowns.c.closed_at,
+            takedowns.c.purpose_id,
+            assets.c.id.label("asset_id"),
+            assets.c.filename,
+            asset_uses.c.place,
+        )
+        .join(assets, assets.c.id == takedowns.c.asset_id)
+        .join(asset_uses, asset_uses.c.id == takedowns.c.use_id)
+        .where(takedowns.c.id == int(payload.get("task") or 0))
+    ).one_or_none()
+    if task is None:
+        raise PortalError("the takedown task no longer exists")
+    if task.closed_at is not None:
+        raise PortalError("the takedown task was closed before its notice was sent")
+    return messages.takedown_notice(
+        org=org,
+        locale=locale,
+        asset_id=task.asset_id,
+        filename=task.filename,
+        place=task.place,
+        purpose=current_text(conn, task.purpose_id, locale).title,
+        cause=task.cause,
+        partner=task.kind == "notify_partner",
+        link=settings.base_url.rstrip("/") + "/takedowns",
+    )
+
+
+def _retire_older(conn: Connection, link: str, subject_id: str, settings: Settings, now: datetime) -> None:
+    """Revoke the person's links other than the one just delivered (a lost link may be in someone else's hands)."""
+    try:
+        link_id = tokens.verify(link_token(link), secret=settings.secret_key, kind=_LINK_KIND, now=now).get("lid")
+    except PortalError:
+        return
+    conn.execute(
+        update(subject_links)
+        .where(
+            subject_links.c.subject_id == subject_id,
+            subject_links.c.id != str(link_id),
+            subject_links.c.revoked_at.is_(None),
+        )
+        .values(revoked_at=now)
+    )
 
 
 def _revoke(conn: Connection, link: str, settings: Settings, now: datetime) -> None:

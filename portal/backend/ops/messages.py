@@ -33,6 +33,37 @@ MAIL: dict[str, dict[str, str]] = {
         "{agreed}, now version {current}). Until you renew, we do not use photos of you for it. On your personal "
         "page you can read the new text and renew with one tap, or withdraw. If you do nothing, nothing more happens.",
         "renewal.new_link": "The link in this e-mail is new; links you received earlier keep working.",
+        "newlink.subject": "Your new personal link for photos at {controller}",
+        "newlink.body": "Someone, probably you, asked for a new personal link to your page about photos of you. With "
+        "it you can see the photos you are in and change or withdraw your choices at any time.",
+        "newlink.revoked": "Links you received earlier no longer work; use this one.",
+        "newlink.kept": "Links you received earlier keep working.",
+        "newlink.not_you": "If you did not ask for this, you can ignore this e-mail; nobody else received the link.",
+        "expiry.subject": "Your photo consent for “{purpose}” has run out",
+        "expiry.body": "Your consent to “{purpose}” ran out on {date}, so we no longer use photos of you for it. "
+        "If you want us to use them for this again, you can give your consent again on your personal page. If you do "
+        "nothing, nothing more happens.",
+        "erasure.subject": "Your data at {controller} has been erased",
+        "erasure.body": "As you asked, we have erased your personal data from our image-consent portal: your name and "
+        "contact details, your personal links, and your face in our stored photos, which is now blurred. We keep only "
+        "a record without your name of which consents were given and withdrawn and when, as the law requires us to "
+        "show. Where a photo of you was published, we are taking it down.",
+        "erasure.no_reply": "This is the last e-mail we send you; we no longer have your address.",
+        "takedown.subject": "To take down: photo {asset} ({place})",
+        "takedown.body": "A published photo must be taken down: photo {asset} “{filename}”, published at {place} "
+        "for “{purpose}”. Why: {why}.",
+        "takedown.partner": "The photo was shared with a partner for “{purpose}”: tell them to stop using it and "
+        "erase it, and note on the task when you did.",
+        "takedown.open": "Open “To take down”",
+        "cause.withdrawn": "the person withdrew their consent",
+        "cause.refused": "the person refused",
+        "cause.veto": "a guardian or the person objected",
+        "cause.revoked": "the consent was revoked",
+        "cause.expired": "the consent ran out",
+        "cause.text_replaced": "the consent text was replaced and the person has not renewed",
+        "cause.no_consent": "a person in it has not given consent",
+        "cause.unidentified": "a person in it is not identified",
+        "cause.erasure": "a person in it had their data erased (the published copy still shows them)",
         "digest.subject": "Photo consent digest {date}",
         "digest.intro": "The portal's figures on {date}.",
         "digest.purpose": "Purpose",
@@ -65,6 +96,37 @@ MAIL: dict[str, dict[str, str]] = {
         "{agreed}, nu version {current}). Tills du förnyar använder vi inte bilder på dig för det. På din personliga "
         "sida kan du läsa den nya texten och förnya med ett tryck, eller återkalla. Gör du ingenting händer inget mer.",
         "renewal.new_link": "Länken i det här e-brevet är ny; länkar du fått tidigare fungerar fortfarande.",
+        "newlink.subject": "Din nya personliga länk för bilder hos {controller}",
+        "newlink.body": "Någon, troligen du, bad om en ny personlig länk till din sida om bilder på dig. Med den kan "
+        "du se bilderna du är med på och ändra eller återkalla dina val när du vill.",
+        "newlink.revoked": "Länkar du fått tidigare fungerar inte längre; använd den här.",
+        "newlink.kept": "Länkar du fått tidigare fungerar fortfarande.",
+        "newlink.not_you": "Om du inte bad om detta kan du strunta i det här e-brevet; ingen annan fick länken.",
+        "expiry.subject": "Ditt samtycke till bilder för ”{purpose}” har upphört",
+        "expiry.body": "Ditt samtycke till ”{purpose}” upphörde {date}, så vi använder inte längre bilder på dig för "
+        "det. Vill du att vi använder dem för detta igen kan du ge ditt samtycke på nytt på din personliga sida. Gör du "
+        "ingenting händer inget mer.",
+        "erasure.subject": "Dina uppgifter hos {controller} är raderade",
+        "erasure.body": "Som du bad om har vi raderat dina personuppgifter ur vår bildsamtyckesportal: ditt namn och "
+        "dina kontaktuppgifter, dina personliga länkar och ditt ansikte i våra sparade bilder, som nu är suddat. Vi "
+        "sparar bara en uppgift utan ditt namn om vilka samtycken som gavs och återkallades och när, som lagen kräver "
+        "att vi kan visa. Där en bild på dig har publicerats tar vi ner den.",
+        "erasure.no_reply": "Det här är det sista e-brevet vi skickar dig; vi har inte längre din adress.",
+        "takedown.subject": "Att ta ner: bild {asset} ({place})",
+        "takedown.body": "En publicerad bild måste tas ner: bild {asset} ”{filename}”, publicerad på {place} för "
+        "”{purpose}”. Varför: {why}.",
+        "takedown.partner": "Bilden delades med en partner för ”{purpose}”: be dem sluta använda den och radera den, "
+        "och anteckna på uppgiften när du gjorde det.",
+        "takedown.open": "Öppna ”Att ta ner”",
+        "cause.withdrawn": "personen återkallade sitt samtycke",
+        "cause.refused": "personen sade nej",
+        "cause.veto": "en vårdnadshavare eller personen invände",
+        "cause.revoked": "samtycket återkallades",
+        "cause.expired": "samtycket upphörde",
+        "cause.text_replaced": "samtyckestexten byttes och personen har inte förnyat",
+        "cause.no_consent": "en person på bilden har inte gett samtycke",
+        "cause.unidentified": "en person på bilden är inte identifierad",
+        "cause.erasure": "en person på bilden har fått sina uppgifter raderade (den publicerade kopian visar dem)",
         "digest.subject": "Sammanfattning av bildsamtycken {date}",
         "digest.intro": "Portalens siffror {date}.",
         "digest.purpose": "Ändamål",
@@ -212,6 +274,21 @@ def renewal(
     )
 
 
+def new_link(*, org: Organisation, locale: str, name: str | None, link: str, kept_older: bool) -> Message:
+    """A personal link the person asked for ("Lost your link?" or "E-mail it to me")."""
+    return _build(
+        mt("newlink.subject", locale, controller=org.controller_name),
+        [
+            _hello(name, locale),
+            _Part(mt("newlink.body", locale)),
+            _Part(mt("open_page", locale), link=link),
+            _Part(mt("newlink.kept" if kept_older else "newlink.revoked", locale)),
+            _Part(mt("newlink.not_you", locale)),
+            *_footer(org, locale),
+        ],
+    )
+
+
 def digest(*, org: Organisation, locale: str, payload: Mapping[str, Any], day: str, failed: int) -> Message:
     """The managers' daily digest: figures per purpose, open takedowns, undelivered e-mail, the signed ledger head."""
     rows: list[tuple[str, ...]] = [
@@ -254,3 +331,64 @@ def digest(*, org: Organisation, locale: str, payload: Mapping[str, Any], day: s
         parts.append(_Part(json.dumps(head, sort_keys=True)))
     parts.append(_Part(mt("footer_staff", locale, controller=org.controller_name)))
     return _build(mt("digest.subject", locale, date=day), parts)
+
+
+def _date(value: object) -> str:
+    """An ISO timestamp as its date, or the value as it is."""
+    try:
+        return datetime.fromisoformat(str(value)).date().isoformat()
+    except ValueError:
+        return str(value)
+
+
+def expiry(*, org: Organisation, locale: str, name: str | None, purpose: str, valid_until: str, link: str) -> Message:
+    """An expiry notice: which consent ran out, and the link to give it again."""
+    return _build(
+        mt("expiry.subject", locale, purpose=purpose),
+        [
+            _hello(name, locale),
+            _Part(mt("expiry.body", locale, purpose=purpose, date=_date(valid_until))),
+            _Part(mt("open_page", locale), link=link),
+            _Part(mt("renewal.new_link", locale)),
+            *_footer(org, locale),
+        ],
+    )
+
+
+def erasure_confirmation(*, org: Organisation, locale: str) -> Message:
+    """The confirmation that a person was erased: no name, no link (nothing of the person is left to show)."""
+    return _build(
+        mt("erasure.subject", locale, controller=org.controller_name),
+        [
+            _hello(None, locale),
+            _Part(mt("erasure.body", locale)),
+            _Part(mt("erasure.no_reply", locale)),
+            *_footer(org, locale),
+        ],
+    )
+
+
+def takedown_notice(
+    *,
+    org: Organisation,
+    locale: str,
+    asset_id: int,
+    filename: str,
+    place: str,
+    purpose: str,
+    cause: str,
+    partner: bool,
+    link: str,
+) -> Message:
+    """A takedown notice to staff: which photo, where it is published, for what, why, and the page to act on."""
+    why = mt(f"cause.{cause}", locale) if f"cause.{cause}" in MAIL["en"] else cause
+    parts = [
+        _Part(mt("takedown.body", locale, asset=asset_id, filename=filename, place=place, purpose=purpose, why=why))
+    ]
+    if partner:
+        parts.append(_Part(mt("takedown.partner", locale, purpose=purpose)))
+    parts += [
+        _Part(mt("takedown.open", locale), link=link),
+        _Part(mt("footer_staff", locale, controller=org.controller_name)),
+    ]
+    return _build(mt("takedown.subject", locale, asset=asset_id, place=place), parts)

@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, or_, select, update
+from sqlalchemy import Connection, and_, case, func, null, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -72,7 +72,10 @@ def forget_recipient(conn: Connection, *, subject_id: str, email: str | None, no
 
 
 # Kinds that are e-mails to send; every other kind is a task for staff and is never sent.
-MAIL_KINDS = ("email", "renewal", "digest")
+MAIL_KINDS = ("email", "renewal", "digest", "expiry", "erasure_confirmation", "takedown_notice", "new_link")
+# Kinds addressed to someone who was erased: once sent (or failed for good) the address goes too, so the erasure
+# leaves only a pseudonymous remainder.
+FORGET_RECIPIENT = ("erasure_confirmation",)
 
 
 def claim(conn: Connection, *, now: datetime, lease: timedelta, limit: int) -> list[dict[str, Any]]:
@@ -114,6 +117,11 @@ def claim(conn: Connection, *, now: datetime, lease: timedelta, limit: int) -> l
     return claimed
 
 
+def _kept_recipient() -> Any:
+    """The recipient a finished e-mail keeps: none for an erasure confirmation, the address otherwise."""
+    return case((outbox.c.kind.in_(FORGET_RECIPIENT), null()), else_=outbox.c.recipient)
+
+
 def mark_sent(conn: Connection, *, row_id: int, token: str, subject: str, now: datetime) -> bool:
     """Record a delivered e-mail; its body and link are blanked, only the subject line stays. False when the claim
     was lost (another sender took the row after the lease passed, or the person was erased meanwhile)."""
@@ -124,6 +132,7 @@ def mark_sent(conn: Connection, *, row_id: int, token: str, subject: str, now: d
             .values(
                 status="sent",
                 sent_at=now,
+                recipient=_kept_recipient(),
                 processed_at=now,
                 payload=json.dumps({"subject": subject}, ensure_ascii=False),
                 claim_token=None,
@@ -142,7 +151,7 @@ def mark_failed_try(
     nothing is lost: staff can see it and send it again)."""
     values: dict[str, Any] = {"last_error": error[:300], "claim_token": None, "claimed_until": None}
     if retry_at is None:
-        values |= {"status": "failed", "processed_at": now, "next_attempt_at": None}
+        values |= {"status": "failed", "processed_at": now, "next_attempt_at": None, "recipient": _kept_recipient()}
     else:
         values |= {"status": "pending", "next_attempt_at": retry_at}
     return bool(

@@ -20,6 +20,9 @@ KIND_LABELS = {
     "email": "welcome e-mail with the personal link",
     "renewal": "renewal request",
     "digest": "manager digest",
+    "expiry": "expiry notice",
+    "erasure_confirmation": "erasure confirmation",
+    "takedown_notice": "takedown notice to staff",
     "takedown": "takedown task (from before takedown tasks existed)",
 }
 
@@ -60,6 +63,10 @@ def _subject_line(kind: str, status: str, payload_text: str) -> str | None:
         return payload.get("subject")
     if kind == "renewal" and payload.get("purpose"):
         return f"{payload['purpose']} ({payload.get('reason', '')})"
+    if kind == "expiry" and payload.get("purpose"):
+        return f"{payload['purpose']} (expired)"
+    if kind == "takedown_notice" and payload.get("task"):
+        return f"task {payload['task']}"
     return None
 
 

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import Connection, delete, select, update
 
 from portal.backend.consent.records import Context, record_decisions, withdrawable
-from portal.backend.ops.outbox import forget_recipient
+from portal.backend.ops.outbox import forget_recipient, queue
 from portal.backend.people.paper import scan_prefix
 from portal.backend.people.private import forget
 from portal.backend.photos.assets import blob_keys
@@ -113,16 +113,18 @@ def apply_erasure(
     actor: Actor,
     redactions: dict[int, Redaction],
     now: datetime,
+    confirm: bool = False,
 ) -> tuple[ErasureReport, list[str]]:
     """The erasure's rows in the caller's transaction: withdrawals, template, redacted assets, unlinked faces,
     risk, takedowns, revoked links, cancelled and blanked messages, deleted receipts and private notes, blanked
     personal data and the audit row; returns the report and the keys of the blobs (paper scans, receipt files) to
-    delete after the commit.
+    delete after the commit. With `confirm` (e-mail is configured) a confirmation to the person's address is queued,
+    holding that address only; the sender blanks it once the e-mail is sent.
 
     What remains is pseudonymous: the ledger entries (purpose, text version, action, channel, time, and HMACs whose
     salt is deleted here) as proof of what was agreed and when (Art. 7(1); EDPB 05/2020 para. 104-108).
     """
-    email = conn.execute(select(subjects.c.email).where(subjects.c.id == subject_id)).scalar()
+    email, locale = conn.execute(select(subjects.c.email, subjects.c.locale).where(subjects.c.id == subject_id)).one()
     decisions = withdrawable(conn, subject_id=subject_id, now=now)
     withdrawn = record_decisions(
         conn,
@@ -171,6 +173,17 @@ def apply_erasure(
     receipt_files = blobs.list_keys(receipt_prefix(subject_id))
     receipts_deleted = conn.execute(delete(receipts).where(receipts.c.subject_id == subject_id)).rowcount or 0
     messages = forget_recipient(conn, subject_id=subject_id, email=email, now=now)
+    if confirm and email:
+        # After forget_recipient, which would cancel it: the address and the language only, no name, no link, and
+        # no subject_id (the sender composes it without the erased person's row).
+        queue(
+            conn,
+            kind="erasure_confirmation",
+            now=now,
+            recipient=email,
+            payload={"locale": locale},
+            dedupe_key=f"erasure:{subject_id}",
+        )
     forget(conn, subject_id)  # the salt: the HMACs in the ledger now link to no one
     conn.execute(
         update(subject_links)
@@ -183,6 +196,7 @@ def apply_erasure(
         .values(
             display_name=None,
             email=None,
+            email_confirmed_at=None,
             phone=None,
             birth_year=None,
             birth_month=None,

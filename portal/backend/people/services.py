@@ -6,13 +6,15 @@ transaction (and removed again if it fails), slow rendering (receipts) happens a
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 
 from portal.backend.consent import receipts as _receipts
 from portal.backend.consent.ledger import LedgerEntry, entries_for_subject
@@ -40,7 +42,7 @@ from portal.backend.people.paper import MAX_SCAN_BYTES, SCAN_TYPES, PaperScan, c
 from portal.backend.people.subjects import Subject, minor_on
 from portal.backend.photos.face_templates import has_template
 from portal.backend.platform.actors import Actor
-from portal.backend.platform.db.schema import outbox
+from portal.backend.platform.db.schema import audit_log, outbox, subjects
 from portal.backend.platform.db.types import utcnow
 from portal.backend.platform.errors import AuthError, ValidationError
 from portal.backend.platform.organisation import get_organisation
@@ -61,11 +63,14 @@ __all__ = [
     "RegistrationResult",
     "SubjectDetail",
     "create_personal_link",
+    "email_my_link",
     "erase_subject",
     "export_subject",
     "method_label",
     "minor_on",
+    "open_personal_link",
     "register_subject",
+    "request_new_link",
     "revoke_personal_links",
     "view_subject",
 ]
@@ -387,6 +392,18 @@ def _register(
     )
     receipt_id = _receipts.add_receipt(conn, entries=reg.entries, actor=context.actor, now=now)
     if subject.email:
+        # The e-mail carries its own link, marked as e-mailed: opening that one (not the one on the screen, which
+        # whoever typed the address also holds) confirms that the address is the person's.
+        mailed_link = _subjects.create_link(
+            conn,
+            subject_id=subject.id,
+            secret=settings.secret_key,
+            base_url=settings.base_url,
+            ttl_days=settings.link_ttl_days,
+            now=now,
+            keep_older=True,
+            emailed=True,
+        )
         # `outbox send` delivers it once SMTP is configured (PORTAL_SMTP_*); until then it waits in the outbox.
         queue(
             conn,
@@ -397,7 +414,7 @@ def _register(
             dedupe_key=f"welcome:{subject.id}",
             payload={
                 "subject": t("my_consents.title", subject.locale),
-                "body": f"{t('form.link', subject.locale)}\n{link}",
+                "body": f"{t('form.link', subject.locale)}\n{mailed_link}",
             },
         )
     if is_staff_side(actor):
@@ -482,6 +499,124 @@ def revoke_personal_links(portal: Portal, *, actor: Actor, subject_id: str, now:
     return revoked
 
 
+# "Lost your link?": per address at most this many requests an hour, and one e-mail per ten minutes.
+NEW_LINK_REQUESTS_PER_HOUR = 3
+NEW_LINK_EMAIL_INTERVAL = timedelta(minutes=10)
+_PUBLIC = "public"
+
+
+def address_hash(portal: Portal, email: str) -> str:
+    """A keyed hash of a lower-cased e-mail address: audit rows and rate limits count requests per address without
+    keeping the address (a plain hash of a guessable address would give it away)."""
+    key = portal.settings.secret_key.encode()
+    return hmac.new(key, b"email:" + email.strip().lower().encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def request_new_link(portal: Portal, *, email: str, locale: str, now: datetime | None = None) -> None:
+    """Lost your link: e-mail a fresh personal link (older ones revoked once it is sent) to the person with this
+    confirmed address. Answers nothing either way, so nobody learns whether an address is registered; at most
+    NEW_LINK_REQUESTS_PER_HOUR requests per address an hour are considered, and one e-mail is queued per
+    NEW_LINK_EMAIL_INTERVAL. Every considered request is audited with the address's hash, never the address."""
+    now = now or utcnow()
+    try:
+        mail = clean_email(email)
+    except ValidationError:
+        mail = None
+    if not mail:
+        raise ValidationError(t("lostlink.bad_email", locale))
+    digest = address_hash(portal, mail)
+    with portal.db.write() as conn:
+        asked = conn.execute(
+            select(func.count())
+            .select_from(audit_log)
+            .where(
+                audit_log.c.action == "request_new_link",
+                audit_log.c.target_type == "email",
+                audit_log.c.target_id == digest,
+                audit_log.c.at > now - timedelta(hours=1),
+            )
+        ).scalar_one()
+        if asked >= NEW_LINK_REQUESTS_PER_HOUR:
+            return  # over the limit: the same answer, nothing written (a flood writes nothing either)
+        person = conn.execute(
+            select(subjects.c.id)
+            .where(
+                func.lower(subjects.c.email) == mail.lower(),
+                subjects.c.erased_at.is_(None),
+                subjects.c.email_confirmed_at.is_not(None),
+            )
+            .order_by(subjects.c.email_confirmed_at.desc())
+            .limit(1)
+        ).scalar()
+        outcome = "unknown"
+        if person is not None:
+            outcome = "queued" if _queue_new_link(conn, subject_id=person, keep_older=False, now=now) else "too_soon"
+        audit(
+            conn,
+            actor=_PUBLIC,
+            action="request_new_link",
+            target_type="email",
+            target_id=digest,
+            now=now,
+            detail={"outcome": outcome},
+        )
+
+
+def email_my_link(portal: Portal, *, actor: Actor, subject_id: str, now: datetime | None = None) -> bool:
+    """The "E-mail it to me" button after registering: queue a new-link e-mail to the address the person gave (their older
+    links keep working: they may hold one on screen). False when they gave no address or one was queued less than
+    NEW_LINK_EMAIL_INTERVAL ago."""
+    now = now or utcnow()
+    _check_staff(actor, subject_id, "manager", own=True)
+    with portal.db.write() as conn:
+        subject = _subjects.get_subject(conn, subject_id)
+        if subject.erased_at is not None or not subject.email:
+            return False
+        return _queue_new_link(conn, subject_id=subject_id, keep_older=True, now=now)
+
+
+def _queue_new_link(conn: Connection, *, subject_id: str, keep_older: bool, now: datetime) -> bool:
+    """Queue a new-link e-mail to the person's address unless one was queued within NEW_LINK_EMAIL_INTERVAL; the
+    link itself is made when the e-mail is sent (portal/backend/ops/mailer.py), so the outbox never holds it."""
+    recent = conn.execute(
+        select(outbox.c.id).where(
+            outbox.c.kind == "new_link",
+            outbox.c.subject_id == subject_id,
+            outbox.c.created_at > now - NEW_LINK_EMAIL_INTERVAL,
+        )
+    ).first()
+    if recent is not None:
+        return False
+    email = conn.execute(select(subjects.c.email).where(subjects.c.id == subject_id)).scalar()
+    if not email:
+        return False
+    return (
+        queue(
+            conn,
+            kind="new_link",
+            now=now,
+            recipient=email,
+            subject_id=subject_id,
+            payload={"keep_older": keep_older},
+        )
+        is not None
+    )
+
+
+def open_personal_link(portal: Portal, *, token: str, now: datetime | None = None) -> Subject:
+    """The person a personal link opens (TokenError for forged, expired, revoked or erased links); opening a link
+    that was e-mailed to them confirms their address, so later lost-link requests may be answered there."""
+    now = now or utcnow()
+    secret = portal.settings.secret_key
+    with portal.db.read() as conn:
+        subject = _subjects.resolve_link(conn, token=token, secret=secret, now=now)
+        confirms = _subjects.link_confirms_email(conn, token=token, secret=secret, now=now)
+    if confirms:
+        with portal.db.write() as conn:
+            _subjects.confirm_email(conn, subject_id=subject.id, now=now)
+    return subject
+
+
 def view_subject(portal: Portal, *, actor: Actor, subject_id: str, now: datetime | None = None) -> SubjectDetail:
     """A person's data, consents, history and receipts for staff; every such view is audited."""
     now = now or utcnow()
@@ -532,7 +667,14 @@ def erase_subject(portal: Portal, *, actor: Actor, subject_id: str, now: datetim
         )
     with portal.db.write() as conn:
         report, scans = _erasure.apply_erasure(
-            conn, portal.blobs, subject_id=subject_id, actor=actor, redactions=redactions, now=now
+            conn,
+            portal.blobs,
+            subject_id=subject_id,
+            actor=actor,
+            redactions=redactions,
+            now=now,
+            # Without SMTP settings the confirmation could never be sent and would keep the address at rest.
+            confirm=portal.settings.smtp_configured,
         )
     _erasure.delete_replaced_blobs(portal.blobs, redactions, scans)
     _erasure.delete_leftover_receipts(portal.blobs, subject_id)

@@ -310,12 +310,14 @@ def create_link(
     ttl_days: int,
     now: datetime,
     keep_older: bool = False,
+    emailed: bool = False,
 ) -> str:
     """Store a signed, expiring, revocable personal link in the caller's transaction and return its URL.
 
     The subject's older links are revoked unless `keep_older`: a new link replaces a lost or leaked one. The link
     lives `ttl_days`, or longer when the subject's consents run longer (their latest `valid_until`), so a person
-    can withdraw what they gave for as long as it counts.
+    can withdraw what they gave for as long as it counts. An `emailed` link goes only into an e-mail to the
+    person's address, so opening it confirms that address (`confirm_email`).
     """
     subject = get_subject(conn, subject_id)
     if subject.erased_at is not None:
@@ -327,7 +329,11 @@ def create_link(
     ).scalar()
     expires = max(now + timedelta(days=ttl_days), latest or now)
     link_id = str(uuid.uuid4())
-    conn.execute(insert(subject_links).values(id=link_id, subject_id=subject_id, created_at=now, expires_at=expires))
+    conn.execute(
+        insert(subject_links).values(
+            id=link_id, subject_id=subject_id, created_at=now, expires_at=expires, emailed_at=now if emailed else None
+        )
+    )
     token = tokens.sign({"lid": link_id, "exp": int(expires.timestamp())}, secret=secret, kind=_LINK_KIND)
     return f"{base_url.rstrip('/')}/?link={token}"
 
@@ -347,6 +353,28 @@ def resolve_link(conn: Connection, *, token: str, secret: str, now: datetime) ->
     if link.expires_at <= now:
         raise TokenError("This link has expired. Ask the organisation for a new one.")
     return subject
+
+
+def link_confirms_email(conn: Connection, *, token: str, secret: str, now: datetime) -> bool:
+    """True when this (valid) link was e-mailed to its person and their address is not confirmed yet."""
+    data = tokens.verify(token, secret=secret, kind=_LINK_KIND, now=now)
+    row = conn.execute(
+        select(subject_links.c.emailed_at, subjects.c.email, subjects.c.email_confirmed_at)
+        .join(subjects, subjects.c.id == subject_links.c.subject_id)
+        .where(subject_links.c.id == str(data.get("lid")))
+    ).one_or_none()
+    return bool(row and row.emailed_at is not None and row.email and row.email_confirmed_at is None)
+
+
+def confirm_email(conn: Connection, *, subject_id: str, now: datetime) -> bool:
+    """Record that the person's e-mail address is theirs (a link e-mailed to it was opened); False if it already
+    was confirmed or is gone."""
+    result = conn.execute(
+        update(subjects)
+        .where(subjects.c.id == subject_id, subjects.c.email.is_not(None), subjects.c.email_confirmed_at.is_(None))
+        .values(email_confirmed_at=now)
+    )
+    return bool(result.rowcount)
 
 
 def revoke_links(conn: Connection, *, subject_id: str, now: datetime) -> int:

@@ -60,6 +60,18 @@ WHERE u.until IS NULL AND {effective} <> 0 {filter}
         SELECT 1 FROM takedowns t WHERE t.use_id = u.id AND t.kind = 'notify_partner'))
 ON CONFLICT (open_key) DO NOTHING
 """
+# One notice per task opened at :now, to every active manager and admin (they act on the "To take down" page): a
+# set-based statement like _OPEN, run only when tasks were opened; the dedupe key makes a second run add nothing (cut
+# to the column's 200 characters: an address may be 254 long, and an error here would undo the consent change).
+_NOTIFY = """
+INSERT INTO outbox (kind, recipient, asset_id, payload, dedupe_key, created_at)
+SELECT 'takedown_notice', s.email, t.asset_id, '{"task": ' || CAST(t.id AS VARCHAR(20)) || '}',
+       SUBSTR('takedown-notice:' || CAST(t.id AS VARCHAR(20)) || ':' || s.email, 1, 200), :now
+FROM takedowns t
+JOIN staff_users s ON s.role IN ('manager', 'admin') AND s.active = true
+WHERE t.opened_at = :now AND t.open_key IS NOT NULL
+ON CONFLICT (dedupe_key) DO NOTHING
+"""
 # Open takedowns (not erasures: the published copy still shows the unblurred face) whose photo is usable again.
 _RESOLVE = """
 UPDATE takedowns SET open_key = NULL, closed_at = :now, closed_by = :by, closed_note = :note
@@ -106,7 +118,9 @@ def open_tasks(
         stmt = stmt.bindparams(bindparam("now", type_=UTCDateTime))
         if expanding:
             stmt = stmt.bindparams(bindparam("ids", expanding=True))
-        conn.execute(stmt, params | extra)
+        result = conn.execute(stmt, params | extra)
+        if template is _OPEN and result.rowcount:
+            queue_notices(conn, now=now)
 
 
 def open_for_erasure(conn: Connection, *, asset_ids: list[int], now: datetime) -> int:
@@ -155,7 +169,13 @@ def open_for_erasure(conn: Connection, *, asset_ids: list[int], now: datetime) -
     ]
     if rows:
         conn.execute(takedowns.insert(), rows)
+        queue_notices(conn, now=now)
     return len(uses)
+
+
+def queue_notices(conn: Connection, *, now: datetime) -> None:
+    """Queue the takedown notices to staff for the tasks opened at `now`, in the caller's transaction."""
+    conn.execute(text(_NOTIFY).bindparams(bindparam("now", type_=UTCDateTime)), {"now": now})
 
 
 def close_for_use(conn: Connection, *, use_id: int, actor: Actor, now: datetime) -> list[int]:

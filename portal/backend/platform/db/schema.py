@@ -164,6 +164,8 @@ subjects = Table(
     Column("event_id", Integer, ForeignKey("events.id")),
     Column("created_at", UTCDateTime, nullable=False),
     Column("erased_at", UTCDateTime),
+    # When a personal link e-mailed to `email` was opened: only a confirmed address receives a new link on request.
+    Column("email_confirmed_at", UTCDateTime),
 )
 Index("ix_subjects_display_name", subjects.c.display_name)
 
@@ -187,6 +189,8 @@ subject_links = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("expires_at", UTCDateTime, nullable=False),
     Column("revoked_at", UTCDateTime),
+    # Set for a link that exists only in an e-mail to the person's address: opening it confirms that address.
+    Column("emailed_at", UTCDateTime),
 )
 
 subject_templates = Table(
