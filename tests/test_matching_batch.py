@@ -11,6 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from sqlalchemy import func, select
 
@@ -217,3 +218,44 @@ def test_the_form_offers_face_matching_only_when_matching_is_on(site: Database) 
         conn.execute(update(organisation).values(matching_enabled=True))
     on = _form(_token(site))
     assert "agree_face_matching" in {c.key for c in on.checkbox}
+
+
+def test_the_kept_templates_follow_enrolment_withdrawal_and_a_replaced_text(portal: Portal) -> None:
+    """The process keeps the templates loaded between runs, yet a new, removed or paused template is seen at once,
+    and the one-query consent check agrees with the per-person rule."""
+    from portal.backend.consent.purposes import TextContent
+    from portal.backend.consent.services import publish_purpose_text
+    from portal.backend.photos.biometrics import _matching_allowed, matching_allowed_subjects
+    from portal.backend.photos.matching_batch import enrolled_templates
+
+    set_matching(portal, actor=OPERATOR, enabled=True)
+    event_id = _event(portal)
+    grace = _enrol_grace(portal, event_id)
+    with portal.db.read() as conn:
+        first = enrolled_templates(conn, now=utcnow())
+        again = enrolled_templates(conn, now=utcnow())
+    assert first.ids == [grace]
+    assert again.index is first.index  # the kept matrix, not a reload
+    other = _enrol_grace(portal, None)
+    with portal.db.read() as conn:
+        both = enrolled_templates(conn, now=utcnow())
+    assert sorted(both.ids) == sorted([grace, other])
+    assert both.matrix.flags.c_contiguous and both.matrix.dtype == np.float32
+    change_consent(
+        portal, actor=OPERATOR, subject_id=other, decisions=[Decision("face_matching", "withdrawn")], channel="staff"
+    )
+    with portal.db.read() as conn:
+        assert enrolled_templates(conn, now=utcnow()).ids == [grace]
+    # A replaced face-matching text pauses matching but keeps the template.
+    publish_purpose_text(
+        portal,
+        actor=OPERATOR,
+        code="face_matching",
+        texts={loc: TextContent("Face matching", f"New wording ({loc}).") for loc in ("en", "sv")},
+    )
+    now = utcnow()
+    with portal.db.read() as conn:
+        assert enrolled_templates(conn, now=now).ids == []
+        everyone = [grace, other]
+        assert matching_allowed_subjects(conn, now) == {s for s in everyone if _matching_allowed(conn, s, now)}
+        assert conn.execute(select(func.count()).select_from(subject_templates)).scalar() == 1

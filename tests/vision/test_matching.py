@@ -105,3 +105,49 @@ def test_pack_and_unpack_validate() -> None:
         pack(np.zeros(127))
     with pytest.raises(ValueError, match="512 bytes"):
         unpack(b"\x00" * 511)
+
+
+def test_index_nearest_equals_brute_force_for_a_batch_of_faces() -> None:
+    """Many faces against many templates in one product give each face's true nearest template."""
+    from portal.backend.photos.vision import matching
+
+    rng = np.random.default_rng(7)
+    templates = rng.normal(0.0, 0.125, size=(3000, 128)).astype(np.float32)
+    queries = np.concatenate(
+        [templates[[5, 900, 2999]] + rng.normal(0, 0.01, (3, 128)), rng.normal(0, 0.125, (4, 128))]
+    ).astype(np.float32)
+    index = matching.TemplateIndex.build(templates, [f"p{i}" for i in range(3000)])
+    old_block = matching._BLOCK_ELEMENTS
+    try:
+        matching._BLOCK_ELEMENTS = 7 * 512  # several blocks, so the running minimum across blocks is exercised
+        got = index.nearest(queries, threshold=0.6)
+    finally:
+        matching._BLOCK_ELEMENTS = old_block
+    exact = np.linalg.norm(templates[None, :, :].astype(np.float64) - queries[:, None, :], axis=2)
+    for row, hit in enumerate(got):
+        best = int(np.argmin(exact[row]))
+        if exact[row, best] <= 0.6:
+            assert hit == (f"p{best}", pytest.approx(exact[row, best], abs=1e-6))
+        else:
+            assert hit is None
+    assert [hit[0] if hit else None for hit in got[:3]] == ["p5", "p900", "p2999"]
+    assert index.nearest(np.empty((0, 128), dtype=np.float32)) == []
+    empty = matching.TemplateIndex.build(np.empty((0, 128), dtype=np.float32), [])
+    assert empty.nearest(queries[:2]) == [None, None]
+
+
+def test_index_rank_and_subset_agree_with_rank() -> None:
+    """A kept index ranks like the one-off `rank`, and a subset keeps the right ids with their norms."""
+    from portal.backend.photos.vision.matching import TemplateIndex
+
+    rng = np.random.default_rng(11)
+    templates = rng.normal(0.0, 0.125, size=(500, 128)).astype(np.float32)
+    query = templates[42] + rng.normal(0, 0.02, 128).astype(np.float32)
+    ids = list(range(500))
+    index = TemplateIndex.build(templates, ids)
+    assert index.rank(query, threshold=0.9, limit=5) == rank(query, templates, ids, threshold=0.9, limit=5)
+    part = index.subset([41, 42, 43])
+    assert part.ids == (41, 42, 43)
+    assert part.rank(query, limit=1)[0][0] == 42
+    with pytest.raises(ValueError, match="NaN"):
+        index.nearest(np.full((1, 128), np.nan, dtype=np.float32))

@@ -6,11 +6,12 @@ photos never keep one: the matching batch (`matching_batch`) describes them in m
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, or_, select, update
 
 from portal.backend.consent.status import ALLOWING, latest_entries_query, row_status
 from portal.backend.photos.face_templates import delete_biometrics, has_template  # noqa: F401 - re-exported
@@ -18,7 +19,15 @@ from portal.backend.photos.vision.faces import FaceAnalyzer
 from portal.backend.photos.vision.intake import prepare_selfie
 from portal.backend.photos.vision.matching import classify, pack
 from portal.backend.platform.actors import Actor
-from portal.backend.platform.db.schema import detections, organisation, purposes, subject_templates, subjects
+from portal.backend.platform.db.schema import (
+    consent_current,
+    detections,
+    organisation,
+    purpose_texts,
+    purposes,
+    subject_templates,
+    subjects,
+)
 from portal.backend.platform.errors import (
     ConsentStateError,
     FaceAlreadyLinked,
@@ -54,6 +63,34 @@ def _matching_allowed(conn: Connection, subject_id: str, now: datetime) -> bool:
             if biometric and row_status(row, now) in ALLOWING:
                 return True
     return False
+
+
+def matching_allowed_subjects(conn: Connection, now: datetime, subject_ids: Sequence[str] | None = None) -> set[str]:
+    """Everyone (or these people) whose face-matching consent allows matching at `now`, in one query.
+
+    The same rule as `_matching_allowed`, read from the consent projection that every ledger append keeps in its
+    own transaction (`risk check` proves it equals the ledger).
+    """
+    current = (
+        select(purpose_texts.c.purpose_id, func.max(purpose_texts.c.version).label("version"))
+        .group_by(purpose_texts.c.purpose_id)
+        .subquery()
+    )
+    stmt = (
+        select(consent_current.c.subject_id)
+        .join(purposes, purposes.c.id == consent_current.c.purpose_id)
+        .join(current, current.c.purpose_id == consent_current.c.purpose_id)
+        .where(
+            purposes.c.biometric.is_(True),
+            consent_current.c.scope_key == 0,
+            consent_current.c.action.in_(ALLOWING),
+            consent_current.c.text_version >= current.c.version,
+            or_(consent_current.c.valid_until.is_(None), consent_current.c.valid_until > now),
+        )
+    )
+    if subject_ids is not None:
+        stmt = stmt.where(consent_current.c.subject_id.in_(list(subject_ids)))
+    return set(conn.execute(stmt).scalars())
 
 
 def check_selfie(image: bytes, *, analyzer: FaceAnalyzer, max_pixels: int) -> np.ndarray:

@@ -16,19 +16,20 @@ whose consent still holds, so a concurrent link, withdrawal or second run is nev
 from __future__ import annotations
 
 import multiprocessing
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
-from sqlalchemy import ColumnElement, Connection, and_, or_, select, update
+from sqlalchemy import ColumnElement, Connection, and_, func, or_, select, update
 
-from portal.backend.photos.biometrics import Suggestion, _matching_allowed, suggest_link
+from portal.backend.photos.biometrics import Suggestion, _matching_allowed, matching_allowed_subjects, suggest_link
 from portal.backend.photos.vision.faces import FaceAnalyzer
 from portal.backend.photos.vision.intake import prepare_image
-from portal.backend.photos.vision.matching import rank, unpack
-from portal.backend.photos.vision.schemas import Box
+from portal.backend.photos.vision.matching import PACKED_SIZE, TemplateIndex
+from portal.backend.photos.vision.schemas import TEMPLATE_SIZE, Box
 from portal.backend.platform.blobs import BlobStore
 from portal.backend.platform.db.engine import Database
 from portal.backend.platform.db.schema import assets, detections, organisation, subject_templates, subjects
@@ -55,21 +56,25 @@ class MatchRun:
 class Enrolled:
     """The templates of people whose face-matching consent is valid now, with when and where they enrolled."""
 
-    ids: list[str]
-    matrix: np.ndarray
+    index: TemplateIndex
     enrolled_at: list[datetime]
     event_ids: list[int | None]
+
+    @property
+    def ids(self) -> list[str]:
+        """The people, in the index's row order."""
+        return list(self.index.ids)
+
+    @property
+    def matrix(self) -> np.ndarray:
+        """Their templates, one float32 row each."""
+        return self.index.matrix
 
     def only(self, keep: Sequence[str]) -> Enrolled:
         """The same, limited to these people."""
         wanted = set(keep)
-        rows = [i for i, sid in enumerate(self.ids) if sid in wanted]
-        return Enrolled(
-            [self.ids[i] for i in rows],
-            self.matrix[rows] if rows else np.empty((0, self.matrix.shape[1]), dtype=np.float32),
-            [self.enrolled_at[i] for i in rows],
-            [self.event_ids[i] for i in rows],
-        )
+        rows = [i for i, sid in enumerate(self.index.ids) if sid in wanted]
+        return Enrolled(self.index.subset(rows), [self.enrolled_at[i] for i in rows], [self.event_ids[i] for i in rows])
 
 
 @dataclass(frozen=True)
@@ -98,9 +103,40 @@ def matching_enabled(conn: Connection) -> bool:
     return bool(conn.execute(select(organisation.c.matching_enabled).where(organisation.c.id == 1)).scalar())
 
 
-def enrolled_templates(conn: Connection, *, now: datetime, subject_ids: Sequence[str] | None = None) -> Enrolled:
-    """Templates of people (not erased) whose face-matching consent is valid at `now`."""
-    stmt = (
+@dataclass(frozen=True)
+class _Loaded:
+    """Every stored template with its person's enrolment time and event, as one index (this process's cache)."""
+
+    version: tuple[object, ...]
+    index: TemplateIndex
+    enrolled_at: list[datetime]
+    event_ids: list[int | None]
+    row_of: dict[str, int]
+
+
+# Per database (engine URL): the templates last loaded and the version they were loaded at. Loading and unpacking
+# every template on each run cost seconds at 100,000 people; the version query costs a count.
+_LOADED: dict[str, _Loaded] = {}
+_LOADED_LOCK = threading.Lock()
+
+
+def _templates_version(conn: Connection) -> tuple[object, ...]:
+    """Changes whenever a template is added, replaced or deleted (replacing deletes and inserts a newer row)."""
+    row = conn.execute(
+        select(func.count(), func.max(subject_templates.c.created_at), func.min(subject_templates.c.subject_id))
+    ).one()
+    return (row[0], row[1], row[2])
+
+
+def _load_templates(conn: Connection) -> _Loaded:
+    """The cached templates of this database, reloaded when their version changed."""
+    key = conn.engine.url.render_as_string(hide_password=True)
+    version = _templates_version(conn)
+    with _LOADED_LOCK:
+        cached = _LOADED.get(key)
+    if cached is not None and cached.version == version:
+        return cached
+    rows = conn.execute(
         select(
             subject_templates.c.subject_id,
             subject_templates.c.template,
@@ -108,16 +144,38 @@ def enrolled_templates(conn: Connection, *, now: datetime, subject_ids: Sequence
             subjects.c.event_id,
         )
         .join(subjects, subjects.c.id == subject_templates.c.subject_id)
-        .where(subjects.c.erased_at.is_(None))
+        .where(subjects.c.erased_at.is_(None), subjects.c.merged_into.is_(None))
         .order_by(subject_templates.c.subject_id)
+    ).all()
+    if any(len(r.template) != PACKED_SIZE for r in rows):
+        raise ValueError(f"A stored face template is not {PACKED_SIZE} bytes; the templates table is damaged.")
+    # One buffer for all rows: unpacking 100,000 templates one by one cost more than the matching itself.
+    matrix = np.frombuffer(b"".join(r.template for r in rows), dtype="<f4").reshape(len(rows), TEMPLATE_SIZE)
+    ids = [r.subject_id for r in rows]
+    loaded = _Loaded(
+        version,
+        TemplateIndex.build(matrix, ids),
+        [r.created_at for r in rows],
+        [r.event_id for r in rows],
+        {sid: i for i, sid in enumerate(ids)},
     )
-    if subject_ids is not None:
-        stmt = stmt.where(subject_templates.c.subject_id.in_(list(subject_ids)))
+    with _LOADED_LOCK:
+        _LOADED[key] = loaded
+    return loaded
+
+
+def enrolled_templates(conn: Connection, *, now: datetime, subject_ids: Sequence[str] | None = None) -> Enrolled:
+    """Templates of people (not erased) whose face-matching consent is valid at `now`."""
+    loaded = _load_templates(conn)
     # A template is deleted when its consent is withdrawn or expires, but a replaced text pauses matching without
-    # deleting it: every template is checked against the consent rules here.
-    rows = [r for r in conn.execute(stmt).all() if _matching_allowed(conn, r.subject_id, now)]
-    matrix = np.stack([unpack(r.template) for r in rows]) if rows else np.empty((0, 128), dtype=np.float32)
-    return Enrolled([r.subject_id for r in rows], matrix, [r.created_at for r in rows], [r.event_id for r in rows])
+    # deleting it: every template is checked against the consent rules here, in one query for everyone.
+    allowed = matching_allowed_subjects(conn, now, subject_ids)
+    rows = sorted(loaded.row_of[sid] for sid in allowed if sid in loaded.row_of)
+    if len(rows) == len(loaded.index):
+        return Enrolled(loaded.index, loaded.enrolled_at, loaded.event_ids)
+    return Enrolled(
+        loaded.index.subset(rows), [loaded.enrolled_at[i] for i in rows], [loaded.event_ids[i] for i in rows]
+    )
 
 
 def describe_photo(analyzer: FaceAnalyzer, data: bytes, boxes: Sequence[Box], *, max_pixels: int) -> list[np.ndarray]:
@@ -245,14 +303,15 @@ def nearest(
     descriptors: Sequence[tuple[int, int, np.ndarray]], enrolled: Enrolled, *, threshold: float
 ) -> list[tuple[int, int, str, float]]:
     """(detection, asset, person, distance) of the nearest enrolled person within `threshold` of each face."""
-    if not enrolled.ids:
+    if not enrolled.ids or not descriptors:
         return []
-    found = []
-    for detection_id, asset_id, vector in descriptors:
-        best = rank(vector, enrolled.matrix, enrolled.ids, threshold=threshold, limit=1)
-        if best:
-            found.append((detection_id, asset_id, best[0][0], best[0][1]))
-    return found
+    # All faces against everyone in one matrix product.
+    best = enrolled.index.nearest(np.stack([v for _, _, v in descriptors]), threshold=threshold)
+    return [
+        (detection_id, asset_id, hit[0], hit[1])
+        for (detection_id, asset_id, _), hit in zip(descriptors, best, strict=True)
+        if hit is not None
+    ]
 
 
 def store_suggestions(

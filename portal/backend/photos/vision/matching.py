@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -13,6 +14,87 @@ PACKED_SIZE = TEMPLATE_SIZE * 4  # float32
 DEFAULT_THRESHOLD = 0.6  # dlib's convention: the same person is usually closer than 0.6
 MatchClass = Literal["auto_confirm", "suggest", "none"]
 _STORAGE_DTYPE = np.dtype("<f4")
+# Distances computed per block in `TemplateIndex.nearest` (queries x templates): about 32 MB of float32.
+_BLOCK_ELEMENTS = 8_000_000
+
+
+@dataclass(frozen=True)
+class TemplateIndex:
+    """Templates as one contiguous float32 matrix with their squared norms computed once, ready for products.
+
+    |t - q|^2 = |t|^2 - 2 t.q + |q|^2: with |t|^2 kept, a query costs one matrix-vector product and no (n, 128)
+    temporary, and many queries cost one matrix product. Build it once per set of templates and reuse it.
+    """
+
+    matrix: np.ndarray
+    sq_norms: np.ndarray
+    ids: tuple[Any, ...]
+
+    @classmethod
+    def build(cls, templates: np.ndarray, ids: Sequence[Any]) -> TemplateIndex:
+        """An index over `templates` (n, 128), whose rows are named by `ids`."""
+        matrix = np.ascontiguousarray(_as_matrix(templates), dtype=np.float32)
+        if len(ids) != matrix.shape[0]:
+            raise ValueError(f"ids has {len(ids)} entries but templates has {matrix.shape[0]} rows; they must pair up.")
+        return cls(matrix, np.einsum("ij,ij->i", matrix, matrix), tuple(ids))
+
+    def __len__(self) -> int:
+        return self.matrix.shape[0]
+
+    def subset(self, rows: Sequence[int] | np.ndarray) -> TemplateIndex:
+        """The same index limited to these row numbers (norms are not recomputed)."""
+        picked = np.asarray(rows, dtype=np.intp)
+        return TemplateIndex(self.matrix[picked], self.sq_norms[picked], tuple(self.ids[int(i)] for i in picked))
+
+    def rank(
+        self, query: np.ndarray, *, threshold: float = DEFAULT_THRESHOLD, limit: int = 10
+    ) -> list[tuple[Any, float]]:
+        """(id, distance) of the templates within `threshold` of `query`, nearest first, at most `limit`."""
+        q = _as_vector(query, "query")
+        if len(self) == 0 or limit <= 0 or threshold < 0:
+            return []
+        q32 = q.astype(np.float32)
+        sq = self.sq_norms - 2.0 * (self.matrix @ q32)
+        # float32 rounding can move values near the threshold, so candidates get a small margin and their exact
+        # distances are recomputed in float64 below.
+        candidates = np.flatnonzero(sq <= (threshold + 1e-3) ** 2 - np.float32(q32 @ q32))
+        if candidates.size == 0:
+            return []
+        exact = np.linalg.norm(self.matrix[candidates].astype(np.float64) - q, axis=1)
+        keep = exact <= threshold
+        candidates, exact = candidates[keep], exact[keep]
+        order = np.argsort(exact, kind="stable")[:limit]
+        return [(self.ids[int(candidates[i])], float(exact[i])) for i in order]
+
+    def nearest(self, queries: np.ndarray, *, threshold: float = DEFAULT_THRESHOLD) -> list[tuple[Any, float] | None]:
+        """For each row of `queries` (m, 128): the nearest template's (id, distance) within `threshold`, or None.
+
+        One matrix product per block of templates, so a batch of faces is compared with everyone at once.
+        """
+        if queries.size == 0:
+            return []
+        q = np.ascontiguousarray(_as_matrix(queries), dtype=np.float32)
+        if not np.all(np.isfinite(q)):
+            raise ValueError("The queries contain NaN or infinite values.")
+        if len(self) == 0 or threshold < 0:
+            return [None] * q.shape[0]
+        best = np.full(q.shape[0], np.inf, dtype=np.float32)
+        where = np.zeros(q.shape[0], dtype=np.intp)
+        # Blocks keep the (m, block) distance matrix small for a million templates.
+        block = max(1, _BLOCK_ELEMENTS // q.shape[0])
+        for start in range(0, len(self), block):
+            part = self.sq_norms[start : start + block][None, :] - 2.0 * (q @ self.matrix[start : start + block].T)
+            column = np.argmin(part, axis=1)
+            value = part[np.arange(q.shape[0]), column]
+            better = value < best
+            best[better] = value[better]
+            where[better] = column[better] + start
+        result: list[tuple[Any, float] | None] = []
+        for i in range(q.shape[0]):
+            # Exact float64 distance for the winner only; near-ties within float32 rounding stay in float32 order.
+            distance = float(np.linalg.norm(self.matrix[where[i]].astype(np.float64) - q[i].astype(np.float64)))
+            result.append((self.ids[int(where[i])], distance) if distance <= threshold else None)
+        return result
 
 
 def rank(
@@ -23,27 +105,11 @@ def rank(
     threshold: float = DEFAULT_THRESHOLD,
     limit: int = 10,
 ) -> list[tuple[Any, float]]:
-    """(id, distance) of the templates within `threshold` of `query`, nearest first, at most `limit` of them."""
-    q = _as_vector(query, "query")
-    matrix = _as_matrix(templates)
-    if len(ids) != matrix.shape[0]:
-        raise ValueError(f"ids has {len(ids)} entries but templates has {matrix.shape[0]} rows; they must pair up.")
-    if matrix.shape[0] == 0 or limit <= 0 or threshold < 0:
-        return []
-    # |t - q|^2 = |t|^2 - 2 t.q + |q|^2 needs no (n, 128) temporary, so a million templates stay cheap.
-    # float32 rounding can move values near the threshold, so candidates get a small margin and their exact
-    # distances are recomputed in float64 below.
-    q32 = q.astype(np.float32)
-    sq = np.einsum("ij,ij->i", matrix, matrix) - 2.0 * (matrix @ q32) + np.float32(q32 @ q32)
-    margin = (threshold + 1e-3) ** 2
-    candidates = np.flatnonzero(sq <= margin)
-    if candidates.size == 0:
-        return []
-    exact = np.linalg.norm(matrix[candidates].astype(np.float64) - q, axis=1)
-    keep = exact <= threshold
-    candidates, exact = candidates[keep], exact[keep]
-    order = np.argsort(exact, kind="stable")[:limit]
-    return [(ids[int(candidates[i])], float(exact[i])) for i in order]
+    """(id, distance) of the templates within `threshold` of `query`, nearest first, at most `limit` of them.
+
+    A one-off query; code that ranks against the same templates again keeps a `TemplateIndex` instead.
+    """
+    return TemplateIndex.build(templates, ids).rank(query, threshold=threshold, limit=limit)
 
 
 def classify(distance: float, *, suggest_threshold: float, auto_confirm_threshold: float) -> MatchClass:
