@@ -22,6 +22,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -50,7 +51,7 @@ def best_of(fn: object, repeat: int) -> tuple[float, float]:
     return statistics.median(times), min(times)
 
 
-def _faiss_search(matrix: np.ndarray) -> object | None:
+def _faiss_search(matrix: np.ndarray) -> Any:
     """faiss' exact flat L2 index over `matrix`, when faiss is installed in the bench environment."""
     try:
         import faiss  # type: ignore[import-not-found]
@@ -87,7 +88,7 @@ def main() -> None:
         kept, _ = best_of(lambda x=index, q=query: x.rank(q, threshold=0.6, limit=10), args.repeat)
         flat = _faiss_search(matrix)
         faiss_ms = (
-            f"{best_of(lambda f=flat, q=query: f.search(q[None, :], 10), args.repeat)[0]:>8.2f}"  # type: ignore[attr-defined]
+            f"{best_of(lambda f=flat, q=query: f.search(q[None, :], 10), args.repeat)[0]:>8.2f}"
             if flat is not None
             else f"{'n/a':>8}"
         )
