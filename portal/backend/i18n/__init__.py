@@ -122,6 +122,33 @@ MESSAGES: dict[str, dict[str, str]] = {
         "lostlink.no_mail": "E-mail is not set up here, so no link can be sent. Contact {controller} at {email} for "
         "a new one.",
         "link.dead": "This link no longer works: it has expired, or a newer link replaced it.",
+        "token.damaged": "This link is damaged: it was not copied completely. Open it again from the e-mail.",
+        "token.invalid": "This link is not valid: it was changed, is incomplete, or a newer link replaced it.",
+        "token.expired": "This link has expired. Ask for a new one below.",
+        "token.withdrawn": "This link has been withdrawn. Ask for a new one below.",
+        "token.used": "This link has already been used: your choices were confirmed then.",
+        "token.erased": "The data behind this link has been erased. There is nothing left to show here.",
+        "token.qr_unknown": "This QR code does not belong to an event of this organisation.",
+        "token.qr_replaced": "This QR code is no longer valid (the poster was replaced). Ask the staff for the "
+        "current one.",
+        "form.pending_title": "Check your e-mail",
+        "form.pending": "Thank you. {email} is already registered with us, so we did not make a second record. "
+        "We have sent a message to that address: your new choices count once you confirm them with its link "
+        "(within {days} days). Until then, nothing changes.",
+        "form.pending_selfie": "A selfie sent with this form is not kept: face matching uses the one from your "
+        "first registration.",
+        "confirm.title": "Confirm your new choices",
+        "confirm.intro": "Hello {name}. You filled in the photo form again. These are the changes it makes to your "
+        "choices; they count once you confirm them.",
+        "confirm.none": "Your new form changes nothing: your choices already are what it says.",
+        "confirm.button": "Confirm these choices",
+        "confirm.expires": "This link works once, until {date}.",
+        "confirm.done": "Confirmed. Your choices are recorded, and a receipt is on your personal page.",
+        "confirm.guardian": "A parent or guardian must confirm this for a child: ask them to fill in the form.",
+        "confirm.action.given": "Given",
+        "confirm.action.renewed": "Given again (renewed)",
+        "confirm.action.withdrawn": "Withdrawn",
+        "confirm.action.refused": "Not given",
         "form.bad_token": "This QR code cannot be used.",
         "error.unexpected": "Sorry, something went wrong on our side. Please try again in a moment. If it keeps happening, tell the organiser this code: {error_id}.",
         "form.selfie_too_big": "That file is larger than {mb} MB. Take a new selfie or choose a smaller photo.",
@@ -132,6 +159,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "kiosk.link_later": "To see your photos or change your choices later, ask {controller} ({email}) for your "
         "personal link. For your privacy it is not shown on this shared tablet.",
         "kiosk.next": "Next person",
+        "kiosk.idle": "No one there? This form clears itself for the next person in {seconds} s.",
+        "kiosk.idle_stay": "I am still here",
         "rights.title": "Your data",
         "rights.intro": "Download everything we hold about you, or ask us to erase you. Erasing removes your name, "
         "contact details, guardian's details, notes, receipts, messages and face template, and blurs you in every "
@@ -284,6 +313,34 @@ MESSAGES: dict[str, dict[str, str]] = {
         "lostlink.no_mail": "E-post är inte inställd här, så ingen länk kan skickas. Kontakta {controller} på {email} "
         "för en ny.",
         "link.dead": "Länken fungerar inte längre: den har gått ut, eller så har en nyare länk ersatt den.",
+        "token.damaged": "Länken är skadad: den kopierades inte hela. Öppna den igen från e-brevet.",
+        "token.invalid": "Länken är inte giltig: den har ändrats, är ofullständig eller har ersatts av en nyare.",
+        "token.expired": "Länken har gått ut. Be om en ny nedan.",
+        "token.withdrawn": "Länken har dragits tillbaka. Be om en ny nedan.",
+        "token.used": "Länken har redan använts: dina val bekräftades då.",
+        "token.erased": "Uppgifterna bakom den här länken är raderade. Det finns inget kvar att visa här.",
+        "token.qr_unknown": "Den här QR-koden hör inte till ett evenemang hos den här organisationen.",
+        "token.qr_replaced": "Den här QR-koden gäller inte längre (affischen har bytts ut). Be personalen om den "
+        "aktuella.",
+        "form.pending_title": "Titta i din e-post",
+        "form.pending": "Tack. {email} finns redan registrerad hos oss, så vi skapade ingen ny post. Vi har skickat "
+        "ett meddelande till adressen: dina nya val gäller när du bekräftar dem med länken i det (inom {days} "
+        "dagar). Till dess ändras ingenting.",
+        "form.pending_selfie": "En selfie som skickas med det här formuläret sparas inte: ansiktsmatchningen "
+        "använder den från din första registrering.",
+        "confirm.title": "Bekräfta dina nya val",
+        "confirm.intro": "Hej {name}. Du fyllde i bildformuläret igen. Så här ändrar det dina val; ändringarna "
+        "gäller när du bekräftar dem.",
+        "confirm.none": "Ditt nya formulär ändrar ingenting: dina val är redan som det säger.",
+        "confirm.button": "Bekräfta de här valen",
+        "confirm.expires": "Länken fungerar en gång, till och med {date}.",
+        "confirm.done": "Bekräftat. Dina val är registrerade, och ett kvitto finns på din personliga sida.",
+        "confirm.guardian": "En förälder eller vårdnadshavare måste bekräfta detta för ett barn: be hen fylla i "
+        "formuläret.",
+        "confirm.action.given": "Givet",
+        "confirm.action.renewed": "Givet igen (förnyat)",
+        "confirm.action.withdrawn": "Återkallat",
+        "confirm.action.refused": "Inte givet",
         "form.bad_token": "Den här QR-koden kan inte användas.",
         "error.unexpected": "Tyvärr gick något fel hos oss. Försök igen om en stund. Om det fortsätter, ge arrangören den här koden: {error_id}.",
         "form.selfie_too_big": "Filen är större än {mb} MB. Ta en ny selfie eller välj en mindre bild.",
@@ -294,6 +351,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "kiosk.link_later": "Vill du se dina bilder eller ändra dina val senare, be {controller} ({email}) om din "
         "personliga länk. Av integritetsskäl visas den inte på den här delade surfplattan.",
         "kiosk.next": "Nästa person",
+        "kiosk.idle": "Ingen här? Formuläret töms för nästa person om {seconds} s.",
+        "kiosk.idle_stay": "Jag är kvar",
         "rights.title": "Dina uppgifter",
         "rights.intro": "Ladda ner allt vi har om dig, eller be oss radera dig. Radering tar bort ditt namn, dina "
         "kontaktuppgifter, din vårdnadshavares uppgifter, anteckningar, kvitton, meddelanden och din ansiktsmall "

@@ -75,6 +75,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("supabase_bucket", "consent-portal", "Private Supabase Storage bucket that holds the blobs."),
     Setting("signed_url_seconds", 300, "Lifetime of the signed URLs that show Storage images in the browser."),
     Setting("session_hours", 12, "Longest a staff sign-in lasts before signing in again."),
+    Setting(
+        "kiosk_idle_seconds",
+        90,
+        "Seconds a kiosk form may stand untouched before it is cleared for the next person (a countdown shows).",
+    ),
     Setting("environment", "development", "`development` or `production`; production refuses demo secrets."),
     Setting(
         "secret_key",
@@ -125,6 +130,20 @@ SETTINGS: tuple[Setting, ...] = (
         "`starttls` (upgrade the connection), `tls` (encrypted from the start) or `none` (local relays only "
         "in production).",
     ),
+    # Who the record of processing (Art. 30) names as processors: derived from these at report time, never stored.
+    Setting("smtp_provider", "", "Name of the e-mail provider, for the record of processing; empty: the SMTP host."),
+    Setting("smtp_provider_country", "", "ISO country code where the e-mail provider processes the mail."),
+    Setting(
+        "smtp_provider_safeguard",
+        "",
+        "Transfer safeguard (Art. 46) of the e-mail provider when its country is outside the EU/EEA.",
+    ),
+    Setting("supabase_country", "", "ISO country code of the Supabase project's region (hosted mode)."),
+    Setting(
+        "supabase_safeguard",
+        "EU standard contractual clauses (2021/914) in the Supabase DPA",
+        "Transfer safeguard (Art. 46) for Supabase when its country is outside the EU/EEA.",
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -145,6 +164,7 @@ class Settings:
     supabase_bucket: str = _BY_NAME["supabase_bucket"].default
     signed_url_seconds: int = _BY_NAME["signed_url_seconds"].default
     session_hours: int = _BY_NAME["session_hours"].default
+    kiosk_idle_seconds: int = _BY_NAME["kiosk_idle_seconds"].default
     environment: str = _BY_NAME["environment"].default
     secret_key: str = field(default=_BY_NAME["secret_key"].default, repr=False)
     base_url: str = _BY_NAME["base_url"].default
@@ -166,6 +186,11 @@ class Settings:
     smtp_password: str = field(default=_BY_NAME["smtp_password"].default, repr=False)
     smtp_from: str = _BY_NAME["smtp_from"].default
     smtp_security: str = _BY_NAME["smtp_security"].default
+    smtp_provider: str = _BY_NAME["smtp_provider"].default
+    smtp_provider_country: str = _BY_NAME["smtp_provider_country"].default
+    smtp_provider_safeguard: str = _BY_NAME["smtp_provider_safeguard"].default
+    supabase_country: str = _BY_NAME["supabase_country"].default
+    supabase_safeguard: str = _BY_NAME["supabase_safeguard"].default
     extra: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
     @property
@@ -233,7 +258,13 @@ class Settings:
             raise ConfigError("PORTAL_SIGNED_URL_SECONDS must be between 10 and 86400 seconds.")
         if not 1 <= self.session_hours <= 168:
             raise ConfigError("PORTAL_SESSION_HOURS must be between 1 and 168 hours.")
+        if not 3 <= self.kiosk_idle_seconds <= 3600:
+            raise ConfigError("PORTAL_KIOSK_IDLE_SECONDS must be between 3 and 3600 seconds.")
         self._validate_smtp()
+        for name in ("smtp_provider_country", "supabase_country"):
+            value = getattr(self, name)
+            if value and not (len(value) == 2 and value.isascii() and value.isalpha()):
+                raise ConfigError(f"PORTAL_{name.upper()} must be a two-letter ISO country code, not {value!r}.")
         return self
 
     def _validate_smtp(self) -> None:

@@ -52,14 +52,22 @@ class LedgerTampered(PortalError):
 
 
 class TokenError(PortalError):
-    """A link or QR token that is forged, expired, revoked or malformed."""
+    """A link or QR token that is forged, expired, revoked or malformed.
+
+    `reason` names the case for the public pages, which say it in the visitor's language (i18n `token.<reason>`):
+    damaged, invalid, expired, withdrawn, used, qr_unknown or qr_replaced. The message itself is English.
+    """
+
+    def __init__(self, message: str, *, reason: str = "invalid") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class SubjectErased(TokenError):
     """A personal link of a person who has been erased: nothing is left to show, and no new link can be made."""
 
     def __init__(self, locale: str) -> None:
-        super().__init__("The data behind this link has been erased.")
+        super().__init__("The data behind this link has been erased.", reason="erased")
         # The person's language (kept after erasure, it identifies no one), to say so in their words.
         self.locale = locale
 

@@ -21,6 +21,12 @@ AGE_OF_CONSENT = {
     **dict.fromkeys(("DE", "HR", "HU", "IE", "LU", "NL", "PL", "RO", "SK", "LI"), 16),
 }
 DEFAULT_AGE_OF_CONSENT = 16
+# EU member states and the three further EEA states (Iceland, Liechtenstein, Norway), ISO 3166-1 alpha-2 plus the EU's
+# own "EL" for Greece: data sent anywhere else is a transfer to a third country (Chapter V GDPR), which the notice
+# (Art. 13(1)(f)) and the record of processing (Art. 30(1)(e)) must name with its safeguard.
+EU_EEA = frozenset(
+    "AT BE BG HR CY CZ DK EE FI FR DE GR EL HU IE IT LV LT LU MT NL PL PT RO SK SI ES SE IS LI NO".split()
+)
 
 
 @dataclass(frozen=True)
@@ -42,6 +48,8 @@ class Organisation:
     languages: str = "en,sv"
     matching_enabled: bool = False
     is_demo: bool = False
+    authority_name: str = ""
+    authority_url: str = ""
 
     @property
     def consent_age(self) -> int:

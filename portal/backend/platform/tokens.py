@@ -25,7 +25,7 @@ def _unb64(text: str) -> bytes:
     try:
         return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     except (ValueError, TypeError):
-        raise TokenError("This link is damaged: it was not copied completely.") from None
+        raise TokenError("This link is damaged: it was not copied completely.", reason="damaged") from None
 
 
 def _key(secret: str, kind: str, extra: str) -> bytes:
@@ -46,7 +46,7 @@ def peek(token: str) -> dict[str, Any]:
     try:
         data = json.loads(_unb64(parts[1]))
     except (ValueError, UnicodeDecodeError):
-        raise TokenError("This link is damaged: it was not copied completely.") from None
+        raise TokenError("This link is damaged: it was not copied completely.", reason="damaged") from None
     if not isinstance(data, dict):
         raise TokenError("This link is not valid.")
     return data
@@ -72,5 +72,5 @@ def verify(token: str, *, secret: str, kind: str, now: datetime, extra: str = ""
     data = peek(token)
     exp = data.get("exp")
     if exp is not None and (not isinstance(exp, int | float) or now.timestamp() >= exp):
-        raise TokenError("This link has expired. Ask the organisation for a new one.")
+        raise TokenError("This link has expired. Ask the organisation for a new one.", reason="expired")
     return data

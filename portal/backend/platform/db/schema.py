@@ -65,6 +65,9 @@ organisation = Table(
     Column("languages", String(100), nullable=False, server_default="en,sv"),
     Column("matching_enabled", Boolean, nullable=False, server_default="0"),
     Column("is_demo", Boolean, nullable=False, server_default="0"),
+    # The supervisory authority a person may complain to (Art. 13(2)(d)), named in the notice at collection.
+    Column("authority_name", String(200), nullable=False, server_default=""),
+    Column("authority_url", String(500), nullable=False, server_default=""),
     Column("updated_at", UTCDateTime, nullable=False),
     CheckConstraint("id = 1", name="single_row"),
 )
@@ -81,6 +84,29 @@ staff_users = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("last_sign_in_at", UTCDateTime),
     CheckConstraint(_in("role", ROLES), name="role"),
+)
+
+# A staff sign-in remembered by this browser: only SHA-256 hashes of the HttpOnly cookie's token and of the one-time
+# code that sets it are kept. No foreign key: an account can still be deleted; the e-mail, role and password stamp
+# taken at sign-in make a row useless once the account is removed, re-created, demoted or given a new password.
+staff_session_tokens = Table(
+    "staff_session_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("staff_id", Integer, nullable=False, index=True),
+    Column("email", String(254), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("password_stamp", String(64), nullable=False),
+    Column("token_hash", String(64), unique=True),
+    Column("handoff_hash", String(64), unique=True),
+    Column("handoff_expires_at", UTCDateTime),
+    # The event this sign-in runs a kiosk for: a reload of the tablet comes back to the form, not to staff pages.
+    Column("kiosk_event_id", Integer),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("ends_at", UTCDateTime, nullable=False),
+    Column("last_seen_at", UTCDateTime),
+    Column("revoked_at", UTCDateTime),
+    Column("revoked_reason", String(32)),
 )
 
 audit_log = Table(
@@ -108,6 +134,26 @@ purposes = Table(
     Column("validity_days", Integer),
     Column("retention_days", Integer),
     Column("created_at", UTCDateTime, nullable=False),
+)
+
+RECIPIENT_KINDS = ("recipient", "processor")
+
+# Who receives the data and where (Art. 13(1)(e)-(f), Art. 30(1)(d)-(e)): the record of processing and the notice
+# are generated from these rows. A NULL purpose means every purpose (the hosting or e-mail provider).
+recipients = Table(
+    "recipients",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("purpose_id", Integer, ForeignKey("purposes.id")),
+    Column("name", String(200), nullable=False),
+    Column("country", String(2), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("service", String(300), nullable=False, server_default=""),
+    # The Art. 46 safeguard; needed only where `country` is outside the EU/EEA.
+    Column("transfer_safeguard", String(300), nullable=False, server_default=""),
+    Column("created_at", UTCDateTime, nullable=False),
+    CheckConstraint(_in("kind", RECIPIENT_KINDS), name="kind"),
+    UniqueConstraint("purpose_id", "name", name="uq_recipients_purpose_name"),
 )
 
 purpose_texts = Table(
@@ -166,8 +212,33 @@ subjects = Table(
     Column("erased_at", UTCDateTime),
     # When a personal link e-mailed to `email` was opened: only a confirmed address receives a new link on request.
     Column("email_confirmed_at", UTCDateTime),
+    # A duplicate merged into another person (its ledger stays under its own id; the kept person's history follows
+    # this column); its personal fields are cleared like an erasure's, and it is left out of every list and job.
+    Column("merged_into", String(36), ForeignKey("subjects.id")),
+    Column("merged_at", UTCDateTime),
 )
 Index("ix_subjects_display_name", subjects.c.display_name)
+
+# Choices from a second form with an already confirmed address: they wait here until the person confirms them
+# through the link e-mailed to that address (one use, `expires_at`); erasure deletes them.
+pending_changes = Table(
+    "pending_changes",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("subject_id", String(36), ForeignKey("subjects.id"), nullable=False, index=True),
+    Column("channel", String(16), nullable=False),
+    Column("event_id", Integer, ForeignKey("events.id")),
+    Column("locale", String(8), nullable=False),
+    # JSON object: purpose code -> True (given) / False (refused), as ticked on the form.
+    Column("choices", Text, nullable=False),
+    # JSON object: the form's evidence (the kiosk's staff member), completed when the person confirms.
+    Column("evidence", Text, nullable=False, server_default="{}"),
+    Column("guardian_name", String(200)),
+    Column("submission_id", String(64), unique=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("used_at", UTCDateTime),
+)
 
 # Personal text that proves a consent but must not outlive the person (R12, Art. 17): the ledger's evidence holds
 # only HMACs under this per-person salt; erasure deletes the row, so the HMACs can no longer be linked to anyone.
@@ -341,6 +412,8 @@ consent_current = Table(
     Column("text_version", Integer, nullable=False),
     Column("valid_until", UTCDateTime),
 )
+# The daily expiry reads lapsed consents as a range of this index instead of scanning the ledger under its lock.
+Index("ix_consent_current_valid_until", consent_current.c.valid_until)
 
 asset_risk = Table(
     "asset_risk",
