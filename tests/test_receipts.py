@@ -1,4 +1,5 @@
-"""Consent receipts (R13, R24): Kantara JSON that the schema checks, and a PDF that says what was agreed."""
+"""Consent receipts (R13, R24): signed Kantara JSON that the official schema checks, and a PDF that says what was
+agreed, in one language, with fonts that draw the names people type."""
 
 from __future__ import annotations
 
@@ -12,33 +13,51 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from jsonschema import Draft202012Validator
+from jsonschema import Draft4Validator
 from PIL import Image
+from sqlalchemy import update
 
-from portal.backend.consent import ledger
+from portal.backend.consent import dpv, ledger
 from portal.backend.consent.ledger import LedgerEntry, entries_for_subject
 from portal.backend.consent.purposes import TextContent, current_text, get_purpose, publish_text
+from portal.backend.consent.receipt_jws import JWS_FIELD, receipt_public_key, signature_problem
 from portal.backend.consent.receipts import (
+    KANTARA_DIR,
     SCHEMA_PATH,
     Receipt,
     build_receipt,
+    check_receipt,
     receipt_blob_keys,
+    receipt_json_bytes,
+    receipt_schema,
     store_receipt,
     tel_uri,
     validate_receipt,
 )
 from portal.backend.consent.records import Context, Decision
 from portal.backend.events.store import create_event
+from portal.backend.i18n.purposes import STANDARD_PURPOSES
 from portal.backend.i18n.receipts import RECEIPT_MESSAGES
 from portal.backend.platform.blobs import LocalBlobStore
 from portal.backend.platform.db.engine import Database
+from portal.backend.platform.db.schema import consent_ledger
 from portal.backend.platform.errors import ValidationError
 from portal.backend.platform.organisation import get_organisation, save_organisation
-from portal.backend.reports.receipt import ASSETS, TEMPLATES, local_url_fetcher, render_receipt_html, render_receipt_pdf
+from portal.backend.platform.signing import signing_key_for
+from portal.backend.reports.receipt import (
+    ASSETS,
+    REPLACEMENT,
+    TEMPLATES,
+    local_url_fetcher,
+    render_receipt_html,
+    render_receipt_pdf,
+)
+from portal.cli import main as cli_main
 from tests.factories import STAFF, record_consent, register_subject
+from tests.test_ledger_tamper import _drop_guards
 
 NOW = datetime(2025, 3, 1, 14, 5, 30, tzinfo=UTC)
-VALIDATOR = Draft202012Validator(json.loads(SCHEMA_PATH.read_text(encoding="utf-8")))
+VALIDATOR = Draft4Validator(receipt_schema())
 HOSTILE_SCRIPT = "<script>alert(1)</script>"
 HOSTILE_IMG = "<img src=x onerror=alert(1)>"
 
@@ -62,9 +81,10 @@ def _purposes(receipt: Receipt) -> dict[str, dict[str, Any]]:
 
 
 def _assert_valid(data: dict[str, Any]) -> None:
-    """The receipt conforms to the schema (messages listed when it does not)."""
+    """The receipt conforms to the official Kantara schema and carries the organisation's valid signature."""
     errors = [e.message for e in VALIDATOR.iter_errors(data)]
     assert errors == []
+    assert signature_problem(data, receipt_public_key(data)) is None
 
 
 def _pdf_text(pdf: bytes, tmp_path: Path) -> str:
@@ -80,8 +100,28 @@ def _shows(text: str, literal: str) -> bool:
     return "".join(literal.split()) in "".join(text.split())
 
 
-def test_schema_is_valid_draft_2020_12() -> None:
-    Draft202012Validator.check_schema(json.loads(SCHEMA_PATH.read_text(encoding="utf-8")))
+def test_official_schema_is_shipped_verbatim_and_accepts_kantaras_example() -> None:
+    text = SCHEMA_PATH.read_text(encoding="utf-8")
+    # Verbatim: the published file, comment lines included (so it is read past them, not as plain JSON).
+    assert text.startswith("{\n   // Kantara Consent Receipt Specification v 1.1.0 DRAFT 6\n")
+    assert (KANTARA_DIR / "SOURCE.md").is_file()
+    schema = receipt_schema()
+    Draft4Validator.check_schema(schema)
+    assert "spiCat" in schema["required"]
+    example = json.loads((KANTARA_DIR / "kantara-consent-receipt-v1_1-example.json").read_text(encoding="utf-8"))
+    assert validate_receipt(example) == []
+    del example["spiCat"]
+    assert any("spiCat" in p for p in validate_receipt(example))
+
+
+def test_standard_purposes_use_dpv_codes_that_exist() -> None:
+    assert {p.code: p.dpv_code for p in STANDARD_PURPOSES} == dpv.STANDARD_PURPOSES
+    for p in STANDARD_PURPOSES:
+        assert dpv.is_known(p.dpv_code) and p.dpv_code in dpv.PURPOSE_CATEGORIES, p.code
+    assert not dpv.is_known("dpv:ThirdPartySharing")
+    assert dpv.iri("pd:FacialPrint") == "https://w3id.org/dpv/pd#FacialPrint"
+    assert dpv.iri("dpv:PublicRelations") == "https://w3id.org/dpv#PublicRelations"
+    assert dpv.concept(dpv.FACIAL_PRINT).special_category and not dpv.concept(dpv.PICTURE).special_category
 
 
 def test_registration_receipt_conforms_and_is_minimal(org_db: Database) -> None:
@@ -113,18 +153,32 @@ def test_registration_receipt_conforms_and_is_minimal(org_db: Database) -> None:
         "addressCountry": "SE",
     }
     assert data["policyUrl"] == "https://nordlys.example/privacy"
-    assert data["sensitive"] is False and "spiCat" not in data
+    # spiCat is required on every receipt; empty when no special category is processed.
+    assert data["sensitive"] is False and data["spiCat"] == []
+    assert data["publicKey"].startswith("-----BEGIN PUBLIC KEY-----")
+    assert data[JWS_FIELD].count(".") == 2 and ".." in data[JWS_FIELD]
     purposes = _purposes(receipt)
     assert list(purposes) == ["internal", "website", "print"]
     assert purposes["internal"]["purpose"] == "Internal use"
-    assert purposes["internal"]["purposeCategory"] == ["dpv:InternalResourceOptimisation"]
+    assert purposes["internal"]["purposeCategory"] == ["dpv:CommunicationManagement"]
+    assert purposes["website"]["purposeCategory"] == ["dpv:PublicRelations"]
     assert purposes["internal"]["consentType"] == "EXPLICIT"
-    assert purposes["internal"]["piiCategory"] == ["Photo"]
+    assert purposes["internal"]["piiCategory"] == ["pd:Picture"]
+    assert purposes["internal"]["x-portal"]["piiCategoryLabel"] == ["Photo"]
+    assert purposes["internal"]["x-portal"]["purposeCategoryLabel"] == ["Communication management"]
     assert purposes["internal"]["termination"].startswith("valid until 2026-03-01, withdraw any time")
-    assert purposes["print"]["x-portal"]["action"] == "refused"
+    assert purposes["internal"]["x-portal"]["state"] == "given"
+    assert purposes["internal"]["x-portal"]["consentInForce"] is True
+    # A refusal gives the controller no authority: consentType N/A, the real state in the extension.
+    assert purposes["print"]["consentType"] == "N/A"
+    assert purposes["print"]["x-portal"]["state"] == "refused"
+    assert purposes["print"]["x-portal"]["consentInForce"] is False
     assert "not given" in purposes["print"]["termination"]
-    assert purposes["internal"]["x-portal"]["scope"] == "all images"
+    assert purposes["internal"]["x-portal"]["scope"] == "all photos of you"
+    assert purposes["internal"]["x-portal"]["scopeAssetId"] is None
     assert "personal link" in purposes["internal"]["x-portal"]["withdrawalMethod"]
+    for purpose in purposes.values():
+        assert all(dpv.is_known(c) for c in purpose["purposeCategory"] + purpose["piiCategory"])
 
 
 def test_receipt_carries_the_ledger_hashes(org_db: Database) -> None:
@@ -162,7 +216,8 @@ def test_withdrawal_receipt(org_db: Database) -> None:
     assert receipt.json["consentTimestamp"] == int(later.timestamp())
     assert receipt.json["collectionMethod"] == "personal link"
     website = _purposes(receipt)["website"]
-    assert website["x-portal"]["action"] == "withdrawn"
+    assert website["x-portal"]["state"] == "withdrawn"
+    assert website["consentType"] == "N/A"
     assert website["termination"].startswith("consent withdrawn on 2025-06-02")
     # A withdrawal refers to the wording the consent was given under.
     assert website["purpose"] == "Our website"
@@ -173,8 +228,13 @@ def test_face_matching_receipt_is_sensitive(org_db: Database) -> None:
     receipt = _receipt(org_db, sid, entries)
     _assert_valid(receipt.json)
     assert receipt.json["sensitive"] is True
-    assert receipt.json["spiCat"] == ["Biometric data (face template)"]
-    assert "Face template (biometric data)" in _purposes(receipt)["face_matching"]["piiCategory"]
+    assert receipt.json["spiCat"] == ["pd:FacialPrint"]
+    assert receipt.json["x-portal"]["spiCatLabel"] == ["Biometric data (face template)"]
+    face = _purposes(receipt)["face_matching"]
+    assert face["piiCategory"] == ["pd:Picture", "pd:FacialPrint"]
+    assert face["purposeCategory"] == ["dpv:SearchFunctionalities"]
+    assert face["consentType"] == "EXPLICIT"
+    assert "Face template (biometric data)" in face["x-portal"]["piiCategoryLabel"]
 
 
 def test_refused_face_matching_is_not_sensitive(org_db: Database) -> None:
@@ -183,8 +243,8 @@ def test_refused_face_matching_is_not_sensitive(org_db: Database) -> None:
     sid, entries = _register(org_db, {"internal": True, "face_matching": False})
     receipt = _receipt(org_db, sid, entries)
     _assert_valid(receipt.json)
-    assert receipt.json["sensitive"] is False and "spiCat" not in receipt.json
-    assert _purposes(receipt)["face_matching"]["x-portal"]["action"] == "refused"
+    assert receipt.json["sensitive"] is False and receipt.json["spiCat"] == []
+    assert _purposes(receipt)["face_matching"]["x-portal"]["state"] == "refused"
 
 
 def test_partners_receipt_names_third_parties(org_db: Database) -> None:
@@ -193,6 +253,7 @@ def test_partners_receipt_names_third_parties(org_db: Database) -> None:
     _assert_valid(receipt.json)
     partners = _purposes(receipt)["partners"]
     assert partners["thirdPartyDisclosure"] is True
+    assert partners["purposeCategory"] == ["dpv:PublicRelations"]
     assert partners["thirdPartyName"] == "Nordic Event Partners AB, City of Lund, culture department"
     internal = _purposes(receipt)["internal"]
     assert internal["thirdPartyDisclosure"] is False and "thirdPartyName" not in internal
@@ -215,7 +276,11 @@ def test_qr_form_at_event_with_guardian(org_db: Database) -> None:
     _assert_valid(receipt.json)
     assert receipt.json["collectionMethod"] == 'QR code form at event Spring "Gala" & Fair'
     proof = _purposes(receipt)["internal"]["x-portal"]
-    assert proof["guardian"] == {"name": "Maria Lind", "verifiedBy": "staff_checked_id"}
+    assert proof["guardian"] == {
+        "name": "Maria Lind",
+        "verifiedBy": "Staff checked the guardian's ID",
+        "verifiedByCode": "staff_checked_id",
+    }
 
 
 @pytest.mark.parametrize(
@@ -223,16 +288,15 @@ def test_qr_form_at_event_with_guardian(org_db: Database) -> None:
     [
         (lambda d: d.pop("piiControllers"), "piiControllers is required"),
         (lambda d: d.pop("policyUrl"), "policyUrl is required"),
-        (lambda d: d.update(sensitive=True), "sensitive without spiCat"),
-        (lambda d: d.update(sensitive=True, spiCat=[]), "sensitive with an empty spiCat"),
+        (lambda d: d.pop("spiCat"), "spiCat is required on every receipt"),
+        (lambda d: d.update(spiCat="pd:FacialPrint"), "spiCat is a list"),
         (lambda d: d["services"][0]["purposes"][0].update(thirdPartyDisclosure=True), "disclosure without a name"),
-        (lambda d: d.update(consentReceiptID=str(uuid.uuid1())), "receipt id is not a UUID4"),
+        (lambda d: d["services"][0]["purposes"][0].pop("consentType"), "consentType is required"),
+        (lambda d: d["services"][0]["purposes"][0].update(piiCategory="pd:Picture"), "piiCategory is a list"),
         (lambda d: d.update(consentTimestamp="2025-03-01T14:05:30Z"), "timestamp is not a number"),
-        (lambda d: d["piiControllers"][0].update(phone="+46-46-123456"), "phone is not a tel: URI"),
-        (lambda d: d["piiControllers"][0].update(address="Storgatan 1, Lund"), "address is not a PostalAddress"),
-        (lambda d: d["services"][0]["purposes"][0].update(consentType="IMPLICIT"), "consent must be explicit"),
-        (lambda d: d.update(version="KI-CR-v1.0.0"), "wrong version"),
-        (lambda d: d.update(unknownField=1), "unknown top-level field"),
+        (lambda d: d["piiControllers"][0].update(address="Storgatan 1, Lund"), "address is an object"),
+        (lambda d: d["piiControllers"][0].pop("phone"), "the controller's phone is required"),
+        (lambda d: d.update(sensitive="no"), "sensitive is a boolean"),
     ],
     ids=lambda v: v if isinstance(v, str) else "",
 )
@@ -399,3 +463,121 @@ def test_fetcher_serves_only_local_asset_files(tmp_path: Path) -> None:
     ):
         with pytest.raises(ValueError, match="Refusing"):
             fetcher.fetch(url)
+
+
+def test_receipt_is_signed_by_the_organisation_and_its_entries_are_in_the_chain(org_db: Database) -> None:
+    sid, entries = _register(org_db, {"internal": True, "website": False})
+    receipt = _receipt(org_db, sid, entries)
+    with org_db.read() as conn:
+        key = signing_key_for(conn).verify_key
+        assert receipt_public_key(receipt.json).raw == key.raw
+        good = check_receipt(conn, json.loads(receipt_json_bytes(receipt)), key)
+        assert good.ok and good.entries == 2 and good.receipt_id == receipt.receipt_id, good.problem
+        changed = copy.deepcopy(receipt.json)
+        changed["services"][0]["purposes"][1]["x-portal"]["state"] = "given"
+        assert "changed after it was signed" in (check_receipt(conn, changed, key).problem or "")
+        wrong_seq = copy.deepcopy(receipt.json)
+        wrong_seq["services"][0]["purposes"][0]["x-portal"]["ledgerSeq"] = 999
+        assert not check_receipt(conn, wrong_seq, key).ok
+    # Someone else's key: a valid signature, but not the organisation's.
+    from portal.backend.consent.receipt_jws import public_key_pem, sign_receipt
+    from portal.backend.platform.signing import SigningKey, _private_from_text, new_key_text
+
+    other = SigningKey(_private_from_text(new_key_text(), "test"))
+    forged = {k: v for k, v in receipt.json.items() if k != JWS_FIELD}
+    forged["publicKey"] = public_key_pem(other.verify_key)
+    forged[JWS_FIELD] = sign_receipt(forged, other)
+    with org_db.read() as conn:
+        assert "not with the organisation's key" in (check_receipt(conn, forged, key).problem or "")
+
+
+def test_cli_receipts_verify(org_db: Database, db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    sid, entries = _register(org_db, {"internal": True})
+    receipt = _receipt(org_db, sid, entries)
+    path = tmp_path / "receipt.json"
+    path.write_bytes(receipt_json_bytes(receipt))
+    assert cli_main(["receipts", "verify", str(path), "--database-url", db_url]) == 0
+    assert f"Receipt {receipt.receipt_id} is genuine" in capsys.readouterr().out
+    # The ledger is rewritten under the receipt: its entry no longer has the hash the receipt holds.
+    _drop_guards(org_db, "consent_ledger")
+    with org_db.write() as conn:
+        conn.execute(update(consent_ledger).where(consent_ledger.c.seq == entries[0].seq).values(actor="staff:evil"))
+    assert cli_main(["receipts", "verify", str(path), "--database-url", db_url]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("RECEIPT NOT VALID: the consent ledger does not verify") and len(out.splitlines()) == 1
+    path.write_text("{not json", encoding="utf-8")
+    assert cli_main(["receipts", "verify", str(path), "--database-url", db_url]) == 1
+    assert "not JSON" in capsys.readouterr().out
+
+
+def test_swedish_receipt_is_swedish_throughout(org_db: Database, tmp_path: Path) -> None:
+    """A person who chose Swedish gets Swedish purpose texts, headings, evidence and guardian line, JSON and PDF."""
+    context = Context(channel="qr_form", actor="subject", evidence={"act": "checkbox"}, locale="sv")
+    sid, entries = _register(
+        org_db,
+        {"internal": True, "partners": True, "face_matching": False},
+        locale="sv",
+        context=context,
+        is_minor=True,
+        guardian_name="Maria Lind",
+        guardian_verification="staff_checked_id",
+    )
+    receipt = _receipt(org_db, sid, entries)
+    _assert_valid(receipt.json)
+    assert receipt.locale == "sv" and receipt.json["language"] == "sv"
+    with org_db.read() as conn:
+        english = [current_text(conn, get_purpose(conn, c).id, "en") for c in ("internal", "partners", "face_matching")]
+        swedish = current_text(conn, get_purpose(conn, "internal").id, "sv")
+    text_json = json.dumps(receipt.json, ensure_ascii=False)
+    english_words = [t.title for t in english] + [t.body[:40] for t in english]
+    english_words += ["Photo", "Our employees", "entered by staff", "QR code form", "valid until", "not given"]
+    english_words += ["personal link", "Staff checked", "all photos", "Communication management"]
+    for words in english_words:
+        assert words not in text_json, words
+    internal = _purposes(receipt)["internal"]
+    assert internal["purpose"] == swedish.title == "Internt bruk"
+    assert internal["x-portal"]["piiCategoryLabel"] == ["Bild"]
+    assert internal["x-portal"]["guardian"]["verifiedBy"] != "staff_checked_id"
+    pdf = _pdf_text(render_receipt_pdf(receipt), tmp_path)
+    for words in [*english_words, *RECEIPT_MESSAGES["en"]["title"].split("\n"), "Your choices", "How to withdraw"]:
+        assert not _shows(pdf, words), words
+    for words in ("Kvitto på samtycke", swedish.title, " ".join(swedish.body.split()), "Maria Lind", "Dina val"):
+        assert _shows(pdf, words), words
+    assert _shows(pdf, f"organisationens nyckel {receipt_public_key(receipt.json).key_id}")
+
+
+NAMES = {
+    "greek": "Ἀλέξανδρος Παπαδόπουλος",
+    "cyrillic": "Иван Петрович Сидоров",
+    "arabic": "محمد عبد الله",
+    "hebrew": "דוד לוי",
+    "chinese": "王小明",
+    "japanese": "山田 はなこ",
+    "korean": "김민준",
+}
+
+
+def test_names_in_many_scripts_print(org_db: Database, tmp_path: Path) -> None:
+    name = " / ".join(NAMES.values()) + " Zoë 😀👍🏽 end"
+    sid, entries = _register(org_db, {"internal": True}, name=name)
+    receipt = _receipt(org_db, sid, entries)
+    pdf = render_receipt_pdf(receipt)
+    (tmp_path / "receipt.pdf").write_bytes(pdf)
+    text = _pdf_text(pdf, tmp_path)
+    for script, written in NAMES.items():
+        if script in ("arabic", "hebrew"):
+            # pdftotext may give right-to-left words in visual order; every word must be there.
+            assert all(_shows(text, w) or _shows(text, w[::-1]) for w in written.split()), script
+        else:
+            assert _shows(text, written), script
+    # Emoji: no bundled font has them; each run prints one replacement mark, never an empty box.
+    assert _shows(text, f"Zoë {REPLACEMENT} end")
+    fonts = subprocess.run(
+        ["/usr/bin/pdffonts", str(tmp_path / "receipt.pdf")], capture_output=True, text=True, check=True
+    ).stdout.splitlines()[2:]
+    names = {line.split()[0].split("+")[-1] for line in fonts}
+    assert all(" yes yes yes " in line for line in fonts)
+    # Only bundled fonts, embedded (DejaVu draws the Greek, Cyrillic, Arabic and Hebrew here; Noto Arabic and
+    # Hebrew stand behind it for letters it lacks): never a system font.
+    assert {"Receipt-Sans", "Receipt-Sans-CJK", "Receipt-Sans-Korean"} <= names, names
+    assert all(n.startswith("Receipt-Sans") for n in names), names

@@ -17,6 +17,7 @@ from portal.cli import (
     outbox_commands,
     publication_commands,
     purpose_commands,
+    receipt_commands,
     report_commands,
     risk_commands,
     subject_commands,
@@ -26,6 +27,7 @@ from portal.cli.common import EXIT_ERROR
 GROUPS = (
     db_commands,
     ledger_commands,
+    receipt_commands,
     subject_commands,
     purpose_commands,
     asset_commands,

@@ -13,15 +13,20 @@ from portal.backend.staff.queries import (
     AGE_OF_CONSENT,
     DEFAULT_AGE_OF_CONSENT,
     ROLES,
+    SAFEGUARD_EXAMPLES,
     demo_accounts,
     list_staff,
     organisation,
 )
+from portal.backend.staff.queries import recipients as recipient_rows
 from portal.backend.staff.services import (
+    add_recipient,
     add_staff,
+    change_recipient,
     disable_staff,
     enable_staff,
     remove_demo_accounts,
+    remove_recipient,
     save_organisation,
     set_staff_password,
     set_staff_role,
@@ -53,6 +58,11 @@ with st.form("organisation"):
     dpo_name = st.text_input("Data protection officer", org.dpo_name, max_chars=200)
     dpo_email = st.text_input("DPO e-mail", org.dpo_email, max_chars=254)
     policy = st.text_input("Privacy policy URL (needed on receipts)", org.policy_url, max_chars=500)
+    # Art. 13(2)(d): the notice names the authority a person may complain to; the record of processing too.
+    authority_name = st.text_input(
+        "Supervisory authority", org.authority_name, max_chars=200, help="e.g. Integritetsskyddsmyndigheten (IMY)"
+    )
+    authority_url = st.text_input("Supervisory authority's web address", org.authority_url, max_chars=500)
     validity = st.number_input("Consent valid for (days)", min_value=1, max_value=3650, value=org.consent_validity_days)
     override = st.number_input(
         "Age of digital consent (0 = the country's rule)", min_value=0, max_value=18, value=org.age_of_consent or 0
@@ -74,11 +84,117 @@ with st.form("organisation"):
                     dpo_name=dpo_name,
                     dpo_email=dpo_email,
                     policy_url=policy,
+                    authority_name=authority_name.strip(),
+                    authority_url=authority_url.strip(),
                     consent_validity_days=int(validity),
                     age_of_consent=int(override) or None,
                 ),
             )
             st.success("Saved.")
+
+st.subheader("Recipients and processors (record of processing, Art. 30)")
+st.caption(
+    "Everyone outside the organisation who receives photos or processes data for it, with the country where they "
+    "do. Outside the EU/EEA a transfer safeguard is required. Processors that follow from this deployment's "
+    "settings (Supabase, the e-mail provider) are listed from the settings and cannot be edited here."
+)
+stored_recipients, configured = recipient_rows(portal)
+st.dataframe(
+    [
+        {
+            "purpose": r.purpose or "all purposes",
+            "name": r.name,
+            "country": r.country or "not stated",
+            "kind": r.kind,
+            "service": r.service,
+            "outside EU/EEA": "yes" if r.is_transfer else "no",
+            "safeguard": r.transfer_safeguard,
+            "source": "settings" if r.configured else "recorded",
+        }
+        for r in [*stored_recipients, *configured]
+    ],
+    hide_index=True,
+    width="stretch",
+)
+_ALL = "(all purposes)"
+_purpose_choices = [_ALL, *(p.code for p in list_purposes(portal))]
+with st.form("new_recipient", clear_on_submit=True):
+    r_purpose = st.selectbox("Purpose", _purpose_choices, key="recipient_purpose")
+    r_name = st.text_input("Name", max_chars=200, key="recipient_name")
+    r_country = st.text_input("Country (ISO code, e.g. SE, IE, US)", max_chars=2, key="recipient_country")
+    r_kind = st.selectbox("Kind", ["recipient", "processor"], key="recipient_kind")
+    r_service = st.text_input("What they do with the data", max_chars=300, key="recipient_service")
+    r_safeguard = st.text_input(
+        "Transfer safeguard (only outside the EU/EEA)",
+        max_chars=300,
+        key="recipient_safeguard",
+        help="e.g. " + "; ".join(SAFEGUARD_EXAMPLES),
+    )
+    if st.form_submit_button("Add the recipient"):
+        with shows_errors():
+            added = add_recipient(
+                portal,
+                actor=actor,
+                purpose=None if r_purpose == _ALL else r_purpose,
+                name=r_name,
+                country=r_country,
+                kind=r_kind,
+                service=r_service,
+                transfer_safeguard=r_safeguard,
+            )
+            st.success(f"Added {plain(added.name)} ({added.country}).")
+if stored_recipients:
+    by_rid = {r.id: r for r in stored_recipients if r.id is not None}
+    rid = st.selectbox(
+        "Change or remove a recorded recipient",
+        list(by_rid),
+        format_func=lambda i: f"{by_rid[i].name} ({by_rid[i].purpose or 'all purposes'}, {by_rid[i].country})",
+        key="change_recipient_id",
+    )
+    current = by_rid[rid]
+    # Keys carry the id: choosing another recipient shows its own values, not the last one's edits.
+    with st.form(f"change_recipient_{rid}"):
+        c_purpose = st.selectbox(
+            "Purpose",
+            _purpose_choices,
+            index=_purpose_choices.index(current.purpose) if current.purpose in _purpose_choices else 0,
+            key=f"change_recipient_purpose_{rid}",
+        )
+        c_name = st.text_input("Name", current.name, max_chars=200, key=f"change_recipient_name_{rid}")
+        c_country = st.text_input(
+            "Country (ISO code)", current.country, max_chars=2, key=f"change_recipient_country_{rid}"
+        )
+        c_kind = st.selectbox(
+            "Kind",
+            ["recipient", "processor"],
+            index=int(current.kind == "processor"),
+            key=f"change_recipient_kind_{rid}",
+        )
+        c_service = st.text_input(
+            "What they do with the data", current.service, max_chars=300, key=f"change_recipient_service_{rid}"
+        )
+        c_safeguard = st.text_input(
+            "Transfer safeguard", current.transfer_safeguard, max_chars=300, key=f"change_recipient_safeguard_{rid}"
+        )
+        save_col, remove_col = st.columns(2)
+        if save_col.form_submit_button("Save the changes"):
+            with shows_errors():
+                changed_r = change_recipient(
+                    portal,
+                    actor=actor,
+                    recipient_id=rid,
+                    purpose=None if c_purpose == _ALL else c_purpose,
+                    name=c_name,
+                    country=c_country,
+                    kind=c_kind,
+                    service=c_service,
+                    transfer_safeguard=c_safeguard,
+                )
+                st.success(f"Saved {plain(changed_r.name)}.")
+        if remove_col.form_submit_button("Remove the recipient"):
+            with shows_errors():
+                gone_r = remove_recipient(portal, actor=actor, recipient_id=rid)
+                st.success(f"Removed {plain(gone_r.name)}.")
 
 st.subheader("Purpose texts")
 st.caption(

@@ -254,7 +254,7 @@ def test_compliance_report_prints_hostile_file_name_and_place_literally(
             override_reason="unidentified faces (test)",
         )
     snapshot.expect(before, site.db, site.blobs, rows={"asset_uses": 2, "audit_log": 2}, added=set())
-    text = pdf_text(compliance_report_pdf(site.db), tmp_path)
+    text = pdf_text(compliance_report_pdf(make_portal(site.db, site.blobs)), tmp_path)
     for literal in (filename, *places):
         assert shows(text, literal), literal
     assert "&amp;" not in text and "&lt;" not in text and "Intact:" in text

@@ -282,6 +282,7 @@ def text_impact(conn: Connection, purpose_id: int, now: datetime) -> TextImpact:
             consent_current.c.text_version >= version,
             valid,
             subjects.c.erased_at.is_(None),
+            subjects.c.merged_into.is_(None),
         )
     ).scalar_one()
     # A photo usable now holds only people allowed under the current version: every one of them is superseded
@@ -520,6 +521,7 @@ def purpose_summaries(conn: Connection, *, now: datetime, code: str | None = Non
                 consent_current.c.purpose_id == p.id,
                 consent_current.c.scope_key == 0,
                 subjects.c.erased_at.is_(None),
+                subjects.c.merged_into.is_(None),
             )
         )
         for r in rows:

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
 from portal.backend.consent import ledger as _ledger
+from portal.backend.consent import notice as _notice
 from portal.backend.consent import purposes as _purposes
 from portal.backend.consent import receipts as _receipts
 from portal.backend.consent import status as _status
 from portal.backend.consent.ledger import LedgerEntry, SignedHead, VerifyReport
+from portal.backend.consent.notice import Notice, NoticeRecipient, PurposeNotice, Right
 from portal.backend.consent.purposes import (
     DiffKind,
     LocaleDiff,
@@ -22,7 +25,7 @@ from portal.backend.consent.purposes import (
     TextImpact,
     TextPlan,
 )
-from portal.backend.consent.receipts import ReceiptRecord
+from portal.backend.consent.receipts import ReceiptCheck, ReceiptRecord
 from portal.backend.consent.records import Decision
 from portal.backend.consent.status import ALLOWING, SUPERSEDED, ConsentStatus, status_for
 from portal.backend.platform import signing as _signing
@@ -37,11 +40,16 @@ __all__ = [
     "Decision",
     "LedgerEntry",
     "LocaleDiff",
+    "Notice",
+    "NoticeRecipient",
     "Purpose",
+    "PurposeNotice",
     "PurposeSummary",
     "PurposeText",
+    "ReceiptCheck",
     "ReceiptRecord",
     "Renewal",
+    "Right",
     "SignedHead",
     "TextContent",
     "TextImpact",
@@ -51,6 +59,7 @@ __all__ = [
     "get_receipt",
     "ledger_entries",
     "list_purposes",
+    "notice",
     "pending_renewals",
     "preview_purpose_text",
     "purpose_summaries",
@@ -96,6 +105,17 @@ def verify_ledger(portal: Portal, *, anchors: str | None = None) -> VerifyReport
         key = None  # the report says signatures were not checked
     heads = _ledger.parse_anchors(anchors) if anchors is not None else ()
     return _ledger.verify(portal.db, key=key, anchors=heads)
+
+
+def verify_receipt(portal: Portal, *, text: str) -> ReceiptCheck:
+    """Check a receipt JSON (file text): Kantara schema, the organisation's signature, its entries in the chain."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return ReceiptCheck(False, f"the file is not JSON ({exc.msg} at line {exc.lineno})")
+    key = _signing.load_verify_key(portal.settings)
+    with portal.db.read() as conn:
+        return _receipts.check_receipt(conn, data, key)
 
 
 def signed_ledger_head(portal: Portal) -> SignedHead | None:
@@ -200,3 +220,11 @@ def pending_renewals(portal: Portal, *, subject_id: str, locale: str, now: datet
                 )
             )
         return result
+
+
+def notice(
+    portal: Portal, *, locale: str, purpose_codes: Sequence[str] | None = None, asks_phone: bool = False
+) -> Notice:
+    """The notice at collection's second layer in `locale`, for these purposes (a form's) or every active one."""
+    with portal.db.read() as conn:
+        return _notice.notice_for(conn, locale, purpose_codes=purpose_codes, asks_phone=asks_phone)

@@ -1,4 +1,9 @@
-"""Consent receipts (R13): a Kantara CR v1.1.0 JSON receipt for every consent submission, and where it is stored."""
+"""Consent receipts (R13): a signed Kantara CR v1.1.0 JSON receipt for every consent submission, and its storage.
+
+Every receipt validates against the official Kantara v1.1 JSON Schema (shipped in `kantara/`), carries W3C DPV codes
+(`dpv.py`) as purpose and personal-data categories, the item's real state in the `x-portal` extension, and a detached
+JWS (`receipt_jws.py`) made with the organisation's Ed25519 key, whose public half is the receipt's `publicKey`.
+"""
 
 from __future__ import annotations
 
@@ -14,9 +19,18 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import Connection, insert, select, update
 
-from portal.backend.consent.ledger import LedgerEntry, SignedHead, latest_signed_head
+from portal.backend.consent import dpv
+from portal.backend.consent.ledger import LedgerEntry, SignedHead, latest_signed_head, verify_connection
 from portal.backend.consent.purposes import Purpose, list_purposes, text_version
+from portal.backend.consent.receipt_jws import (
+    JWS_FIELD,
+    public_key_pem,
+    receipt_public_key,
+    sign_receipt,
+    signature_problem,
+)
 from portal.backend.i18n.receipts import RECEIPT_LOCALES, rt
+from portal.backend.people.guardians import method_label
 from portal.backend.people.private import reveal_evidence
 from portal.backend.people.subjects import get_subject
 from portal.backend.platform.blobs import BlobStore
@@ -24,12 +38,21 @@ from portal.backend.platform.db.schema import consent_ledger, events, receipts, 
 from portal.backend.platform.db.types import utcnow
 from portal.backend.platform.errors import ValidationError
 from portal.backend.platform.organisation import Organisation, get_organisation
+from portal.backend.platform.signing import VerifyKey, signing_key_for
 
-SCHEMA_PATH = Path(__file__).with_name("receipt_schema.json")
+KANTARA_DIR = Path(__file__).with_name("kantara")
+# The official schema, verbatim (see kantara/SOURCE.md); it is JSON Schema draft-04 with two `//` comment lines.
+SCHEMA_PATH = KANTARA_DIR / "kantara-consent-receipt-v1_1-schema.json"
 KANTARA_VERSION = "KI-CR-v1.1.0"
 EXTENSION = "x-portal"
 _PHONE = re.compile(r"\+[0-9][0-9().-]*[0-9]")
 _ALLOWING = ("given", "renewed")
+# Kantara `consentType` is the kind of consent the controller relies on as its authority for the purpose. A given or
+# renewed item rests on an explicit affirmative act (for face matching the explicit consent of GDPR Art. 9(2)(a));
+# a refused, withdrawn, revoked or expired item gives no authority at all, which the specification's own example
+# writes "N/A". The item's real state is `x-portal.state`.
+CONSENT_TYPE_EXPLICIT = "EXPLICIT"
+CONSENT_TYPE_NONE = "N/A"
 
 
 @dataclass(frozen=True)
@@ -41,6 +64,7 @@ class ReceiptItem:
     body: str
     recipients: tuple[str, ...]
     data_categories: tuple[str, ...]
+    purpose_category: str
     biometric: bool
     third_party: bool
     action: str
@@ -143,9 +167,14 @@ def _termination(item: ReceiptItem, recorded_at: datetime, org: Organisation, lo
     return rt(f"termination.{item.action}", locale, date=recorded_at.date().isoformat())
 
 
-def _item(conn: Connection, entry: LedgerEntry, purpose: Purpose) -> ReceiptItem:
-    """A receipt line for one entry, with the stored text version it refers to."""
-    shown = text_version(conn, entry.purpose_id, entry.text_version, entry.text_locale)
+def _item(conn: Connection, entry: LedgerEntry, purpose: Purpose, locale: str) -> ReceiptItem:
+    """A receipt line for one entry: the stored text version it refers to, in the receipt's language.
+
+    The text is the version the entry was recorded under; its wording in the receipt's language when that version
+    was published in it (a withdrawal on a Swedish receipt of a consent once given in English shows the Swedish
+    wording of the same version; the proof keeps the hash of the text actually shown then).
+    """
+    shown = text_version(conn, entry.purpose_id, entry.text_version, locale)
     # The ledger holds HMACs of the guardian and notes; their text comes from the erasable tables.
     guardian, note = reveal_evidence(conn, entry.subject_id, entry.evidence_data)
     return ReceiptItem(
@@ -154,6 +183,7 @@ def _item(conn: Connection, entry: LedgerEntry, purpose: Purpose) -> ReceiptItem
         body=shown.body,
         recipients=shown.recipients,
         data_categories=shown.data_categories,
+        purpose_category=purpose.dpv_code,
         biometric=purpose.biometric,
         third_party=purpose.third_party,
         action=entry.action,
@@ -171,27 +201,37 @@ def _item(conn: Connection, entry: LedgerEntry, purpose: Purpose) -> ReceiptItem
     )
 
 
-def _purpose_json(item: ReceiptItem, purpose: Purpose, recorded_at: datetime, org: Organisation, locale: str) -> dict:
-    """The Kantara purpose object, with the ledger proof under the vendor extension key."""
+def _purpose_json(item: ReceiptItem, recorded_at: datetime, org: Organisation, locale: str) -> dict:
+    """The Kantara purpose object, with the item's state and ledger proof under the vendor extension key."""
+    pii_codes = dpv.personal_data_categories(biometric=item.biometric)
     data: dict[str, Any] = {
         "purpose": item.title,
-        "purposeCategory": [purpose.dpv_code],
-        "consentType": "EXPLICIT",
-        "piiCategory": list(item.data_categories) or ["Photo"],
+        "purposeCategory": [item.purpose_category],
+        "consentType": CONSENT_TYPE_EXPLICIT if item.action in _ALLOWING else CONSENT_TYPE_NONE,
+        "piiCategory": list(pii_codes),
         "primaryPurpose": False,
         "termination": _termination(item, recorded_at, org, locale),
         "thirdPartyDisclosure": item.third_party,
     }
     if item.third_party:
         data["thirdPartyName"] = ", ".join(item.recipients) or org.controller_name
+    purpose_label = dpv.PURPOSE_CATEGORIES.get(item.purpose_category)
     proof: dict[str, Any] = {
         "purposeCode": item.purpose_code,
-        "action": item.action,
+        # The item's real state: given, renewed, refused, withdrawn, revoked or expired.
+        "state": item.action,
+        "consentInForce": item.action in _ALLOWING,
+        # The human wording next to the DPV codes, in the receipt's language.
+        "purposeCategoryLabel": [purpose_label.label(locale) if purpose_label else item.purpose_category],
+        "piiCategoryLabel": list(item.data_categories) or [dpv.concept(c).label(locale) for c in pii_codes],
         "textVersion": item.text_version,
         "textLocale": item.text_locale,
         "textHash": item.text_hash,
         "recipients": list(item.recipients),
-        "scope": f"asset:{item.scope_asset_id}" if item.scope_asset_id is not None else "all images",
+        "scopeAssetId": item.scope_asset_id,
+        "scope": rt("scope_all", locale)
+        if item.scope_asset_id is None
+        else rt("scope_asset", locale, id=item.scope_asset_id),
         "validUntil": item.valid_until.isoformat() if item.valid_until else None,
         "ledgerSeq": item.seq,
         "entryId": item.entry_id,
@@ -200,7 +240,12 @@ def _purpose_json(item: ReceiptItem, purpose: Purpose, recorded_at: datetime, or
         "withdrawalMethod": rt("withdrawal_method", locale, email=org.contact_email),
     }
     if item.guardian:
-        proof["guardian"] = {"name": item.guardian.get("name"), "verifiedBy": item.guardian.get("verified_by")}
+        method = item.guardian.get("verified_by")
+        proof["guardian"] = {
+            "name": item.guardian.get("name"),
+            "verifiedBy": method_label(method, locale) if method else None,
+            "verifiedByCode": method,
+        }
     if item.note:
         proof["note"] = item.note
     data[EXTENSION] = proof
@@ -226,22 +271,24 @@ def build_receipt(
     org = get_organisation(conn)
     _check_organisation(org)
     subject = get_subject(conn, subject_id)
-    locale = subject.locale if subject.locale in RECEIPT_LOCALES else "en"
-    known = {p.id: p for p in list_purposes(conn, active_only=False)}
     ordered = sorted(entries, key=lambda e: e.seq)
-    items = tuple(_item(conn, e, known[e.purpose_id]) for e in ordered)
+    locale = receipt_locale(ordered, subject.locale)
+    known = {p.id: p for p in list_purposes(conn, active_only=False)}
+    items = tuple(_item(conn, e, known[e.purpose_id], locale) for e in ordered)
     recorded_at = max(e.recorded_at for e in ordered)
     # R24: only a face-matching consent that is given (or renewed) means processing biometric data; refusing or
     # withdrawing it does not.
     sensitive = any(i.biometric and i.action in _ALLOWING for i in items)
     method = _collection_method(conn, ordered[0], locale)
     receipt_id = receipt_id or str(uuid.uuid4())
+    key = signing_key_for(conn)
     data: dict[str, Any] = {
         "version": KANTARA_VERSION,
         "jurisdiction": org.country.upper(),
         "consentTimestamp": int(recorded_at.timestamp()),
         "collectionMethod": method,
         "consentReceiptID": receipt_id,
+        "publicKey": public_key_pem(key.verify_key),
         "language": locale,
         # R12: a pseudonymous id, never the name.
         "piiPrincipalId": subject_id,
@@ -250,18 +297,19 @@ def build_receipt(
         "services": [
             {
                 "service": rt("service", locale),
-                "purposes": [
-                    _purpose_json(i, known[e.purpose_id], recorded_at, org, locale)
-                    for i, e in zip(items, ordered, strict=True)
-                ],
+                "purposes": [_purpose_json(i, recorded_at, org, locale) for i in items],
             }
         ],
         "sensitive": sensitive,
+        # Required on every receipt by the Kantara schema: the special categories processed, empty when none is.
+        # R24: only given face matching processes one (the face template, DPV-PD FacialPrint).
+        "spiCat": [dpv.FACIAL_PRINT] if sensitive else [],
     }
-    if sensitive:
-        # R24: given face matching makes the receipt sensitive and names the special category.
-        data["spiCat"] = [rt("spi_biometric", locale)]
-    data[EXTENSION] = {"channel": ordered[0].channel, "recordedAt": recorded_at.isoformat()}
+    data[EXTENSION] = {
+        "channel": ordered[0].channel,
+        "recordedAt": recorded_at.isoformat(),
+        "spiCatLabel": [rt("spi_biometric", locale)] if sensitive else [],
+    }
     head = latest_signed_head(conn)
     if head is not None and head.seq >= ordered[-1].seq:
         # `python -m portal ledger verify --anchor receipt.json` proves the chain still holds these entries.
@@ -271,6 +319,8 @@ def build_receipt(
     problems = validate_receipt(data)
     if problems:
         raise ValueError(f"The receipt does not conform to Kantara CR v1.1.0: {problems[0]}")
+    # Signed last, over everything above (the JWS member itself excluded).
+    data[JWS_FIELD] = sign_receipt(data, key)
     return Receipt(
         receipt_id=receipt_id,
         subject_id=subject_id,
@@ -287,18 +337,31 @@ def build_receipt(
     )
 
 
+def receipt_locale(entries: list[LedgerEntry], subject_locale: str | None) -> str:
+    """The one language of a receipt: the language the person chose and read the texts in.
+
+    That is the language of the texts the entries were recorded under when they all share one the receipts speak,
+    else (a withdrawal of consents given in several languages, an expiry) the person's own language.
+    """
+    shown = {e.text_locale for e in entries if e.action in ("given", "renewed", "refused")}
+    if len(shown) == 1 and (only := shown.pop()) in RECEIPT_LOCALES:
+        return only
+    return subject_locale if subject_locale in RECEIPT_LOCALES else "en"
+
+
 @cache
 def receipt_schema() -> dict[str, Any]:
-    """The JSON Schema (draft 2020-12) of the receipt profile."""
-    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    """The official Kantara CR v1.1 JSON Schema (draft-04), read past its `//` comment lines."""
+    lines = SCHEMA_PATH.read_text(encoding="utf-8").splitlines()
+    return json.loads("\n".join(line for line in lines if not line.lstrip().startswith("//")))
 
 
 def validate_receipt(data: dict[str, Any]) -> list[str]:
-    """Every way `data` breaks the receipt schema, as readable messages (empty when it conforms)."""
+    """Every way `data` breaks the official Kantara schema, as readable messages (empty when it conforms)."""
     # Imported here: only receipt code needs jsonschema (it comes with Streamlit's altair).
-    from jsonschema import Draft202012Validator
+    from jsonschema import Draft4Validator
 
-    validator = Draft202012Validator(receipt_schema())
+    validator = Draft4Validator(receipt_schema())
     return [
         f"{'/'.join(str(p) for p in err.absolute_path) or '(top)'}: {err.message}"
         for err in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
@@ -386,7 +449,7 @@ def add_receipt(conn: Connection, *, entries: list[LedgerEntry], actor: str, now
     if len(subject_ids) != 1:
         raise ValueError("Every entry on a receipt must belong to one subject.")
     subject_id = subject_ids.pop()
-    locale = conn.execute(select(subjects.c.locale).where(subjects.c.id == subject_id)).scalar()
+    subject_locale = conn.execute(select(subjects.c.locale).where(subjects.c.id == subject_id)).scalar()
     receipt_id = str(uuid.uuid4())
     ordered = sorted(entries, key=lambda e: e.seq)
     conn.execute(
@@ -397,8 +460,8 @@ def add_receipt(conn: Connection, *, entries: list[LedgerEntry], actor: str, now
             channel=ordered[0].channel,
             actor=actor[:100],
             summary=summary_of(ordered),
-            # The language the receipt is written in: the person's, where receipts have that language.
-            locale=locale if locale in RECEIPT_LOCALES else "en",
+            # The language the receipt is written in (the same rule `build_receipt` follows).
+            locale=receipt_locale(ordered, subject_locale),
             entry_seqs=json.dumps([e.seq for e in ordered]),
             state="pending",
         )
@@ -463,3 +526,71 @@ def mark_failed(conn: Connection, receipt_id: str, *, error: str) -> None:
         .where(receipts.c.id == receipt_id, receipts.c.state != "issued")
         .values(state="failed", error=error[:300])
     )
+
+
+@dataclass(frozen=True)
+class ReceiptCheck:
+    """Outcome of checking a receipt a person holds against the organisation's key and the ledger."""
+
+    ok: bool
+    problem: str | None = None
+    receipt_id: str | None = None
+    key_id: str | None = None
+    entries: int = 0
+
+
+def _proofs(data: dict[str, Any]) -> list[tuple[int, str]]:
+    """The (ledger seq, entry hash) pairs a receipt names, in order."""
+    pairs: list[tuple[int, str]] = []
+    for service in data.get("services") or []:
+        for purpose in service.get("purposes") or [] if isinstance(service, dict) else []:
+            proof = purpose.get(EXTENSION) if isinstance(purpose, dict) else None
+            if not isinstance(proof, dict):
+                continue
+            seq, entry_hash = proof.get("ledgerSeq"), proof.get("entryHash")
+            if isinstance(seq, int) and not isinstance(seq, bool) and isinstance(entry_hash, str):
+                pairs.append((seq, entry_hash))
+    return pairs
+
+
+def check_receipt(conn: Connection, data: Any, key: VerifyKey) -> ReceiptCheck:
+    """Check a receipt: Kantara schema, signature by `key` (the organisation's), and every ledger entry it names
+    is in the chain at its sequence number with its hash, the chain itself intact."""
+    if not isinstance(data, dict):
+        return ReceiptCheck(False, "the file is not a JSON receipt (expected an object)")
+    receipt_id = data.get("consentReceiptID") if isinstance(data.get("consentReceiptID"), str) else None
+
+    def bad(problem: str) -> ReceiptCheck:
+        return ReceiptCheck(False, problem, receipt_id, key.key_id)
+
+    problems = validate_receipt(data)
+    if problems:
+        return bad(f"it does not conform to the Kantara CR v1.1 schema ({problems[0]})")
+    try:
+        carried = receipt_public_key(data)
+    except ValueError as exc:
+        return bad(str(exc))
+    if carried.raw != key.raw:
+        return bad(f"it was signed with key {carried.key_id}, not with the organisation's key {key.key_id}")
+    if problem := signature_problem(data, key):
+        return bad(problem)
+    proofs = _proofs(data)
+    if not proofs:
+        return bad("it names no ledger entries")
+    report = verify_connection(conn, key=key)
+    if not report.ok:
+        return bad(f"the consent ledger does not verify: {report.problem}")
+    rows = {
+        int(r.seq): r.entry_hash
+        for r in conn.execute(
+            select(consent_ledger.c.seq, consent_ledger.c.entry_hash).where(
+                consent_ledger.c.seq.in_([seq for seq, _ in proofs])
+            )
+        )
+    }
+    for seq, entry_hash in proofs:
+        if seq not in rows:
+            return bad(f"ledger entry {seq} is not in the chain")
+        if rows[seq] != entry_hash:
+            return bad(f"ledger entry {seq} has hash {rows[seq][:16]}…, the receipt says {entry_hash[:16]}…")
+    return ReceiptCheck(True, None, receipt_id, key.key_id, len(proofs))

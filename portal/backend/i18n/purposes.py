@@ -7,6 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection
 
+from portal.backend.consent.dpv import STANDARD_PURPOSES as STANDARD_DPV
 from portal.backend.consent.purposes import TextContent, add_purpose, publish_text
 
 
@@ -26,7 +27,7 @@ _PHOTO = {"en": "photos of you", "sv": "bilder på dig"}
 STANDARD_PURPOSES: tuple[StandardPurpose, ...] = (
     StandardPurpose(
         "internal",
-        "dpv:InternalResourceOptimisation",
+        STANDARD_DPV["internal"],
         False,
         False,
         {
@@ -50,7 +51,7 @@ STANDARD_PURPOSES: tuple[StandardPurpose, ...] = (
     ),
     StandardPurpose(
         "website",
-        "dpv:PublicRelations",
+        STANDARD_DPV["website"],
         False,
         False,
         {
@@ -74,7 +75,7 @@ STANDARD_PURPOSES: tuple[StandardPurpose, ...] = (
     ),
     StandardPurpose(
         "social_media",
-        "dpv:SocialMediaMarketing",
+        STANDARD_DPV["social_media"],
         False,
         True,
         {
@@ -98,7 +99,7 @@ STANDARD_PURPOSES: tuple[StandardPurpose, ...] = (
     ),
     StandardPurpose(
         "print",
-        "dpv:Marketing",
+        STANDARD_DPV["print"],
         False,
         False,
         {
@@ -120,7 +121,7 @@ STANDARD_PURPOSES: tuple[StandardPurpose, ...] = (
     ),
     StandardPurpose(
         "partners",
-        "dpv:ThirdPartySharing",
+        STANDARD_DPV["partners"],
         False,
         True,
         {
@@ -142,7 +143,7 @@ STANDARD_PURPOSES: tuple[StandardPurpose, ...] = (
     ),
     StandardPurpose(
         "face_matching",
-        "dpv:IdentityVerification",
+        STANDARD_DPV["face_matching"],
         True,
         False,
         {

@@ -39,7 +39,8 @@ RECEIPT_MESSAGES: dict[str, dict[str, str]] = {
         "signed_head": "Signed ledger head",
         "signed_head_detail": "Entry #{seq} · key {key_id} · signed {at}. Ed25519 signature: {signature}",
         "text_version": "Text version {version} ({language})",
-        "footer": "Machine-readable copy: Kantara Consent Receipt v1.1.0 (JSON) with the same receipt id.",
+        "footer": "Machine-readable copy: Kantara Consent Receipt v1.1.0 (JSON) with the same receipt id, signed with "
+        "the organisation's key {key_id}.",
         "service": "Photo consent",
         "spi_biometric": "Biometric data (face template)",
         "withdrawal_method": "personal link, or e-mail to {email}",
@@ -98,7 +99,8 @@ RECEIPT_MESSAGES: dict[str, dict[str, str]] = {
         "signed_head": "Signerat registerhuvud",
         "signed_head_detail": "Post #{seq} · nyckel {key_id} · signerat {at}. Ed25519-signatur: {signature}",
         "text_version": "Textversion {version} ({language})",
-        "footer": "Maskinläsbar kopia: Kantara Consent Receipt v1.1.0 (JSON) med samma kvitto-id.",
+        "footer": "Maskinläsbar kopia: Kantara Consent Receipt v1.1.0 (JSON) med samma kvitto-id, signerad med "
+        "organisationens nyckel {key_id}.",
         "service": "Samtycke till bilder",
         "spi_biometric": "Biometriska uppgifter (ansiktsmall)",
         "withdrawal_method": "personlig länk, eller mejl till {email}",

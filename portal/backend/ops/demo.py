@@ -19,6 +19,7 @@ from portal.backend.platform.db.schema import consent_ledger, organisation, purp
 from portal.backend.platform.db.types import utcnow
 from portal.backend.platform.organisation import Organisation, save_organisation
 from portal.backend.staff.accounts import create_user
+from portal.backend.staff.recipients import add_recipient
 
 # Shown in the README; the demo banner reminds people these are public.
 DEMO_ACCOUNTS = (
@@ -43,6 +44,8 @@ DEMO_ORGANISATION = Organisation(
     # On, so the demo's forms offer face matching (its events ask for it); photos still keep no face template.
     matching_enabled=True,
     is_demo=True,
+    authority_name="Integritetsskyddsmyndigheten (IMY)",
+    authority_url="https://www.imy.se",
 )
 
 
@@ -77,6 +80,16 @@ DEMO_RETENTION_DAYS = {
 }
 
 
+# (purpose, name, country, kind, service) of the demo's recipients; the partners are the partner purpose's text's.
+DEMO_RECIPIENTS = (
+    ("social_media", "LinkedIn Ireland Unlimited Company", "IE", "recipient", "Publishes photos on our LinkedIn page"),
+    ("social_media", "Meta Platforms Ireland Ltd", "IE", "recipient", "Publishes photos on Instagram and Facebook"),
+    ("print", "Tryckeri Syd AB", "SE", "processor", "Prints brochures and posters on our behalf"),
+    ("partners", "Nordic Event Partners AB", "SE", "recipient", "Reports on the joint event"),
+    ("partners", "Lunds kommun, kulturförvaltningen", "SE", "recipient", "Reports on the joint event"),
+)
+
+
 def seed_demo(
     db: Database, *, now: datetime | None = None, blobs: BlobStore | None = None, max_pixels: int = 60_000_000
 ) -> DemoSummary:
@@ -93,6 +106,12 @@ def seed_demo(
         # Retention of the photo archive (R17): the longest period decides when a photo is past retention.
         for code, days in DEMO_RETENTION_DAYS.items():
             conn.execute(update(purposes).where(purposes.c.code == code).values(retention_days=days))
+        # Who receives the photos (Art. 30(1)(d)): all in the EU/EEA, so the record lists no transfer. Processors
+        # that follow from the configuration (Supabase, the SMTP provider) are derived when the record is made.
+        for code, name, country, kind, service in DEMO_RECIPIENTS:
+            add_recipient(
+                conn, purpose=code, name=name, country=country, kind=kind, service=service, now=now - 900 * day
+            )
         spring = create_event(
             conn,
             name="Spring conference",

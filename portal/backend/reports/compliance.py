@@ -1,29 +1,42 @@
-"""The compliance report and the Art. 30 record of processing, as PDFs (figures from risk.py, never recomputed)."""
+"""The compliance report for a period and the Art. 30 record of processing, as PDFs.
+
+Risk figures come from risk/figures.py and are never recomputed here; the period's figures (consent decisions,
+erasures, renewals, takedowns) are counted from the ledger, the subjects, the outbox and the takedown tasks.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
 from html import escape
+from typing import Any
 
-from sqlalchemy import String, bindparam, text
+from sqlalchemy import Connection, String, and_, bindparam, func, select, text
 
-from portal.backend.consent import ledger
-from portal.backend.consent.purposes import current_texts, list_purposes
-from portal.backend.platform.db.engine import Database
+from portal.backend.consent.queries import verify_ledger
+from portal.backend.platform.db import migrate
+from portal.backend.platform.db.schema import (
+    asset_uses,
+    assets,
+    consent_ledger,
+    outbox,
+    purposes,
+    subjects,
+    takedowns,
+)
 from portal.backend.platform.db.types import UTCDateTime, utcnow
 from portal.backend.platform.organisation import get_organisation
+from portal.backend.platform.runtime import Portal
+from portal.backend.reports import art30
 from portal.backend.reports.receipt import _ENV, ASSETS, TEMPLATES, _font_face_css, local_url_fetcher
 from portal.backend.risk.figures import REASON_LABELS, REASONS, PurposeRisk, critical_assets, staff_declared, summary
+from portal.backend.risk.history import coverage_history
 
-SECURITY_MEASURES = (
-    "consent events kept in an append-only, hash-chained ledger that the database itself protects",
-    "row-level security on every table in the hosted database; no public API access",
-    "HTTPS only in production; signed, expiring and revocable links",
-    "face templates stored only with explicit consent (or while library matching is switched on) and deleted "
-    "on withdrawal or erasure; selfies never stored",
-    "staff passwords hashed with scrypt; every view or export of a person's data written to the audit log",
-    "safe renditions blur every face without valid consent before publication",
-)
+# Bumped when the report's content or layout changes, so two reports can be told apart by more than their date.
+REPORT_FORMAT = 2
+DEFAULT_PERIOD_DAYS = 30
+
 _COLORS = {
     "unidentified": "#8c8c8c",
     "unknown": "#c9a227",
@@ -79,18 +92,160 @@ def bar_chart_svg(figures: list[PurposeRisk], *, width: int = 640, row: int = 22
     )
 
 
-def compliance_report_pdf(db: Database, *, window_days: int = 30, now: datetime | None = None) -> bytes:
-    """Summary figures, the critical list, expiring consents and a chart, with the ledger's verification."""
-    now = now or utcnow()
-    with db.read() as conn:
-        org = get_organisation(conn)
-        figures = summary(conn, now=now, warning_days=window_days)
-        critical = critical_assets(conn, now=now)
-        declared = staff_declared(conn, now=now)
-        expiring = [
-            dict(r._mapping)
-            for r in conn.execute(
-                text("""
+@dataclass(frozen=True)
+class Period:
+    """[start, end): the report covers what happened from `start` up to (not including) `end`, both UTC."""
+
+    start: datetime
+    end: datetime
+
+    @property
+    def label(self) -> str:
+        """'YYYY-MM-DD to YYYY-MM-DD', the last day the one that `end` closes."""
+        last = self.end - timedelta(microseconds=1)
+        return f"{self.start:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} UTC"
+
+
+def default_period(now: datetime, days: int = DEFAULT_PERIOD_DAYS) -> Period:
+    """The last `days` whole UTC days, today included: every entry point asking for the default gets the same."""
+    tomorrow = datetime.combine(now.astimezone(UTC).date() + timedelta(days=1), time(), UTC)
+    return Period(tomorrow - timedelta(days=days), tomorrow)
+
+
+_ACTIONS = ("given", "renewed", "refused", "withdrawn", "revoked", "expired")
+
+
+def _decisions(conn: Connection, period: Period) -> list[dict[str, Any]]:
+    """Ledger entries per purpose and action recorded in the period (vetoes of one photo count as revoked)."""
+    rows = conn.execute(
+        select(purposes.c.code, consent_ledger.c.action, func.count().label("n"))
+        .join(purposes, purposes.c.id == consent_ledger.c.purpose_id)
+        .where(consent_ledger.c.recorded_at >= period.start, consent_ledger.c.recorded_at < period.end)
+        .group_by(purposes.c.code, consent_ledger.c.action)
+    ).all()
+    counts: dict[str, dict[str, int]] = {}
+    for r in rows:
+        counts.setdefault(r.code, dict.fromkeys(_ACTIONS, 0))[r.action] = int(r.n)
+    order = conn.execute(select(purposes.c.code).order_by(purposes.c.sort_order, purposes.c.id)).scalars().all()
+    return [{"code": code, **counts[code]} for code in order if code in counts]
+
+
+def _erasures(conn: Connection, period: Period) -> list[dict[str, Any]]:
+    """People erased in the period (pseudonymous id and when)."""
+    rows = conn.execute(
+        select(subjects.c.id, subjects.c.erased_at)
+        .where(subjects.c.erased_at >= period.start, subjects.c.erased_at < period.end)
+        .order_by(subjects.c.erased_at)
+    ).all()
+    return [{"subject_id": r.id, "at": r.erased_at} for r in rows]
+
+
+def _renewals(conn: Connection, period: Period) -> dict[str, Any]:
+    """Renewal requests queued in the period, and how the people answered (their next decision on that purpose)."""
+    asked = conn.execute(
+        select(outbox.c.subject_id, outbox.c.payload, outbox.c.created_at, outbox.c.status)
+        .where(outbox.c.kind == "renewal", outbox.c.created_at >= period.start, outbox.c.created_at < period.end)
+        .order_by(outbox.c.created_at)
+    ).all()
+    codes = {r.code: r.id for r in conn.execute(select(purposes.c.code, purposes.c.id))}
+    per: dict[str, dict[str, int]] = {}
+    for r in asked:
+        payload = json.loads(r.payload or "{}")
+        # An erased person's messages are blanked: the request still counts, its purpose is no longer known.
+        code = str(payload.get("purpose") or "(erased)")
+        row = per.setdefault(code, {"asked": 0, "renewed": 0, "declined": 0, "unanswered": 0, "unsent": 0})
+        row["asked"] += 1
+        if r.status != "done" and r.status != "sent":
+            row["unsent"] += 1
+        answer = None
+        if r.subject_id and code in codes:
+            answer = conn.execute(
+                select(consent_ledger.c.action)
+                .where(
+                    consent_ledger.c.subject_id == r.subject_id,
+                    consent_ledger.c.purpose_id == codes[code],
+                    consent_ledger.c.scope_asset_id.is_(None),
+                    consent_ledger.c.channel != "system",
+                    consent_ledger.c.recorded_at > r.created_at,
+                    consent_ledger.c.recorded_at < period.end,
+                )
+                .order_by(consent_ledger.c.seq)
+                .limit(1)
+            ).scalar()
+        if answer in ("given", "renewed"):
+            row["renewed"] += 1
+        elif answer in ("refused", "withdrawn"):
+            row["declined"] += 1
+        else:
+            row["unanswered"] += 1
+    return {"rows": [{"code": k, **v} for k, v in per.items()], "total": len(asked)}
+
+
+def _takedowns(conn: Connection, period: Period, now: datetime) -> dict[str, Any]:
+    """Takedown tasks opened and closed in the period, with their age; those still open at `now`."""
+    base = (
+        select(
+            takedowns.c.id,
+            takedowns.c.kind,
+            takedowns.c.asset_id,
+            takedowns.c.opened_at,
+            takedowns.c.closed_at,
+            takedowns.c.cause,
+            assets.c.filename,
+            purposes.c.code,
+            asset_uses.c.place,
+        )
+        .join(assets, assets.c.id == takedowns.c.asset_id)
+        .join(purposes, purposes.c.id == takedowns.c.purpose_id)
+        .join(asset_uses, asset_uses.c.id == takedowns.c.use_id)
+    )
+    opened = conn.execute(
+        select(func.count()).where(takedowns.c.opened_at >= period.start, takedowns.c.opened_at < period.end)
+    ).scalar_one()
+    closed = [
+        {**r._mapping, "days": (r.closed_at - r.opened_at).days}
+        for r in conn.execute(
+            base.where(and_(takedowns.c.closed_at >= period.start, takedowns.c.closed_at < period.end)).order_by(
+                takedowns.c.closed_at, takedowns.c.id
+            )
+        )
+    ]
+    still_open = [
+        {**r._mapping, "days": max(0, (now - r.opened_at).days)}
+        for r in conn.execute(
+            base.where(takedowns.c.closed_at.is_(None)).order_by(takedowns.c.opened_at, takedowns.c.id)
+        )
+    ]
+    return {"opened": int(opened), "closed": closed, "open": still_open}
+
+
+def _trend(conn: Connection, figures: list[PurposeRisk], period: Period) -> list[dict[str, Any]]:
+    """Coverage per purpose at the first and the last daily snapshot inside the period, and now."""
+    first_day, last_day = f"{period.start:%Y-%m-%d}", f"{period.end - timedelta(microseconds=1):%Y-%m-%d}"
+    snaps = [s for s in coverage_history(conn, since=first_day) if s["day"] <= last_day]
+    out = []
+    for f in figures:
+        mine = [s for s in snaps if s["purpose"] == f.purpose]
+        start, end = (mine[0], mine[-1]) if mine else (None, None)
+        change = None
+        if start and end and start["coverage"] is not None and end["coverage"] is not None:
+            change = end["coverage"] - start["coverage"]
+        out.append({"purpose": f.purpose, "start": start, "end": end, "now": f.coverage, "change": change})
+    return out
+
+
+def _snapshot_days(trend: list[dict[str, Any]]) -> tuple[str, str] | None:
+    """The first and last snapshot day the trend compares, or None when the period has no snapshot."""
+    days = sorted({t[k]["day"] for t in trend for k in ("start", "end") if t[k]})
+    return (days[0], days[-1]) if days else None
+
+
+def _expiring(conn: Connection, *, after: datetime, days: int) -> list[dict[str, Any]]:
+    """Current consents (per person and purpose) that lapse within `days` after `after`."""
+    return [
+        dict(r._mapping)
+        for r in conn.execute(
+            text("""
             WITH latest AS (SELECT max(seq) AS seq FROM consent_ledger WHERE scope_asset_id IS NULL
                             GROUP BY subject_id, purpose_id)
             SELECT c.subject_id, p.code, c.valid_until FROM consent_ledger c JOIN latest ON latest.seq = c.seq
@@ -98,78 +253,70 @@ def compliance_report_pdf(db: Database, *, window_days: int = 30, now: datetime 
             WHERE c.action IN ('given', 'renewed') AND s.erased_at IS NULL
               AND c.valid_until > :now AND c.valid_until <= :horizon ORDER BY c.valid_until
         """)
-                .bindparams(bindparam("now", type_=UTCDateTime), bindparam("horizon", type_=UTCDateTime))
-                .columns(subject_id=String, code=String, valid_until=UTCDateTime),
-                {"now": now, "horizon": now + timedelta(days=window_days)},
-            )
-        ]
-    report = ledger.verify(db)
-    ledger_line = (
-        f"Intact: {report.checked} entries verified."
-        if report.ok
-        else f"TAMPERED: first bad entry {report.first_bad_seq}: {report.problem}."
-    )
+            .bindparams(bindparam("now", type_=UTCDateTime), bindparam("horizon", type_=UTCDateTime))
+            .columns(subject_id=String, code=String, valid_until=UTCDateTime),
+            {"now": after, "horizon": after + timedelta(days=days)},
+        )
+    ]
+
+
+def period_figures(conn: Connection, *, period: Period, now: datetime, window_days: int) -> dict[str, Any]:
+    """Everything the compliance report shows but the ledger check: risk as of `now`, activity in `period`."""
+    figures = summary(conn, now=now, warning_days=window_days)
+    trend = _trend(conn, figures, period)
+    return {
+        "figures": figures,
+        "trend": trend,
+        "snapshot_days": _snapshot_days(trend),
+        "critical": critical_assets(conn, now=now),
+        "declared": staff_declared(conn, now=now),
+        "decisions": _decisions(conn, period),
+        "erasures": _erasures(conn, period),
+        "renewals": _renewals(conn, period),
+        "takedowns": _takedowns(conn, period, now),
+        "expiring": _expiring(conn, after=min(now, period.end), days=window_days),
+    }
+
+
+def compliance_report_pdf(
+    portal: Portal, *, period: Period | None = None, author: str = "", now: datetime | None = None
+) -> bytes:
+    """The compliance report for `period` (default: the last 30 days): coverage and its trend, critical photos,
+    consent decisions, erasures, renewals, takedowns with their age, expiring consents and the ledger's check."""
+    now = now or utcnow()
+    period = period or default_period(now)
+    window = portal.settings.expiry_warning_days
+    with portal.db.read() as conn:
+        org = get_organisation(conn)
+        values = period_figures(conn, period=period, now=now, window_days=window)
+    report = verify_ledger(portal)
+    revision = migrate.current_revision(portal.db) or "none"
     return _render(
         "compliance.html",
         controller=org.controller_name,
         generated=now.strftime("%Y-%m-%d %H:%M"),
-        window=window_days,
-        figures=figures,
+        period=period.label,
+        author=author or "unknown",
+        version=f"report format {REPORT_FORMAT}, schema revision {revision}",
+        window=window,
         reasons=REASONS,
         labels=REASON_LABELS,
-        chart=bar_chart_svg(figures),
-        critical=critical,
-        expiring=expiring,
-        declared=declared,
-        ledger=ledger_line,
+        actions=_ACTIONS,
+        chart=bar_chart_svg(values["figures"]),
+        ledger=report,
+        **values,
     )
 
 
-def record_of_processing_pdf(db: Database, *, now: datetime | None = None) -> bytes:
-    """The Art. 30(1) record per purpose (R22): controller, DPO, purposes, data, recipients, transfers, limits."""
+def record_of_processing_pdf(portal: Portal, *, author: str = "", now: datetime | None = None) -> bytes:
+    """The Art. 30(1) record (R22) from the configuration, the schema mapping and the recipients."""
     now = now or utcnow()
-    with db.read() as conn:
-        org = get_organisation(conn)
-        texts = current_texts(conn, "en")
-        purposes = []
-        for p in list_purposes(conn):
-            t = texts.get(p.id)
-            if t is None:
-                continue
-            validity = p.validity_days or org.consent_validity_days
-            purposes.append(
-                {
-                    "code": p.code,
-                    "dpv": p.dpv_code,
-                    "title": t.title,
-                    "body": t.body,
-                    "version": t.version,
-                    "data": list(t.data_categories) or ["Photo"],
-                    "recipients": list(t.recipients),
-                    "basis": (
-                        "Explicit consent, Art. 9(2)(a) GDPR (biometric data)"
-                        if p.biometric
-                        else "Consent, Art. 6(1)(a) GDPR"
-                    ),
-                    "transfers": (
-                        "Recipients named above may process the photos outside the EU/EEA under their own "
-                        "safeguards (standard contractual clauses)"
-                        if p.third_party
-                        else "None"
-                    ),
-                    "retention": (
-                        f"Consent is valid for {validity} days unless renewed; photos and templates are "
-                        "removed from use on withdrawal, expiry or erasure"
-                        + (f"; data kept at most {p.retention_days} days" if p.retention_days else "")
-                    ),
-                }
-            )
-    address = ", ".join(x for x in (org.street, f"{org.postal_code} {org.locality}".strip(), org.country) if x)
+    record = art30.make_record(portal.db, portal.settings)
     return _render(
         "art30.html",
-        org=org,
-        address=address,
-        generated=now.strftime("%Y-%m-%d %H:%M"),
-        purposes=purposes,
-        measures=SECURITY_MEASURES,
+        r=record,
+        generated=art30.at(now),
+        author=author or "unknown",
+        label=art30.category_label,
+        line=art30.recipient_line,
     )

@@ -1,14 +1,17 @@
-"""The human-readable PDF consent receipt (R13), rendered offline with WeasyPrint and the bundled DejaVu fonts."""
+"""The human-readable PDF consent receipt (R13), rendered offline with WeasyPrint and the bundled fonts."""
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime
+from functools import cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from jinja2 import Environment, FileSystemLoader
 
+from portal.backend.consent.receipt_jws import receipt_public_key
 from portal.backend.consent.receipts import Receipt
 from portal.backend.i18n.receipts import rt
 from portal.backend.people.guardians import method_label
@@ -43,15 +46,65 @@ def local_url_fetcher(*roots: Path) -> Any:
     return LocalOnlyFetcher(roots)
 
 
+# The bundled fonts (assets/fonts/README.md): DejaVu Sans for Latin, Greek and Cyrillic, Noto Sans Arabic and
+# Hebrew, Droid Sans Fallback for Chinese and Japanese (and hanja), NanumSquare for Hangul. The receipt's CSS
+# lists the families in this order.
+FONT_FILES: tuple[tuple[str, str, str], ...] = (
+    ("Receipt Sans", "normal", "DejaVuSans.ttf"),
+    ("Receipt Sans", "bold", "DejaVuSans-Bold.ttf"),
+    ("Receipt Sans Arabic", "normal", "NotoSansArabic-Regular.ttf"),
+    ("Receipt Sans Arabic", "bold", "NotoSansArabic-Bold.ttf"),
+    ("Receipt Sans Hebrew", "normal", "NotoSansHebrew-Regular.ttf"),
+    ("Receipt Sans Hebrew", "bold", "NotoSansHebrew-Bold.ttf"),
+    ("Receipt Sans CJK", "normal", "DroidSansFallbackFull.ttf"),
+    ("Receipt Sans Korean", "normal", "NanumSquareR.ttf"),
+)
+REPLACEMENT = "\ufffd"
+
+
 def _font_face_css(fonts: Path) -> str:
     """@font-face rules for the bundled fonts, by file URL, so no system font is ever used."""
     rules = []
-    for weight, name in (("normal", "DejaVuSans.ttf"), ("bold", "DejaVuSans-Bold.ttf")):
+    for family, weight, name in FONT_FILES:
         rules.append(
-            f'@font-face {{ font-family: "Receipt Sans"; font-weight: {weight}; font-style: normal; '
+            f'@font-face {{ font-family: "{family}"; font-weight: {weight}; font-style: normal; '
             f'src: url("{(fonts / name).resolve().as_uri()}"); }}'
         )
     return "\n".join(rules)
+
+
+@cache
+def covered_code_points(fonts: Path) -> frozenset[int]:
+    """Every character some bundled font draws."""
+    from fontTools.ttLib import TTFont  # type: ignore[import-untyped]  # fontTools ships no type information
+
+    points: set[int] = set()
+    for _family, _weight, name in FONT_FILES:
+        with TTFont(str(fonts / name), lazy=True) as font:
+            points.update(font.getBestCmap())
+    # Pictographs (emoji) are left out even where DejaVu has a glyph: Pango looks for them in an emoji font first
+    # and would take a system font.
+    return frozenset(p for p in points if not 0x1F000 <= p <= 0x1FAFF)
+
+
+def printable(text: str, fonts: Path) -> str:
+    """`text` with every character no bundled font draws replaced by U+FFFD (one per run), so a PDF never shows
+    an empty box or falls back to a system font; invisible joiners and modifiers of such characters are dropped.
+
+    Emoji are the case in practice: no bundled font has them (a colour emoji font would triple the assets), and a
+    name typed with one prints the replacement mark in its place, as documented in assets/fonts/README.md.
+    """
+    points = covered_code_points(fonts.resolve())
+    out: list[str] = []
+    for ch in text:
+        code = ord(ch)
+        if code in points or ch in "\n\r\t":
+            out.append(ch)
+        elif unicodedata.category(ch) in ("Mn", "Me", "Cf", "Sk") or 0xFE00 <= code <= 0xFE0F:
+            continue  # zero-width joiners, variation selectors, skin-tone modifiers of an emoji
+        elif not out or out[-1] != REPLACEMENT:
+            out.append(REPLACEMENT)
+    return "".join(out)
 
 
 def _fmt_time(value: datetime | None) -> str:
@@ -83,6 +136,7 @@ def render_receipt_html(receipt: Receipt) -> str:
         # A submission's entries share one evidence record: show each distinct note once.
         notes=list(dict.fromkeys(item.note for item in receipt.items if item.note)),
         guardian=_guardian_shown(receipt, locale),
+        key_id=receipt_public_key(receipt.json).key_id,
     )
 
 
@@ -106,5 +160,6 @@ def render_receipt_pdf(receipt: Receipt, *, base_url_for_assets: Path | None = N
         CSS(string=_font_face_css(assets / "fonts"), font_config=fonts, url_fetcher=fetcher),
         CSS(filename=str(TEMPLATES / "receipt.css"), font_config=fonts, url_fetcher=fetcher),
     ]
-    html = HTML(string=render_receipt_html(receipt), base_url=str(TEMPLATES) + "/", url_fetcher=fetcher)
+    text = printable(render_receipt_html(receipt), assets / "fonts")
+    html = HTML(string=text, base_url=str(TEMPLATES) + "/", url_fetcher=fetcher)
     return html.write_pdf(stylesheets=stylesheets, font_config=fonts)

@@ -19,14 +19,19 @@ from portal.backend.platform.organisation import (
 from portal.backend.platform.runtime import Portal
 from portal.backend.staff.accounts import StaffUser, account_or_none, demo_users, get_user_by_email, list_users
 from portal.backend.staff.audit import recent
+from portal.backend.staff.recipients import EU_EEA, SAFEGUARD_EXAMPLES, Recipient, configured_processors
+from portal.backend.staff.recipients import list_recipients as _list_recipients
 from portal.backend.staff.sessions import StaffSession
 
 __all__ = [
     "AGE_OF_CONSENT",
     "DEFAULT_AGE_OF_CONSENT",
+    "EU_EEA",
     "ROLES",
+    "SAFEGUARD_EXAMPLES",
     "AuditLine",
     "Organisation",
+    "Recipient",
     "StaffSession",
     "StaffUser",
     "account",
@@ -34,6 +39,7 @@ __all__ = [
     "demo_accounts",
     "list_staff",
     "organisation",
+    "recipients",
     "staff_actor",
 ]
 
@@ -109,3 +115,10 @@ def audit_log(portal: Portal, *, limit: int = 200, action: str | None = None) ->
         )
         for r in rows
     ]
+
+
+def recipients(portal: Portal) -> tuple[list[Recipient], list[Recipient]]:
+    """(recorded recipients, processors the configuration implies): what the record of processing names."""
+    with portal.db.read() as conn:
+        stored = _list_recipients(conn)
+    return stored, configured_processors(portal.settings, dialect=portal.db.dialect)

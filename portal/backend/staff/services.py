@@ -15,6 +15,8 @@ from portal.backend.platform.errors import ValidationError
 from portal.backend.platform.organisation import Organisation
 from portal.backend.platform.organisation import save_organisation as _save_organisation
 from portal.backend.platform.runtime import Portal
+from portal.backend.staff import recipients as _recipients
+from portal.backend.staff import remember as _remember
 from portal.backend.staff import sessions as _sessions
 from portal.backend.staff.accounts import (
     DEMO_EMAILS,
@@ -28,17 +30,22 @@ from portal.backend.staff.accounts import (
     set_password,
 )
 from portal.backend.staff.audit import audit
+from portal.backend.staff.recipients import Recipient
 from portal.backend.staff.roles import require
 from portal.backend.staff.sessions import StaffSession
 
 __all__ = [
     "Organisation",
+    "Recipient",
     "StaffSession",
     "StaffUser",
+    "add_recipient",
     "add_staff",
+    "change_recipient",
     "disable_staff",
     "enable_staff",
     "remove_demo_accounts",
+    "remove_recipient",
     "renew_session",
     "save_organisation",
     "set_staff_password",
@@ -222,6 +229,114 @@ def save_organisation(
     return saved
 
 
+def _recipient_detail(r: Recipient) -> dict[str, str | None]:
+    """What the audit log keeps of a recipient row."""
+    return {
+        "purpose": r.purpose,
+        "name": r.name,
+        "country": r.country,
+        "kind": r.kind,
+        "service": r.service,
+        "safeguard": r.transfer_safeguard,
+    }
+
+
+def add_recipient(
+    portal: Portal,
+    *,
+    actor: Actor,
+    purpose: str | None,
+    name: str,
+    country: str,
+    kind: str,
+    service: str = "",
+    transfer_safeguard: str = "",
+    now: datetime | None = None,
+) -> Recipient:
+    """Record a recipient or processor (admins only); one outside the EU/EEA needs a transfer safeguard.
+    Audited as `add_recipient`."""
+    require(actor, "admin", to="change the recipients")
+    now = now or utcnow()
+    with portal.db.write() as conn:
+        added = _recipients.add_recipient(
+            conn,
+            purpose=purpose,
+            name=name,
+            country=country,
+            kind=kind,
+            service=service,
+            transfer_safeguard=transfer_safeguard,
+            now=now,
+        )
+        audit(
+            conn,
+            actor=actor.ref,
+            action="add_recipient",
+            target_type="recipient",
+            target_id=str(added.id),
+            now=now,
+            detail=_recipient_detail(added),
+        )
+    return added
+
+
+def change_recipient(
+    portal: Portal,
+    *,
+    actor: Actor,
+    recipient_id: int,
+    purpose: str | None,
+    name: str,
+    country: str,
+    kind: str,
+    service: str = "",
+    transfer_safeguard: str = "",
+    now: datetime | None = None,
+) -> Recipient:
+    """Change a recorded recipient (admins only); audited as `change_recipient` with the values before and after."""
+    require(actor, "admin", to="change the recipients")
+    now = now or utcnow()
+    with portal.db.write() as conn:
+        before, after = _recipients.update_recipient(
+            conn,
+            recipient_id=recipient_id,
+            purpose=purpose,
+            name=name,
+            country=country,
+            kind=kind,
+            service=service,
+            transfer_safeguard=transfer_safeguard,
+        )
+        audit(
+            conn,
+            actor=actor.ref,
+            action="change_recipient",
+            target_type="recipient",
+            target_id=str(recipient_id),
+            now=now,
+            detail={"before": _recipient_detail(before), "after": _recipient_detail(after)},
+        )
+    return after
+
+
+def remove_recipient(portal: Portal, *, actor: Actor, recipient_id: int, now: datetime | None = None) -> Recipient:
+    """Remove a recorded recipient (admins only); audited as `remove_recipient`."""
+    require(actor, "admin", to="change the recipients")
+    now = now or utcnow()
+    with portal.db.write() as conn:
+        removed = _recipients.remove_recipient(conn, recipient_id=recipient_id)
+        audit(
+            conn,
+            actor=actor.ref,
+            action="remove_recipient",
+            target_type="recipient",
+            target_id=str(recipient_id),
+            now=now,
+            detail=_recipient_detail(removed),
+        )
+    return removed
+
+
 def sign_in(portal: Portal, *, email: str, password: str, now: datetime | None = None) -> StaffSession:
     """Check a staff member's e-mail and password (embedded or Supabase Auth); audited as sign_in / sign_in_failed."""
     return _sessions.sign_in(portal.settings, portal.db, email=email, password=password, now=now)
@@ -233,5 +348,32 @@ def renew_session(portal: Portal, *, session: StaffSession, now: datetime | None
 
 
 def sign_out(portal: Portal, *, session: StaffSession) -> None:
-    """End a session (revoked at Supabase in hosted mode); the page forgets its state."""
-    _sessions.sign_out(portal.settings, session)
+    """End a session, in every tab its cookie reaches (and at Supabase in hosted mode); the page forgets its state."""
+    _sessions.sign_out(portal.settings, session, db=portal.db)
+
+
+def remember_sign_in(portal: Portal, *, session: StaffSession) -> tuple[StaffSession, str]:
+    """Let this browser keep an embedded sign-in across reloads: the session bound to its server-side row, and the
+    one-time code the browser exchanges at /api/session for the HttpOnly cookie (staff/remember.py)."""
+    return _sessions.remember_sign_in(portal.db, session)
+
+
+def redeem_sign_in_code(portal: Portal, *, code: str) -> tuple[str, datetime] | None:
+    """The cookie's token for a one-time code, and when it ends; None for an unknown, used or stale code."""
+    return _remember.redeem(portal.db, code=code, now=utcnow())
+
+
+def restore_sign_in(portal: Portal, *, token: str) -> tuple[StaffSession, int | None] | None:
+    """The sign-in a cookie's token brings back (and its kiosk's event), audited; None when it no longer stands."""
+    return _sessions.restore_sign_in(portal.db, token=token)
+
+
+def forget_sign_in(portal: Portal, *, token: str) -> bool:
+    """End the remembered sign-in of a cookie's token (the sign-out route); True when one was ended."""
+    return _remember.revoke(portal.db, token=token, reason="signed_out", now=utcnow())
+
+
+def remember_kiosk(portal: Portal, *, session: StaffSession, event_id: int | None) -> None:
+    """Record that this sign-in runs a kiosk for an event (None: no longer), so a reload returns to the form."""
+    if session.token_id is not None:
+        _remember.set_kiosk(portal.db, token_id=session.token_id, event_id=event_id)
