@@ -31,9 +31,11 @@ from portal.backend.consent.services import (
 from portal.backend.ops.bootstrap import attach_portal
 from portal.backend.ops.services import run_daily_jobs
 from portal.backend.people.services import (
+    consent_records,
     create_personal_link,
     erase_subject,
     export_subject,
+    merge_subjects,
     register_subject,
     view_subject,
 )
@@ -55,6 +57,7 @@ from portal.backend.platform.db.schema import (
     consent_ledger,
     detections,
     outbox,
+    pending_changes,
     receipts,
     subjects,
     takedowns,
@@ -75,6 +78,7 @@ TABLES = {
     "receipts": receipts,
     "outbox": outbox,
     "takedowns": takedowns,
+    "pending_changes": pending_changes,
 }
 # Columns that differ between two runs of the same action by nature: identities, times, chain hashes, file keys.
 VOLATILE = {
@@ -382,9 +386,19 @@ CASES: dict[str, Case] = {
         ],
         service=lambda c: export_subject(c.portal, actor=c.actor(MANAGER), subject_id=c.ids()["Erik Johansson"]),
     ),
+    "consent_records": Case(
+        cli=lambda c: ["subjects", "record", c.ids()["Erik Johansson"], "--format", "iso27560", "--as", MANAGER],
+        service=lambda c: consent_records(c.portal, actor=c.actor(MANAGER), subject_id=c.ids()["Erik Johansson"]),
+    ),
     "erase": Case(
         cli=lambda c: ["subjects", "erase", c.ids()["Erik Johansson"], "--yes", "--as", MANAGER],
         service=lambda c: erase_subject(c.portal, actor=c.actor(MANAGER), subject_id=c.ids()["Erik Johansson"]),
+    ),
+    "merge_subjects": Case(
+        cli=lambda c: ["subjects", "merge", c.ids()["Noah Berg"], c.ids()["Liam O'Brien"], "--yes", "--as", MANAGER],
+        service=lambda c: merge_subjects(
+            c.portal, actor=c.actor(MANAGER), keep_id=c.ids()["Noah Berg"], drop_id=c.ids()["Liam O'Brien"]
+        ),
     ),
     "link_face": Case(
         cli=lambda c: ["subjects", "link", c.ids()["Sofia Nilsson"], str(_unlinked_face(c)), "--as", STAFF],
@@ -613,13 +627,13 @@ def _add_staff_on_page(at: AppTest) -> None:
 
 
 def _open_face(clone: Clone) -> AppTest:
-    """The Photos page with the photo of the first unlinked demo face opened, Sofia chosen for it."""
+    """The Photos page with the photo of the first unlinked demo face opened, Sofia found for it."""
     face = _unlinked_face(clone)
     with clone.portal.db.read() as conn:
         asset = conn.execute(select(detections.c.asset_id).where(detections.c.id == face)).scalar_one()
     at = _sign_in(STAFF, "demo-staff-pass").switch_page("portal/pages/assets.py").run()
-    at.selectbox(key="review_asset").select(asset).run()
-    return at.selectbox(key=f"who_{face}").select(clone.ids()["Sofia Nilsson"]).run()
+    at.button(key=f"open_{asset}").click().run()
+    return at.text_input(key=f"find_{face}").input("Sofia Nilsson").run()
 
 
 def _withdraw_all(at: AppTest) -> None:

@@ -1,21 +1,24 @@
-"""`subjects add | withdraw | renew | show | list | personal-link | revoke-links | export |
-erase` (and `link`, `match` from face_commands)."""
+"""`subjects add | withdraw | renew | show | list | personal-link | revoke-links | export | record |
+erase | merge | duplicates` (and `link`, `match` from face_commands)."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 from portal.backend.consent.queries import get_receipt, list_purposes
 from portal.backend.consent.services import Decision, change_consent, withdraw_everything
-from portal.backend.people.queries import list_subjects
+from portal.backend.people.queries import likely_duplicates, list_subjects
 from portal.backend.people.services import (
     STAFF_METHODS,
+    consent_records,
     create_personal_link,
     erase_subject,
     export_subject,
+    merge_subjects,
     method_label,
     register_subject,
     revoke_personal_links,
@@ -74,10 +77,29 @@ def register(groups: argparse._SubParsersAction) -> None:
     export.add_argument("--out", type=Path, required=True, metavar="FILE.zip")
     export.set_defaults(handler=export_command)
 
+    record = add_common(
+        sub.add_parser("record", help="a person's consent events as ISO/IEC TS 27560 records (JSON-LD, W3C DPV)")
+    )
+    record.add_argument("subject_id", metavar="ID")
+    record.add_argument("--format", choices=("iso27560",), default="iso27560", help="record format (iso27560)")
+    record.add_argument("--out", type=Path, metavar="FILE.jsonld", help="write to this file instead of stdout")
+    record.set_defaults(handler=record_command)
+
     erase = add_common(sub.add_parser("erase", help="erase a person: blur them out of images, drop personal data"))
     erase.add_argument("subject_id", metavar="ID")
     erase.add_argument("--yes", action="store_true", help="do not ask for confirmation (needed without a terminal)")
     erase.set_defaults(handler=erase_command)
+
+    merge = add_common(
+        sub.add_parser("merge", help="merge a duplicate (DROP) into the person kept (KEEP); both histories stay")
+    )
+    merge.add_argument("keep_id", metavar="KEEP")
+    merge.add_argument("drop_id", metavar="DROP")
+    merge.add_argument("--yes", action="store_true", help="do not ask for confirmation (needed without a terminal)")
+    merge.set_defaults(handler=merge_command)
+    dups = add_common(sub.add_parser("duplicates", help="likely duplicates: the same e-mail, or name and event"))
+    dups.add_argument("--json", action="store_true")
+    dups.set_defaults(handler=duplicates_command)
 
     wd = add_common(sub.add_parser("withdraw", help="withdraw consent for one or more purposes, or all"))
     wd.add_argument("subject_id", metavar="ID")
@@ -339,6 +361,19 @@ def export_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def record_command(args: argparse.Namespace) -> int:
+    """Print (or write) the person's consent records; the read is audited like `subjects show`."""
+    portal = open_database(args)
+    document = consent_records(portal, actor=cli_actor(portal, args), subject_id=args.subject_id)
+    text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    if args.out is None:
+        sys.stdout.write(text)
+        return 0
+    write_output(args.out, text.encode())
+    print(f"Wrote {args.out} ({len(document['dpv:hasRecordOfActivity'])} record(s)).")
+    return 0
+
+
 def erase_command(args: argparse.Namespace) -> int:
     """Erase a person after confirmation."""
     portal = open_database(args)
@@ -357,4 +392,57 @@ def erase_command(args: argparse.Namespace) -> int:
         f"deleted, {report.scans_deleted} paper scan(s) deleted, {report.takedown_tasks} takedown task(s) queued. "
         "The pseudonymous ledger entries remain as proof."
     )
+    return 0
+
+
+def merge_command(args: argparse.Namespace) -> int:
+    """Merge a duplicate into the person kept, after confirmation; audited."""
+    portal = open_database(args)
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise ValidationError("A merge cannot be undone; pass --yes to confirm when no terminal is attached.")
+        typed = input(f"Merge {args.drop_id} into {args.keep_id} for good? Type the first 8 characters of DROP: ")
+        if typed.strip() != args.drop_id[:8]:
+            raise ValidationError("Not confirmed; nothing was merged.")
+    result = merge_subjects(portal, actor=cli_actor(portal, args), keep_id=args.keep_id, drop_id=args.drop_id)
+    print(
+        f"Merged {result.drop_id} into {result.keep_id}: {len(result.entries)} ledger entr(y/ies), "
+        f"{result.faces_moved} face(s) moved, {result.links_revoked} link(s) withdrawn."
+    )
+    return 0
+
+
+def duplicates_command(args: argparse.Namespace) -> int:
+    """Print groups of likely duplicates."""
+    portal = open_database(args)
+    groups = likely_duplicates(portal)
+    if args.json:
+        print_json(
+            [
+                {
+                    "reason": g.reason,
+                    "people": [
+                        {
+                            "id": p.id,
+                            "name": p.name,
+                            "email": p.email,
+                            "email_confirmed": p.email_confirmed,
+                            "minor": p.minor,
+                            "event_id": p.event_id,
+                            "registered": p.registered.isoformat(),
+                        }
+                        for p in g.people
+                    ],
+                }
+                for g in groups
+            ]
+        )
+        return 0
+    for n, g in enumerate(groups, 1):
+        print(f"Group {n} (same {'e-mail' if g.reason == 'email' else 'name and event'}):")
+        print_table(
+            ["id", "name", "email", "confirmed", "registered"],
+            [[p.id, p.name, p.email, "yes" if p.email_confirmed else "", fmt_time(p.registered)] for p in g.people],
+        )
+    print(f"{len(groups)} group(s) of likely duplicates.")
     return 0

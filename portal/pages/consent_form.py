@@ -14,6 +14,7 @@ from portal.backend.i18n import LOCALES, best_locale, t
 from portal.backend.people.queries import link_token
 from portal.backend.people.services import (
     KIOSK_METHODS,
+    PENDING_DAYS,
     email_my_link,
     method_label,
     minor_on,
@@ -25,6 +26,7 @@ from portal.backend.staff.queries import organisation
 from portal.components.context import get_portal
 from portal.components.kiosk import clear_form, exit_control, kiosk_session
 from portal.components.lost_link import lost_link_form
+from portal.components.notice import notice_expander
 from portal.components.receipts import receipt_download_buttons
 from portal.components.text import plain, plain_t
 
@@ -42,8 +44,10 @@ try:
     # The kiosk's event was chosen by staff; a visitor's event comes from the signed QR token.
     event = get_event(portal, kiosk["event_id"]) if kiosk else event_for_token(portal, token=token, now=now)
 except (TokenError, NotFound) as exc:
-    st.title(t("form.bad_token", "en"))
-    st.error(plain(exc))
+    # In the visitor's language; a TokenError names its case, the message itself is English and for logs.
+    visitor = best_locale([getattr(st.context, "locale", None) or "en"])
+    st.title(t("form.bad_token", visitor))
+    st.error(t(f"token.{exc.reason}", visitor) if isinstance(exc, TokenError) else plain(exc))
     if kiosk:
         exit_control(kiosk)
     st.stop()
@@ -94,6 +98,17 @@ def _email_me(done: dict[str, Any], locale: str) -> None:
 
 
 done = st.session_state.get("registered")
+if done and done.get("pending"):
+    # The address is a confirmed person's: nothing was recorded and nothing of theirs is shown (whoever typed the
+    # address may not be them); the message to the address asks them to confirm (one person, one record).
+    st.title(t("form.pending_title", locale), anchor=False)
+    st.info(plain_t("form.pending", locale, email=done["email"], days=PENDING_DAYS))
+    if done.get("selfie"):
+        st.caption(t("form.pending_selfie", locale))
+    if kiosk:
+        st.button(t("kiosk.next", locale), type="primary", width="stretch", key="kiosk_next", on_click=clear_form)
+        exit_control(kiosk)
+    st.stop()
 if kiosk and done:
     # On a shared tablet the next person must not see the last one's name, choices, link or receipts (a link
     # opens their photos and erasure), and a download would stay on the device: the link goes by e-mail, or the
@@ -194,6 +209,8 @@ if minor:
             key="form_guardian_method",
         )
 
+# The notice's second layer (Art. 13), one tap away: the first layer above stays short.
+notice_expander(portal, locale, key="form_notice", purpose_codes=[p.code for p in purposes])
 st.subheader(t("form.purposes", locale))
 choices: dict[str, bool] = {}
 for p in purposes:
@@ -266,6 +283,18 @@ if st.button(t("form.submit", locale), type="primary", width="stretch", key="for
     except PortalError as exc:
         st.error(plain(exc))
     else:
+        if result.pending:
+            # Only what the visitor typed is kept for the answer, nothing of the registered person.
+            if kiosk:
+                clear_form(keep=("form_locale",))
+            st.session_state["registered"] = {
+                "event": event.id,
+                "pending": True,
+                "email": email.strip(),
+                "selfie": selfie is not None,
+            }
+            st.session_state.pop("submission_id", None)
+            st.rerun()
         if kiosk:
             # Nothing of this person stays in the tablet's session, only whether their link was e-mailed.
             # The language stays for the thank-you screen; "next person" clears it too.

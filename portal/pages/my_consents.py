@@ -26,6 +26,7 @@ from portal.backend.staff.queries import organisation
 from portal.components.consent_labels import status_label
 from portal.components.context import get_portal
 from portal.components.lost_link import lost_link_form
+from portal.components.notice import notice_expander
 from portal.components.receipts import receipt_download_buttons
 from portal.components.text import plain, plain_t
 
@@ -61,7 +62,7 @@ except TokenError as exc:
     # An expired or replaced link: say so in the visitor's language and offer a new one by e-mail.
     locale = best_locale([getattr(st.context, "locale", None) or "en"])
     st.title(t("my_consents.title", locale))
-    st.error(plain(exc) if locale == "en" else t("link.dead", locale))
+    st.error(t(f"token.{exc.reason}", locale))
     lost_link_form(portal, org, locale, key="lost_link")
     st.stop()
     raise  # unreachable
@@ -257,6 +258,9 @@ for p in purposes:
                 args=([Decision(purpose=p.code, action="given")],),
                 width="stretch",
             )
+
+# The same second layer as on the form (Art. 13), for every purpose this page lists; staff may have noted a phone.
+notice_expander(portal, locale, key="my_notice", asks_phone=True)
 
 st.divider()
 st.header(t("photos.title", locale))

@@ -8,8 +8,14 @@ import pandas as pd
 import streamlit as st
 
 from portal.backend.consent.queries import list_purposes
-from portal.backend.people.queries import list_subjects
-from portal.backend.people.services import create_personal_link, method_label, revoke_personal_links, view_subject
+from portal.backend.people.queries import likely_duplicates, list_subjects
+from portal.backend.people.services import (
+    create_personal_link,
+    merge_subjects,
+    method_label,
+    revoke_personal_links,
+    view_subject,
+)
 from portal.components.consent_labels import status_label
 from portal.components.context import get_portal, require_role, shows_errors
 from portal.components.text import plain
@@ -20,6 +26,53 @@ portal = get_portal()
 user = require_role("manager")
 st.title("Subjects")
 now = datetime.now(UTC)
+
+merged_note = st.session_state.pop("merge_done", None)
+if merged_note:
+    st.success(merged_note)
+groups = likely_duplicates(portal)
+with st.expander(f"Likely duplicates ({len(groups)})", expanded=bool(groups)):
+    if not groups:
+        st.caption("No two people share an e-mail address, or a name at the same event.")
+    for n, group in enumerate(groups):
+        why = "same e-mail address" if group.reason == "email" else "same name at the same event"
+        st.markdown(f"**Group {n + 1}** ({why})")
+        st.dataframe(
+            pd.DataFrame(
+                [
+                    {
+                        "Name": p.name or "",
+                        "E-mail": p.email or "",
+                        "Confirmed": "yes" if p.email_confirmed else "",
+                        "Minor": "yes" if p.minor else "",
+                        "Registered": p.registered,
+                        "Id": p.id,
+                    }
+                    for p in group.people
+                ]
+            ),
+            hide_index=True,
+            width="stretch",
+        )
+        labels = {p.id: f"{p.name or '(no name)'} · {p.registered:%Y-%m-%d %H:%M} · {p.id[:8]}" for p in group.people}
+        keep_col, drop_col = st.columns(2)
+        keep = keep_col.selectbox(
+            "Keep", options=list(labels), format_func=labels.__getitem__, key=f"dup_keep_{n}", index=0
+        )
+        others = [i for i in labels if i != keep]
+        drop = drop_col.selectbox(
+            "Merge into it", options=others, format_func=labels.__getitem__, key=f"dup_drop_{n}", index=0
+        )
+        sure = st.checkbox("I checked that these are the same person. The merge cannot be undone.", key=f"dup_sure_{n}")
+        if st.button("Merge", key=f"dup_merge_{n}", disabled=not sure, type="primary"):
+            with shows_errors():
+                result = merge_subjects(portal, actor=user.as_actor(), keep_id=keep, drop_id=drop)
+                st.session_state["merge_done"] = (
+                    f"Merged {labels[drop]} into {labels[keep]}: {len(result.entries)} ledger entries, "
+                    f"{result.faces_moved} face(s) moved, {result.links_revoked} link(s) withdrawn."
+                )
+                st.session_state.pop("subject_detail", None)
+                st.rerun()
 
 search = st.text_input("Search by name", max_chars=200, placeholder="e.g. Lindqvist")
 codes = [p.code for p in list_purposes(portal)]
@@ -61,6 +114,8 @@ if rows:
                 st.session_state["subject_detail"] = detail
             subject = detail.subject
             st.subheader(plain(subject.display_name) if subject.display_name else "(erased)", anchor=False)
+            if subject.merged_into:
+                st.caption(f"Merged into {subject.merged_into} on {subject.merged_at:%Y-%m-%d}.")
             if subject.is_minor:
                 st.caption(
                     f"Minor · guardian {plain(subject.guardian_name)} · "
@@ -94,6 +149,8 @@ if rows:
                             "Action": h.entry.action,
                             "Channel": h.entry.channel,
                             "Actor": h.entry.actor,
+                            # Entries of a duplicate merged into this person keep their own (pseudonymous) id.
+                            "Merged from": "" if h.entry.subject_id == subject.id else h.entry.subject_id[:8],
                             "Hash": h.entry.entry_hash[:16],
                         }
                         for h in detail.history

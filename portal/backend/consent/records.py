@@ -69,6 +69,8 @@ def _subject_row(conn: Connection, subject_id: str) -> Any:
         raise UnknownSubject(subject_id)
     if row.erased_at is not None:
         raise ConsentStateError(f"Subject {subject_id} was erased; no new consent can be recorded for them.")
+    if row.merged_into is not None:
+        raise ConsentStateError(f"Subject {subject_id} was merged into {row.merged_into}; record it for that person.")
     return row
 
 

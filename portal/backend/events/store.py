@@ -97,12 +97,13 @@ def resolve_event_token(conn: Connection, *, token: str, secret: str, now: datet
     if isinstance(event_id, int) and not isinstance(event_id, bool) and 0 < event_id < 2**31:
         row = conn.execute(select(events.c.id, events.c.qr_secret).where(events.c.id == event_id)).one_or_none()
     if row is None:
-        raise TokenError("This QR code does not belong to an event of this organisation.")
+        raise TokenError("This QR code does not belong to an event of this organisation.", reason="qr_unknown")
     try:
         tokens.verify(token, secret=secret, kind=_EVENT_KIND, now=now, extra=row.qr_secret)
     except TokenError:
         raise TokenError(
-            "This QR code is no longer valid (the poster was replaced). Ask the staff for the current one."
+            "This QR code is no longer valid (the poster was replaced). Ask the staff for the current one.",
+            reason="qr_replaced",
         ) from None
     return get_event(conn, row.id)
 

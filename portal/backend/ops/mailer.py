@@ -23,6 +23,7 @@ from sqlalchemy import Connection, func, select, update
 from portal.backend.consent.purposes import current_text, get_purpose
 from portal.backend.ops import messages, outbox
 from portal.backend.ops.messages import Message
+from portal.backend.people.duplicates import confirm_url, resolve_pending_row
 from portal.backend.people.subjects import _LINK_KIND, create_link, link_token
 from portal.backend.platform import tokens
 from portal.backend.platform.config import Settings, mail_address
@@ -155,6 +156,16 @@ def _compose(conn: Connection, settings: Settings, row: dict[str, Any], *, now: 
         )
         kept = bool(payload.get("keep_older"))
         return messages.new_link(org=org, locale=locale, name=name, link=link, kept_older=kept), link
+    if kind == "confirm_changes":
+        if person is None:
+            raise PortalError("a confirmation request names no person")
+        # The link is made now from the waiting change (never stored); a change already used or expired is not sent.
+        pending = resolve_pending_row(conn, str(payload.get("pending") or ""), now=now)
+        link = confirm_url(
+            pending_id=pending.id, expires_at=pending.expires_at, secret=settings.secret_key, base_url=settings.base_url
+        )
+        expires = pending.expires_at.date().isoformat()
+        return messages.confirm_changes(org=org, locale=locale, name=name, link=link, expires=expires), None
     if kind == "renewal":
         if person is None:
             raise PortalError("a renewal request names no person")

@@ -39,6 +39,14 @@ MAIL: dict[str, dict[str, str]] = {
         "newlink.revoked": "Links you received earlier no longer work; use this one.",
         "newlink.kept": "Links you received earlier keep working.",
         "newlink.not_you": "If you did not ask for this, you can ignore this e-mail; nobody else received the link.",
+        "confirm.subject": "Please confirm your new photo choices at {controller}",
+        "confirm.body": "Someone, probably you, filled in our photo consent form again with this e-mail address. "
+        "Your address is already registered with us, so we did not make a second record: nothing changes until you "
+        "confirm the new choices with the button below.",
+        "confirm.button": "See and confirm my new choices",
+        "confirm.expires": "The link works once, until {date}. After that, fill in the form again if you still want "
+        "the change.",
+        "confirm.not_you": "If you did not fill in the form, ignore this e-mail: your choices stay as they are.",
         "expiry.subject": "Your photo consent for “{purpose}” has run out",
         "expiry.body": "Your consent to “{purpose}” ran out on {date}, so we no longer use photos of you for it. "
         "If you want us to use them for this again, you can give your consent again on your personal page. If you do "
@@ -102,6 +110,15 @@ MAIL: dict[str, dict[str, str]] = {
         "newlink.revoked": "Länkar du fått tidigare fungerar inte längre; använd den här.",
         "newlink.kept": "Länkar du fått tidigare fungerar fortfarande.",
         "newlink.not_you": "Om du inte bad om detta kan du strunta i det här e-brevet; ingen annan fick länken.",
+        "confirm.subject": "Bekräfta dina nya val om bilder hos {controller}",
+        "confirm.body": "Någon, troligen du, fyllde i vårt samtyckesformulär för bilder igen med den här "
+        "e-postadressen. Adressen finns redan registrerad hos oss, så vi skapade ingen ny post: inget ändras förrän "
+        "du bekräftar de nya valen med knappen nedan.",
+        "confirm.button": "Se och bekräfta mina nya val",
+        "confirm.expires": "Länken fungerar en gång, till och med {date}. Därefter kan du fylla i formuläret igen om "
+        "du fortfarande vill ändra.",
+        "confirm.not_you": "Om du inte fyllde i formuläret kan du strunta i det här e-brevet: dina val förblir "
+        "som de är.",
         "expiry.subject": "Ditt samtycke till bilder för ”{purpose}” har upphört",
         "expiry.body": "Ditt samtycke till ”{purpose}” upphörde {date}, så vi använder inte längre bilder på dig för "
         "det. Vill du att vi använder dem för detta igen kan du ge ditt samtycke på nytt på din personliga sida. Gör du "
@@ -284,6 +301,21 @@ def new_link(*, org: Organisation, locale: str, name: str | None, link: str, kep
             _Part(mt("open_page", locale), link=link),
             _Part(mt("newlink.kept" if kept_older else "newlink.revoked", locale)),
             _Part(mt("newlink.not_you", locale)),
+            *_footer(org, locale),
+        ],
+    )
+
+
+def confirm_changes(*, org: Organisation, locale: str, name: str | None, link: str, expires: str) -> Message:
+    """The request to confirm the choices of a second form sent with an already confirmed address (one use)."""
+    return _build(
+        mt("confirm.subject", locale, controller=org.controller_name),
+        [
+            _hello(name, locale),
+            _Part(mt("confirm.body", locale)),
+            _Part(mt("confirm.button", locale), link=link),
+            _Part(mt("confirm.expires", locale, date=expires)),
+            _Part(mt("confirm.not_you", locale)),
             *_footer(org, locale),
         ],
     )

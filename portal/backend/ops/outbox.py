@@ -72,7 +72,16 @@ def forget_recipient(conn: Connection, *, subject_id: str, email: str | None, no
 
 
 # Kinds that are e-mails to send; every other kind is a task for staff and is never sent.
-MAIL_KINDS = ("email", "renewal", "digest", "expiry", "erasure_confirmation", "takedown_notice", "new_link")
+MAIL_KINDS = (
+    "email",
+    "renewal",
+    "digest",
+    "expiry",
+    "erasure_confirmation",
+    "takedown_notice",
+    "new_link",
+    "confirm_changes",
+)
 # Kinds addressed to someone who was erased: once sent (or failed for good) the address goes too, so the erasure
 # leaves only a pseudonymous remainder.
 FORGET_RECIPIENT = ("erasure_confirmation",)

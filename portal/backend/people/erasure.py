@@ -9,6 +9,7 @@ from sqlalchemy import Connection, delete, select, update
 
 from portal.backend.consent.records import Context, record_decisions, withdrawable
 from portal.backend.ops.outbox import forget_recipient, queue
+from portal.backend.people.duplicates import delete_pending, forget_merged
 from portal.backend.people.paper import scan_prefix
 from portal.backend.people.private import forget
 from portal.backend.photos.assets import blob_keys
@@ -44,10 +45,20 @@ class ErasureReport:
     scans_deleted: int = 0
     receipts_deleted: int = 0
     messages_cancelled: int = 0
+    # Duplicates merged into this person earlier: their receipts and salts went with this erasure.
+    merged_ids: tuple[str, ...] = ()
 
 
 # Tables whose rows an erasure overwrites or deletes: their old versions are scrubbed from the database files.
-ERASED_TABLES = ("subjects", "subject_private", "subject_templates", "detections", "outbox", "receipts")
+ERASED_TABLES = (
+    "subjects",
+    "subject_private",
+    "subject_templates",
+    "detections",
+    "outbox",
+    "receipts",
+    "pending_changes",
+)
 
 
 def _confirmed_faces(conn: Connection, subject_id: str) -> dict[int, list[Box]]:
@@ -185,6 +196,12 @@ def apply_erasure(
             dedupe_key=f"erasure:{subject_id}",
         )
     forget(conn, subject_id)  # the salt: the HMACs in the ledger now link to no one
+    # Choices still waiting for confirmation, and what is left of duplicates merged into this person (their
+    # receipts print the name; their salts link their HMACs).
+    delete_pending(conn, subject_id)
+    merged = forget_merged(conn, subject_id)
+    if merged:
+        receipts_deleted += conn.execute(delete(receipts).where(receipts.c.subject_id.in_(merged))).rowcount or 0
     conn.execute(
         update(subject_links)
         .where(subject_links.c.subject_id == subject_id, subject_links.c.revoked_at.is_(None))
@@ -216,6 +233,7 @@ def apply_erasure(
         scans_deleted=len(scans),
         receipts_deleted=receipts_deleted,
         messages_cancelled=messages,
+        merged_ids=tuple(merged),
     )
     audit(
         conn,
@@ -224,7 +242,7 @@ def apply_erasure(
         target_type="subject",
         target_id=subject_id,
         now=now,
-        detail={k: v for k, v in report.__dict__.items() if k != "subject_id"},
+        detail={k: v for k, v in report.__dict__.items() if k not in ("subject_id", "merged_ids")},
     )
     return report, scans + receipt_files
 

@@ -13,14 +13,17 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from portal.backend.consent.ledger import LedgerEntry, entries_for_subject
+from portal.backend.consent.iso27560 import ConsentRecords, Deployment, subject_records
+from portal.backend.consent.ledger import LedgerEntry
 from portal.backend.consent.purposes import list_purposes, text_version
 from portal.backend.consent.receipts import subject_receipts
 from portal.backend.consent.status import ConsentStatus, subject_consents
+from portal.backend.people.duplicates import history_entries
 from portal.backend.people.paper import scan_prefix
 from portal.backend.people.subjects import Subject, get_subject
 from portal.backend.photos.renditions import safe_rendition
 from portal.backend.platform.blobs import BlobStore
+from portal.backend.platform.config import Settings
 from portal.backend.platform.db.engine import Database
 from portal.backend.platform.db.schema import detections
 from portal.backend.platform.errors import ConsentStateError
@@ -37,6 +40,8 @@ history.csv/.json   every consent event, oldest first, with the exact text versi
 texts.json          the wording of every text version you answered
 photos/             every photo you are linked to; other people in them are blurred
 receipts/           the receipts you were given
+iso27560/           every consent event as an ISO/IEC TS 27560 consent record (JSON-LD with W3C DPV terms);
+                    index.jsonld lists them
 paper/              the scans of paper consent forms you signed
 
 Questions or corrections: {email}.
@@ -78,14 +83,21 @@ class ExportData:
     texts: dict[str, dict[str, Any]]
     asset_ids: list[int]
     receipt_keys: list[str]
+    consent_records: ConsentRecords
 
 
-def gather(conn: Connection, *, subject_id: str, now: datetime) -> ExportData:
-    """Read what an export of one person holds; refuses erased people (only pseudonymous records remain)."""
+def gather(
+    conn: Connection, *, subject_id: str, now: datetime, deployment: Deployment, settings: Settings | None = None
+) -> ExportData:
+    """Read what an export of one person holds; refuses erased people (only pseudonymous records remain).
+
+    `deployment` says where the data are stored (the 27560 records name it); `settings` add the processors the
+    configuration implies to the records' recipients."""
     subject = get_subject(conn, subject_id)
     if subject.erased_at is not None:
         raise ConsentStateError("This person was erased; only pseudonymous consent records remain.")
-    history = entries_for_subject(conn, subject_id)
+    # With the entries of duplicates merged into this person: one person, one history.
+    history = history_entries(conn, subject_id)
     codes = {p.id: p.code for p in list_purposes(conn, active_only=False)}
     texts = {
         f"{codes[e.purpose_id]} v{e.text_version} {e.text_locale}": text_version(
@@ -114,6 +126,9 @@ def gather(conn: Connection, *, subject_id: str, now: datetime) -> ExportData:
         texts=texts,
         asset_ids=asset_ids,
         receipt_keys=receipt_keys,
+        consent_records=subject_records(
+            conn, subject_id=subject_id, deployment=deployment, now=now, settings=settings, entries=history
+        ),
     )
 
 
@@ -184,6 +199,10 @@ def build_zip(db: Database, blobs: BlobStore, data: ExportData, *, max_pixels: i
             ),
         )
         zf.writestr("texts.json", _json(data.texts))
+        # ISO/IEC TS 27560: one record per consent event, and a receipt that lists them (Art. 20: machine-readable).
+        for seq, record in data.consent_records.records:
+            zf.writestr(ConsentRecords.file(seq), _json(record))
+        zf.writestr("iso27560/index.jsonld", _json(data.consent_records.index()))
         for asset_id in data.asset_ids:
             photo = safe_rendition(db, blobs, asset_id=asset_id, keep_subject=subject_id, max_pixels=max_pixels)
             zf.writestr(f"photos/{asset_id}.jpg", photo.data)

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, func, select
 
 from portal.backend.consent import receipts as _receipts
-from portal.backend.consent.ledger import LedgerEntry, entries_for_subject
+from portal.backend.consent.iso27560 import Deployment, subject_records
+from portal.backend.consent.ledger import LedgerEntry
 from portal.backend.consent.purposes import list_purposes, resolve_codes
 from portal.backend.consent.receipts import ReceiptRecord
 from portal.backend.consent.records import Context
@@ -25,9 +26,11 @@ from portal.backend.consent.services import STAFF_DECLARATION, is_staff_side, is
 from portal.backend.consent.status import ConsentStatus, subject_consents
 from portal.backend.i18n import t
 from portal.backend.ops.outbox import queue
+from portal.backend.people import duplicates as _duplicates
 from portal.backend.people import erasure as _erasure
 from portal.backend.people import export as _export
 from portal.backend.people import subjects as _subjects
+from portal.backend.people.duplicates import PENDING_DAYS
 from portal.backend.people.erasure import ErasureReport
 from portal.backend.people.guardians import (
     FORM_METHOD,
@@ -57,17 +60,22 @@ __all__ = [
     "KIOSK_METHODS",
     "MAX_SCAN_BYTES",
     "METHODS",
+    "PENDING_DAYS",
     "STAFF_METHODS",
     "ErasureReport",
     "HistoryEntry",
     "RegistrationResult",
     "SubjectDetail",
+    "confirm_pending_change",
+    "consent_records",
     "create_personal_link",
     "email_my_link",
     "erase_subject",
     "export_subject",
+    "merge_subjects",
     "method_label",
     "minor_on",
+    "open_pending_change",
     "open_personal_link",
     "register_subject",
     "request_new_link",
@@ -102,6 +110,9 @@ class RegistrationResult:
     replayed: bool
     # Where a paper form's scan is stored (None without a scan).
     scan_key: str | None = None
+    # True when the address belongs to a confirmed person: nothing was recorded, their confirmation is asked by
+    # e-mail (one person, one record); `subject` is then that person, whose data the form must not show.
+    pending: bool = False
 
 
 @dataclass(frozen=True)
@@ -227,6 +238,19 @@ def register_subject(
         locale=locale,
         valid_from=paper.signed_at if paper else None,
     )
+    if channel in ("qr_form", "kiosk") and email:
+        pending = _reregister(
+            portal,
+            context=context,
+            choices=choices,
+            email=email,
+            locale=locale,
+            minor=minor,
+            guardian_name=guardian_name,
+            now=now,
+        )
+        if pending is not None:
+            return pending
     subject_id = str(uuid.uuid4())
     scan_key = paper.key(subject_id) if paper else None
     if paper is not None and scan_key is not None:
@@ -267,6 +291,51 @@ def register_subject(
         return result
     issue_pending_receipts(portal, receipt_ids=[result.receipt_id] if result.receipt_id else [])
     return result
+
+
+def _reregister(
+    portal: Portal,
+    *,
+    context: Context,
+    choices: Mapping[str, bool],
+    email: str,
+    locale: str,
+    minor: bool,
+    guardian_name: str | None,
+    now: datetime,
+) -> RegistrationResult | None:
+    """A form sent again with a confirmed person's address: their choices wait for that person's confirmation by
+    e-mail instead of making a second person (None: the address is nobody's confirmed one). A selfie sent with it
+    is not kept: the template of the person's first registration stays their only one."""
+    with portal.db.write() as conn:
+        person = _duplicates.confirmed_person(conn, clean_email(email))
+        if person is None:
+            return None
+        _duplicates.add_pending(
+            conn,
+            subject_id=person,
+            channel=context.channel,
+            choices=choices,
+            evidence=context.evidence,
+            locale=locale,
+            event_id=context.event_id,
+            minor=minor,
+            guardian_name=guardian_name if minor or guardian_name else None,
+            submission_id=context.submission_id,
+            now=now,
+        )
+        subject = _subjects.get_subject(conn, person)
+    return RegistrationResult(
+        subject=subject,
+        entries=[],
+        receipt_id=None,
+        link_url=None,
+        emailed=True,
+        template_enrolled=False,
+        scan_sha256=None,
+        replayed=False,
+        pending=True,
+    )
 
 
 def _selfie_template(portal: Portal, selfie: bytes) -> np.ndarray:
@@ -543,6 +612,7 @@ def request_new_link(portal: Portal, *, email: str, locale: str, now: datetime |
             .where(
                 func.lower(subjects.c.email) == mail.lower(),
                 subjects.c.erased_at.is_(None),
+                subjects.c.merged_into.is_(None),
                 subjects.c.email_confirmed_at.is_not(None),
             )
             .order_by(subjects.c.email_confirmed_at.desc())
@@ -627,7 +697,8 @@ def view_subject(portal: Portal, *, actor: Actor, subject_id: str, now: datetime
         detail = SubjectDetail(
             subject=subject,
             statuses=subject_consents(conn, subject_id, now),
-            history=[HistoryEntry(codes[e.purpose_id], e) for e in entries_for_subject(conn, subject_id)],
+            # With the entries of duplicates merged into this person (follows merged_into).
+            history=[HistoryEntry(codes[e.purpose_id], e) for e in _duplicates.history_entries(conn, subject_id)],
             receipts=_receipts.subject_receipts(conn, subject_id),
         )
         audit(conn, actor=actor.ref, action="view_subject", target_type="subject", target_id=subject_id, now=now)
@@ -639,7 +710,13 @@ def export_subject(portal: Portal, *, actor: Actor, subject_id: str, now: dateti
     now = now or utcnow()
     _check_staff(actor, subject_id, "manager", own=True)
     with portal.db.write() as conn:
-        data = _export.gather(conn, subject_id=subject_id, now=now)
+        data = _export.gather(
+            conn,
+            subject_id=subject_id,
+            now=now,
+            deployment=Deployment.of(portal.settings, dialect=conn.dialect.name),
+            settings=portal.settings,
+        )
         audit(
             conn,
             actor=actor.ref,
@@ -650,6 +727,33 @@ def export_subject(portal: Portal, *, actor: Actor, subject_id: str, now: dateti
             detail={"photos": len(data.asset_ids)},
         )
     return _export.build_zip(portal.db, portal.blobs, data, max_pixels=portal.settings.max_image_pixels, now=now)
+
+
+def consent_records(portal: Portal, *, actor: Actor, subject_id: str, now: datetime | None = None) -> dict[str, Any]:
+    """A person's consent events as ISO/IEC TS 27560 records in one JSON-LD receipt, for the person or a manager;
+    audited. The records are pseudonymous, so they stay available after erasure (Art. 7(1): consent demonstrable)."""
+    now = now or utcnow()
+    _check_staff(actor, subject_id, "manager", own=True)
+    with portal.db.write() as conn:
+        _subjects.get_subject(conn, subject_id)  # UnknownSubject for an id nobody has
+        records = subject_records(
+            conn,
+            subject_id=subject_id,
+            deployment=Deployment.of(portal.settings, dialect=conn.dialect.name),
+            now=now,
+            settings=portal.settings,
+            entries=_duplicates.history_entries(conn, subject_id),
+        )
+        audit(
+            conn,
+            actor=actor.ref,
+            action="view_consent_records",
+            target_type="subject",
+            target_id=subject_id,
+            now=now,
+            detail={"records": len(records.records)},
+        )
+    return records.document()
 
 
 def erase_subject(portal: Portal, *, actor: Actor, subject_id: str, now: datetime | None = None) -> ErasureReport:
@@ -678,7 +782,75 @@ def erase_subject(portal: Portal, *, actor: Actor, subject_id: str, now: datetim
         )
     _erasure.delete_replaced_blobs(portal.blobs, redactions, scans)
     _erasure.delete_leftover_receipts(portal.blobs, subject_id)
+    for merged in report.merged_ids:
+        # Receipts of duplicates merged into this person print their name too.
+        _erasure.delete_leftover_receipts(portal.blobs, merged)
     # The overwritten rows' old bytes: zeroed (SQLite secure_delete) and checkpointed out of the WAL, or vacuumed on
     # PostgreSQL where nothing still sees them (the daily job repeats it).
     portal.db.scrub(_erasure.ERASED_TABLES)
     return report
+
+
+@dataclass(frozen=True)
+class PendingView:
+    """What a confirmation link would record, shown before the person confirms: (purpose code, action) pairs."""
+
+    subject_id: str
+    name: str | None
+    locale: str
+    expires_at: datetime
+    changes: list[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class ConfirmedChoices:
+    """What confirming a second form's choices recorded for the person, and its receipt."""
+
+    subject: Subject
+    entries: list[LedgerEntry]
+    receipt_id: str | None
+
+
+def open_pending_change(portal: Portal, *, token: str, now: datetime | None = None) -> PendingView:
+    """The choices a confirmation link would record for its person (TokenError when forged, expired or used)."""
+    now = now or utcnow()
+    with portal.db.read() as conn:
+        pending = _duplicates.resolve_pending(conn, token=token, secret=portal.settings.secret_key, now=now)
+        subject = _subjects.get_subject(conn, pending.subject_id)
+        decisions = _duplicates.planned_decisions(conn, subject_id=pending.subject_id, choices=pending.choices, now=now)
+    return PendingView(
+        subject_id=subject.id,
+        name=subject.display_name,
+        locale=subject.locale,
+        expires_at=pending.expires_at,
+        changes=[(d.purpose, d.action) for d in decisions],
+    )
+
+
+def confirm_pending_change(portal: Portal, *, token: str, now: datetime | None = None) -> ConfirmedChoices:
+    """Record the choices of a second form for the person its e-mailed link belongs to, once: the form's channel,
+    the person's act confirmed by the link (evidence `confirmed_by: email_link`), a receipt as for every change; the
+    link is used up. A child's giving still needs the guardian named on that form (GuardianRequired)."""
+    now = now or utcnow()
+    with portal.db.write() as conn:
+        pending = _duplicates.resolve_pending(conn, token=token, secret=portal.settings.secret_key, now=now)
+        subject, entries, receipt_id = _duplicates.apply_pending(conn, pending=pending, now=now)
+        # The link came to the person's address, so it is still theirs.
+        _subjects.confirm_email(conn, subject_id=subject.id, now=now)
+    issue_pending_receipts(portal, receipt_ids=[receipt_id] if receipt_id else [])
+    return ConfirmedChoices(subject=subject, entries=entries, receipt_id=receipt_id)
+
+
+def merge_subjects(
+    portal: Portal, *, actor: Actor, keep_id: str, drop_id: str, now: datetime | None = None
+) -> _duplicates.MergeResult:
+    """Merge a duplicate (`drop_id`) into the person kept (`keep_id`), for a manager (as erasure is): one entry per
+    purpose and scope under the kept person carries the newest decision of the two (evidence names the source entry),
+    faces move, the duplicate's links are revoked, its messages cancelled and its personal fields cleared; audited."""
+    now = now or utcnow()
+    if not actor.can("manager"):
+        raise AuthError("This needs a staff member with the manager role.")
+    with portal.db.write() as conn:
+        result = _duplicates.merge(conn, keep_id=keep_id, drop_id=drop_id, actor=actor, now=now)
+    issue_pending_receipts(portal, receipt_ids=[result.receipt_id] if result.receipt_id else [])
+    return result

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, func, insert, select, update
 
 from portal.backend.consent.ledger import LedgerEntry
-from portal.backend.consent.records import Context, Decision, record_decisions
+from portal.backend.consent.records import Context, Decision, record_decisions, replayed_entries
 from portal.backend.consent.status import status_sql
 from portal.backend.people.guardians import METHODS, check_method
 from portal.backend.platform import tokens
@@ -51,6 +51,9 @@ class Subject:
     event_id: int | None
     created_at: datetime
     erased_at: datetime | None
+    # Set on a duplicate merged into another person (people/duplicates.py).
+    merged_into: str | None = None
+    merged_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -186,7 +189,7 @@ def add_subject(
         except ValueError:
             raise ValidationError(f"A subject id must be a UUID, not {subject_id[:60]!r}.") from None
     if context.submission_id:
-        earlier = _registration_for_submission(conn, context.submission_id)
+        earlier = _registration_for_submission(conn, context.submission_id, list(choices or {}))
         if earlier is not None:
             # A double submit of the same form: answer with the registration it already made.
             return earlier
@@ -229,16 +232,21 @@ def add_subject(
     return Registration(subject=subject, entries=entries)
 
 
-def _registration_for_submission(conn: Connection, submission_id: str) -> Registration | None:
-    """The registration an earlier submission with this id made, if any."""
-    rows = conn.execute(
-        select(consent_ledger)
-        .where(consent_ledger.c.idempotency_key.like(f"{submission_id.replace('%', '').replace('_', '')}:%"))
-        .order_by(consent_ledger.c.seq)
-    ).all()
-    if not rows:
+def _registration_for_submission(conn: Connection, submission_id: str, codes: list[str]) -> Registration | None:
+    """The registration an earlier submission with this id made, if any.
+
+    An exact lookup of the keys this submission's entries would carry (the unique index answers it): a prefix
+    search over every key scanned the whole ledger inside the write lock on each QR-form registration.
+    """
+    keys = [f"{submission_id}:{code}:*"[:120] for code in codes]
+    if not keys:
         return None
-    return Registration(subject=get_subject(conn, rows[0].subject_id), entries=[LedgerEntry.from_row(r) for r in rows])
+    first = conn.execute(
+        select(consent_ledger.c.subject_id).where(consent_ledger.c.idempotency_key.in_(keys)).limit(1)
+    ).scalar()
+    if first is None:
+        return None
+    return Registration(subject=get_subject(conn, first), entries=replayed_entries(conn, first, submission_id))
 
 
 @dataclass(frozen=True)
@@ -257,7 +265,7 @@ def list_subjects(
     conn: Connection, *, now: datetime, search: str = "", limit: int = 50, offset: int = 0
 ) -> tuple[int, list[SubjectRow]]:
     """A page of subjects with their current status per purpose, computed in SQL; returns (total, rows)."""
-    where: list[ColumnElement[bool]] = [subjects.c.erased_at.is_(None)]
+    where: list[ColumnElement[bool]] = [subjects.c.erased_at.is_(None), subjects.c.merged_into.is_(None)]
     term = "".join(ch for ch in search if unicodedata.category(ch) != "Cc").strip()
     if term:
         # No name is longer than NAME_MAX, so a longer term matches nothing either way; cut, it stays under
@@ -343,15 +351,15 @@ def resolve_link(conn: Connection, *, token: str, secret: str, now: datetime) ->
     data = tokens.verify(token, secret=secret, kind=_LINK_KIND, now=now)
     link = conn.execute(select(subject_links).where(subject_links.c.id == str(data.get("lid")))).one_or_none()
     if link is None:
-        raise TokenError("This link has been withdrawn. Ask the organisation for a new one.")
+        raise TokenError("This link has been withdrawn. Ask the organisation for a new one.", reason="withdrawn")
     subject = get_subject(conn, link.subject_id)
     if subject.erased_at is not None:
         # Checked first: erasure also revokes the links, and "ask for a new one" would be untrue.
         raise SubjectErased(subject.locale)
     if link.revoked_at is not None:
-        raise TokenError("This link has been withdrawn. Ask the organisation for a new one.")
+        raise TokenError("This link has been withdrawn. Ask the organisation for a new one.", reason="withdrawn")
     if link.expires_at <= now:
-        raise TokenError("This link has expired. Ask the organisation for a new one.")
+        raise TokenError("This link has expired. Ask the organisation for a new one.", reason="expired")
     return subject
 
 
