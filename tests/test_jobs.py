@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from portal.backend.consent import ledger
@@ -94,3 +95,42 @@ def test_the_digest_carries_the_signed_head_and_anchors_the_ledger(db: Database,
     anchor = tmp_path / "digest.json"
     anchor.write_text(json.dumps(payload))
     assert cli_main(["ledger", "verify", "--anchor", str(anchor), "--database-url", db.url]) == 0
+
+
+def test_expiry_works_in_bounded_batches_and_each_lapsed_consent_expires_once(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More lapsed consents than one batch holds (forced to 3 here, 2,000 in production, so no statement nears
+    PostgreSQL's 65,535 parameters) all expire, each once, with a valid chain and a consistent risk index."""
+    from portal.backend.consent.records import Context
+    from portal.backend.ops import jobs
+    from portal.backend.risk import index as risk_index
+    from tests.factories import make_org, register_subject
+
+    now = datetime.now(UTC)
+    make_org(db, now=now - 400 * DAY)
+    context = Context(channel="staff", actor="staff:1", evidence={"act": "staff_entry"})
+    people = [
+        register_subject(
+            db, name=f"P{i}", choices={"website": True, "print": True}, context=context, now=now - 400 * DAY
+        ).subject.id
+        for i in range(4)
+    ]
+    monkeypatch.setattr(ledger, "KEY_BATCH", 2)  # the idempotency lookups split too
+    batches: list[int] = []
+    real = jobs.expire_lapsed
+
+    def counted(conn, *, now, limit=jobs.EXPIRY_BATCH):  # type: ignore[no-untyped-def]
+        batches.append(written := real(conn, now=now, limit=limit))
+        return written
+
+    monkeypatch.setattr(jobs, "expire_lapsed", counted)
+    assert jobs.expire_all(db, now=now, batch=3) == 8
+    assert batches == [3, 3, 2]
+    assert jobs.expire_all(db, now=now, batch=3) == 0
+    assert _count(db, action="expired") == 8
+    with db.read() as conn:
+        for sid in people:
+            assert {status_for(subject_consents(conn, sid, now), p) for p in ("website", "print")} == {"expired"}
+        assert risk_index.check(conn) == []
+    assert ledger.verify(db).ok

@@ -309,6 +309,10 @@ def _lock_head(conn: Connection) -> tuple[int, str]:
     return int(row.seq), str(row.entry_hash)
 
 
+# Idempotency keys looked up per query in `append`.
+KEY_BATCH = 5_000
+
+
 def append(conn: Connection, entries: Sequence[NewEntry], *, now: datetime) -> list[LedgerEntry]:
     """Append entries in the caller's write transaction; an already-used idempotency key returns the stored entry."""
     if not entries:
@@ -317,9 +321,12 @@ def append(conn: Connection, entries: Sequence[NewEntry], *, now: datetime) -> l
     base = (seq, prev)
     keys = [e.idempotency_key for e in entries if e.idempotency_key]
     existing: dict[str, LedgerEntry] = {}
-    if keys:
-        rows = conn.execute(select(consent_ledger).where(consent_ledger.c.idempotency_key.in_(keys)))
-        existing = {r.idempotency_key: LedgerEntry.from_row(r) for r in rows}
+    # In bounded batches: PostgreSQL takes at most 65,535 parameters, and a day's expiry can exceed that.
+    for start in range(0, len(keys), KEY_BATCH):
+        rows = conn.execute(
+            select(consent_ledger).where(consent_ledger.c.idempotency_key.in_(keys[start : start + KEY_BATCH]))
+        )
+        existing.update((r.idempotency_key, LedgerEntry.from_row(r)) for r in rows)
     result: list[LedgerEntry] = []
     new_rows: list[dict[str, Any]] = []
     for entry in entries:

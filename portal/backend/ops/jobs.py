@@ -15,6 +15,7 @@ from sqlalchemy import Connection, Select, and_, func, select, update
 
 from portal.backend.consent import ledger
 from portal.backend.consent.ledger import NewEntry
+from portal.backend.consent.receipts import add_receipt
 from portal.backend.ops.outbox import queue
 from portal.backend.photos import takedowns as _takedowns
 from portal.backend.photos.face_templates import delete_biometrics
@@ -22,6 +23,7 @@ from portal.backend.photos.retention import flag_past_retention
 from portal.backend.platform.actors import Actor
 from portal.backend.platform.db.engine import Database
 from portal.backend.platform.db.schema import (
+    consent_current,
     consent_ledger,
     outbox,
     purpose_texts,
@@ -60,17 +62,45 @@ def _latest_allowing(now: datetime) -> Select[Any]:
         .join(latest, latest.c.seq == consent_ledger.c.seq)
         .join(purposes, purposes.c.id == consent_ledger.c.purpose_id)
         .join(subjects, subjects.c.id == consent_ledger.c.subject_id)
-        .where(consent_ledger.c.action.in_(("given", "renewed")), subjects.c.erased_at.is_(None))
+        .where(
+            consent_ledger.c.action.in_(("given", "renewed")),
+            subjects.c.erased_at.is_(None),
+            # A duplicate merged into another person: the kept person carries its consents now.
+            subjects.c.merged_into.is_(None),
+        )
     )
 
 
-def expire_lapsed(conn: Connection, *, now: datetime) -> int:
-    """Write an 'expired' entry (actor system) for every given/renewed consent whose validity has passed."""
+# Lapsed consents expired per transaction: each batch holds the ledger lock only for its own rows, so a one-tap change
+# never waits for a whole day's expiries, and no statement carries more parameters than PostgreSQL allows.
+EXPIRY_BATCH = 2_000
+
+
+def expire_lapsed(conn: Connection, *, now: datetime, limit: int = EXPIRY_BATCH) -> int:
+    """Write an 'expired' entry (actor system) for up to `limit` given/renewed consents whose validity has passed.
+
+    Call it again (each time in its own transaction) while it returns `limit`: `expire_all` does.
+    """
     # Lock the chain before reading: a renewal committed between our read and our append would otherwise be
     # followed by an "expired" entry judged on the state before it.
     ledger.lock_head(conn)
+    # The consent projection holds one row per (person, purpose, scope) and is indexed on valid_until: the lapsed
+    # rows are an index range, not a scan of the ledger.
     lapsed = conn.execute(
-        _latest_allowing(now).add_columns(subjects.c.email).where(consent_ledger.c.valid_until <= now)
+        select(consent_ledger, purposes.c.biometric, purposes.c.code, subjects.c.email)
+        .select_from(consent_current)
+        .join(consent_ledger, consent_ledger.c.seq == consent_current.c.seq)
+        .join(purposes, purposes.c.id == consent_current.c.purpose_id)
+        .join(subjects, subjects.c.id == consent_current.c.subject_id)
+        .where(
+            consent_current.c.valid_until <= now,
+            consent_current.c.action.in_(("given", "renewed")),
+            subjects.c.erased_at.is_(None),
+            # A duplicate merged into another person: the kept person carries its consents now.
+            subjects.c.merged_into.is_(None),
+        )
+        .order_by(consent_current.c.valid_until, consent_current.c.seq)
+        .limit(limit)
     ).all()
     entries = [
         NewEntry(
@@ -91,6 +121,12 @@ def expire_lapsed(conn: Connection, *, now: datetime) -> int:
     ]
     before = conn.execute(select(func.max(consent_ledger.c.seq))).scalar() or 0
     written = [e for e in ledger.append(conn, entries, now=now) if e.seq > before]
+    # A receipt per person for what expired (rendered after the commit by the run's issue_pending_receipts).
+    by_subject: dict[str, list[ledger.LedgerEntry]] = {}
+    for entry in written:
+        by_subject.setdefault(entry.subject_id, []).append(entry)
+    for subject_entries in by_subject.values():
+        add_receipt(conn, entries=subject_entries, actor=Actor.system().ref, now=now)
     for r in lapsed:
         if r.biometric and r.scope_asset_id is None:
             delete_biometrics(conn, r.subject_id)  # Art. 9: no template without valid consent
@@ -106,6 +142,18 @@ def expire_lapsed(conn: Connection, *, now: datetime) -> int:
                 dedupe_key=f"expiry:{r.subject_id}:{r.code}:{r.seq}",
             )
     return len(written)
+
+
+def expire_all(db: Database, *, now: datetime, batch: int = EXPIRY_BATCH) -> int:
+    """Expire every lapsed consent, one bounded batch per write transaction."""
+    total = 0
+    while True:
+        with db.write() as conn:
+            written = expire_lapsed(conn, now=now, limit=batch)
+        total += written
+        # A batch that wrote less than it may hold the last lapsed rows (or rows a concurrent run expired first).
+        if written < batch:
+            return total
 
 
 def request_renewals(conn: Connection, *, now: datetime, window_days: int) -> int:

@@ -58,8 +58,7 @@ def run_daily_jobs(portal: Portal, *, actor: Actor, now: datetime | None = None)
     require(actor, "admin", to="run the daily jobs")
     now = now or utcnow()
     window = portal.settings.expiry_warning_days
-    with portal.db.write() as conn:
-        expired = jobs.expire_lapsed(conn, now=now)
+    expired = jobs.expire_all(portal.db, now=now)
     with portal.db.write() as conn:
         renewals = jobs.request_renewals(conn, now=now, window_days=window)
     with portal.db.write() as conn:

@@ -311,7 +311,8 @@ WITH latest AS (SELECT max(seq) AS seq FROM consent_ledger WHERE scope_asset_id 
                 GROUP BY subject_id, purpose_id),
 declared AS (SELECT c.subject_id, c.purpose_id FROM consent_ledger c JOIN latest ON latest.seq = c.seq
              JOIN subjects s ON s.id = c.subject_id
-             WHERE c.action IN ('given', 'renewed') AND c.channel = 'staff' AND s.erased_at IS NULL
+             WHERE c.action IN ('given', 'renewed') AND c.channel = 'staff'
+               AND s.erased_at IS NULL AND s.merged_into IS NULL
                AND (c.valid_until IS NULL OR c.valid_until > :now))
 """
 

@@ -46,7 +46,9 @@ def portal_overview(conn: Connection, *, now: datetime | None = None, warning_da
     return Overview(
         organisation=get_organisation(conn),
         subjects=conn.execute(
-            select(func.count()).select_from(subjects).where(subjects.c.erased_at.is_(None))
+            select(func.count())
+            .select_from(subjects)
+            .where(subjects.c.erased_at.is_(None), subjects.c.merged_into.is_(None))
         ).scalar_one(),
         events=conn.execute(select(func.count()).select_from(events)).scalar_one(),
         ledger_entries=conn.execute(select(func.count()).select_from(consent_ledger)).scalar_one(),
