@@ -52,6 +52,7 @@ WITH latest AS (
       AND (d.kind = 'face' OR NOT EXISTS (
             SELECT 1 FROM detections f
             WHERE f.asset_id = d.asset_id AND f.kind = 'face'
+              AND NOT (f.identifiable = false AND coalesce(f.link_status, '') = 'rejected' AND f.subject_id IS NULL)
               AND f.x + f.w / 2 BETWEEN d.x AND d.x + d.w AND f.y + f.h / 2 BETWEEN d.y AND d.y + d.h))
 )
 SELECT asset_id, purpose_id, CASE WHEN vetoed = 1 THEN 'veto' ELSE status END AS reason

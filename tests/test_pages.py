@@ -414,28 +414,29 @@ def test_staff_uploads_reviews_links_and_publishes_a_photo(portal_env: Database)
     at.button(key="import").click().run()
     assert not at.exception
     assert "1 imported, 0 duplicates, 1 rejected." in at.success[0].value
-    assert "Analysed 1 photos" in at.info[0].value
+    assert "Analysed 1 photos" in at.success[1].value
     with portal_env.read() as conn:
         pair = conn.execute(select(assets.c.id).where(assets.c.filename == "pair.jpg")).scalar_one()
         faces = [d for d in asset_detections(conn, pair) if d.kind == "face"]
-    at.selectbox(key="review_asset").select(pair).run()  # the demo library holds photos too
+    at.button(key=f"open_{pair}").click().run()  # the demo library holds photos too; the newest comes first
     grace = max(faces, key=lambda d: d.box.x)
     olivia = _subject_id(portal_env, "Olivia Karlsson")
-    at.selectbox(key=f"who_{grace.id}").select(olivia).run()
-    at.button(key=f"link_{grace.id}").click().run()
+    at.text_input(key=f"find_{grace.id}").input("Olivia Karl").run()
+    at.button(key=f"link_{grace.id}_{olivia}").click().run()
+    assert any("linked to Olivia Karlsson" in s.value for s in at.success)
     patch = min(faces, key=lambda d: d.score or 0.0)
     at.button(key=f"unid_{patch.id}").click().run()
-    at.selectbox[-1].select("website").run()
+    at.selectbox(key="publish_purpose").select("website").run()
     # The astronaut is nobody staff know: the page says so before the button, and publishing is refused.
     astronaut = next(d for d in faces if d.id not in (grace.id, patch.id))
     assert any(f"nobody has identified this face (#{astronaut.id})" in w.value for w in at.warning)
-    at.text_input[-1].input("https://example.org/gallery")
+    at.text_input(key="publish_place").input("https://example.org/gallery")
     next(b for b in at.button if b.label == "Record publication").click().run()
     assert any("cannot be published for website" in e.value for e in at.error)
     with portal_env.read() as conn:
         assert current_uses(conn, pair) == []
     at.button(key=f"unid_{astronaut.id}").click().run()  # a picture on the wall, staff judge
-    at.text_input[-1].input("https://example.org/gallery")
+    at.text_input(key="publish_place").input("https://example.org/gallery")
     next(b for b in at.button if b.label == "Record publication").click().run()
     assert not at.exception
     with portal_env.read() as conn:

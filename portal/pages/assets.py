@@ -1,188 +1,222 @@
-"""Staff: upload photos, see their analysis, review faces (confirm, reject, link, unlink, not identifiable), publish."""
+"""Staff: the photographer's review desk: upload, analyse every pending photo, browse the whole library as a grid
+with consent badges and filters, and review one photo (portal/components/photo_review.py)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import math
 
 import streamlit as st
 
-from portal.backend.consent.queries import list_purposes
+from portal.backend.consent.queries import current_texts, list_purposes
 from portal.backend.events.queries import list_events
-from portal.backend.people.queries import list_subjects
 from portal.backend.photos.queries import (
-    annotated_thumbnail,
-    asset_detail,
+    BADGE_LABELS,
+    BADGES,
+    LibraryFilter,
+    analysis_counts,
     detector_status,
-    list_assets,
-    original_url,
-    publish_check,
+    library_page,
+    photo_thumbnail,
 )
-from portal.backend.photos.services import (
-    IMAGE_TYPES,
-    analyse_pending,
-    confirm_face,
-    import_photos,
-    link_face,
-    publish_photo,
-    reject_face,
-    unlink_face,
-    unpublish_photo,
-)
+from portal.backend.photos.services import IMAGE_TYPES, analyse_pending, import_photos
+from portal.backend.platform.errors import PortalError
+from portal.backend.risk.queries import REASON_LABELS, REASONS
 from portal.components.context import get_portal, require_role, shows_errors
+from portal.components.photo_review import BADGE_COLOURS, show_review
 from portal.components.text import plain
 
-# Analysis in the page request is for small uploads; larger batches go to `python -m portal assets analyze`.
-ANALYSE_IN_PAGE = 20
+PAGE_SIZE = 24  # six rows of four on a laptop; one column of cards on a phone
 
 portal = get_portal()
 user = require_role("staff")
 actor = user.as_actor()
-settings = portal.settings
 st.title("Photos")
 for line in detector_status(portal):
     st.caption(line)
 
 events = list_events(portal)
+event_names = {e.id: e.name for e in events}
+texts = current_texts(portal, "en")
 purposes = [p for p in list_purposes(portal) if not p.biometric]
+titles = {p.code: texts[p.id].title if p.id in texts else p.code for p in purposes}
+
+# What the last action said, kept over its rerun (a message shown just before st.rerun would be lost).
+for kind, message in st.session_state.pop("desk_flash_list", []):
+    (st.error if kind == "error" else st.success)(plain(message))
+if flash := st.session_state.pop("desk_flash", None):
+    st.success(plain(flash))
+
+
+def _analyse_all(pending: int, said: list[tuple[str, str]]) -> None:
+    """Analyse every pending photo with a progress bar (the request runs until the queue is empty), then rerun
+    with what was `said` and the analysis's own summary."""
+    bar = st.progress(0.0, text=f"Looking for faces in {pending} photos…")
+    seen = [0]
+
+    def _progress(_state: str, _faces: int, _persons: int) -> None:
+        seen[0] += 1
+        bar.progress(min(1.0, seen[0] / max(pending, 1)), text=f"Analysed {seen[0]} of {pending} photos")
+
+    with shows_errors():
+        summary = analyse_pending(portal, actor=actor, progress=_progress)
+        said.append(
+            (
+                "success",
+                f"Analysed {summary.done} photos: {summary.faces} faces, {summary.persons} persons"
+                + (f"; {summary.failed} could not be analysed." if summary.failed else "."),
+            )
+        )
+    st.session_state["desk_flash_list"] = said
+    st.rerun()
+
 
 with st.expander("Upload photos", expanded=False):
     files = st.file_uploader("Photos", type=list(IMAGE_TYPES), accept_multiple_files=True, key="uploads")
     event = st.selectbox(
         "Event",
-        options=[None, *[e.id for e in events]],
+        options=[None, *event_names],
         key="upload_event",
-        format_func=lambda i: "(none)" if i is None else next(e.name for e in events if e.id == i),
+        format_func=lambda i: "(none)" if i is None else event_names[i],
     )
     if st.button("Import", type="primary", disabled=not files, key="import"):
         uploads = [(f.name, f.getvalue()) for f in files or []]
         bar = st.progress(0.0, text="Importing…")
         seen: list[str] = []
 
-        def _progress(name: str, _outcome: str) -> None:
+        def _imported(name: str, _outcome: str) -> None:
             seen.append(name)
             bar.progress(len(seen) / len(uploads), text=f"Imported {len(seen)} of {len(uploads)}")
 
         with shows_errors():
-            result = import_photos(portal, actor=actor, files=uploads, event_id=event, progress=_progress)
-            st.success(
-                f"{len(result.imported)} imported, {len(result.duplicates)} duplicates, "
-                f"{len(result.rejected)} rejected."
-            )
-            for name, reason in result.rejected:
-                st.error(f"{plain(name)}: {plain(reason)}")
+            result = import_photos(portal, actor=actor, files=uploads, event_id=event, progress=_imported)
+            said = [
+                (
+                    "success",
+                    f"{len(result.imported)} imported, {len(result.duplicates)} duplicates, "
+                    f"{len(result.rejected)} rejected.",
+                ),
+                *(("error", f"{name}: {reason}") for name, reason in result.rejected),
+            ]
             if result.imported:
-                with st.spinner("Looking for faces…"):
-                    summary = analyse_pending(portal, actor=actor, limit=ANALYSE_IN_PAGE)
-                st.info(f"Analysed {summary.done} photos: {summary.faces} faces, {summary.persons} persons.")
-
-rows = list_assets(portal, limit=100)
-if not rows:
-    st.info("No photos yet.")
-    st.stop()
-st.dataframe(
-    [
-        {
-            "Photo": r.id,
-            "File": r.filename,
-            "State": r.analysis_state,
-            "Faces": r.faces,
-            "Persons": r.persons,
-            "Suggestions to review": r.suggested,
-        }
-        for r in rows
-    ],
-    hide_index=True,
-    width="stretch",
-)
-names = {r.id: r.filename for r in rows}
-chosen = st.selectbox(
-    "Review a photo", options=list(names), key="review_asset", format_func=lambda i: f"#{i} {names[i]}"
-)
-detail = asset_detail(portal, asset_id=chosen)
-asset, found = detail.asset, detail.detections
-people = {r.id: r.name or "(no name)" for r in list_subjects(portal, now=datetime.now(UTC), limit=500).rows}
-
-st.image(
-    annotated_thumbnail(portal, detail=detail),
-    caption=f"{plain(asset.filename)}: {len(found)} detections",
-    width="stretch",
-)
-with shows_errors():
-    # Hosted mode: a short-lived signed URL, so the full-size file goes from Storage to the browser directly.
-    if (original := original_url(portal, asset_id=asset.id)) is not None:
-        st.link_button(f"Open the full-size original (link valid {settings.signed_url_seconds // 60} min)", original)
-
-for d in found:
-    with st.container(border=True):
-        who = people.get(d.subject_id, "unknown person") if d.subject_id else "nobody linked"
-        state = d.link_status or ("not identifiable" if not d.identifiable else "unreviewed")
-        st.markdown(f"**{d.kind.capitalize()} #{d.id}** · {plain(who)} · {state}")
-        cols = st.columns(5)
-        with shows_errors():
-            if d.link_status == "suggested":
-                if cols[0].button("Confirm", key=f"confirm_{d.id}"):
-                    confirm_face(portal, actor=actor, detection_id=d.id)
-                    st.rerun()
-                if cols[1].button("Reject", key=f"reject_{d.id}"):
-                    reject_face(portal, actor=actor, detection_id=d.id, reason="wrong_person")
-                    st.rerun()
-            person = cols[2].selectbox(
-                "Link to",
-                options=[None, *people],
-                key=f"who_{d.id}",
-                format_func=lambda s: "choose a person…" if s is None else people[s],
-                label_visibility="collapsed",
-            )
-            # Moving a face confirmed as someone else takes it out of their record: ask first.
-            current = d.confirmed_subject
-            move = False
-            if person and current and person != current:
-                move = cols[2].checkbox(
-                    f"Yes, move this face from {plain(people.get(current, 'another person'))} "
-                    f"to {plain(people[person])}",
-                    key=f"move_{d.id}",
-                )
-            if person and cols[2].button("Link", key=f"link_{d.id}"):
-                link_face(portal, actor=actor, detection_id=d.id, subject_id=person, move=move)
-                st.rerun()
-            if d.subject_id and cols[3].button("Unlink", key=f"unlink_{d.id}"):
-                unlink_face(portal, actor=actor, detection_id=d.id)
-                st.rerun()
-            if d.identifiable and cols[4].button("Not identifiable", key=f"unid_{d.id}"):
-                reject_face(portal, actor=actor, detection_id=d.id, reason="not_identifiable")
-                st.rerun()
-
-st.subheader("Where this photo is published")
-for use in detail.uses:
-    left, right = st.columns([3, 1])
-    left.markdown(f"{plain(use.purpose)}: {plain(use.place)} (since {use.since:%Y-%m-%d})")
-    if right.button("Unpublish", key=f"unpublish_{use.id}"):
-        with shows_errors():
-            unpublish_photo(portal, actor=actor, use_id=use.id)
+                # Every new photo is analysed now: one left pending would be a photo nobody looked at for faces.
+                _analyse_all(analysis_counts(portal).pending, said)
+            st.session_state["desk_flash_list"] = said
             st.rerun()
-purpose = st.selectbox("Purpose", options=[p.code for p in purposes], key="publish_purpose")
-# Who blocks this purpose, shown before the button (read fresh on every run).
-check = None
-with shows_errors():
-    check = publish_check(portal, asset_id=asset.id, purpose=purpose) if purpose else None
-override = None
-if check is not None and not check.ok:
-    st.warning(
-        f"Not everyone in this photo may be shown for {plain(check.purpose)}:\n\n"
-        + "\n".join(f"- {plain(b.words)}" for b in check.blockers or [])
-        + ("" if check.blockers else f"- {', '.join(check.reason_names)}")
+
+counts = analysis_counts(portal)
+if counts.pending:
+    left, right = st.columns([3, 1], vertical_alignment="center")
+    left.warning(
+        f"{counts.pending} photos wait for face analysis. Until then they show as “Pending analysis”, never as "
+        "all clear, and cannot be published."
     )
-    if user.can("admin"):
-        override = st.text_input(
-            "Publish anyway: the reason (recorded in the audit log)", max_chars=300, key="publish_override"
+    if right.button(f"Analyse {counts.pending} pending photos", key="analyse_all", type="primary"):
+        _analyse_all(counts.pending, [])
+
+# Streamlit forgets a widget's value in a run that does not draw it: keep the filters while a photo is open.
+for key in ("desk_search", "desk_event", "desk_badge", "desk_unreviewed", "desk_purpose", "desk_reason"):
+    if key in st.session_state:
+        st.session_state[key] = st.session_state[key]
+
+if (chosen_photo := st.session_state.get("desk_photo")) is not None:
+    show_review(portal, user, int(chosen_photo), titles=titles, event_names=event_names)
+    st.stop()
+
+# Filters: what a photographer with last night's 600 photos narrows to; the rarer two are folded away.
+with st.container(border=True):
+    top = st.columns([2, 2, 2])
+    search = top[0].text_input("Search file name or person", max_chars=100, key="desk_search")
+    # "All" is 0 or "" rather than None: a None kept in the session state would show as no choice at all.
+    event_id = top[1].selectbox(
+        "Event",
+        options=[0, *event_names],
+        key="desk_event",
+        format_func=lambda i: event_names.get(i, "All events"),
+    )
+    badge = top[2].selectbox(
+        "State", options=["", *BADGES], key="desk_badge", format_func=lambda b: BADGE_LABELS.get(b, "Any state")
+    )
+    unreviewed = st.checkbox("Only photos with faces to review", key="desk_unreviewed")
+    folded = not st.session_state.get("desk_purpose") and not st.session_state.get("desk_reason")
+    with st.expander("Purpose and reason", expanded=not folded):
+        low = st.columns(2)
+        purpose = low[0].selectbox(
+            "Purpose",
+            options=["", *titles],
+            key="desk_purpose",
+            format_func=lambda c: titles.get(c, "Every purpose"),
+            help="With a purpose, the state and the reasons are judged for that purpose only.",
         )
-    else:
-        st.caption("Only an admin can publish it anyway, giving a reason.")
-with st.form("publish", clear_on_submit=True):
-    place = st.text_input("Where (URL or description)", max_chars=300, key="publish_place")
-    if st.form_submit_button("Record publication"):
-        with shows_errors():
-            publish_photo(
-                portal, actor=actor, asset_id=asset.id, purpose=purpose, where=place, override_reason=override or None
-            )
+        reason = low[1].selectbox(
+            "Reason",
+            options=["", *REASONS],
+            key="desk_reason",
+            format_func=lambda r: REASON_LABELS.get(r, "Any reason"),
+        )
+
+chosen = LibraryFilter(
+    event_id=event_id or None,
+    badge=badge or None,
+    purpose=purpose or None,
+    reason=reason or None,
+    unreviewed=unreviewed,
+    search=search or "",
+)
+st.session_state["desk_filter"] = chosen
+# A changed filter starts at its first page.
+if st.session_state.get("desk_filter_seen") != chosen:
+    st.session_state["desk_filter_seen"] = chosen
+    st.session_state["desk_page"] = 0
+page_no = int(st.session_state.get("desk_page", 0))
+try:
+    found = library_page(portal, chosen=chosen, limit=PAGE_SIZE, offset=page_no * PAGE_SIZE)
+except PortalError as exc:
+    st.error(plain(exc))
+    st.stop()
+pages = max(1, math.ceil(found.total / PAGE_SIZE))
+if page_no >= pages:  # the library shrank under the filter since the last run
+    st.session_state["desk_page"] = pages - 1
+    st.rerun()
+
+if not found.cards:
+    st.info("No photos match." if counts.total else "No photos yet.")
+    st.stop()
+
+
+def _pager(where: str) -> None:
+    """Previous / page x of y / next, in one row on a phone too."""
+    row = st.container(horizontal=True, vertical_alignment="center", horizontal_alignment="distribute")
+    if row.button("‹ Previous", key=f"prev_{where}", disabled=page_no == 0):
+        st.session_state["desk_page"] = page_no - 1
+        st.rerun()
+    row.caption(
+        f"Page {page_no + 1} of {pages} · photos {found.offset + 1}–{found.offset + len(found.cards)} of {found.total}"
+    )
+    if row.button("Next ›", key=f"next_{where}", disabled=page_no + 1 >= pages):
+        st.session_state["desk_page"] = page_no + 1
+        st.rerun()
+
+
+_pager("top")
+columns = st.columns(4)
+for n, card in enumerate(found.cards):
+    with columns[n % 4].container(border=True, key=f"card_{card.id}"):
+        thumb = photo_thumbnail(portal, asset_id=card.id)
+        if thumb is not None:
+            st.image(thumb, width="stretch")
+        st.badge(BADGE_LABELS[card.badge], color=BADGE_COLOURS[card.badge])
+        st.markdown(f"**#{card.id}** {plain(card.filename)}")
+        facts = [f"{card.faces} faces"]
+        if card.unreviewed:
+            facts.append(f"{card.unreviewed} to review")
+        if card.published:
+            facts.append(f"published {card.published}×")
+        if card.event_name:
+            facts.append(card.event_name)
+        st.caption(plain(" · ".join(facts)))
+        if card.reasons:
+            st.caption(plain(", ".join(REASON_LABELS[r] for r in card.reasons)))
+        if st.button("Review", key=f"open_{card.id}", width="stretch"):
+            st.session_state["desk_photo"] = card.id
             st.rerun()
+_pager("bottom")

@@ -48,8 +48,12 @@ with st.expander("Create an event", expanded=not events):
             except PortalError as exc:
                 st.error(plain(exc))
             else:
-                st.success(f"Created {plain(created.name)}.")
+                # Kept over the rerun that shows the new event; a message shown before st.rerun is lost.
+                st.session_state["events_flash"] = f"Created {created.name}. Its QR code and poster are below."
                 st.rerun()
+
+if flash := st.session_state.pop("events_flash", None):
+    st.success(plain(flash))
 
 if "kiosk_error" in st.session_state:
     st.error(plain(st.session_state.pop("kiosk_error")))
@@ -86,6 +90,29 @@ for event in events:
             args=(user, event.id),
             help="The form fills the screen with no staff pages; your password ends kiosk mode.",
         )
-        if right.button("Replace the QR code (old posters stop working)", key=f"rotate_{event.id}"):
-            rotate_event_qr(portal, actor=actor, event_id=event.id)
-            st.rerun()
+        # Replacing the code breaks every printed poster: one click only asks, the second replaces.
+        asking = f"rotate_asked_{event.id}"
+        if not st.session_state.get(asking):
+            if right.button("Replace the QR code (old posters stop working)", key=f"rotate_{event.id}"):
+                st.session_state[asking] = True
+                st.rerun()
+        else:
+            right.warning(
+                "Replace the QR code? Every printed poster and shared link of this event stops working at once; "
+                "print the new poster afterwards."
+            )
+            yes, no = right.columns(2)
+            if yes.button("Yes, replace the QR code", key=f"rotate_yes_{event.id}", type="primary"):
+                st.session_state.pop(asking, None)
+                try:
+                    rotate_event_qr(portal, actor=actor, event_id=event.id)
+                except PortalError as exc:
+                    st.error(plain(exc))
+                else:
+                    st.session_state["events_flash"] = (
+                        f"The QR code of {event.name} was replaced; print the new poster. Old posters no longer work."
+                    )
+                    st.rerun()
+            if no.button("Cancel", key=f"rotate_no_{event.id}"):
+                st.session_state.pop(asking, None)
+                st.rerun()

@@ -121,16 +121,20 @@ def test_staff_review_then_the_dashboard_follows_a_withdrawal(  # type: ignore[n
     assert photo.event_id == gala and face is not None
 
     # 3. Review the photo: link the face to Walter, then record that it is on the website.
-    _choose(page, "review_asset", f"#{photo.id} gala-stage.jpg")
-    _choose(page, f"who_{face}", "Walter Webb")
-    page.locator(f".st-key-link_{face} button").click()
-    page.get_by_text(f"Face #{face} · Walter Webb · confirmed").wait_for()
+    page.locator(f".st-key-open_{photo.id} button").click()
     settle(page)
-    _choose(page, "publish_purpose", "website")
+    page.locator(f".st-key-find_{face} input").fill("Walter Webb")
+    page.locator(f".st-key-find_{face} input").press("Enter")
+    settle(page)
+    page.locator(f".st-key-link_{face}_{walter.id} button").click()
+    page.get_by_text("linked to Walter Webb.").wait_for()
+    expect(page.locator(f".st-key-face_{face}")).to_contain_text("· confirmed")
+    settle(page)
+    _choose(page, "publish_purpose", "Our website")
     page.locator(".st-key-publish_place input").fill("https://gala.example/photos")
     page.get_by_role("button", name="Record publication").click()
     # A typed URL is shown as text, never as a link: an invisible word joiner after "https:" keeps it inert.
-    page.get_by_text("website: https:\u2060//gala.example/photos").wait_for()
+    page.get_by_text("Our website: https:\u2060//gala.example/photos").wait_for()
     page.screenshot(path=str(ARTIFACTS / "staff-review-1280.png"), full_page=True)
     page.get_by_role("button", name="Sign out").click()
     settle(page)

@@ -236,11 +236,8 @@ def link_detection(
     return FaceLink(detection_id, found.asset_id, subject_id, previous)
 
 
-def unlink_detection(conn: Connection, *, detection_id: int, actor: Actor, now: datetime) -> FaceLink:
-    """Remove whatever person a detection is linked to: it is an unidentified person again (at risk until linked)."""
-    found = _detection(conn, detection_id)
-    if found.subject_id is None:
-        raise ConsentStateError(f"Face #{detection_id} is not linked to anyone.")
+def clear_link(conn: Connection, detection_id: int) -> None:
+    """Make a detection an unidentified face again: nobody linked, no suggestion, counted as identifiable."""
     conn.execute(
         update(detections)
         .where(detections.c.id == detection_id)
@@ -254,6 +251,14 @@ def unlink_detection(conn: Connection, *, detection_id: int, actor: Actor, now: 
             identifiable=True,
         )
     )
+
+
+def unlink_detection(conn: Connection, *, detection_id: int, actor: Actor, now: datetime) -> FaceLink:
+    """Remove whatever person a detection is linked to: it is an unidentified person again (at risk until linked)."""
+    found = _detection(conn, detection_id)
+    if found.subject_id is None:
+        raise ConsentStateError(f"Face #{detection_id} is not linked to anyone.")
+    clear_link(conn, detection_id)
     risk_index.refresh_assets(conn, [found.asset_id])
     audit(
         conn,

@@ -116,7 +116,8 @@ def publish_check(conn: Connection, *, asset_id: int, purpose: str, now: datetim
         .where(detections.c.asset_id == asset_id)
         .order_by(detections.c.id)
     ).all()
-    faces = [r for r in rows if r.kind == "face"]
+    # A detection staff marked "not a face" (not identifiable, rejected, nobody linked) covers no person box.
+    faces = [r for r in rows if r.kind == "face" and (r.identifiable or r.link_status != "rejected" or r.subject_id)]
     seen: set[str] = set()
     for r in rows:
         if not r.identifiable:

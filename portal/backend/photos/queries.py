@@ -11,15 +11,19 @@ from PIL import Image
 from sqlalchemy import select
 
 from portal.backend.photos import assets as _assets
+from portal.backend.photos import library as _library
 from portal.backend.photos import publications as _publications
 from portal.backend.photos import renditions as _renditions
 from portal.backend.photos import retention as _retention
+from portal.backend.photos import review as _review
 from portal.backend.photos import takedowns as _takedowns
 from portal.backend.photos.assets import AnalysisCounts, Asset, AssetRow, FaceBox, PhotoUse
 from portal.backend.photos.biometrics import Suggestion
+from portal.backend.photos.library import BADGE_LABELS, BADGES, LibraryCard, LibraryFilter, LibraryPage
 from portal.backend.photos.publications import Blocker, Publication, PublishCheck
 from portal.backend.photos.renditions import SubjectPhoto
 from portal.backend.photos.retention import PastRetention, RetentionList
+from portal.backend.photos.review import STATE_LABELS, LinkedPerson, PersonChoice, PersonStatus, ReviewFace, ReviewView
 from portal.backend.photos.takedowns import OpenSummary, Task
 from portal.backend.photos.vision.intake import encode_jpeg
 from portal.backend.photos.vision.redaction import highlight
@@ -30,18 +34,29 @@ from portal.backend.platform.errors import NotFound
 from portal.backend.platform.runtime import Portal
 
 __all__ = [
+    "BADGES",
+    "BADGE_LABELS",
+    "STATE_LABELS",
     "AnalysisCounts",
     "Asset",
     "AssetDetail",
     "AssetRow",
     "Blocker",
     "FaceBox",
+    "LibraryCard",
+    "LibraryFilter",
+    "LibraryPage",
+    "LinkedPerson",
     "OpenSummary",
     "PastRetention",
+    "PersonChoice",
+    "PersonStatus",
     "PhotoUse",
     "Publication",
     "PublishCheck",
     "RetentionList",
+    "ReviewFace",
+    "ReviewView",
     "SubjectPhoto",
     "Suggestion",
     "Task",
@@ -50,14 +65,21 @@ __all__ = [
     "asset_detail",
     "closed_takedowns",
     "detector_status",
+    "face_crops",
+    "known_face",
+    "library_page",
     "list_assets",
     "list_publications",
     "list_takedowns",
     "match_suggestions",
+    "next_photo_to_review",
     "original_url",
     "past_retention",
+    "people_to_link",
     "photo_thumbnail",
     "publish_check",
+    "review_picture",
+    "review_view",
     "subject_photo_view",
     "subject_photos",
     "takedown_summary",
@@ -190,3 +212,52 @@ def photo_thumbnail(portal: Portal, *, asset_id: int) -> bytes | None:
         return portal.blobs.get(asset.thumb_key or asset.blob_key)
     except NotFound:
         return None
+
+
+def library_page(
+    portal: Portal, *, chosen: LibraryFilter, limit: int = 24, offset: int = 0, now: datetime | None = None
+) -> LibraryPage:
+    """One page of the review desk's grid: the filtered library, newest first, with a consent badge per photo."""
+    with portal.db.read() as conn:
+        return _library.library_page(conn, chosen=chosen, now=now or utcnow(), limit=limit, offset=offset)
+
+
+def next_photo_to_review(
+    portal: Portal, *, chosen: LibraryFilter, after_id: int | None, now: datetime | None = None
+) -> int | None:
+    """The next photo (in grid order, after `after_id`, wrapping) matching the filter with faces still to review."""
+    with portal.db.read() as conn:
+        return _library.next_to_review(conn, chosen=chosen, after_id=after_id, now=now or utcnow())
+
+
+def review_view(portal: Portal, *, asset_id: int, now: datetime | None = None) -> ReviewView:
+    """One photo on the desk: numbered detections, linked people's consent per purpose, badge, publications."""
+    with portal.db.read() as conn:
+        return _review.review_view(conn, asset_id=asset_id, now=now or utcnow())
+
+
+def review_picture(portal: Portal, *, view: ReviewView) -> bytes:
+    """The photo's thumbnail (JPEG) with each detection outlined in its state's colour and numbered as listed."""
+    return _review.numbered_picture(portal.blobs, view.asset, view.faces)
+
+
+def face_crops(portal: Portal, *, view: ReviewView) -> dict[int, bytes]:
+    """A crop (JPEG) of every detection of the photo, by detection id, made from the thumbnail and not stored."""
+    try:
+        return _review.face_crops(portal.blobs, view.asset, [f.face for f in view.faces])
+    except NotFound:
+        return {}
+
+
+def people_to_link(
+    portal: Portal, *, search: str, event_id: int | None = None, limit: int = 8
+) -> tuple[int, list[PersonChoice]]:
+    """People matching a name or e-mail search (the photo's event's first) and how many match in all."""
+    with portal.db.read() as conn:
+        return _review.find_people(conn, search=search, event_id=event_id, limit=limit)
+
+
+def known_face(portal: Portal, *, detection_id: int) -> bytes | None:
+    """The crop of a face confirmed as someone (to show who a person offered for linking is), or None."""
+    with portal.db.read() as conn:
+        return _review.known_face(conn, portal.blobs, detection_id=detection_id)

@@ -20,6 +20,7 @@ from portal.backend.photos import matching_batch as _matching
 from portal.backend.photos import publications as _publications
 from portal.backend.photos import renditions as _renditions
 from portal.backend.photos import retention as _retention
+from portal.backend.photos import review as _review
 from portal.backend.photos import takedowns as _takedowns
 from portal.backend.photos.analysis import RunSummary, run_worker, run_workers
 from portal.backend.photos.assets import MAX_FILE_BYTES, iter_image_files
@@ -61,9 +62,11 @@ __all__ = [
     "flag_past_retention",
     "import_photos",
     "link_face",
+    "mark_not_a_face",
     "publish_photo",
     "reject_face",
     "render_rendition",
+    "restore_face",
     "run_matching",
     "set_matching",
     "suggest_matches",
@@ -262,6 +265,21 @@ def unlink_face(portal: Portal, *, actor: Actor, detection_id: int, now: datetim
     _require_staff(actor)
     with portal.db.write() as conn:
         return _biometrics.unlink_detection(conn, detection_id=detection_id, actor=actor, now=now or utcnow())
+
+
+def mark_not_a_face(portal: Portal, *, actor: Actor, detection_id: int, now: datetime | None = None) -> FaceLink:
+    """Say a detection is no face at all (a mission patch, a poster): it stops counting for risk; audited and
+    undone with `restore_face`."""
+    _require_staff(actor)
+    with portal.db.write() as conn:
+        return _review.mark_not_a_face(conn, detection_id=detection_id, actor=actor, now=now or utcnow())
+
+
+def restore_face(portal: Portal, *, actor: Actor, detection_id: int, now: datetime | None = None) -> FaceLink:
+    """Undo "not a face" or "not identifiable": the face needs a decision again; audited."""
+    _require_staff(actor)
+    with portal.db.write() as conn:
+        return _review.restore_detection(conn, detection_id=detection_id, actor=actor, now=now or utcnow())
 
 
 def confirm_face(portal: Portal, *, actor: Actor, detection_id: int, now: datetime | None = None) -> FaceLink:

@@ -44,7 +44,7 @@ _CHUNK = 500
 # - a per-image choice overrides the general one; a per-image refusal under a valid general consent is a veto;
 # - a consent given under a text version that has since been replaced is "superseded" (R16);
 # - a face nobody is confirmed for (and not marked unidentifiable) is an unidentified person; a person box with
-#   a face inside is covered by that face.
+#   a face inside is covered by that face (not by a detection staff marked "not a face").
 _JUDGE = """
 WITH cur AS (
     SELECT purpose_id, max(version) AS version FROM purpose_texts GROUP BY purpose_id
@@ -82,6 +82,7 @@ WITH cur AS (
       AND (d.kind = 'face' OR NOT EXISTS (
             SELECT 1 FROM detections f
             WHERE f.asset_id = d.asset_id AND f.kind = 'face'
+              AND NOT (f.identifiable = false AND coalesce(f.link_status, '') = 'rejected' AND f.subject_id IS NULL)
               AND f.x + f.w / 2 BETWEEN d.x AND d.x + d.w AND f.y + f.h / 2 BETWEEN d.y AND d.y + d.h))
 ), rows AS (
     SELECT asset_id, purpose_id, bit, CASE WHEN bit = 0 THEN until END AS until FROM judged
