@@ -1,9 +1,20 @@
-"""The script `streamlit run streamlit_app.py` starts: it only calls the router (portal/app.py).
+"""The script `streamlit run streamlit_app.py` starts: it serves the portal as an st.App and calls the router.
+
+Imported by the server (`streamlit run` finds `app` below), it builds the ASGI app: Streamlit plus one route,
+/api/session, that sets and deletes the staff sign-in cookie (portal/components/session_cookie.py). Run as each
+browser session's script (`__main__`, also under AppTest), it only calls the router (portal/app.py).
 
 It sits at the repository root, away from portal/pages/: a `pages/` folder beside the started script would switch
 on Streamlit's folder mode, which serves those files without the router.
 """
 
-from portal.app import main
+import streamlit as st
 
-main()
+if __name__ == "__main__":
+    from portal.app import main
+
+    main()
+else:
+    from portal.components.session_cookie import routes
+
+    app = st.App(__file__, routes=routes())

@@ -14,11 +14,14 @@ import streamlit as st
 
 from portal.backend.staff.queries import organisation
 from portal.components.context import current_user, end_session, get_portal
-from portal.components.kiosk import hide_chrome, kiosk_session
+from portal.components.kiosk import hide_chrome, idle_guard, kiosk_session
 from portal.components.public import public_errors
+from portal.components.session_cookie import from_cookie, sync
 from portal.components.text import plain
 
 PAGES = Path(__file__).resolve().parent / "pages"
+# The query parameters of the subject side's pages (see main()).
+SUBJECT_PARAMS = ("event", "confirm", "link")
 
 
 def _page(name: str, title: str, icon: str, url_path: str, *, default: bool = False) -> st.Page:
@@ -54,6 +57,11 @@ def main() -> None:
     st.set_page_config(page_title="Image consent portal", page_icon="📷", layout="wide")
     portal = get_portal()
     user = current_user()
+    # A reload, a deep link or a new tab of a signed-in browser: the cookie brings the sign-in back. Not for the
+    # subject side (a QR form, a personal link, a confirmation link): it stays stateless, also in a staff browser.
+    if user is None and not any(p in st.query_params for p in SUBJECT_PARAMS) and from_cookie() is not None:
+        user = current_user()
+    sync()  # hand the browser its sign-in cookie after a sign-in, or delete it after a sign-out
 
     if organisation(portal).is_demo:
         st.warning(
@@ -69,9 +77,14 @@ def main() -> None:
         pages = [_page("consent_form", "Photo consent", "📷", "kiosk", default=True)]
         position = "hidden"
         hide_chrome()
+        idle_guard(portal.settings.kiosk_idle_seconds)
     elif "event" in st.query_params:
         # Someone who scanned an event's QR code: the public consent form, nothing else.
         pages = [_page("consent_form", "Photo consent", "📷", "consent", default=True)]
+        position = "hidden"
+    elif "confirm" in st.query_params:
+        # A person confirming the choices of a second form, from the link e-mailed to their confirmed address.
+        pages = [_page("confirm_changes", "Confirm your choices", "✅", "confirm", default=True)]
         position = "hidden"
     elif "link" in st.query_params:
         # A data subject with a personal link sees their own page and nothing of the staff side.

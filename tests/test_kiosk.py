@@ -204,3 +204,29 @@ def test_kiosk_promises_no_email_while_email_is_not_configured(router: Database)
     assert not at.exception and at.session_state["registered"]["emailed"]  # queued, waiting in the outbox
     text = _texts(at)
     assert "e-mail address you gave" not in text and "ask Nordlys" in text
+
+
+def test_an_idle_form_shows_a_countdown_and_is_cleared_language_included(
+    router: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 16, item 3 (the browser test in tests/e2e/test_signed_in.py waits for the real timer)."""
+    monkeypatch.setenv("PORTAL_KIOSK_IDLE_SECONDS", "20")
+    at = _staff_in_kiosk()
+    countdown = lambda: [w.value for w in at.warning if w.icon == "⏳"]  # noqa: E731 - the demo banner is one, too
+    assert not countdown()  # an untouched form counts nothing down
+    at.segmented_control(key="form_locale").set_value("sv").run()
+    at.text_input(key="form_name").input("Ylva Halvfylld")
+    _born(at)
+    at.checkbox(key="agree_website").check().run()
+    # Within the countdown's last 30 seconds (here: all 20), in the person's language.
+    assert ["Ingen här? Formuläret töms för nästa person om 20 s."] == countdown()
+    assert at.button(key="kiosk_idle_stay").label == "Jag är kvar"
+    at.session_state["kiosk_idle_due"] = True  # what the countdown's fragment sets when the time is up
+    at.run()
+    assert not at.exception and at.title[0].value == FORM_TITLE
+    assert at.segmented_control(key="form_locale").value == "en"
+    assert at.text_input(key="form_name").value == ""
+    assert at.selectbox(key="form_birth_year").value is None and at.selectbox(key="form_birth_month").value is None
+    assert not any(c.value for c in at.checkbox if c.key and c.key.startswith("agree_"))
+    assert "Ylva" not in _texts(at) and not countdown()
+    assert "kiosk" in at.session_state and "staff_session" in at.session_state  # still a kiosk, not signed out

@@ -20,6 +20,8 @@ SESSION_KEY = "staff_session"
 NOTICE_KEY = "sign_in_notice"
 # Set while a staff member's device runs the consent form as a kiosk (portal/components/kiosk.py).
 KIOSK_KEY = "kiosk"
+# Set for the next run to delete the browser's sign-in cookie (portal/components/session_cookie.py).
+FORGET_COOKIE_KEY = "session_cookie_forget"
 
 
 @st.cache_resource(show_spinner="Opening the database…")
@@ -28,12 +30,17 @@ def _open(_settings: Settings, key: str) -> Portal:
     return open_portal(_settings)
 
 
+def open_current_portal() -> Portal:
+    """The Portal for the current settings (also for the /api/session route, outside any page run)."""
+    settings = load_settings()
+    key = repr({name: getattr(settings, name) for name in settings.__dataclass_fields__ if name != "extra"})
+    return _open(settings, key)
+
+
 def get_portal() -> Portal:
     """The Portal for the current settings; shows the problem and stops the page if it cannot open."""
     try:
-        settings = load_settings()
-        key = repr({name: getattr(settings, name) for name in settings.__dataclass_fields__ if name != "extra"})
-        return _open(settings, key)
+        return open_current_portal()
     except PortalError as exc:
         st.error(f"The portal cannot start: {plain(exc)}")
         st.stop()
@@ -50,6 +57,7 @@ def _signed_out(notice: str) -> None:
     """Forget the sign-in and leave a notice for the sign-in page."""
     st.session_state.clear()
     st.session_state[NOTICE_KEY] = notice
+    st.session_state[FORGET_COOKIE_KEY] = True
 
 
 def current_user() -> StaffUser | None:
@@ -86,6 +94,8 @@ def end_session() -> None:
         sign_out(get_portal(), session=session)
     # Everything, not just the user: a shared tablet must not show the next person the last one's choices.
     st.session_state.clear()
+    # The row is revoked already (every tab with the cookie is signed out); the browser drops the cookie, too.
+    st.session_state[FORGET_COOKIE_KEY] = True
 
 
 def require_role(role: str) -> StaffUser:

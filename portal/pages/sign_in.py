@@ -7,6 +7,7 @@ import streamlit as st
 from portal.backend.platform.errors import PortalError
 from portal.backend.staff.services import sign_in
 from portal.components.context import NOTICE_KEY, get_portal, start_session
+from portal.components.session_cookie import remember
 from portal.components.text import plain
 
 portal = get_portal()
@@ -22,7 +23,8 @@ with st.form("sign_in"):
     submitted = st.form_submit_button("Sign in", type="primary")
 if submitted:
     try:
-        start_session(sign_in(portal, email=email, password=password))
+        # Remembered by this browser (an HttpOnly cookie, set on the next run), so a reload keeps the sign-in.
+        start_session(remember(sign_in(portal, email=email, password=password)))
     except PortalError as exc:  # wrong password, no portal role, a wrong key or an unreachable Supabase
         st.error(plain(exc))
     else:

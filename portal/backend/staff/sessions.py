@@ -19,6 +19,7 @@ from portal.backend.platform.db.engine import Database
 from portal.backend.platform.db.schema import staff_users
 from portal.backend.platform.db.types import utcnow
 from portal.backend.platform.errors import AuthError, PortalError, SessionExpired
+from portal.backend.staff import remember
 from portal.backend.staff.accounts import (
     StaffUser,
     account_or_none,
@@ -49,6 +50,16 @@ class StaffSession:
     ends_at: datetime  # the absolute end (PORTAL_SESSION_HOURS after sign-in), whatever renewals happen
     access_token: str | None = field(default=None, repr=False)
     refresh_token: str | None = field(default=None, repr=False)
+    # The row of staff_session_tokens that lets the browser's cookie bring this sign-in back (embedded mode).
+    token_id: int | None = None
+
+
+# What a signed-in tab is told when its remembered sign-in was ended elsewhere.
+_ENDED = {
+    "signed_out": "You signed out in another tab or window; please sign in again.",
+    "account_disabled": "Your portal account was disabled or removed; ask an admin.",
+    "password_changed": "Your password was changed; please sign in again.",
+}
 
 
 def _supabase(settings: Settings) -> SupabaseAuth:
@@ -144,6 +155,11 @@ def keep_alive(settings: Settings, db: Database, session: StaffSession, *, now: 
     if now >= session.ends_at:
         raise SessionExpired(f"Your session ended after {settings.session_hours} hours; please sign in again.")
     session = _reread(settings, db, session)
+    if session.token_id is not None:
+        # Sign-out in another tab, a new password or a disabled account ends this tab too (a role change does not:
+        # the role is read again above).
+        if reason := remember.check(db, token_id=session.token_id, now=now):
+            raise SessionExpired(_ENDED.get(reason, "Your session has ended; please sign in again."))
     if now < session.expires_at - RENEW_MARGIN or session.provider != "supabase":
         return session
     if not session.refresh_token:
@@ -180,7 +196,41 @@ def _revoke(settings: Settings, access_token: str | None) -> None:
         log.warning("Could not revoke a Supabase session: %s", exc)
 
 
-def sign_out(settings: Settings, session: StaffSession) -> None:
-    """End a session: revoke it at Supabase (hosted mode); the caller clears the browser's session state."""
+def sign_out(
+    settings: Settings, session: StaffSession, *, db: Database | None = None, now: datetime | None = None
+) -> None:
+    """End a session: its remembered sign-in (every tab with the cookie) and, in hosted mode, its Supabase session;
+    the caller clears the browser's session state."""
+    if session.token_id is not None and db is not None:
+        remember.revoke(db, token_id=session.token_id, reason="signed_out", now=now or utcnow())
     if session.provider == "supabase":
         _revoke(settings, session.access_token)
+
+
+def remember_sign_in(db: Database, session: StaffSession, *, now: datetime | None = None) -> tuple[StaffSession, str]:
+    """Let the browser keep this embedded sign-in across reloads: the session with its row, and the one-time code
+    the browser exchanges for the HttpOnly cookie. Supabase sessions are not remembered (their tokens stay in the
+    tab's memory only), so a reload signs them out as before."""
+    if session.provider != "embedded":
+        raise AuthError("Only embedded sign-ins are remembered by the browser.")
+    token_id, code = remember.issue(
+        db, user=session.user, started_at=session.started_at, ends_at=session.ends_at, now=now or utcnow()
+    )
+    return replace(session, token_id=token_id), code
+
+
+def restore_sign_in(db: Database, *, token: str, now: datetime | None = None) -> tuple[StaffSession, int | None] | None:
+    """The sign-in a browser's cookie stands for, with the event of its kiosk if it runs one; None when it is no
+    longer good (see remember.restore)."""
+    found = remember.restore(db, token=token, now=now or utcnow())
+    if found is None:
+        return None
+    session = StaffSession(
+        user=found.user,
+        provider="embedded",
+        started_at=found.started_at,
+        expires_at=found.ends_at,
+        ends_at=found.ends_at,
+        token_id=found.token_id,
+    )
+    return session, found.kiosk_event_id

@@ -1,0 +1,198 @@
+"""Staff sign-ins a browser remembers: an opaque token in an HttpOnly cookie, kept here only as a SHA-256 hash.
+
+The token never passes through the page: the signed-in page hands the browser a one-time code (60 seconds, one use),
+the browser posts it to the portal's /api/session route, and that route answers with the cookie. A reload or a deep
+link then finds the row by the cookie's hash. A row ends with the sign-in's absolute end (PORTAL_SESSION_HOURS), on
+sign-out, and as soon as its account is disabled, removed, given another role or another password.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, insert, or_, select, update
+
+from portal.backend.platform.db.engine import Database
+from portal.backend.platform.db.schema import staff_session_tokens, staff_users
+from portal.backend.staff.accounts import StaffUser
+from portal.backend.staff.audit import audit
+
+HANDOFF_LIFETIME = timedelta(seconds=60)
+# Only write `last_seen_at` this often: a page run must not turn into a write every time.
+SEEN_EVERY = timedelta(minutes=5)
+# Why a remembered sign-in stops working; the first three end a sign-in that is open in a tab, too.
+REASONS = ("signed_out", "account_disabled", "password_changed", "role_changed", "expired")
+
+
+@dataclass(frozen=True)
+class Remembered:
+    """A remembered sign-in that is still good: its account as it is now and the times of the original sign-in."""
+
+    token_id: int
+    user: StaffUser
+    started_at: datetime
+    ends_at: datetime
+    kiosk_event_id: int | None
+
+
+def digest(value: str) -> str:
+    """The stored form of a token or code: SHA-256, hex (the values are 256-bit random, so no salt is needed)."""
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def password_stamp(password_hash: str | None) -> str:
+    """A fingerprint of the account's password hash: a new password makes the row's stamp differ."""
+    return digest(password_hash or "")
+
+
+def issue(db: Database, *, user: StaffUser, started_at: datetime, ends_at: datetime, now: datetime) -> tuple[int, str]:
+    """A row for a new sign-in (made at `started_at`) and the one-time code that turns into its cookie: (row id,
+    code)."""
+    code = secrets.token_urlsafe(32)
+    with db.write() as conn:
+        password_hash = conn.execute(
+            select(staff_users.c.password_hash).where(staff_users.c.id == user.id)
+        ).scalar_one_or_none()
+        inserted = conn.execute(
+            insert(staff_session_tokens).values(
+                staff_id=user.id,
+                email=user.email,
+                role=user.role,
+                password_stamp=password_stamp(password_hash),
+                handoff_hash=digest(code),
+                handoff_expires_at=now + HANDOFF_LIFETIME,
+                created_at=started_at,
+                ends_at=ends_at,
+            )
+        ).inserted_primary_key
+    assert inserted is not None
+    return int(inserted[0]), code
+
+
+def redeem(db: Database, *, code: str, now: datetime) -> tuple[str, datetime] | None:
+    """The cookie's token for a one-time code, and when it ends; None for an unknown, used or stale code."""
+    if not code or len(code) > 100:
+        return None
+    token = secrets.token_urlsafe(32)
+    with db.write() as conn:
+        row = conn.execute(
+            select(staff_session_tokens).where(staff_session_tokens.c.handoff_hash == digest(code))
+        ).one_or_none()
+        if row is None:
+            return None
+        # The code works once, whatever happens next.
+        changes: dict[str, Any] = {"handoff_hash": None, "handoff_expires_at": None}
+        good = row.revoked_at is None and row.token_hash is None and now < row.handoff_expires_at < row.ends_at
+        if good:
+            changes |= {"token_hash": digest(token), "last_seen_at": now}
+        conn.execute(update(staff_session_tokens).where(staff_session_tokens.c.id == row.id).values(**changes))
+    return (token, row.ends_at) if good else None
+
+
+def _revoke(conn: Connection, token_id: int, reason: str, now: datetime) -> None:
+    """Revoke a row; one revoked for a role change (which leaves open tabs working) takes the stronger reason."""
+    conn.execute(
+        update(staff_session_tokens)
+        .where(
+            staff_session_tokens.c.id == token_id,
+            or_(staff_session_tokens.c.revoked_at.is_(None), staff_session_tokens.c.revoked_reason == "role_changed"),
+        )
+        .values(revoked_at=now, revoked_reason=reason, handoff_hash=None)
+    )
+
+
+def _problem(conn: Connection, row: Any, now: datetime, *, live: bool) -> str | None:
+    """Why this row may no longer stand for its sign-in, or None. An open tab follows a role change (from the next
+    click, as before); a remembered one is not brought back with a role it was not signed in with."""
+    if now >= row.ends_at:
+        return "expired"
+    account = conn.execute(select(staff_users).where(staff_users.c.id == row.staff_id)).one_or_none()
+    if account is None or not account.active or account.email != row.email:
+        return "account_disabled"
+    if password_stamp(account.password_hash) != row.password_stamp:
+        return "password_changed"
+    if not live and account.role != row.role:
+        return "role_changed"
+    return None
+
+
+def restore(db: Database, *, token: str, now: datetime) -> Remembered | None:
+    """The sign-in a cookie's token stands for, or None (unknown, revoked, over, or its account changed: the row is
+    revoked then, audited with the reason)."""
+    if not token or len(token) > 100:
+        return None
+    with db.write() as conn:
+        row = conn.execute(
+            select(staff_session_tokens).where(staff_session_tokens.c.token_hash == digest(token))
+        ).one_or_none()
+        if row is None or row.revoked_at is not None:
+            return None
+        if reason := _problem(conn, row, now, live=False):
+            _revoke(conn, row.id, reason, now)
+            audit(
+                conn,
+                actor=f"staff:{row.staff_id}",
+                action="remembered_sign_in_refused",
+                now=now,
+                detail={"reason": reason},
+            )
+            return None
+        account = conn.execute(select(staff_users).where(staff_users.c.id == row.staff_id)).one()
+        conn.execute(update(staff_session_tokens).where(staff_session_tokens.c.id == row.id).values(last_seen_at=now))
+        audit(conn, actor=f"staff:{row.staff_id}", action="remembered_sign_in", now=now, detail={"session": row.id})
+    user = StaffUser(
+        id=account.id, email=account.email, display_name=account.display_name, role=account.role, active=True
+    )
+    return Remembered(
+        token_id=row.id, user=user, started_at=row.created_at, ends_at=row.ends_at, kiosk_event_id=row.kiosk_event_id
+    )
+
+
+def check(db: Database, *, token_id: int, now: datetime) -> str | None:
+    """For a sign-in open in a tab: why it must end now (signed out elsewhere, disabled, a new password), or None."""
+    with db.read() as conn:
+        row = conn.execute(select(staff_session_tokens).where(staff_session_tokens.c.id == token_id)).one_or_none()
+        if row is None:
+            return "signed_out"
+        # A role change only stops a reload bringing the old role back; this tab reads the new role on each click.
+        if row.revoked_at is not None and row.revoked_reason != "role_changed":
+            return str(row.revoked_reason or "signed_out")
+        reason = _problem(conn, row, now, live=True)
+        seen = row.last_seen_at
+    if reason is not None or seen is None or now - seen >= SEEN_EVERY:
+        with db.write() as conn:
+            if reason is not None:
+                _revoke(conn, token_id, reason, now)
+            else:
+                conn.execute(
+                    update(staff_session_tokens).where(staff_session_tokens.c.id == token_id).values(last_seen_at=now)
+                )
+    return reason
+
+
+def revoke(db: Database, *, now: datetime, reason: str, token_id: int | None = None, token: str | None = None) -> bool:
+    """End a remembered sign-in by its row id or by its cookie's token; True when one was ended."""
+    with db.write() as conn:
+        if token_id is None and token:
+            token_id = conn.execute(
+                select(staff_session_tokens.c.id).where(staff_session_tokens.c.token_hash == digest(token))
+            ).scalar_one_or_none()
+        if token_id is None:
+            return False
+        before = conn.execute(
+            select(staff_session_tokens.c.revoked_reason).where(staff_session_tokens.c.id == token_id)
+        ).one_or_none()
+        _revoke(conn, token_id, reason, now)
+    return before is not None and before.revoked_reason in (None, "role_changed")
+
+
+def set_kiosk(db: Database, *, token_id: int, event_id: int | None) -> None:
+    """Remember (or forget) that this sign-in runs a kiosk, so a reload of the tablet comes back to the form."""
+    with db.write() as conn:
+        conn.execute(
+            update(staff_session_tokens).where(staff_session_tokens.c.id == token_id).values(kiosk_event_id=event_id)
+        )
