@@ -8,6 +8,7 @@ import streamlit as st
 
 from portal.backend.consent.queries import TextContent, current_texts, list_purposes, preview_purpose_text
 from portal.backend.consent.services import publish_purpose_text, set_retention_period
+from portal.backend.photos.queries import person_detection_status
 from portal.backend.platform.errors import ValidationError
 from portal.backend.staff.queries import (
     AGE_OF_CONSENT,
@@ -369,6 +370,10 @@ if accounts:
                         raise ValidationError("The two passwords differ; nothing was changed.")
                     done = set_staff_password(portal, actor=actor, user_id=target, password=first)
                     st.success(f"{plain(done.email)} has a new password.")
+
+st.subheader("Person detection")
+# Said here because analysis runs on the server: an admin turns it on with `python -m portal models fetch` there.
+st.text(person_detection_status(portal.settings))
 
 demo = demo_accounts(portal)
 if demo:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import text
 
 from portal.backend.ops.demo import is_demo, is_empty, seed_demo
+from portal.backend.photos.vision.weights import status_line as person_status_line
 from portal.backend.platform import signing
 from portal.backend.platform.blobs import make_blob_store
 from portal.backend.platform.config import Settings, load_settings
@@ -164,12 +165,8 @@ def startup_checks(load: Callable[[], Settings] = load_settings) -> list[Check]:
         )
     except PortalError as exc:
         checks.append(Check("ledger key", str(exc)))
-    try:
-        checks.append(Check("ledger key", note=f"key {signing.load_signing_key(settings, create=False).key_id}"))
-    except signing.LedgerKeyMissing:
-        checks.append(Check("ledger key", note="made in the data folder on first start"))
-    except PortalError as exc:
-        checks.append(Check("ledger key", str(exc)))
+    # Never a problem: the portal works without person detection; the note says whether it is on and how to turn it on.
+    checks.append(Check("person detection", note=person_status_line(settings)))
     if state.current is not None:
         db = Database(settings.database_url)
         try:

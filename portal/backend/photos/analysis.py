@@ -20,6 +20,7 @@ from portal.backend.photos.vision.faces import FaceAnalyzer
 from portal.backend.photos.vision.intake import prepare_image
 from portal.backend.photos.vision.persons import PersonDetector, load_person_detector
 from portal.backend.photos.vision.schemas import Detection
+from portal.backend.photos.vision.weights import resolve_weights
 from portal.backend.platform.blobs import BlobStore, make_blob_store
 from portal.backend.platform.config import Settings
 from portal.backend.platform.db.engine import Database
@@ -42,7 +43,11 @@ class Detectors:
     @classmethod
     def from_settings(cls, settings: Settings) -> Detectors:
         """Face detector always; person detector only with usable YOLO weights."""
-        persons, status = load_person_detector(settings.yolo_weights or None)
+        choice = resolve_weights(settings)  # PORTAL_YOLO_WEIGHTS, else the file `models fetch` put in data_dir
+        if choice.path is None:
+            persons, status = None, choice.reason
+        else:
+            persons, status = load_person_detector(str(choice.path))
         return cls(FaceAnalyzer(model=settings.face_detector), persons, status)
 
     @property

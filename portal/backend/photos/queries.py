@@ -28,6 +28,8 @@ from portal.backend.photos.takedowns import OpenSummary, Task
 from portal.backend.photos.vision.intake import encode_jpeg
 from portal.backend.photos.vision.redaction import highlight
 from portal.backend.photos.vision.status import detector_status as _detector_status
+from portal.backend.photos.vision.weights import status_line as _person_status_line
+from portal.backend.platform.config import Settings
 from portal.backend.platform.db.schema import assets, detections
 from portal.backend.platform.db.types import utcnow
 from portal.backend.platform.errors import NotFound
@@ -76,6 +78,7 @@ __all__ = [
     "original_url",
     "past_retention",
     "people_to_link",
+    "person_detection_status",
     "photo_thumbnail",
     "publish_check",
     "review_picture",
@@ -117,6 +120,11 @@ def analysis_counts(portal: Portal) -> AnalysisCounts:
 def detector_status(portal: Portal) -> list[str]:
     """One sentence per detector saying whether it runs and why not (loads no model)."""
     return _detector_status(portal.settings)
+
+
+def person_detection_status(settings: Settings) -> str:
+    """Whether person detection is on (file and size) or how to turn it on; needs no database, loads no model."""
+    return _person_status_line(settings)
 
 
 def annotated_thumbnail(portal: Portal, *, detail: AssetDetail) -> bytes:

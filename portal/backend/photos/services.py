@@ -28,7 +28,9 @@ from portal.backend.photos.biometrics import FaceLink, Suggestion
 from portal.backend.photos.matching_batch import MatchRun
 from portal.backend.photos.renditions import Rendition
 from portal.backend.photos.retention import DeletedPhoto
+from portal.backend.photos.vision import weights as _weights
 from portal.backend.platform.actors import Actor
+from portal.backend.platform.config import Settings
 from portal.backend.platform.db.schema import events
 from portal.backend.platform.db.types import utcnow
 from portal.backend.platform.errors import (
@@ -59,6 +61,7 @@ __all__ = [
     "close_task",
     "confirm_face",
     "delete_photo",
+    "fetch_person_model",
     "flag_past_retention",
     "import_photos",
     "link_face",
@@ -532,3 +535,26 @@ def render_rendition(
             now=now,
         )
     return result
+
+
+def fetch_person_model(
+    settings: Settings,
+    *,
+    actor: Actor,
+    force: bool = False,
+    url: str | None = None,
+    sha256: str | None = None,
+    timeout: float = 30.0,
+) -> tuple[Path, bool]:
+    """Download the pinned person-detection weights into the data folder (only when asked); (path, downloaded).
+
+    `url`/`sha256` replace the pinned release (a mirror, or a local server in tests); the hash is always checked.
+    """
+    _require_staff(actor, "admin")
+    return _weights.fetch_weights(
+        settings,
+        url=url or _weights.MODEL_URL,
+        sha256=sha256 or _weights.MODEL_SHA256,
+        force=force,
+        timeout=timeout,
+    )

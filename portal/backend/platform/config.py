@@ -93,7 +93,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("expiry_warning_days", 30, "Consents expiring within this many days are shown as warnings."),
     Setting("max_image_pixels", 60_000_000, "Largest image accepted, in pixels (width x height)."),
     Setting("face_detector", "hog", "dlib face detector: `hog` (fast) or `cnn` (more accurate, slower)."),
-    Setting("yolo_weights", "", "Path to Ultralytics YOLO weights for person detection; empty turns it off."),
+    Setting(
+        "yolo_weights",
+        "",
+        "Path to Ultralytics YOLO weights for person detection; empty: the file `models fetch` put in data_dir "
+        "if present; `off` turns it off.",
+    ),
     Setting("match_threshold", "0.6", "Face distance at or below which a match is suggested to staff."),
     Setting(
         "auto_confirm_threshold",
