@@ -66,7 +66,7 @@ from portal.backend.platform.runtime import Portal
 from portal.backend.reports.services import art30_record, compliance_report
 from portal.backend.risk.services import rebuild_risk_index
 from portal.backend.staff.queries import staff_actor
-from portal.backend.staff.services import add_staff
+from portal.backend.staff.services import AuditFilter, add_staff, export_audit_log
 from portal.cli import main as cli_main
 from tests.conftest import APP, require_postgres
 from tests.imagery import group_photo
@@ -435,6 +435,27 @@ CASES: dict[str, Case] = {
     "risk_rebuild": Case(
         cli=lambda c: ["risk", "rebuild", "--as", ADMIN],
         service=lambda c: rebuild_risk_index(c.portal, actor=c.actor(ADMIN)),
+    ),
+    "audit_export": Case(
+        cli=lambda c: [
+            "audit",
+            "export",
+            "--from",
+            "2020-01-01",
+            "--to",
+            "2099-12-31",
+            "--action",
+            "sign_in",
+            "--csv",
+            str(c.folder / "audit.csv"),
+            "--as",
+            MANAGER,
+        ],
+        service=lambda c: export_audit_log(
+            c.portal,
+            actor=c.actor(MANAGER),
+            chosen=AuditFilter.for_days(date(2020, 1, 1), date(2099, 12, 31), action="sign_in"),
+        ),
     ),
     # parity cases: publications and takedowns (part A)
     "publish_override": Case(

@@ -9,11 +9,13 @@ from collections.abc import Sequence
 from portal.backend.platform.errors import PortalError, database_refusal
 from portal.cli import (
     asset_commands,
+    audit_commands,
     db_commands,
     doctor_commands,
     hosted_commands,
     job_commands,
     ledger_commands,
+    model_commands,
     outbox_commands,
     publication_commands,
     purpose_commands,
@@ -36,7 +38,9 @@ GROUPS = (
     job_commands,
     outbox_commands,
     report_commands,
+    audit_commands,
     hosted_commands,
+    model_commands,
     doctor_commands,
 )
 

@@ -1,26 +1,34 @@
 """Managers: photos at risk per purpose and why, what lapses soon, per event, over time, and the photos behind
-each figure."""
+each figure as a thumbnail grid that opens the review desk."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict
 
 import altair as alt
 import pandas as pd
 import streamlit as st
 
+from portal.backend.photos.queries import photo_thumbnail
 from portal.backend.risk.queries import (
+    PRIMARY_ORDER,
     REASON_LABELS,
     REASONS,
     WINDOWS,
     coverage_history,
     critical_photos,
+    drill_count,
     drill_down,
+    headline,
     risk_overview,
     staff_declared_consents,
 )
 from portal.components.context import get_portal, require_role
 from portal.components.tables import safe_csv
+from portal.components.text import plain
+
+DRILL_PAGE = 12  # three rows of four on a laptop; a phone scrolls one card at a time
 
 portal = get_portal()
 user = require_role("manager")
@@ -36,12 +44,26 @@ def _csv_button(frame: pd.DataFrame, name: str, key: str) -> None:
     st.download_button("Download as CSV", safe_csv(frame), file_name=name, mime="text/csv", key=key)
 
 
+top = headline(figures, critical)
+# What a DPO must act on first: photos out in the world without a basis; then how bad the worst publishing purpose is.
+if top.published_at_risk:
+    st.error(
+        f"{top.published_at_risk} published photo{'s' if top.published_at_risk != 1 else ''} lost "
+        f"{'their' if top.published_at_risk != 1 else 'its'} basis: unpublish or ask the people again "
+        "(the Critical tab lists where)."
+    )
+else:
+    st.success("Every published photo has a basis for the purpose it is published for.")
 cols = st.columns(4)
-cols[0].metric("Critical (published, no basis)", len({c.asset_id for c in critical}))
+cols[0].metric("Critical (published, no basis)", top.published_at_risk)
 cols[1].metric(
-    "At risk for some purpose",
-    max((f.at_risk for f in figures), default=0),
-    help="the largest per-purpose count; a photo can be at risk for several purposes",
+    "Worst purpose with publications",
+    "—" if top.worst_purpose is None else f"{top.worst_purpose} {top.worst_coverage:.0%}",
+    help=(
+        "no photo is published"
+        if top.worst_purpose is None
+        else f"{top.worst_at_risk} of {top.worst_published} photos published for {top.worst_purpose} are at risk"
+    ),
 )
 cols[2].metric(
     f"Lapsing within {warning} days",
@@ -69,15 +91,21 @@ tab_purpose, tab_expiring, tab_events, tab_time, tab_critical, tab_drill = st.ta
 )
 
 with tab_purpose:
+    st.caption(
+        "Each photo at risk counts once per purpose, under its first reason in this order: "
+        + ", ".join(REASON_LABELS[r] for r in PRIMARY_ORDER)
+        + ". The parts of a bar sum to the photos at risk for that purpose."
+    )
     table = pd.DataFrame(
         [
             {
                 "Purpose": f.purpose,
                 "With people": f.with_people,
+                "Published": f.published,
                 "At risk": f.at_risk,
                 "Critical": f.critical,
                 "Coverage": None if f.coverage is None else round(100 * f.coverage, 1),
-                **{REASON_LABELS[r]: f.by_reason.get(r, 0) for r in REASONS},
+                **{REASON_LABELS[r]: f.primary.get(r, 0) for r in PRIMARY_ORDER},
             }
             for f in figures
         ]
@@ -90,13 +118,31 @@ with tab_purpose:
     )
     _csv_button(table, "risk-summary.csv", "csv_purpose")
     if not table.empty:
-        st.bar_chart(
-            table.set_index("Purpose")[[REASON_LABELS[r] for r in REASONS]],
-            stack=True,
-            height=300,
-            horizontal=True,
-            x_label="Photos at risk",
-            y_label="",
+        bars = table.melt(id_vars=["Purpose"], value_vars=[REASON_LABELS[r] for r in PRIMARY_ORDER], var_name="Reason")
+        bars = bars[bars["value"] > 0]
+        if bars.empty:
+            st.success("No photo is at risk for any purpose.")
+        else:
+            chart = (
+                alt.Chart(bars)
+                .mark_bar()
+                .encode(
+                    y=alt.Y("Purpose:N", title=None),
+                    x=alt.X("sum(value):Q", title="Photos at risk (each once)"),
+                    color=alt.Color(
+                        "Reason:N", sort=[REASON_LABELS[r] for r in PRIMARY_ORDER], legend=alt.Legend(orient="bottom")
+                    ),
+                    tooltip=["Purpose", "Reason", alt.Tooltip("value:Q", title="Photos")],
+                )
+            )
+            st.altair_chart(chart.properties(height=60 + 40 * len(table)), width="stretch")
+    with st.expander("Every reason that applies (a photo can have several)"):
+        st.dataframe(
+            pd.DataFrame(
+                [{"Purpose": f.purpose, **{REASON_LABELS[r]: f.by_reason.get(r, 0) for r in REASONS}} for f in figures]
+            ),
+            hide_index=True,
+            width="stretch",
         )
 
 with tab_expiring:
@@ -179,43 +225,96 @@ with tab_critical:
         st.success("No published photo is at risk.")
 
 with tab_drill:
-    st.caption("The photos behind a figure. Open them on the Photos page to link people or unpublish.")
+    st.caption("The photos behind a figure, with the people in them. Review opens the photo on the Photos page.")
     c1, c2, c3 = st.columns(3)
     purpose = c1.selectbox("Purpose", [f.purpose for f in figures], key="drill_purpose")
-    what = c2.selectbox(
-        "Show",
-        ["at risk (any reason)", *[REASON_LABELS[r] for r in REASONS], *[f"lapsing within {d} days" for d in WINDOWS]],
-        key="drill_what",
-    )
+    shows = {"": "at risk (any reason)", **{r: REASON_LABELS[r] for r in PRIMARY_ORDER}}
+    shows.update({f"lapse:{d}": f"lapsing within {d} days" for d in WINDOWS})
+    what = c2.selectbox("Show", list(shows), key="drill_what", format_func=shows.__getitem__)
     event_names = {e.event_name: e.event_id for e in events if e.event_id is not None}
     event_name = c3.selectbox("Event", ["All", *sorted(event_names)], key="drill_event")
     published_only = st.checkbox("Only published photos", key="drill_published")
-    reason = next((r for r, label in REASON_LABELS.items() if label == what), None)
-    within = next((d for d in WINDOWS if what == f"lapsing within {d} days"), None)
+    # The reasons are the bars' parts (each photo under its first reason), so a drill's count matches its bar.
+    drill_key = (purpose, what, event_name, published_only)
     if purpose:
+        primary_reason = what if what in PRIMARY_ORDER else None
+        within = int(what.removeprefix("lapse:")) if what.startswith("lapse:") else None
+        event_id = event_names.get(event_name)
+        total = drill_count(
+            portal,
+            purpose=purpose,
+            primary_reason=primary_reason,
+            expiring_within=within,
+            event_id=event_id,
+            published_only=published_only,
+        )
+        pages = max(1, math.ceil(total / DRILL_PAGE))
+        if st.session_state.get("drill_seen") != drill_key:  # a changed figure starts at its first page
+            st.session_state["drill_seen"] = drill_key
+            st.session_state["drill_page"] = 0
+        page_no = min(int(st.session_state.get("drill_page", 0)), pages - 1)
         found = drill_down(
             portal,
             purpose=purpose,
-            reason=reason,
+            primary_reason=primary_reason,
             expiring_within=within,
-            event_id=event_names.get(event_name),
+            event_id=event_id,
             published_only=published_only,
-            limit=500,
+            limit=DRILL_PAGE,
+            offset=page_no * DRILL_PAGE,
         )
+        row = st.container(horizontal=True, vertical_alignment="center", horizontal_alignment="distribute")
+        if row.button("‹ Previous", key="drill_prev", disabled=page_no == 0):
+            st.session_state["drill_page"] = page_no - 1
+            st.rerun()
+        row.caption(
+            f"{total} photo(s)" + (f" · page {page_no + 1} of {pages}" if total > DRILL_PAGE else ""),
+        )
+        if row.button("Next ›", key="drill_next", disabled=page_no + 1 >= pages):
+            st.session_state["drill_page"] = page_no + 1
+            st.rerun()
+        columns = st.columns(4)
+        for n, d in enumerate(found):
+            with columns[n % 4].container(border=True, key=f"drill_card_{d.asset_id}"):
+                thumb = photo_thumbnail(portal, asset_id=d.asset_id)
+                if thumb is not None:
+                    st.image(thumb, width="stretch")
+                if d.published:
+                    st.badge("Published", color="red")
+                st.markdown(f"**#{d.asset_id}** {plain(d.filename)}")
+                st.caption(plain(", ".join(d.people) if d.people else "No person linked"))
+                st.caption(
+                    plain(
+                        " · ".join(
+                            x
+                            for x in (
+                                ", ".join(REASON_LABELS.get(r, r) for r in d.reasons),
+                                d.event or "",
+                                f"lapses {d.covered_until.date().isoformat()}" if d.covered_until else "",
+                            )
+                            if x
+                        )
+                    )
+                )
+                if st.button("Review", key=f"drill_open_{d.asset_id}", width="stretch"):
+                    # The review desk opens the photo kept under this key (as its own grid does).
+                    st.session_state["desk_photo"] = d.asset_id
+                    st.switch_page("portal/pages/assets.py")
         drill = pd.DataFrame(
             [
                 {
                     "Photo": d.asset_id,
                     "File": d.filename,
                     "Event": d.event,
+                    "People": ", ".join(d.people),
                     "Why": ", ".join(REASON_LABELS.get(r, r) for r in d.reasons),
                     "Earliest consent lapses": d.covered_until.date().isoformat() if d.covered_until else "",
                     "Published": d.published,
                 }
                 for d in found
             ],
-            columns=["Photo", "File", "Event", "Why", "Earliest consent lapses", "Published"],
+            columns=["Photo", "File", "Event", "People", "Why", "Earliest consent lapses", "Published"],
         )
-        st.write(f"{len(drill)} photo(s)" + (" (first 500)" if len(drill) == 500 else ""))
-        st.dataframe(drill, hide_index=True, width="stretch")
-        _csv_button(drill, f"at-risk-{purpose}.csv", "csv_drill")
+        with st.expander("This page as a table"):
+            st.dataframe(drill, hide_index=True, width="stretch")
+            _csv_button(drill, f"at-risk-{purpose}.csv", "csv_drill")

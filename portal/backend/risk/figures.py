@@ -35,6 +35,15 @@ _REASON_SQL = {
 }
 _PUBLISHED = "SELECT DISTINCT asset_id, purpose_id FROM asset_uses WHERE until IS NULL"
 
+# Each photo at risk counts once per purpose under its first reason in this order: what the person said last
+# (withdrawn, revoked, refused, a veto for this photo) before what lapsed (expired, text replaced) before what was
+# never settled (never asked, nobody linked). The bars' parts then sum to the photos at risk.
+PRIMARY_ORDER = ("withdrawn", "revoked", "refused", "veto", "expired", "superseded", "unknown", "unidentified")
+# One CASE rather than "this AND NOT the earlier ones": a NULL `until` makes NOT (... OR r.until <= :now) NULL,
+# which would drop the photo from every part.
+_PRIMARY_CASE = "CASE " + " ".join(f"WHEN {_REASON_SQL[r]} THEN '{r}'" for r in PRIMARY_ORDER) + " END"
+_PRIMARY_SQL = {reason: f"({_PRIMARY_CASE}) = '{reason}'" for reason in PRIMARY_ORDER}
+
 
 @dataclass(frozen=True)
 class PurposeRisk:
@@ -47,6 +56,8 @@ class PurposeRisk:
     by_reason: dict[str, int]
     with_people: int = 0
     expiring_in: dict[int, int] = field(default_factory=dict)  # days ahead -> photos whose cover lapses by then
+    primary: dict[str, int] = field(default_factory=dict)  # each photo at risk once, by PRIMARY_ORDER; sums to at_risk
+    published: int = 0  # photos with people published for this purpose now
 
     @property
     def coverage(self) -> float | None:
@@ -84,6 +95,7 @@ def _grouped(conn: Connection, now: datetime, windows: tuple[int, ...]) -> dict[
     columns = ",\n".join(
         [f"sum(CASE WHEN {_AT_RISK} THEN 1 ELSE 0 END) AS at_risk"]
         + [f"sum(CASE WHEN {sql} THEN 1 ELSE 0 END) AS {reason}" for reason, sql in _REASON_SQL.items()]
+        + [f"sum(CASE WHEN {sql} THEN 1 ELSE 0 END) AS p_{reason}" for reason, sql in _PRIMARY_SQL.items()]
         + [
             f"sum(CASE WHEN r.reasons = 0 AND r.until > :now AND r.until <= :h{d} THEN 1 ELSE 0 END) AS exp{d}"
             for d in windows
@@ -103,16 +115,18 @@ def _grouped(conn: Connection, now: datetime, windows: tuple[int, ...]) -> dict[
     critical = conn.execute(
         _timed(
             f"""
-        SELECT r.event_id, r.purpose_id, count(*) FROM ({_PUBLISHED}) pub
+        SELECT r.event_id, r.purpose_id, sum(CASE WHEN {_AT_RISK} THEN 1 ELSE 0 END), count(*)
+        FROM ({_PUBLISHED}) pub
         JOIN asset_risk r ON r.asset_id = pub.asset_id AND r.purpose_id = pub.purpose_id
-        WHERE {_AT_RISK} GROUP BY r.event_id, r.purpose_id
+        GROUP BY r.event_id, r.purpose_id
     """,
             {"now": now},
         ),
         {"now": now},
     )
-    for event_id, purpose_id, n in critical:
-        counts.setdefault((event_id, purpose_id), {})["critical"] = n
+    for event_id, purpose_id, n, published in critical:
+        cell = counts.setdefault((event_id, purpose_id), {})
+        cell["critical"], cell["published"] = int(n or 0), int(published or 0)
     return counts
 
 
@@ -127,6 +141,8 @@ def _figures(code: str, c: dict[str, int], warning_days: int, windows: tuple[int
         with_people=int(c.get("with_people", 0) or 0),
         by_reason={r: int(c[r]) for r in REASONS if c.get(r)},
         expiring_in=expiring_in,
+        primary={r: int(c[f"p_{r}"]) for r in PRIMARY_ORDER if c.get(f"p_{r}")},
+        published=int(c.get("published", 0) or 0),
     )
 
 
@@ -249,23 +265,22 @@ def critical_assets(conn: Connection, *, now: datetime | None = None, limit: int
     return out
 
 
-def drill_down(
-    conn: Connection,
+def _drill_where(
+    purpose_cond: str,
     *,
-    purpose: str,
-    reason: str | None = None,
-    event_id: int | None = None,
-    expiring_within: int | None = None,
-    published_only: bool = False,
-    now: datetime | None = None,
-    limit: int = 200,
-    offset: int = 0,
-) -> list[dict[str, Any]]:
-    """The photos behind one figure: at risk for `purpose` (optionally for one reason), or expiring within N days."""
-    now = now or utcnow()
-    times = {"now": now, **({"horizon": now + timedelta(days=expiring_within)} if expiring_within is not None else {})}
+    reason: str | None,
+    primary_reason: str | None,
+    event_id: int | None,
+    expiring_within: int | None,
+    published_only: bool,
+) -> str:
+    """The WHERE clause of a drill-down (the figure's condition plus its filters)."""
     if expiring_within is not None:
         cond = "r.reasons = 0 AND r.until > :now AND r.until <= :horizon"
+    elif primary_reason is not None:
+        if primary_reason not in _PRIMARY_SQL:
+            raise ValueError(f"Unknown reason {primary_reason!r}; one of {', '.join(REASONS)}.")
+        cond = _PRIMARY_SQL[primary_reason]
     elif reason is not None:
         if reason not in _REASON_SQL:
             raise ValueError(f"Unknown reason {reason!r}; one of {', '.join(REASONS)}.")
@@ -278,6 +293,82 @@ def drill_down(
             " AND EXISTS (SELECT 1 FROM asset_uses u WHERE u.asset_id = r.asset_id "
             "AND u.purpose_id = r.purpose_id AND u.until IS NULL)"
         )
+    return f"{purpose_cond} AND ({cond}){filters}"
+
+
+def _drill_times(now: datetime, expiring_within: int | None) -> dict[str, datetime]:
+    """The time parameters of a drill-down."""
+    return {"now": now, **({"horizon": now + timedelta(days=expiring_within)} if expiring_within is not None else {})}
+
+
+def drill_count(
+    conn: Connection,
+    *,
+    purpose: str,
+    reason: str | None = None,
+    primary_reason: str | None = None,
+    event_id: int | None = None,
+    expiring_within: int | None = None,
+    published_only: bool = False,
+    now: datetime | None = None,
+) -> int:
+    """How many photos `drill_down` finds in all (for paging)."""
+    times = _drill_times(now or utcnow(), expiring_within)
+    where = _drill_where(
+        "p.code = :purpose",
+        reason=reason,
+        primary_reason=primary_reason,
+        event_id=event_id,
+        expiring_within=expiring_within,
+        published_only=published_only,
+    )
+    stmt = _timed(f"SELECT count(*) FROM asset_risk r JOIN purposes p ON p.id = r.purpose_id WHERE {where}", times)
+    return int(conn.execute(stmt, {**times, "purpose": purpose, "event_id": event_id}).scalar_one())
+
+
+def _people(conn: Connection, asset_ids: list[int]) -> dict[int, list[str]]:
+    """Names of the people linked to faces in these photos (erased or merged-away people left out), by photo."""
+    if not asset_ids:
+        return {}
+    rows = conn.execute(
+        text(
+            "SELECT DISTINCT d.asset_id, s.display_name FROM detections d JOIN subjects s ON s.id = d.subject_id "
+            "WHERE d.asset_id IN :ids AND s.erased_at IS NULL AND s.merged_into IS NULL "
+            "AND s.display_name IS NOT NULL ORDER BY d.asset_id, s.display_name"
+        ).bindparams(bindparam("ids", expanding=True)),
+        {"ids": asset_ids},
+    )
+    out: dict[int, list[str]] = {}
+    for asset_id, name in rows:
+        out.setdefault(int(asset_id), []).append(str(name))
+    return out
+
+
+def drill_down(
+    conn: Connection,
+    *,
+    purpose: str,
+    reason: str | None = None,
+    primary_reason: str | None = None,
+    event_id: int | None = None,
+    expiring_within: int | None = None,
+    published_only: bool = False,
+    now: datetime | None = None,
+    limit: int = 200,
+    offset: int = 0,
+) -> list[dict[str, Any]]:
+    """The photos behind one figure: at risk for `purpose` (optionally for one reason, or one primary reason as
+    the bars count it), or expiring within N days; with the names of the people in them."""
+    now = now or utcnow()
+    times = _drill_times(now, expiring_within)
+    where = _drill_where(
+        "p.code = :purpose",
+        reason=reason,
+        primary_reason=primary_reason,
+        event_id=event_id,
+        expiring_within=expiring_within,
+        published_only=published_only,
+    )
     stmt = _timed(
         f"""
         SELECT r.asset_id, a.filename, e.name AS event, r.reasons, r.until,
@@ -285,12 +376,15 @@ def drill_down(
                        AND u.until IS NULL) AS published
         FROM asset_risk r JOIN purposes p ON p.id = r.purpose_id JOIN assets a ON a.id = r.asset_id
         LEFT JOIN events e ON e.id = r.event_id
-        WHERE p.code = :purpose AND ({cond}){filters}
+        WHERE {where}
         ORDER BY r.until, r.asset_id LIMIT :limit OFFSET :offset
     """,
         times,
     ).columns(asset_id=Integer, filename=String, event=String, reasons=Integer, until=UTCDateTime)
-    rows = conn.execute(stmt, {**times, "purpose": purpose, "event_id": event_id, "limit": limit, "offset": offset})
+    rows = conn.execute(
+        stmt, {**times, "purpose": purpose, "event_id": event_id, "limit": limit, "offset": offset}
+    ).all()
+    people = _people(conn, [r.asset_id for r in rows])
     return [
         {
             "asset_id": r.asset_id,
@@ -299,6 +393,7 @@ def drill_down(
             "reasons": ", ".join(_reasons_of(r.reasons, r.until, now)),
             "covered_until": r.until,
             "published": bool(r.published),
+            "people": people.get(r.asset_id, []),
         }
         for r in rows
     ]

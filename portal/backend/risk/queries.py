@@ -13,10 +13,19 @@ from portal.backend.platform.runtime import Portal
 from portal.backend.risk import figures as _figures
 from portal.backend.risk import history as _history
 from portal.backend.risk import index as _index
-from portal.backend.risk.figures import REASON_LABELS, REASONS, WINDOWS, EventRisk, PurposeRisk, StaffDeclared
+from portal.backend.risk.figures import (
+    PRIMARY_ORDER,
+    REASON_LABELS,
+    REASONS,
+    WINDOWS,
+    EventRisk,
+    PurposeRisk,
+    StaffDeclared,
+)
 from portal.backend.risk.overview import Overview, portal_overview
 
 __all__ = [
+    "PRIMARY_ORDER",
     "REASONS",
     "REASON_LABELS",
     "WINDOWS",
@@ -24,6 +33,7 @@ __all__ = [
     "CriticalPhoto",
     "DrillRow",
     "EventRisk",
+    "Headline",
     "Overview",
     "PurposeRisk",
     "RiskOverview",
@@ -32,7 +42,9 @@ __all__ = [
     "coverage_history",
     "critical_photos",
     "detector_status",
+    "drill_count",
     "drill_down",
+    "headline",
     "overview",
     "risk_overview",
     "risk_summary",
@@ -71,6 +83,7 @@ class DrillRow:
     reasons: tuple[str, ...]
     covered_until: datetime | None
     published: bool
+    people: tuple[str, ...] = ()  # names of the linked people: untrusted text, shown plain
 
 
 @dataclass(frozen=True)
@@ -122,11 +135,67 @@ def critical_photos(portal: Portal, *, now: datetime | None = None, limit: int =
     ]
 
 
+@dataclass(frozen=True)
+class Headline:
+    """The dashboard's first line: published photos that lost their basis, and the worst purpose with publications."""
+
+    published_at_risk: int  # distinct photos published for some purpose they are at risk for
+    worst_purpose: str | None  # the purpose with publications whose published photos are least covered
+    worst_published: int  # photos published for it
+    worst_at_risk: int  # of those, at risk
+
+    @property
+    def worst_coverage(self) -> float | None:
+        """Share of the worst purpose's published photos that may stay published (None without publications)."""
+        return None if not self.worst_published else 1 - self.worst_at_risk / self.worst_published
+
+
+def headline(figures: list[PurposeRisk], critical: list[CriticalPhoto]) -> Headline:
+    """The headline from the figures and the critical photos (ties: the purpose with more photos at risk)."""
+    published = [f for f in figures if f.published]
+    worst = min(published, key=lambda f: (1 - f.critical / f.published, -f.critical), default=None)
+    return Headline(
+        published_at_risk=len({c.asset_id for c in critical}),
+        worst_purpose=worst.purpose if worst else None,
+        worst_published=worst.published if worst else 0,
+        worst_at_risk=worst.critical if worst else 0,
+    )
+
+
+def drill_count(
+    portal: Portal,
+    *,
+    purpose: str,
+    reason: str | None = None,
+    primary_reason: str | None = None,
+    event_id: int | None = None,
+    expiring_within: int | None = None,
+    published_only: bool = False,
+    now: datetime | None = None,
+) -> int:
+    """How many photos `drill_down` finds in all."""
+    for r in (reason, primary_reason):
+        if r is not None and r not in REASONS:
+            raise ValidationError(f"Unknown reason {r!r}; one of {', '.join(REASONS)}.")
+    with portal.db.read() as conn:
+        return _figures.drill_count(
+            conn,
+            purpose=purpose,
+            reason=reason,
+            primary_reason=primary_reason,
+            event_id=event_id,
+            expiring_within=expiring_within,
+            published_only=published_only,
+            now=now,
+        )
+
+
 def drill_down(
     portal: Portal,
     *,
     purpose: str,
     reason: str | None = None,
+    primary_reason: str | None = None,
     event_id: int | None = None,
     expiring_within: int | None = None,
     published_only: bool = False,
@@ -135,13 +204,15 @@ def drill_down(
     offset: int = 0,
 ) -> list[DrillRow]:
     """The photos behind one figure: at risk for `purpose` (optionally for one reason), or lapsing within N days."""
-    if reason is not None and reason not in REASONS:
-        raise ValidationError(f"Unknown reason {reason!r}; one of {', '.join(REASONS)}.")
+    for r in (reason, primary_reason):
+        if r is not None and r not in REASONS:
+            raise ValidationError(f"Unknown reason {r!r}; one of {', '.join(REASONS)}.")
     with portal.db.read() as conn:
         rows = _figures.drill_down(
             conn,
             purpose=purpose,
             reason=reason,
+            primary_reason=primary_reason,
             event_id=event_id,
             expiring_within=expiring_within,
             published_only=published_only,
@@ -157,6 +228,7 @@ def drill_down(
             reasons=tuple(x for x in r["reasons"].split(", ") if x),
             covered_until=r["covered_until"],
             published=r["published"],
+            people=tuple(r["people"]),
         )
         for r in rows
     ]

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+
+from sqlalchemy import Connection
 
 from portal.backend.platform.actors import Actor
 from portal.backend.platform.db.schema import ROLES
@@ -17,8 +19,8 @@ from portal.backend.platform.organisation import (
     get_organisation,
 )
 from portal.backend.platform.runtime import Portal
+from portal.backend.staff import audit as _audit
 from portal.backend.staff.accounts import StaffUser, account_or_none, demo_users, get_user_by_email, list_users
-from portal.backend.staff.audit import recent
 from portal.backend.staff.recipients import EU_EEA, SAFEGUARD_EXAMPLES, Recipient, configured_processors
 from portal.backend.staff.recipients import list_recipients as _list_recipients
 from portal.backend.staff.sessions import StaffSession
@@ -29,12 +31,16 @@ __all__ = [
     "EU_EEA",
     "ROLES",
     "SAFEGUARD_EXAMPLES",
+    "AuditFilter",
     "AuditLine",
     "Organisation",
     "Recipient",
     "StaffSession",
     "StaffUser",
     "account",
+    "actor_label",
+    "audit_choices",
+    "audit_count",
     "audit_log",
     "demo_accounts",
     "list_staff",
@@ -55,6 +61,7 @@ class AuditLine:
     target_type: str | None
     target_id: str | None
     detail: str  # JSON as stored: shown and exported verbatim
+    actor_name: str = ""  # who, for people: a staff member's name, a person pseudonymously by id, or the system
 
     @property
     def details(self) -> dict[str, Any]:
@@ -99,10 +106,53 @@ def organisation(portal: Portal) -> Organisation:
         return get_organisation(conn)
 
 
-def audit_log(portal: Portal, *, limit: int = 200, action: str | None = None) -> list[AuditLine]:
-    """The newest audit lines first, optionally of one action."""
-    with portal.db.read() as conn:
-        rows = recent(conn, limit=limit, action=action)
+@dataclass(frozen=True)
+class AuditFilter:
+    """Which audit lines to read: one action, one actor ref, and a half-open range [since, until) of times."""
+
+    action: str | None = None
+    actor: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    @classmethod
+    def for_days(
+        cls, first: date | None = None, last: date | None = None, *, action: str | None = None, actor: str | None = None
+    ) -> AuditFilter:
+        """A filter of whole UTC days, `last` included (what the page's and the CLI's date ranges mean)."""
+        return cls(
+            action=action or None,
+            actor=actor or None,
+            since=None if first is None else datetime.combine(first, time(), tzinfo=UTC),
+            until=None if last is None else datetime.combine(last + timedelta(days=1), time(), tzinfo=UTC),
+        )
+
+    def as_kwargs(self) -> dict[str, Any]:
+        """The filter as keyword arguments of the audit module's reads."""
+        return {"action": self.action, "actor": self.actor, "since": self.since, "until": self.until}
+
+
+def actor_label(ref: str, names: dict[int, str]) -> str:
+    """An actor ref for people: staff by name, a person only by a short id (the log is not a list of people)."""
+    kind, _, rest = ref.partition(":")
+    if kind == "staff" and rest.isdigit():
+        name = names.get(int(rest))
+        return f"{name} (staff {rest})" if name else f"Removed staff account {rest}"
+    if kind == "subject" and rest:
+        return f"Person {rest[:8]}"
+    if kind == "guardian" and rest:
+        return f"Guardian of person {rest[:8]}"
+    if kind == "system":
+        return f"System ({rest})" if rest else "System"
+    if kind == "operator":
+        return f"Operator {rest} (command line)" if rest else "Operator (command line)"
+    return ref
+
+
+def audit_lines(conn: Connection, *, chosen: AuditFilter, limit: int, offset: int = 0) -> list[AuditLine]:
+    """Audit lines of a filter on an open connection, newest first, with the actors' names."""
+    rows = _audit.recent(conn, limit=limit, offset=offset, **chosen.as_kwargs())
+    names = _audit.staff_names(conn)
     return [
         AuditLine(
             id=int(r["id"]),
@@ -112,9 +162,37 @@ def audit_log(portal: Portal, *, limit: int = 200, action: str | None = None) ->
             target_type=r["target_type"],
             target_id=r["target_id"],
             detail=r["detail"] or "{}",
+            actor_name=actor_label(r["actor"], names),
         )
         for r in rows
     ]
+
+
+def audit_log(
+    portal: Portal,
+    *,
+    limit: int = 200,
+    offset: int = 0,
+    action: str | None = None,
+    chosen: AuditFilter | None = None,
+) -> list[AuditLine]:
+    """The newest audit lines first, optionally filtered (`action` alone is a shorthand for a filter of it)."""
+    chosen = chosen or AuditFilter(action=action)
+    with portal.db.read() as conn:
+        return audit_lines(conn, chosen=chosen, limit=limit, offset=offset)
+
+
+def audit_count(portal: Portal, *, chosen: AuditFilter | None = None) -> int:
+    """How many audit lines a filter finds in all."""
+    with portal.db.read() as conn:
+        return _audit.count(conn, **(chosen or AuditFilter()).as_kwargs())
+
+
+def audit_choices(portal: Portal) -> tuple[list[str], dict[str, str]]:
+    """(actions, {actor ref: label}) the log holds: the page's filter options."""
+    with portal.db.read() as conn:
+        names = _audit.staff_names(conn)
+        return _audit.actions(conn), {ref: actor_label(ref, names) for ref in _audit.actors(conn)}
 
 
 def recipients(portal: Portal) -> tuple[list[Recipient], list[Recipient]]:

@@ -5,16 +5,20 @@ Each function is one action: it checks the actor's role, owns its transaction an
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import datetime
 
 from sqlalchemy import Connection
 
+from portal.backend.people.queries import safe_cell
 from portal.backend.platform.actors import Actor
 from portal.backend.platform.db.types import utcnow
 from portal.backend.platform.errors import ValidationError
 from portal.backend.platform.organisation import Organisation
 from portal.backend.platform.organisation import save_organisation as _save_organisation
 from portal.backend.platform.runtime import Portal
+from portal.backend.staff import audit as _audit
 from portal.backend.staff import recipients as _recipients
 from portal.backend.staff import remember as _remember
 from portal.backend.staff import sessions as _sessions
@@ -30,11 +34,15 @@ from portal.backend.staff.accounts import (
     set_password,
 )
 from portal.backend.staff.audit import audit
+from portal.backend.staff.queries import AuditFilter, audit_lines
 from portal.backend.staff.recipients import Recipient
 from portal.backend.staff.roles import require
 from portal.backend.staff.sessions import StaffSession
 
 __all__ = [
+    "AUDIT_CSV_HEADERS",
+    "AUDIT_EXPORT_LIMIT",
+    "AuditFilter",
     "Organisation",
     "Recipient",
     "StaffSession",
@@ -44,6 +52,7 @@ __all__ = [
     "change_recipient",
     "disable_staff",
     "enable_staff",
+    "export_audit_log",
     "remove_demo_accounts",
     "remove_recipient",
     "renew_session",
@@ -335,6 +344,50 @@ def remove_recipient(portal: Portal, *, actor: Actor, recipient_id: int, now: da
             detail=_recipient_detail(removed),
         )
     return removed
+
+
+AUDIT_EXPORT_LIMIT = 100_000  # lines in one file; a longer range is exported in parts
+AUDIT_CSV_HEADERS = ("id", "at", "actor", "actor_name", "action", "target_type", "target_id", "detail")
+
+
+def export_audit_log(
+    portal: Portal, *, actor: Actor, chosen: AuditFilter | None = None, now: datetime | None = None
+) -> tuple[str, int]:
+    """(CSV text, lines) of the audit lines a filter finds, newest first, every cell formula-safe; managers only.
+
+    The export is itself audited (`export_audit_log`, with the filter and the count), in the same transaction that
+    reads the lines: a copy of who-saw-what leaving the portal is an act someone must answer for.
+    """
+    require(actor, "manager", to="export the audit log")
+    chosen = chosen or AuditFilter()
+    if chosen.since is not None and chosen.until is not None and chosen.until <= chosen.since:
+        raise ValidationError("The end of the range must come after its start.")
+    now = now or utcnow()
+    with portal.db.write() as conn:
+        found = _audit.count(conn, **chosen.as_kwargs())
+        if found > AUDIT_EXPORT_LIMIT:
+            raise ValidationError(
+                f"{found} lines match; export at most {AUDIT_EXPORT_LIMIT} at a time (choose a shorter range)."
+            )
+        lines = audit_lines(conn, chosen=chosen, limit=AUDIT_EXPORT_LIMIT)
+        audit(
+            conn,
+            actor=actor.ref,
+            action="export_audit_log",
+            now=now,
+            target_type="audit_log",
+            detail={
+                "lines": len(lines),
+                **{k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in chosen.as_kwargs().items() if v},
+            },
+        )
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(AUDIT_CSV_HEADERS)
+    for a in lines:
+        row = (a.id, a.at, a.actor, a.actor_name, a.action, a.target_type, a.target_id, a.detail)
+        writer.writerow([safe_cell(v) for v in row])
+    return out.getvalue(), len(lines)
 
 
 def sign_in(portal: Portal, *, email: str, password: str, now: datetime | None = None) -> StaffSession:
