@@ -142,7 +142,7 @@ PERSONAL_DATA: dict[str, dict[str, str]] = {
     "staff_session_tokens": _cols(
         "staff",
         "staff_id email role password_stamp token_hash handoff_hash handoff_expires_at created_at ends_at "
-        "last_seen_at revoked_at revoked_reason",
+        "last_seen_at revoked_at revoked_reason supabase_tokens",
     ),
     "audit_log": _cols("activity", "at actor action target_type target_id detail"),
 }
@@ -158,8 +158,10 @@ NOT_PERSONAL: dict[str, str] = {
     "event_purposes": "*",
     "risk_snapshots": "*",  # counts per day and purpose
     "asset_risk": "*",  # why a photo is at risk, per purpose: derived from the consents above
+    "risk_counts": "*",  # how many photos per event, purpose, reasons and lapse day: counts only
     "ledger_head": "*",
     "ledger_heads": "*",
+    "ledger_checkpoints": "*",  # the seq and hash a full verification reached, signed
     "subjects": "",
     "subject_private": "",
     "subject_links": "",
@@ -175,7 +177,7 @@ NOT_PERSONAL: dict[str, str] = {
     "receipts": "state error",
     "outbox": "id kind asset_id dedupe_key attempts next_attempt_at claim_token claimed_until",
     "staff_users": "",
-    "staff_session_tokens": "id kiosk_event_id",
+    "staff_session_tokens": "id kiosk_event_id provider",
     "audit_log": "id",
 }
 
@@ -441,7 +443,10 @@ def build_record(conn: Connection, db: Database, settings: Settings, *, revision
             limits.append(f"photos kept for this purpose at most {_days(p.retention_days)}")
         own = _for_purpose(stored, p.code)
         if p.third_party and not own:
-            warnings.append(f"{p.code}: this purpose gives photos to third parties, but no recipient is recorded.")
+            warnings.append(
+                f"{texts[p.id].title} ({p.code}): this purpose gives photos to third parties, but no recipient is "
+                "recorded."
+            )
         activities.append(
             Activity(
                 name=texts[p.id].title,

@@ -107,6 +107,9 @@ staff_session_tokens = Table(
     Column("last_seen_at", UTCDateTime),
     Column("revoked_at", UTCDateTime),
     Column("revoked_reason", String(32)),
+    # 'embedded' or 'supabase'; a Supabase sign-in keeps its tokens here, encrypted (staff/remember.py).
+    Column("provider", String(16), nullable=False, server_default="embedded"),
+    Column("supabase_tokens", Text),
 )
 
 audit_log = Table(
@@ -425,6 +428,30 @@ asset_risk = Table(
     Column("until", UTCDateTime),  # when the earliest consent covering the photo lapses
 )
 Index("ix_asset_risk_purpose", asset_risk.c.purpose_id, asset_risk.c.reasons)
+# The summary reads the rows whose cover lapses on a window's boundary day as a range of this index.
+Index("ix_asset_risk_until", asset_risk.c.until)
+
+# Counters of the index per (event, purpose, reason mask, UTC day the cover lapses): signed deltas, only ever
+# inserted in the transaction that changes the index rows, folded by the daily job (portal/backend/risk/counts.py).
+risk_counts = Table(
+    "risk_counts",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("event_id", Integer),
+    Column("purpose_id", Integer, nullable=False),
+    Column("reasons", Integer, nullable=False),
+    Column("until_day", Integer),  # days since 1970-01-01 (UTC) of asset_risk.until; NULL: never lapses
+    Column("n", Integer, nullable=False),  # photos; negative in a delta row
+)
+# Covering, in the summary's grouping order: the summary streams through it without sorting.
+Index(
+    "ix_risk_counts_key",
+    risk_counts.c.event_id,
+    risk_counts.c.purpose_id,
+    risk_counts.c.reasons,
+    risk_counts.c.until_day,
+    risk_counts.c.n,
+)
 
 # One row per day and purpose, written by the daily job: consent coverage over time for the dashboard.
 risk_snapshots = Table(
@@ -464,6 +491,21 @@ ledger_heads = Table(
     Column("signed_at", UTCDateTime, nullable=False),
     # True only for the head signed when an existing ledger was first put under signatures (migration 0007).
     Column("adopted", Boolean, nullable=False, server_default="0"),
+    Column("signature", String(100), nullable=False),
+)
+
+# A `ledger verify` that found entries 1..seq intact, signed with the ledger key: the next verify may start after
+# it (`ledger verify --full` ignores it). Whoever writes the database without the key cannot forge one, so it cannot
+# make a verify skip entries; the newest by seq is the one used.
+ledger_checkpoints = Table(
+    "ledger_checkpoints",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), nullable=False, index=True),
+    Column("entry_hash", String(64), nullable=False),
+    Column("head_digest", String(64), nullable=False),  # SignedHead.digest() of the signed head at seq
+    Column("key_id", String(16), nullable=False),
+    Column("verified_at", UTCDateTime, nullable=False),
     Column("signature", String(100), nullable=False),
 )
 
