@@ -2,11 +2,18 @@
 events on SQLite and PostgreSQL, then the time of the full risk summary, the other dashboard queries, one
 consent change (which re-judges that person's photos), and loading the dashboard page in Streamlit's AppTest.
 
-    python bench/dashboard.py [--scale 1.0] [--postgres URL] [--skip-sqlite] [--no-page] [--reference]
+    python bench/dashboard.py [--scale 1.0] [--postgres URL] [--skip-sqlite] [--no-page] [--reference] [--jobs]
+                              [--keep NAME]
 
 Rows are bulk-inserted (the ledger with a valid hash chain) rather than written through the services, which would
 take hours; the risk index is then derived once with `risk_index.rebuild`, as the migration does for an existing
-database, and that time is printed too.
+database, and that time is printed too, with the fill's time and the bench process's peak memory.
+
+The summary is read from the per-purpose counters (a handful of rows) and compared with the same figures
+aggregated straight from the index rows and with `risk check`'s fresh computation; `--jobs` then runs the daily
+jobs through their service (batched expiry of every lapsed consent) and checks again. `--keep NAME` fills the
+SQLite file NAME.db and the PostgreSQL schema NAME once and reuses them on later runs (migrations still run), so
+a 1M-photo fill is paid once; without it both are thrown away.
 """
 
 from __future__ import annotations
@@ -14,26 +21,36 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import resource
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import insert, make_url, text, update
+from sqlalchemy import create_engine, insert, make_url, text, update
 
 from bench.databases import add_database_options, each_database
 from portal.backend.consent import ledger
 from portal.backend.consent.records import Context, Decision
+from portal.backend.ops.services import run_daily_jobs
 from portal.backend.platform import signing
+from portal.backend.platform.actors import Actor
+from portal.backend.platform.blobs import LocalBlobStore
+from portal.backend.platform.config import load_settings
 from portal.backend.platform.db import migrate
 from portal.backend.platform.db.engine import Database
 from portal.backend.platform.db.schema import asset_uses, assets, consent_ledger, detections, ledger_head, subjects
+from portal.backend.platform.runtime import Portal
 from portal.backend.risk import index as risk_index
-from portal.backend.risk.figures import critical_assets, drill_down, per_event, summary
+from portal.backend.risk.figures import critical_assets, drill_down, per_event, scan_summary, staff_declared, summary
+from portal.backend.risk.overview import portal_overview
+from portal.backend.risk.queries import check_risk_index
 from portal.backend.staff.accounts import create_user
 from tests.factories import make_org, record_consent
 
@@ -193,28 +210,57 @@ def page_load(db: Database) -> tuple[float, float]:
     return times[0], min(times[1:])
 
 
-def run(db: Database, label: str, scale: float, *, page: bool, reference: bool = False) -> None:
-    """Fill, derive the index, then time each query and the page, and print the figures."""
-    start = time.perf_counter()
-    counts = fill(db, scale)
-    fill_s = time.perf_counter() - start
-    start = time.perf_counter()
-    with db.write() as conn:
-        rows = risk_index.rebuild(conn)
-    rebuild_s = time.perf_counter() - start
+def _peak_mb() -> float:
+    """Peak resident memory of this process so far, in MiB (the database server's is not included)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _filled(db: Database) -> bool:
+    """Whether a kept database already holds a fill (then it is reused, after running any new migrations)."""
+    migrate.upgrade(db)
+    with db.read() as conn:
+        return bool(conn.execute(text("SELECT count(*) FROM (SELECT 1 FROM assets LIMIT 1) a")).scalar_one())
+
+
+def run(db: Database, label: str, scale: float, *, page: bool, reference: bool = False, jobs: bool = False) -> None:
+    """Fill (or reuse), derive the index, then time each query and the page, and print the figures."""
+    if _filled(db):
+        with db.read() as conn:
+            counts = {
+                name: int(conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())
+                for name, table in (
+                    ("assets", "assets"),
+                    ("detections", "detections"),
+                    ("subjects", "subjects"),
+                    ("ledger events", "consent_ledger"),
+                )
+            }
+        print(f"{label:10} {', '.join(f'{v:,} {k}' for k, v in counts.items())} (kept from an earlier fill)")
+    else:
+        start = time.perf_counter()
+        counts = fill(db, scale)
+        fill_s = time.perf_counter() - start
+        if db.dialect == "postgresql":  # planner statistics for the bulk-filled tables before deriving the index
+            with db.write() as conn:
+                conn.execute(text("ANALYZE"))
+        start = time.perf_counter()
+        with db.write() as conn:
+            rows = risk_index.rebuild(conn)
+        rebuild_s = time.perf_counter() - start
+        print(
+            f"{label:10} {', '.join(f'{v:,} {k}' for k, v in counts.items())} (filled in {fill_s:.0f} s, "
+            f"peak memory of the bench process {_peak_mb():,.0f} MiB)"
+        )
+        print(f"{label:10} risk index derived once: {rows:,} (photo, purpose) rows in {rebuild_s:.1f} s")
     if db.dialect == "postgresql":
         with db.write() as conn:
             conn.execute(text("ANALYZE"))
-    print(f"{label:10} {', '.join(f'{v:,} {k}' for k, v in counts.items())} (filled in {fill_s:.0f} s)")
-    print(f"{label:10} risk index derived once: {rows:,} (photo, purpose) rows in {rebuild_s:.1f} s")
 
     def read(fn):  # type: ignore[no-untyped-def]
         with db.read() as conn:
             return fn(conn)
 
-    first, best, figures = _best(lambda: read(lambda c: summary(c, now=NOW)))
-    at_risk = {f.purpose: f.at_risk for f in figures}  # type: ignore[attr-defined]
-    print(f"{label:10} risk summary: first {first:.3f} s, then {best:.3f} s; at risk: {at_risk}")
+    _summary_figures(db, label, read)
     for name, fn in (
         ("per event", lambda c: per_event(c, now=NOW)),
         ("critical list", lambda c: critical_assets(c, now=NOW)),
@@ -222,9 +268,12 @@ def run(db: Database, label: str, scale: float, *, page: bool, reference: bool =
             "drill-down (website, withdrawn, 200 rows)",
             lambda c: drill_down(c, purpose="website", reason="withdrawn", now=NOW),
         ),
+        ("staff start page counts", lambda c: portal_overview(c, now=NOW)),
+        ("staff-declared consents", lambda c: staff_declared(c, now=NOW)),
     ):
         first, best, _ = _best(lambda fn=fn: read(fn))
         print(f"{label:10} {name}: first {first:.3f} s, then {best:.3f} s")
+    _check(db, label)
     with db.read() as conn:  # the busiest person: a change re-judges every photo they are in
         busiest, photos = conn.execute(
             text(
@@ -271,9 +320,76 @@ def run(db: Database, label: str, scale: float, *, page: bool, reference: bool =
             f"{label:10} before the index: the same judgement straight from the ledger took {took:.2f} s "
             f"({len(rows_ref):,} at-risk rows)"
         )
+    if jobs:
+        start = time.perf_counter()
+        report = run_daily_jobs(_portal(db), actor=Actor.system("bench"), now=NOW)
+        took = time.perf_counter() - start
+        print(
+            f"{label:10} jobs run (daily jobs service): {took:.1f} s; expired {report.expired:,} consents, "
+            f"{report.snapshots} snapshots, {report.renewal_requests:,} renewal requests; "
+            f"peak memory {_peak_mb():,.0f} MiB"
+        )
+        _summary_figures(db, label, read)
+        _check(db, label)
     if page:
         first, best = page_load(db)
         print(f"{label:10} dashboard page (AppTest run, signed in as manager): first {first:.2f} s, then {best:.2f} s")
+
+
+def _summary_figures(db: Database, label: str, read) -> None:  # type: ignore[no-untyped-def]
+    """Time the summary (from the counters) beside the same figures aggregated from every index row, and
+    stop if they differ."""
+    first, best, figures = _best(lambda: read(lambda c: summary(c, now=NOW)))
+    at_risk = {f.purpose: f.at_risk for f in figures}  # type: ignore[attr-defined]
+    counters = read(lambda c: c.execute(text("SELECT count(*) FROM risk_counts")).scalar_one())
+    print(
+        f"{label:10} risk summary: first {first:.3f} s, then {best:.3f} s, from {counters:,} counter rows; "
+        f"at risk: {at_risk}"
+    )
+    first, best, scanned = _best(lambda: read(lambda c: scan_summary(c, now=NOW)), runs=2)
+    same = "equal" if scanned == figures else "DIFFERENT"
+    print(f"{label:10} baseline, the same summary aggregated over every index row: {best:.3f} s ({same})")
+    if scanned != figures:
+        raise SystemExit(f"summary from the counters {figures} differs from the index rows' {scanned}")
+
+
+def _check(db: Database, label: str) -> None:
+    """`risk check`: the stored index and counters against a fresh computation from the ledger."""
+    start = time.perf_counter()
+    problems = check_risk_index(_portal(db))
+    took = time.perf_counter() - start
+    print(
+        f"{label:10} risk check (fresh computation from the ledger): {took:.1f} s, "
+        f"{'in step' if not problems else problems}; peak memory {_peak_mb():,.0f} MiB"
+    )
+    if problems:
+        raise SystemExit("the risk index differs from a fresh computation")
+
+
+def _portal(db: Database) -> Portal:
+    """The bench database as a Portal with default settings."""
+    settings = load_settings(env={}, secrets_path=None, database_url=db.url)
+    return Portal(settings=settings, db=db, blobs=LocalBlobStore(Path(tempfile.mkdtemp(prefix="bench-blobs-"))))
+
+
+@contextmanager
+def _kept(name: str, postgres: str, skip_sqlite: bool) -> Iterator[list[tuple[str, Database]]]:
+    """A SQLite file NAME.db and a PostgreSQL schema NAME that outlive the run."""
+    out: list[tuple[str, Database]] = []
+    if not skip_sqlite:
+        out.append(("sqlite", Database(f"sqlite:///{Path(name).resolve()}.db")))
+    if postgres:
+        schema = Path(name).name
+        admin = create_engine(postgres)
+        with admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+        admin.dispose()
+        out.append(("postgresql", Database(postgres, schema=schema)))
+    try:
+        yield out
+    finally:
+        for _, db in out:
+            db.dispose()
 
 
 def main() -> None:
@@ -286,10 +402,17 @@ def main() -> None:
         action="store_true",
         help="also time the from-scratch SQL the risk index replaced (tests/risk_reference.py)",
     )
+    ap.add_argument("--jobs", action="store_true", help="then run the daily jobs service and check again")
+    ap.add_argument("--keep", metavar="NAME", help="fill NAME.db / schema NAME once and reuse them")
     add_database_options(ap)
     args = ap.parse_args()
+    if args.keep:
+        with _kept(args.keep, args.postgres, args.skip_sqlite) as kept:
+            for label, db in kept:
+                run(db, label, args.scale, page=not args.no_page, reference=args.reference, jobs=args.jobs)
+        return
     for label, db in each_database(args):
-        run(db, label, args.scale, page=not args.no_page, reference=args.reference)
+        run(db, label, args.scale, page=not args.no_page, reference=args.reference, jobs=args.jobs)
 
 
 if __name__ == "__main__":

@@ -262,7 +262,9 @@ def test_check_reports_a_tampered_index_and_rebuild_repairs_it(org_db: Database)
         conn.execute(text("DELETE FROM consent_current"))
     portal = portal_of(org_db)
     problems = check_risk_index(portal)
-    assert len(problems) == 2 and "consent_current" in problems[0] and "asset_risk" in problems[1]
+    # The counters were not touched, so they now differ from a fresh judgement as well.
+    assert len(problems) == 3 and "consent_current" in problems[0] and "asset_risk" in problems[1]
+    assert "risk_counts" in problems[2]
     assert rebuild_risk_index(portal, actor=Actor.operator("alice")) == len(PURPOSES)
     _assert_in_step(org_db, T0)
     with org_db.read() as conn:

@@ -1,7 +1,8 @@
 """Which photos are at risk for which purpose, and why: read from the risk index in SQL, never by loading tables.
 
 The index (`risk_index`) holds one row per (photo, purpose) with the reasons as bits and the moment the covering
-consent lapses; every figure here is one aggregate over it, with "now" applied at read time.
+consent lapses; the summary reads its per-purpose counters (risk/counts.py), the lists page through its rows, and
+"now" is applied at read time.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, Integer, String, TextClause, bindparam, text
 
 from portal.backend.platform.db.types import UTCDateTime, utcnow
+from portal.backend.risk import counts as _counts
 from portal.backend.risk.index import REASON_BITS
 
 REASONS = tuple(REASON_BITS)
@@ -89,8 +91,8 @@ def _purpose_codes(conn: Connection) -> list[tuple[int, str]]:
     ]
 
 
-def _grouped(conn: Connection, now: datetime, windows: tuple[int, ...]) -> dict[tuple[int | None, int], dict[str, int]]:
-    """One pass over the index: counts per (event, purpose)."""
+def _scanned(conn: Connection, now: datetime, windows: tuple[int, ...]) -> dict[tuple[int | None, int], dict[str, int]]:
+    """Counts per (event, purpose) aggregated over every index row: the baseline the counters replace."""
     times = {"now": now, **{f"h{d}": now + timedelta(days=d) for d in windows}}
     columns = ",\n".join(
         [f"sum(CASE WHEN {_AT_RISK} THEN 1 ELSE 0 END) AS at_risk"]
@@ -111,7 +113,30 @@ def _grouped(conn: Connection, now: datetime, windows: tuple[int, ...]) -> dict[
         ),
         times,
     )
-    counts = {(r.event_id, r.purpose_id): dict(r._mapping) for r in rows}
+    return {(r.event_id, r.purpose_id): dict(r._mapping) for r in rows}
+
+
+def _counted(conn: Connection, now: datetime, windows: tuple[int, ...]) -> dict[tuple[int | None, int], dict[str, int]]:
+    """Counts per (event, purpose) from the per-purpose counters (risk/counts.py): the same figures as `_scanned`
+    from a few hundred rows, each row's lapse judged against `now` by the window it falls in."""
+    counts: dict[tuple[int | None, int], dict[str, int]] = {}
+    for event_id, purpose_id, reasons, cls, n in _counts.classes(conn, now=now, windows=windows):
+        c = counts.setdefault((event_id, purpose_id), {})
+        lapsed = cls == -1
+        held = {r for r, bit in REASON_BITS.items() if reasons & bit} | ({"expired"} if lapsed else set())
+        c["with_people"] = c.get("with_people", 0) + n
+        for key in (
+            *(["at_risk"] if held else []),
+            *held,
+            *[f"p_{r}" for r in PRIMARY_ORDER if r in held][:1],
+            *([f"exp{d}" for d in windows if cls <= d] if not held and cls is not None else []),
+        ):
+            c[key] = c.get(key, 0) + n
+    return counts
+
+
+def _critical(conn: Connection, now: datetime, counts: dict[tuple[int | None, int], dict[str, int]]) -> None:
+    """Add published and critical (published while at risk) per (event, purpose): one row per publication."""
     critical = conn.execute(
         _timed(
             f"""
@@ -127,7 +152,6 @@ def _grouped(conn: Connection, now: datetime, windows: tuple[int, ...]) -> dict[
     for event_id, purpose_id, n, published in critical:
         cell = counts.setdefault((event_id, purpose_id), {})
         cell["critical"], cell["published"] = int(n or 0), int(published or 0)
-    return counts
 
 
 def _figures(code: str, c: dict[str, int], warning_days: int, windows: tuple[int, ...]) -> PurposeRisk:
@@ -189,18 +213,25 @@ def summary(conn: Connection, *, now: datetime | None = None, warning_days: int 
     return overview(conn, now=now, warning_days=warning_days)[0]
 
 
+def scan_summary(conn: Connection, *, now: datetime | None = None, warning_days: int = 30) -> list[PurposeRisk]:
+    """`summary` aggregated over every index row rather than read from the counters (a check and a baseline)."""
+    return overview(conn, now=now, warning_days=warning_days, scan=True)[0]
+
+
 def per_event(conn: Connection, *, now: datetime | None = None, warning_days: int = 30) -> list[EventRisk]:
     """The same figures per event and purpose, newest event first; photos without an event come last."""
     return overview(conn, now=now, warning_days=warning_days)[1]
 
 
 def overview(
-    conn: Connection, *, now: datetime | None = None, warning_days: int = 30
+    conn: Connection, *, now: datetime | None = None, warning_days: int = 30, scan: bool = False
 ) -> tuple[list[PurposeRisk], list[EventRisk]]:
-    """`summary` and `per_event` from one pass over the index (what the dashboard shows)."""
+    """`summary` and `per_event` from the per-purpose counters (what the dashboard shows); `scan`: aggregated over
+    every index row instead, the slower way that must give the same figures."""
     now = now or utcnow()
     windows = _windows(warning_days)
-    counts = _grouped(conn, now, windows)
+    counts = (_scanned if scan else _counted)(conn, now, windows)
+    _critical(conn, now, counts)
     codes = dict(_purpose_codes(conn))
     totals = _totals(counts)
     figures = [_figures(code, totals.get(pid, {}), warning_days, windows) for pid, code in codes.items()]
@@ -401,14 +432,15 @@ def drill_down(
 
 # Item 7: current consents whose latest allowing entry is a staff member's word (channel `staff`: no scan, nobody
 # ticking a box themselves), so a DPO can tell them from the person's own act.
+# The latest general entry per (person, purpose) is the consent projection's row with scope 0; only its channel is
+# read from the ledger, by primary key, instead of grouping the whole ledger.
 _STAFF_DECLARED = """
-WITH latest AS (SELECT max(seq) AS seq FROM consent_ledger WHERE scope_asset_id IS NULL
-                GROUP BY subject_id, purpose_id),
-declared AS (SELECT c.subject_id, c.purpose_id FROM consent_ledger c JOIN latest ON latest.seq = c.seq
-             JOIN subjects s ON s.id = c.subject_id
-             WHERE c.action IN ('given', 'renewed') AND c.channel = 'staff'
+WITH declared AS (SELECT cc.subject_id, cc.purpose_id FROM consent_current cc
+             JOIN consent_ledger c ON c.seq = cc.seq
+             JOIN subjects s ON s.id = cc.subject_id
+             WHERE cc.scope_key = 0 AND cc.action IN ('given', 'renewed') AND c.channel = 'staff'
                AND s.erased_at IS NULL AND s.merged_into IS NULL
-               AND (c.valid_until IS NULL OR c.valid_until > :now))
+               AND (cc.valid_until IS NULL OR cc.valid_until > :now))
 """
 
 

@@ -9,11 +9,15 @@ from sqlalchemy import Connection, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from portal.backend.platform.db.schema import purposes, risk_snapshots
+from portal.backend.risk import counts as _counts
 from portal.backend.risk.figures import summary
 
 
 def record_snapshot(conn: Connection, *, now: datetime) -> int:
-    """Store today's figures per purpose (replacing an earlier snapshot of the same day); returns rows written."""
+    """Fold the risk counters' deltas, then store today's figures per purpose (replacing an earlier snapshot of the
+    same day); returns rows written."""
+    # The daily job's risk step: the summary then reads one counter row per key until changes add deltas again.
+    _counts.compact(conn)
     day = now.date().isoformat()
     ids = dict(conn.execute(select(purposes.c.code, purposes.c.id)).all())
     rows = [

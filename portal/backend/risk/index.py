@@ -25,6 +25,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from portal.backend.photos import takedowns as _takedowns
 from portal.backend.platform.db.schema import asset_risk, consent_current, detections
 from portal.backend.platform.db.types import UTCDateTime, utcnow
+from portal.backend.risk import counts as _counts
 
 # Bit per static reason; "expired" is also derived at read time from `until`.
 REASON_BITS: dict[str, int] = {
@@ -57,8 +58,7 @@ WITH cur AS (
     FROM links l
     CROSS JOIN purposes p
     LEFT JOIN cur ON cur.purpose_id = p.id
-    LEFT JOIN consent_current g ON g.subject_id = l.subject_id AND g.purpose_id = p.id AND g.scope_key = 0
-    LEFT JOIN consent_current i ON i.subject_id = l.subject_id AND i.purpose_id = p.id AND i.scope_key = l.asset_id
+    {consent_joins}
     WHERE p.active = true AND p.biometric = false {purpose_filter}
 ), judged AS (
     SELECT asset_id, purpose_id,
@@ -92,63 +92,105 @@ WITH cur AS (
 )
 SELECT r.asset_id, r.purpose_id, a.event_id,
        {bit_or} AS reasons, min(r.until) AS until
-FROM rows r JOIN assets a ON a.id = r.asset_id
+FROM rows r JOIN assets a ON a.id = r.asset_id {a_filter}
 GROUP BY r.asset_id, r.purpose_id, a.event_id
 """
 
 
+_JOINS = """LEFT JOIN consent_current g ON g.subject_id = l.subject_id AND g.purpose_id = p.id AND g.scope_key = 0
+    LEFT JOIN consent_current i ON i.subject_id = l.subject_id AND i.purpose_id = p.id AND i.scope_key = l.asset_id"""
+# The same two joins as one primary-key lookup per person: for a few thousand photos PostgreSQL otherwise estimates a
+# hash join cheaper and reads all of consent_current twice per statement (LIMIT keeps the subquery from being
+# flattened back into a join).
+_LATERAL = """LEFT JOIN LATERAL (SELECT c.action, c.valid_until, c.text_version FROM consent_current c
+        WHERE c.subject_id = l.subject_id AND c.purpose_id = p.id AND c.scope_key = 0 LIMIT 1) g ON true
+    LEFT JOIN LATERAL (SELECT c.action, c.valid_until, c.text_version FROM consent_current c
+        WHERE c.subject_id = l.subject_id AND c.purpose_id = p.id AND c.scope_key = l.asset_id LIMIT 1) i ON true"""
+
+
 def _judge_sql(conn: Connection, *, by_asset: bool = False, by_purpose: bool = False) -> str:
-    """The judging query: for every photo and purpose, or only the asset ids bound to :ids / the purpose :pid."""
+    """The judging query: for every photo and purpose, or only the asset ids bound to :ids / the purposes :pids."""
     # SQLite has no bit_or aggregate; the reasons are distinct powers of two, so a sum of the distinct bits is
     # the same mask.
     return _JUDGE.format(
         asset_filter="AND asset_id IN :ids" if by_asset else "",
         d_filter="AND d.asset_id IN :ids" if by_asset else "",
-        purpose_filter="AND p.id = :pid" if by_purpose else "",
+        # Repeated for the photos themselves, so PostgreSQL looks them up instead of hashing every asset.
+        a_filter="WHERE a.id IN :ids" if by_asset else "",
+        purpose_filter="AND p.id IN :pids" if by_purpose else "",
         bit_or="bit_or(r.bit)" if conn.dialect.name == "postgresql" else "sum(DISTINCT r.bit)",
+        # Every photo at once (a rebuild, a purpose) is a job for hash joins; SQLite always looks each person up.
+        consent_joins=_LATERAL if by_asset and conn.dialect.name == "postgresql" else _JOINS,
     )
 
 
-def _store(conn: Connection, *, ids: list[int] | None = None, purpose_id: int | None = None) -> None:
-    """Judge the photos (all, or those in `ids`; all purposes or one) and insert the rows, all inside SQL."""
-    sql = _judge_sql(conn, by_asset=ids is not None, by_purpose=purpose_id is not None)
+def _store(conn: Connection, *, ids: list[int] | None = None, purpose_ids: list[int] | None = None) -> None:
+    """Judge the photos (all, or those in `ids`; all purposes or those in `purpose_ids`) and insert the rows, all
+    inside SQL."""
+    sql = _judge_sql(conn, by_asset=ids is not None, by_purpose=purpose_ids is not None)
     stmt = text(f"INSERT INTO asset_risk (asset_id, purpose_id, event_id, reasons, until) {sql}")
     params: dict[str, Any] = {}
     if ids is not None:
         stmt = stmt.bindparams(bindparam("ids", expanding=True))
         params["ids"] = ids
-    if purpose_id is not None:
-        params["pid"] = purpose_id
+    if purpose_ids is not None:
+        stmt = stmt.bindparams(bindparam("pids", expanding=True))
+        params["pids"] = purpose_ids
     conn.execute(stmt, params)
 
 
-def refresh_assets(conn: Connection, asset_ids: Iterable[int], *, now: datetime | None = None) -> None:
-    """Re-judge these photos; call in the transaction that changed their detections or links. Publications the new
+def refresh_assets(
+    conn: Connection,
+    asset_ids: Iterable[int],
+    *,
+    now: datetime | None = None,
+    purpose_ids: Iterable[int] | None = None,
+) -> None:
+    """Re-judge these photos (for every purpose, or only `purpose_ids`: a consent change moves no other purpose's
+    judgement); call in the transaction that changed their detections, links or consents. Publications the new
     judgement makes unusable get their takedown task in the same transaction (`now`: when the change happened)."""
     ids = sorted({int(a) for a in asset_ids})
+    pids = None if purpose_ids is None else sorted({int(p) for p in purpose_ids})
+    if not ids or pids == []:
+        return
     for start in range(0, len(ids), _CHUNK):
         chunk = ids[start : start + _CHUNK]
-        conn.execute(delete(asset_risk).where(asset_risk.c.asset_id.in_(chunk)))
-        _store(conn, ids=chunk)
-        _takedowns.open_tasks(conn, now=now or utcnow(), asset_ids=chunk)
+        with _counts.tracking(conn, asset_ids=chunk, purpose_ids=pids):  # the per-purpose counters move with the rows
+            stale = delete(asset_risk).where(asset_risk.c.asset_id.in_(chunk))
+            if pids is not None:
+                stale = stale.where(asset_risk.c.purpose_id.in_(pids))
+            conn.execute(stale)
+            _store(conn, ids=chunk, purpose_ids=pids)
+        one = pids[0] if pids is not None and len(pids) == 1 else None
+        _takedowns.open_tasks(conn, now=now or utcnow(), asset_ids=chunk, purpose_id=one)
 
 
 def refresh_all(conn: Connection) -> None:
     """Re-judge every photo for every purpose (a rebuild)."""
     conn.execute(delete(asset_risk))
     _store(conn)
+    if _counts.present(conn):  # revision 0004 rebuilds the index before revision 0015 adds the counters
+        _counts.rebuild(conn)
 
 
 def refresh_purpose(conn: Connection, purpose_id: int, *, now: datetime | None = None) -> None:
     """Re-judge every photo for one purpose: it was added, or its text got a new version (R16); publications it
     makes unusable (consents under the replaced text) get their takedown task."""
-    conn.execute(delete(asset_risk).where(asset_risk.c.purpose_id == purpose_id))
-    _store(conn, purpose_id=purpose_id)
+    with _counts.tracking(conn, purpose_ids=[purpose_id]):
+        conn.execute(delete(asset_risk).where(asset_risk.c.purpose_id == purpose_id))
+        _store(conn, purpose_ids=[purpose_id])
     _takedowns.open_tasks(conn, now=now or utcnow(), purpose_id=purpose_id)
 
 
-def refresh_subjects(conn: Connection, subject_ids: Iterable[str], *, now: datetime | None = None) -> None:
-    """Re-judge every photo these people are confirmed in; call in the transaction that changed their consent."""
+def refresh_subjects(
+    conn: Connection,
+    subject_ids: Iterable[str],
+    *,
+    now: datetime | None = None,
+    purpose_ids: Iterable[int] | None = None,
+) -> None:
+    """Re-judge every photo these people are confirmed in (every purpose, or only `purpose_ids`); call in the
+    transaction that changed their consent."""
     ids = sorted(set(subject_ids))
     assets: set[int] = set()
     for start in range(0, len(ids), _CHUNK):
@@ -161,7 +203,7 @@ def refresh_subjects(conn: Connection, subject_ids: Iterable[str], *, now: datet
                 )
             ).scalars()
         )
-    refresh_assets(conn, assets, now=now)
+    refresh_assets(conn, assets, now=now, purpose_ids=purpose_ids)
 
 
 def note_entries(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
@@ -194,7 +236,16 @@ def note_entries(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     conn.execute(stmt, values)
     # The entries' own time: a takedown task opens when the change that caused it was recorded.
     when = max((r["recorded_at"] for r in rows if r.get("recorded_at") is not None), default=None)
-    refresh_subjects(conn, {v["subject_id"] for v in values}, now=when)
+    # Only what the entries can move: a general choice re-judges the person's photos for that purpose, a per-photo
+    # choice that photo for that purpose (a person in 5,000 photos vetoing one re-judges one).
+    general = [v for v in values if v["scope_key"] == 0]
+    scoped = [v for v in values if v["scope_key"] != 0]
+    if general:
+        refresh_subjects(
+            conn, {v["subject_id"] for v in general}, now=when, purpose_ids={v["purpose_id"] for v in general}
+        )
+    if scoped:
+        refresh_assets(conn, {v["scope_key"] for v in scoped}, now=when, purpose_ids={v["purpose_id"] for v in scoped})
 
 
 _CURRENT_FROM_LEDGER = """
@@ -246,4 +297,6 @@ def check(conn: Connection) -> list[str]:
     if stored != fresh:
         bad_keys = sorted(set(stored) ^ set(fresh) | {k for k in stored.keys() & fresh.keys() if stored[k] != fresh[k]})
         problems.append(f"asset_risk differs for {len(bad_keys)} (photo, purpose) pairs, e.g. {bad_keys[:5]}")
+    # The per-purpose counters against the same fresh judgement (event, purpose, reasons, until).
+    problems += _counts.check(conn, ((v[2], k[1], v[0], v[1]) for k, v in fresh.items()))
     return problems
