@@ -1,4 +1,4 @@
-"""`ledger verify [--anchor FILE]`, `ledger head` and `ledger list`."""
+"""`ledger verify [--anchor FILE] [--full]`, `ledger head` and `ledger list`."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from portal.backend.consent.queries import ledger_entries, list_purposes, signed_ledger_head, verify_ledger
+from portal.backend.consent.services import record_ledger_checkpoint
 from portal.backend.platform.errors import ValidationError
 from portal.cli.common import (
     EXIT_ERROR,
@@ -27,8 +28,14 @@ def register(groups: argparse._SubParsersAction) -> None:
     ver = add_common(
         sub.add_parser(
             "verify",
-            help="recompute the hash chain and check the signed head; exit 3 naming what was tampered with",
+            help="recompute the hash chain after the last signed checkpoint (--full: all of it) and check the "
+            "signed head; exit 3 naming what was tampered with",
         )
+    )
+    ver.add_argument(
+        "--full",
+        action="store_true",
+        help="recompute every entry from the first, ignoring the signed checkpoint an earlier verify left",
     )
     ver.add_argument(
         "--anchor",
@@ -65,7 +72,7 @@ def verify(args: argparse.Namespace) -> int:
     portal = open_database(args)
     anchors = "\n".join(_read_anchor(p) for p in args.anchor) if args.anchor else None
     started = time.perf_counter()
-    report = verify_ledger(portal, anchors=anchors)
+    report = verify_ledger(portal, anchors=anchors, from_checkpoint=not args.full)
     took = time.perf_counter() - started
     if not report.ok:
         print(f"LEDGER TAMPERED: first bad entry: {report.first_bad_seq or '-'}. {report.problem}.")
@@ -80,7 +87,22 @@ def verify(args: argparse.Namespace) -> int:
     head = report.head
     signed = f"; head signed by key {head.key_id} at entry {head.seq}" if head else ""
     anchored = f"; {report.anchors} anchor(s) still in the chain" if report.anchors else ""
-    print(f"Ledger intact: {report.checked} entries verified in {took:.2f} s{signed}{anchored}.")
+    rate = f" ({report.checked / took:,.0f} entries/s)" if report.checked and took > 0 else ""
+    since = report.checkpoint
+    if since is None:
+        print(f"Ledger intact: {report.checked} entries verified in {took:.2f} s{rate}{signed}{anchored}.")
+    else:
+        last = head.seq if head else since.seq
+        print(
+            f"Ledger intact: entries 1 to {last}; {report.checked} entries after the signed checkpoint at entry "
+            f"{since.seq} (full check of {fmt_time(since.verified_at)}) verified in {took:.2f} s{rate}{signed}"
+            f"{anchored}. Entries up to the checkpoint were not recomputed: `ledger verify --full` does."
+        )
+    # Only when it moved: an auditor with the public key only records nothing (signing needs the private key).
+    if head is not None and (since is None or head.seq > since.seq):
+        recorded = record_ledger_checkpoint(portal, report)
+        if recorded is not None:
+            print(f"Signed checkpoint recorded at entry {recorded.seq}: the next `ledger verify` starts after it.")
     return 0
 
 

@@ -13,6 +13,7 @@ from portal.backend.consent import notice as _notice
 from portal.backend.consent import purposes as _purposes
 from portal.backend.consent import receipts as _receipts
 from portal.backend.consent import status as _status
+from portal.backend.consent import titles as _titles
 from portal.backend.consent.ledger import LedgerEntry, SignedHead, VerifyReport
 from portal.backend.consent.notice import Notice, NoticeRecipient, PurposeNotice, Right
 from portal.backend.consent.purposes import (
@@ -63,6 +64,7 @@ __all__ = [
     "pending_renewals",
     "preview_purpose_text",
     "purpose_summaries",
+    "purpose_titles",
     "receipt_file",
     "signed_ledger_head",
     "status_for",
@@ -85,6 +87,12 @@ def current_texts(portal: Portal, locale: str) -> dict[int, PurposeText]:
         return _purposes.current_texts(conn, locale)
 
 
+def purpose_titles(portal: Portal, *, locale: str | None = None) -> dict[str, str]:
+    """Every purpose's current title by code, in `locale` or the staff language (staff pages, reports)."""
+    with portal.db.read() as conn:
+        return _titles.purpose_titles(conn, locale=locale)
+
+
 def text_version(portal: Portal, *, purpose_id: int, version: int, locale: str) -> PurposeText:
     """One exact version of a purpose text (what a person agreed to)."""
     with portal.db.read() as conn:
@@ -97,14 +105,15 @@ def subject_consents(portal: Portal, *, subject_id: str, now: datetime) -> list[
         return _status.subject_consents(conn, subject_id, now)
 
 
-def verify_ledger(portal: Portal, *, anchors: str | None = None) -> VerifyReport:
-    """Recompute the hash chain, check the signed head with the ledger's public key, and each anchor (file text)."""
+def verify_ledger(portal: Portal, *, anchors: str | None = None, from_checkpoint: bool = False) -> VerifyReport:
+    """Recompute the hash chain, check the signed head with the ledger's public key, and each anchor (file text);
+    `from_checkpoint`: only the entries after the newest signed checkpoint (whose signature is checked first)."""
     try:
         key: _signing.VerifyKey | None = _signing.load_verify_key(portal.settings)
     except _signing.LedgerKeyMissing:
         key = None  # the report says signatures were not checked
     heads = _ledger.parse_anchors(anchors) if anchors is not None else ()
-    return _ledger.verify(portal.db, key=key, anchors=heads)
+    return _ledger.verify(portal.db, key=key, anchors=heads, from_checkpoint=from_checkpoint)
 
 
 def verify_receipt(portal: Portal, *, text: str) -> ReceiptCheck:
