@@ -7,14 +7,18 @@ Each session is a thread doing what a visitor or a manager does on the pages, th
   register  - the event's QR form: register_subject with the event and a choice per purpose (a submission id, as
               the form sends), then the personal link the form hands out (create_personal_link);
   change    - a tap on the personal-link page: resolve the link, read the person's statuses, then withdraw a
-              purpose that is given or give one that is not (record_consent);
+              purpose that is given or give one that is not, through the page's own service (change_consent: the
+              ledger entry, the risk index and the receipt row in one transaction);
   my page   - opening the personal-link page: resolve the link, statuses, texts and purposes;
   dashboard - the manager's at-risk page: risk.overview and risk.critical_assets.
 The sessions share one Database (one engine and its connection pool), as the sessions of one portal server do.
 Before the run the database gets a small synthetic library from bench/dashboard.py's `fill` (at --scale 0.01:
 1,000 photos, 3,000 detections, 500 people, 5,000 ledger entries, published photos) and a personal link for every
-person, so the dashboard has figures to compute and the changes land on people in photos. The PDF receipt the
-form also renders is left out: it is CPU-bound rendering, not database work.
+person, so the dashboard has figures to compute and the changes land on people in photos. The receipt's PDF is not
+rendered on the request path (the first download or `jobs run` makes it), so none is rendered here either.
+
+The sessions share one connection pool sized as the portal's (PORTAL_DB_POOL_SIZE 10 + PORTAL_DB_MAX_OVERFLOW 20,
+30 s wait): with more sessions than connections, a request waits for one (back-pressure) instead of failing.
 
 Printed per operation: count, throughput, p50 and p95 latency, refusals (a change another session's change made
 pointless, refused cleanly by the transition rules) and errors (anything else; there should be none). Exit status
@@ -26,6 +30,7 @@ from __future__ import annotations
 import argparse
 import random
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -42,16 +47,19 @@ from bench.databases import add_database_options, each_database
 from portal.backend.consent import ledger
 from portal.backend.consent.purposes import current_texts, list_purposes
 from portal.backend.consent.records import Context, Decision
+from portal.backend.consent.services import change_consent
 from portal.backend.consent.status import subject_consents
 from portal.backend.events.store import create_event
 from portal.backend.people.subjects import link_token
+from portal.backend.platform.actors import Actor
 from portal.backend.platform.db.engine import Database
 from portal.backend.platform.db.schema import subjects
 from portal.backend.platform.db.types import utcnow
 from portal.backend.platform.errors import ConsentStateError
+from portal.backend.platform.runtime import Portal
 from portal.backend.risk import index as risk_index
 from portal.backend.risk.figures import critical_assets, overview
-from tests.factories import create_personal_link, record_consent, register_subject, resolve_personal_link
+from tests.factories import create_personal_link, make_portal, register_subject, resolve_personal_link
 
 SECRET = "bench-load-secret-0123456789abcdef"  # signs the bench's own links only
 BASE_URL = "https://portal.example.org"
@@ -128,19 +136,22 @@ def register(db: Database, rng: random.Random, event_id: int, people: People, n:
     return True
 
 
-def change(db: Database, rng: random.Random, people: People) -> bool:
+def change(portal: Portal, rng: random.Random, people: People) -> bool:
     """Open the personal link, then tap withdraw on a given purpose or give on another one."""
     _, token = people.pick(rng)
+    db = portal.db
     subject = resolve_personal_link(db, token=token, secret=SECRET)
     with db.read() as conn:
         statuses = {s.purpose_code: s for s in subject_consents(conn, subject.id, utcnow()) if s.scope_asset_id is None}
     code = rng.choice(CODES)
     action = "withdrawn" if statuses[code].allowed else "given"
-    record_consent(
-        db,
+    change_consent(
+        portal,
+        actor=Actor.subject(subject.id),
         subject_id=subject.id,
         decisions=[Decision(code, action)],
-        context=Context(channel="portal", actor="subject", evidence={"act": "button"}, locale=subject.locale),
+        channel="portal",
+        locale=subject.locale,
     )
     return True
 
@@ -165,7 +176,7 @@ def dashboard(db: Database) -> bool:
 
 
 def session(
-    db: Database,
+    portal: Portal,
     seed: int,
     seconds: float,
     start: threading.Barrier,
@@ -175,6 +186,7 @@ def session(
 ) -> None:
     """One visitor or manager after another for `seconds` after the common start."""
     rng = random.Random(seed)
+    db = portal.db
     names = [name for name, _ in MIX]
     weights = [w for _, w in MIX]
     n = 0
@@ -188,7 +200,7 @@ def session(
             if op == "register":
                 register(db, rng, event_id, people, seed * 1_000_000 + n)
             elif op == "change":
-                change(db, rng, people)
+                change(portal, rng, people)
             elif op == "my page":
                 my_page(db, rng, people)
             else:
@@ -221,8 +233,10 @@ def run(db: Database, label: str, sessions: int, seconds: float, scale: float) -
     )
     tallies: dict[str, Tally] = defaultdict(Tally)
     start = threading.Barrier(sessions + 1)
+    blobs = tempfile.TemporaryDirectory()
+    portal = make_portal(db, Path(blobs.name), secret_key=SECRET)
     threads = [
-        threading.Thread(target=session, args=(db, i + 1, seconds, start, event_id, people, tallies))
+        threading.Thread(target=session, args=(portal, i + 1, seconds, start, event_id, people, tallies))
         for i in range(sessions)
     ]
     for t in threads:
@@ -232,6 +246,7 @@ def run(db: Database, label: str, sessions: int, seconds: float, scale: float) -
     for t in threads:
         t.join()
     elapsed = time.perf_counter() - t0
+    blobs.cleanup()
     print(f"{'operation':<10} {'count':>7} {'ops/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'refused':>8} {'errors':>7}")
     everything: list[float] = []
     errors: list[str] = []

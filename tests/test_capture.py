@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from streamlit.testing.v1 import AppTest
 
 from portal.backend.platform.db.engine import Database
-from portal.backend.platform.db.schema import consent_ledger, outbox, staff_users, subjects
+from portal.backend.platform.db.schema import consent_ledger, outbox, receipts, staff_users, subjects
 from portal.backend.staff.audit import audit_count
 from tests.conftest import APP, ROOT, shown
 from tests.test_paper import PDF
@@ -90,7 +90,10 @@ def test_staff_enter_a_paper_form_with_its_scan(site: Database) -> None:
     assert evidence["scan_sha256"] == sha and evidence["signed_on"] == (date.today() - timedelta(days=3)).isoformat()
     assert Path(f"data/blobs/paper/{person.id}/{sha}.pdf").read_bytes() == PDF
     assert mail == "petra@example.org" and audited == 1
-    assert list(Path(f"data/blobs/receipts/{person.id}").glob("*.pdf"))  # the receipt was issued (R13)
+    # The receipt row was written with the entries (R13); its files are made on the first download.
+    with site.read() as conn:
+        state = conn.execute(select(receipts.c.state).where(receipts.c.subject_id == person.id)).scalar_one()
+    assert state == "pending" and not list(Path(f"data/blobs/receipts/{person.id}").glob("*.pdf"))
 
 
 def test_double_submit_records_the_form_once(site: Database) -> None:

@@ -20,6 +20,7 @@ import pytest
 from sqlalchemy import select, text
 
 from portal.backend.consent import ledger
+from portal.backend.consent.services import issue_pending_receipts
 from portal.backend.ops.outbox import queue
 from portal.backend.ops.services import run_daily_jobs
 from portal.backend.people.erasure import ERASED_TABLES
@@ -183,6 +184,8 @@ def everything(org_db: Database, tmp_path: Path) -> dict:
             subject_id=sid,
             payload={"purpose": "website", "greeting": f"Dear {GUARDIAN}, about {NAME}"},
         )
+    # The receipt's files exist once the person has downloaded it (they are made on demand).
+    issue_pending_receipts(portal)
     return {"db": org_db, "portal": portal, "sid": sid, "scan_key": result.scan_key}
 
 

@@ -12,9 +12,14 @@ import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
-from portal.backend.consent import services as consent_services
 from portal.backend.consent.queries import get_receipt, receipt_file, subject_receipts
-from portal.backend.consent.services import Decision, change_consent, issue_pending_receipts, withdraw_everything
+from portal.backend.consent.services import (
+    Decision,
+    change_consent,
+    issue_pending_receipts,
+    issue_receipt,
+    withdraw_everything,
+)
 from portal.backend.people import services as people_services
 from portal.backend.people.services import create_personal_link, register_subject, view_subject
 from portal.backend.platform.actors import Actor
@@ -29,7 +34,7 @@ from portal.backend.platform.db.schema import (
     subjects,
 )
 from portal.backend.platform.db.types import utcnow
-from portal.backend.platform.errors import AuthError, ValidationError
+from portal.backend.platform.errors import AuthError, ReceiptNotReady, ValidationError
 from portal.backend.platform.organisation import get_organisation, save_organisation
 from portal.backend.platform.runtime import Portal
 from tests.factories import MANAGER, OPERATOR, make_portal, make_subject
@@ -93,7 +98,9 @@ def test_registration_writes_everything_in_one_go(portal: Portal) -> None:
     assert result.link_url not in payload["body"] and "?link=" in payload["body"]
     assert payload["subject"] != "My consents"
     receipt = get_receipt(portal, receipt_id=result.receipt_id or "")
-    assert receipt is not None and receipt.issued and receipt.summary == "given" and receipt.locale == "sv"
+    # The row is written with the registration; its files are made on the first download, off the request path.
+    assert receipt is not None and receipt.state == "pending" and receipt.summary == "given" and receipt.locale == "sv"
+    receipt = issue_receipt(portal, receipt_id=receipt.id)
     assert receipt_file(portal, receipt=receipt, kind="pdf").startswith(b"%PDF")
     # A double submit answers with the first registration and writes nothing.
     before = _counts(portal)
@@ -158,7 +165,8 @@ def test_withdraw_everything_issues_a_receipt(portal: Portal) -> None:
     assert sorted(e.action for e in change.entries) == ["withdrawn", "withdrawn"]
     assert change.receipt_id is not None
     receipt = get_receipt(portal, receipt_id=change.receipt_id)
-    assert receipt is not None and receipt.issued and receipt.summary == "withdrawn"
+    assert receipt is not None and receipt.state == "pending" and receipt.summary == "withdrawn"
+    receipt = issue_receipt(portal, receipt_id=change.receipt_id)
     assert receipt.entry_seqs == tuple(sorted(e.seq for e in change.entries))
     pdf = receipt_file(portal, receipt=receipt, kind="pdf")
     data = json.loads(receipt_file(portal, receipt=receipt, kind="json"))
@@ -188,7 +196,7 @@ def test_staff_consent_change_is_audited_with_its_receipt(portal: Portal) -> Non
         row = conn.execute(select(audit_log)).one()
         rec = conn.execute(select(receipts)).one()
     assert (row.actor, row.action, row.target_id) == ("operator:tester", "change_consent", sid)
-    assert (rec.id, rec.actor, rec.channel, rec.state) == (change.receipt_id, "operator:tester", "staff", "issued")
+    assert (rec.id, rec.actor, rec.channel, rec.state) == (change.receipt_id, "operator:tester", "staff", "pending")
 
 
 def test_personal_link_and_its_audit_row_are_one_transaction(portal: Portal, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -230,14 +238,12 @@ def test_view_subject_is_audited(portal: Portal) -> None:
     assert [tuple(a) for a in actions] == [("change_consent", "staff:1"), ("view_subject", "staff:1")]
 
 
-def test_pending_receipt_left_by_a_crash_is_issued_later(portal: Portal, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_pending_receipt_is_issued_by_the_jobs(portal: Portal) -> None:
     sid = make_subject(portal.db, choices={"internal": True})
-    # The process dies between the commit and the rendering: the row stays pending, no file exists.
-    monkeypatch.setattr(consent_services, "issue_pending_receipts", lambda *a, **kw: 0)
+    # The change commits its receipt row only (durable): no file exists until a download or the jobs make it.
     change = change_consent(
         portal, actor=Actor.subject(sid), subject_id=sid, decisions=[Decision("website", "given")], channel="portal"
     )
-    monkeypatch.undo()
     assert change.receipt_id is not None
     pending = get_receipt(portal, receipt_id=change.receipt_id)
     assert pending is not None and pending.state == "pending" and portal.blobs.list_keys("receipts/") == []
@@ -254,6 +260,8 @@ def test_receipt_that_cannot_be_made_is_marked_failed_and_retried(portal: Portal
         save_organisation(conn, replace(org, contact_phone=""), now=utcnow())
     sid = make_subject(portal.db, choices={"internal": True})
     change = withdraw_everything(portal, actor=MANAGER, subject_id=sid, channel="staff")
+    with pytest.raises(ReceiptNotReady, match="phone"):
+        issue_receipt(portal, receipt_id=change.receipt_id or "")
     failed = get_receipt(portal, receipt_id=change.receipt_id or "")
     # The withdrawal stands; the receipt says why it is missing.
     assert failed is not None and failed.state == "failed" and "phone" in (failed.error or "")

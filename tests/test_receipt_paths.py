@@ -15,7 +15,7 @@ import pytest
 from portal.backend.consent.purposes import current_text, get_purpose
 from portal.backend.consent.queries import subject_receipts
 from portal.backend.consent.receipts import check_receipt, validate_receipt
-from portal.backend.consent.services import Decision, change_consent, withdraw_everything
+from portal.backend.consent.services import Decision, change_consent, issue_receipt, withdraw_everything
 from portal.backend.i18n.receipts import RECEIPT_MESSAGES
 from portal.backend.ops.services import run_daily_jobs
 from portal.backend.people.services import register_subject
@@ -55,10 +55,19 @@ def _pdf_text(pdf: bytes, tmp_path: Path) -> str:
     return "".join(out.stdout.decode("utf-8").split())
 
 
-def _check_receipts(portal: Portal, subject_id: str, locale: str, tmp_path: Path, *, count: int) -> list[dict]:
-    """Every issued receipt of the person conforms, is signed, verifies against the ledger and is in `locale` only."""
-    records = subject_receipts(portal, subject_id=subject_id)
-    assert len(records) == count and all(r.issued for r in records), [(r.state, r.error) for r in records]
+def _check_receipts(
+    portal: Portal, subject_id: str, locale: str, tmp_path: Path, *, count: int, pending: int | None = None
+) -> list[dict]:
+    """The person's receipts: the first `pending` (default all) were left pending by the request path; made on demand
+    (as the first download does), every one conforms, is signed, verifies against the ledger, is in `locale` only,
+    and a second request serves the same stored files."""
+    before = subject_receipts(portal, subject_id=subject_id)
+    pending = count if pending is None else pending
+    assert [r.state for r in before] == ["pending"] * pending + ["issued"] * (count - pending)
+    records = [issue_receipt(portal, receipt_id=r.id) for r in before]
+    assert all(r.issued for r in records), [(r.state, r.error) for r in records]
+    again = [issue_receipt(portal, receipt_id=r.id) for r in records]
+    assert [(r.json_key, r.pdf_key) for r in again] == [(r.json_key, r.pdf_key) for r in records]
     other = "en" if locale == "sv" else "sv"
     own, foreign = _markers(portal, locale), _markers(portal, other)
     documents = []
@@ -148,7 +157,8 @@ def test_cli(
     monkeypatch.setenv("PORTAL_DATA_DIR", str(tmp_path))
     assert cli_main(["subjects", "withdraw", sid, "--purpose", "print", "--database-url", db_url]) == 0
     capsys.readouterr()
-    _first, withdrawal = _check_receipts(portal, sid, "sv", tmp_path, count=2)
+    # The CLI made the withdrawal's receipt at once; the registration's waits for its first download.
+    _first, withdrawal = _check_receipts(portal, sid, "sv", tmp_path, count=2, pending=1)
     assert _states(withdrawal) == {"print": "withdrawn"}
     path = tmp_path / "withdrawal.json"
     path.write_text(json.dumps(withdrawal, ensure_ascii=False), encoding="utf-8")
@@ -162,7 +172,8 @@ def test_expiry_job(portal: Portal, tmp_path: Path) -> None:
         portal, actor=OPERATOR, channel="staff", name="Eva Expiry", choices={"website": True}, locale="sv", now=start
     )
     run_daily_jobs(portal, actor=OPERATOR, now=start + timedelta(days=3 * 365))
-    _first, expiry = _check_receipts(portal, result.subject.id, "sv", tmp_path, count=2)
+    # The daily jobs render every pending receipt, the registration's and the expiry's.
+    _first, expiry = _check_receipts(portal, result.subject.id, "sv", tmp_path, count=2, pending=0)
     assert _states(expiry) == {"website": "expired"}
     assert expiry["services"][0]["purposes"][0]["consentType"] == "N/A"
     assert expiry["x-portal"]["channel"] == "system"

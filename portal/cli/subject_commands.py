@@ -9,8 +9,8 @@ import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from portal.backend.consent.queries import get_receipt, list_purposes
-from portal.backend.consent.services import Decision, change_consent, withdraw_everything
+from portal.backend.consent.queries import get_receipt, list_purposes, purpose_titles
+from portal.backend.consent.services import Decision, change_consent, issue_receipt, withdraw_everything
 from portal.backend.people.queries import likely_duplicates, list_subjects
 from portal.backend.people.services import (
     STAFF_METHODS,
@@ -24,7 +24,7 @@ from portal.backend.people.services import (
     revoke_personal_links,
     view_subject,
 )
-from portal.backend.platform.errors import ValidationError
+from portal.backend.platform.errors import PortalError, ValidationError
 from portal.backend.platform.runtime import Portal
 from portal.cli.common import add_common, cli_actor, fmt_time, open_database, print_json, print_table, write_output
 from portal.cli.face_commands import add_face_commands
@@ -262,9 +262,14 @@ def renew_command(args: argparse.Namespace) -> int:
 
 
 def _receipt_state(portal: Portal, receipt_id: str | None) -> str | None:
-    """The state of a change's receipt; a receipt that could not be made is reported, the consent stands."""
+    """The state of a change's receipt, made now (the CLI is no page request: the operator gets the files at once);
+    a receipt that could not be made is reported, the consent stands."""
     if receipt_id is None:
         return None
+    try:
+        issue_receipt(portal, receipt_id=receipt_id)
+    except PortalError:
+        pass  # marked failed with the reason, reported below
     receipt = get_receipt(portal, receipt_id=receipt_id)
     if receipt is not None and receipt.state != "issued":
         print(
@@ -295,11 +300,12 @@ def show_command(args: argparse.Namespace) -> int:
     if subject.is_minor:
         print(f"minor; guardian {subject.guardian_name} (verified: {method_label(subject.guardian_verification)})")
     print()
+    titles = purpose_titles(portal)  # the title for people, the code for the --purpose options
     print_table(
         ["purpose", "image", "status", "since", "valid until", "text v."],
         [
             [
-                s.purpose_code,
+                f"{titles.get(s.purpose_code, s.purpose_code)} ({s.purpose_code})",
                 s.scope_asset_id or "all",
                 s.status,
                 fmt_time(s.since),
@@ -313,7 +319,14 @@ def show_command(args: argparse.Namespace) -> int:
     print_table(
         ["seq", "time", "purpose", "action", "channel", "actor"],
         [
-            [h.entry.seq, fmt_time(h.entry.recorded_at), h.purpose_code, h.entry.action, h.entry.channel, h.entry.actor]
+            [
+                h.entry.seq,
+                fmt_time(h.entry.recorded_at),
+                titles.get(h.purpose_code, h.purpose_code),
+                h.entry.action,
+                h.entry.channel,
+                h.entry.actor,
+            ]
             for h in detail.history
         ],
     )

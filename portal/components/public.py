@@ -11,6 +11,7 @@ from contextlib import contextmanager
 import streamlit as st
 
 from portal.backend.i18n import LOCALES, best_locale, t
+from portal.backend.platform.errors import DatabaseBusy
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,10 @@ def public_errors() -> Iterator[None]:
     """Run a public page; any exception shows a short message with an error id, never the exception itself."""
     try:
         yield
+    except DatabaseBusy:
+        # Back-pressure: every connection stayed busy for the whole wait. Nothing broke; the visitor tries again.
+        log.warning("a public page answered 'busy': no database connection became free in time")
+        st.warning(t("error.busy", visitor_locale()))
     except Exception:
         # st.stop() and st.rerun() raise BaseExceptions (ScriptControlException) and pass through untouched.
         error_id = new_error_id()

@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import select
 
 from portal.backend.consent.purposes import TextContent, publish_text
+from portal.backend.consent.services import issue_receipt
 from portal.backend.events.store import create_event, event_url
 from portal.backend.people.services import register_subject as register_person
 from portal.backend.people.subjects import get_subject, list_subjects
@@ -287,7 +288,6 @@ def test_receipt_prints_hostile_guardian_note_and_purpose_text_literally(site: S
         note=note,
     )
     assert reg.receipt_id is not None
-    prefix = f"receipts/{reg.subject.id}/{reg.receipt_id}"
     snapshot.expect(
         before,
         site.db,
@@ -301,11 +301,14 @@ def test_receipt_prints_hostile_guardian_note_and_purpose_text_literally(site: S
             "audit_log": 1,
             "subject_private": 1,  # the per-person salt the guardian and note digests in the ledger are keyed with
         },
-        added={f"{prefix}.json", f"{prefix}.pdf"},
+        added=set(),  # the receipt's files are made on its first download, as here
     )
-    stored = json.loads(site.blobs.get(f"{prefix}.json"))
+    receipt = issue_receipt(make_portal(site.db, site.blobs), receipt_id=reg.receipt_id)
+    assert receipt.json_key and receipt.pdf_key
+    assert receipt.pdf_key.startswith(f"receipts/{reg.subject.id}/{reg.receipt_id}.")
+    stored = json.loads(site.blobs.get(receipt.json_key))
     assert verification in json.dumps(stored, ensure_ascii=False)  # the JSON keeps the method's code
-    text = pdf_text(site.blobs.get(f"{prefix}.pdf"), tmp_path)
+    text = pdf_text(site.blobs.get(receipt.pdf_key), tmp_path)
     for literal in (
         title,
         SCRIPT,

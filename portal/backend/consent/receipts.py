@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, insert, literal, select, tuple_, update
 
 from portal.backend.consent import dpv
 from portal.backend.consent.ledger import LedgerEntry, SignedHead, latest_signed_head, verify_connection
@@ -373,22 +373,26 @@ def receipt_json_bytes(receipt: Receipt) -> bytes:
     return json.dumps(receipt.json, ensure_ascii=False, indent=2, sort_keys=False).encode("utf-8")
 
 
-def receipt_blob_keys(receipt: Receipt) -> tuple[str, str]:
-    """Blob keys of the JSON and PDF receipt: receipts/<subject_id>/<receipt_id>.json and .pdf."""
+def receipt_blob_keys(receipt: Receipt, attempt: str | None = None) -> tuple[str, str]:
+    """Blob keys of the JSON and PDF receipt: receipts/<subject_id>/<receipt_id>[.<attempt>].json and .pdf."""
     base = f"receipts/{receipt.subject_id}/{receipt.receipt_id}"
+    if attempt:
+        base = f"{base}.{attempt}"
     return f"{base}.json", f"{base}.pdf"
 
 
-def store_receipt(blobs: BlobStore, receipt: Receipt, pdf: bytes) -> tuple[str, str]:
+def store_receipt(blobs: BlobStore, receipt: Receipt, pdf: bytes, attempt: str | None = None) -> tuple[str, str]:
     """Store both receipt files with their content types; returns their keys."""
-    json_key, pdf_key = receipt_blob_keys(receipt)
+    json_key, pdf_key = receipt_blob_keys(receipt, attempt)
     blobs.put(json_key, receipt_json_bytes(receipt), content_type="application/json")
     blobs.put(pdf_key, pdf, content_type="application/pdf")
     return json_key, pdf_key
 
 
-# The row of a receipt: written in the transaction of the change it documents, rendered (PDF + JSON) after the
-# commit. A crash between the two leaves a pending row that the next run of `issue_pending_receipts` renders.
+# The row of a receipt is written in the transaction of the change it documents; its files (signed JSON and PDF)
+# are rendered later, off the request path: on the first download, by the export or the CLI that needs them, and in
+# bounded batches by the daily jobs. Each render stores its files under keys of its own and then marks the row
+# issued only if nobody did first, so two renders of one receipt never leave two different files behind one row.
 
 
 @dataclass(frozen=True)
@@ -494,11 +498,25 @@ def subject_receipts(conn: Connection, subject_id: str) -> list[ReceiptRecord]:
     return [_record(r) for r in rows]
 
 
-def unissued_receipts(conn: Connection, receipt_ids: list[str] | None = None) -> list[ReceiptRecord]:
-    """Receipt rows whose files are not stored yet (pending or failed), oldest first; only `receipt_ids` if given."""
+def unissued_receipts(
+    conn: Connection,
+    receipt_ids: list[str] | None = None,
+    *,
+    limit: int | None = None,
+    after: tuple[datetime, str] | None = None,
+) -> list[ReceiptRecord]:
+    """Receipt rows whose files are not stored yet (pending or failed), oldest first; only `receipt_ids` if given,
+    at most `limit`, only those after the row `after` (its created_at and id: the next batch)."""
     stmt = select(receipts).where(receipts.c.state != "issued").order_by(receipts.c.created_at, receipts.c.id)
     if receipt_ids is not None:
         stmt = stmt.where(receipts.c.id.in_(receipt_ids))
+    if after is not None:
+        stmt = stmt.where(
+            tuple_(receipts.c.created_at, receipts.c.id)
+            > tuple_(literal(after[0], receipts.c.created_at.type), literal(after[1], receipts.c.id.type))
+        )
+    if limit is not None:
+        stmt = stmt.limit(limit)
     return [_record(r) for r in conn.execute(stmt)]
 
 
@@ -510,13 +528,15 @@ def receipt_entries(conn: Connection, record: ReceiptRecord) -> list[LedgerEntry
     return [LedgerEntry.from_row(r) for r in rows]
 
 
-def mark_issued(conn: Connection, receipt_id: str, *, json_key: str, pdf_key: str, now: datetime) -> None:
-    """Record that a receipt's files are stored."""
-    conn.execute(
+def mark_issued(conn: Connection, receipt_id: str, *, json_key: str, pdf_key: str, now: datetime) -> bool:
+    """Record that a receipt's files are stored under these keys, unless another render did first (or the row is
+    gone with an erasure); True when this call issued it."""
+    result = conn.execute(
         update(receipts)
-        .where(receipts.c.id == receipt_id)
+        .where(receipts.c.id == receipt_id, receipts.c.state != "issued")
         .values(state="issued", issued_at=now, json_key=json_key, pdf_key=pdf_key, error=None)
     )
+    return result.rowcount == 1
 
 
 def mark_failed(conn: Connection, receipt_id: str, *, error: str) -> None:

@@ -1,8 +1,9 @@
 """Consent actions: give, refuse, withdraw, renew, veto a photo, withdraw everything, publish a purpose text, and
-issuing the receipts those changes leave behind. Each owns its transaction."""
+issuing the receipts those changes leave behind (on demand and in bounded batches). Each owns its transaction."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -10,20 +11,26 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from portal.backend.consent import ledger as _ledger
 from portal.backend.consent import purposes as _purposes
 from portal.backend.consent import receipts as _receipts
 from portal.backend.consent.ledger import LedgerEntry
 from portal.backend.consent.purposes import PurposeText, TextContent, TextImpact
+from portal.backend.consent.receipts import ReceiptRecord
 from portal.backend.consent.records import Context, Decision, record_decisions, replayed_entries, withdrawable
 from portal.backend.people.guardians import LINK_METHOD
 from portal.backend.people.subjects import minor_now
+from portal.backend.platform import signing as _signing
 from portal.backend.platform.actors import Actor
 from portal.backend.platform.db.types import utcnow
 from portal.backend.platform.errors import (
     AuthError,
+    ConfigError,
     ConsentStateError,
     GuardianRequired,
+    NotFound,
     PortalError,
+    ReceiptNotReady,
     ValidationError,
 )
 from portal.backend.platform.runtime import Portal
@@ -37,7 +44,9 @@ __all__ = [
     "TextContent",
     "change_consent",
     "issue_pending_receipts",
+    "issue_receipt",
     "publish_purpose_text",
+    "record_ledger_checkpoint",
     "set_retention_period",
     "withdraw_everything",
 ]
@@ -124,7 +133,8 @@ def change_consent(
     now: datetime | None = None,
 ) -> ConsentChange:
     """Record consent changes (give, refuse, withdraw, renew, revoke, per-photo veto) with their receipt row and,
-    when staff act, an audit row, in one transaction; the receipt's files are rendered right after the commit."""
+    when staff act, an audit row, in one transaction; the receipt's files are rendered later, off the request path
+    (first download, export, CLI, daily jobs: `issue_receipt`)."""
     now = now or utcnow()
     if not decisions:
         raise ValidationError("Choose at least one consent to change.")
@@ -158,7 +168,6 @@ def change_consent(
                 now=now,
                 detail={"changes": [f"{d.purpose}:{d.action}:{d.asset_id or '*'}" for d in decisions]},
             )
-    issue_pending_receipts(portal, receipt_ids=[receipt_id] if receipt_id else [])
     return ConsentChange(entries=entries, receipt_id=receipt_id)
 
 
@@ -187,7 +196,6 @@ def withdraw_everything(
                 now=now,
                 detail={"withdrawn": len(entries)},
             )
-    issue_pending_receipts(portal, receipt_ids=[receipt_id] if receipt_id else [])
     return ConsentChange(entries=entries, receipt_id=receipt_id)
 
 
@@ -280,42 +288,110 @@ def set_retention_period(
     return purpose
 
 
-def issue_pending_receipts(
-    portal: Portal, *, receipt_ids: Sequence[str] | None = None, now: datetime | None = None
-) -> int:
-    """Render and store the PDF and JSON of receipt rows not issued yet (all, or `receipt_ids`); returns how many
-    were issued. A receipt that cannot be rendered is marked failed with the reason and tried again next time."""
-    # Imported here: WeasyPrint is heavy, and only this step needs it.
-    from portal.backend.reports.receipt import render_receipt_pdf
+# How many pending receipt rows `issue_pending_receipts` reads at a time: the daily job's memory and queries stay
+# bounded when a mass change (an expiry day, a text change) left thousands pending.
+RECEIPT_BATCH = 200
 
+
+def issue_receipt(portal: Portal, *, receipt_id: str, now: datetime | None = None) -> ReceiptRecord:
+    """The receipt's row with its files stored: rendered now (signed JSON and PDF, stored, the row marked issued)
+    when it is still pending or failed. Idempotent: when two renders race, the first to mark the row wins, the other
+    deletes its own files and returns the winner's, so every download of a receipt gets the same bytes.
+
+    Raises NotFound when the receipt does not exist (or was erased meanwhile) and ReceiptNotReady, after marking the
+    row failed with the reason, when it cannot be rendered yet (e.g. a missing organisation detail)."""
+    with portal.db.read() as conn:
+        record = _receipts.get_receipt(conn, receipt_id)
+    if record is None:
+        raise NotFound(f"No receipt {receipt_id}.")
+    if record.issued:
+        return record
+    if _render_and_store(portal, record, now=now):
+        with portal.db.read() as conn:
+            issued = _receipts.get_receipt(conn, receipt_id)
+        if issued is not None and issued.issued:
+            return issued
+        raise NotFound(f"No receipt {receipt_id}.")
+    with portal.db.read() as conn:
+        failed = _receipts.get_receipt(conn, receipt_id)
+    raise ReceiptNotReady((failed.error if failed else None) or "The receipt could not be made yet.")
+
+
+def issue_pending_receipts(
+    portal: Portal,
+    *,
+    receipt_ids: Sequence[str] | None = None,
+    now: datetime | None = None,
+    limit: int | None = None,
+    batch: int = RECEIPT_BATCH,
+) -> int:
+    """Render and store the PDF and JSON of receipt rows not issued yet (all, or `receipt_ids`), oldest first, at
+    most `limit` (None: every one due), reading `batch` rows at a time; returns how many are issued. A receipt that
+    cannot be rendered is marked failed with the reason and tried again by the next run (not again in this one)."""
     if receipt_ids is not None and not receipt_ids:
         return 0
-    with portal.db.read() as conn:
-        due = _receipts.unissued_receipts(conn, None if receipt_ids is None else list(receipt_ids))
-    issued = 0
-    for record in due:
-        try:
-            with portal.db.read() as conn:
-                entries = _receipts.receipt_entries(conn, record)
-                receipt = _receipts.build_receipt(
-                    conn, subject_id=record.subject_id, entries=entries, receipt_id=record.id, now=now
-                )
-            json_key, pdf_key = _receipts.store_receipt(portal.blobs, receipt, render_receipt_pdf(receipt))
-        except PortalError as exc:
-            # Typically a missing organisation detail (phone, privacy-policy URL): the consent stands, and the
-            # receipt is issued once Settings are complete.
-            _fail(portal, record.id, str(exc))
-            continue
-        except Exception as exc:  # a rendering or storage fault must not undo the committed change
-            _fail(portal, record.id, f"{type(exc).__name__}: {exc}")
-            continue
-        with portal.db.write() as conn:
-            _receipts.mark_issued(conn, record.id, json_key=json_key, pdf_key=pdf_key, now=now or utcnow())
-        issued += 1
+    ids = None if receipt_ids is None else list(receipt_ids)
+    issued = seen = 0
+    after: tuple[datetime, str] | None = None
+    while limit is None or seen < limit:
+        size = batch if limit is None else min(batch, limit - seen)
+        with portal.db.read() as conn:
+            due = _receipts.unissued_receipts(conn, ids, limit=size, after=after)
+        for record in due:
+            issued += _render_and_store(portal, record, now=now)
+        seen += len(due)
+        if len(due) < size:
+            return issued
+        after = (due[-1].created_at, due[-1].id)
     return issued
+
+
+def _render_and_store(portal: Portal, record: ReceiptRecord, *, now: datetime | None) -> bool:
+    """Render one receipt outside any transaction, store its files under keys of this attempt, and mark the row
+    issued if nobody did first; True when the row is issued afterwards (by this render or a faster one)."""
+    # Imported here: WeasyPrint is heavy, and only rendering needs it.
+    from portal.backend.reports.receipt import render_receipt_pdf
+
+    try:
+        with portal.db.read() as conn:
+            entries = _receipts.receipt_entries(conn, record)
+            receipt = _receipts.build_receipt(
+                conn, subject_id=record.subject_id, entries=entries, receipt_id=record.id, now=now
+            )
+        pdf = render_receipt_pdf(receipt)
+        json_key, pdf_key = _receipts.store_receipt(portal.blobs, receipt, pdf, attempt=uuid.uuid4().hex[:12])
+    except PortalError as exc:
+        # Typically a missing organisation detail (phone, privacy-policy URL): the consent stands, and the
+        # receipt is issued once Settings are complete.
+        _fail(portal, record.id, str(exc))
+        return False
+    except Exception as exc:  # a rendering or storage fault must not undo the committed change
+        _fail(portal, record.id, f"{type(exc).__name__}: {exc}")
+        return False
+    with portal.db.write() as conn:
+        won = _receipts.mark_issued(conn, record.id, json_key=json_key, pdf_key=pdf_key, now=now or utcnow())
+    if won:
+        return True
+    # Another render issued it first (its files are the receipt's), or an erasure removed the row: drop ours.
+    for key in (json_key, pdf_key):
+        portal.blobs.delete(key)
+    return True
 
 
 def _fail(portal: Portal, receipt_id: str, error: str) -> None:
     """Mark a receipt failed, in its own transaction."""
     with portal.db.write() as conn:
         _receipts.mark_failed(conn, receipt_id, error=error)
+
+
+def record_ledger_checkpoint(
+    portal: Portal, report: _ledger.VerifyReport, *, now: datetime | None = None
+) -> _ledger.Checkpoint | None:
+    """After a verify that found the chain intact, sign and store where it reached so the next verify starts there;
+    None without the private key (an auditor holding the public key only) or when the report proves nothing."""
+    try:
+        key = _signing.load_signing_key(portal.settings, create=False)
+    except ConfigError:
+        return None
+    with portal.db.write() as conn:
+        return _ledger.record_checkpoint(conn, key, report, now=now or utcnow())

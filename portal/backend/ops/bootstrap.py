@@ -32,7 +32,7 @@ class SchemaState:
 
 def schema_state(settings: Settings) -> SchemaState:
     """The database's schema revision, without changing anything."""
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, pool=settings.pool)
     try:
         return SchemaState(safe_url(settings.database_url), migrate.current_revision(db), migrate.head_revision())
     finally:
@@ -41,7 +41,7 @@ def schema_state(settings: Settings) -> SchemaState:
 
 def upgrade_database(settings: Settings) -> tuple[SchemaState, SchemaState]:
     """Run the migrations (keeping every row); the state before and after."""
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, pool=settings.pool)
     try:
         # The key signs an existing ledger's head on the upgrade that adds signatures (made on first use in dev).
         signing.attach(db.engine, signing.load_signing_key(settings))
@@ -54,7 +54,7 @@ def upgrade_database(settings: Settings) -> tuple[SchemaState, SchemaState]:
 
 def attach_portal(settings: Settings, *, require_schema: bool = True) -> Portal:
     """Open an existing portal database without migrating it (the CLI); refuse one whose schema is not current."""
-    db = Database(settings.database_url, create=not require_schema)
+    db = Database(settings.database_url, create=not require_schema, pool=settings.pool)
     if require_schema:
         current = migrate.current_revision(db)
         head = migrate.head_revision()
@@ -90,7 +90,7 @@ def production_problems(db: Database) -> list[str]:
 def open_portal(settings: Settings, *, upgrade: bool = True, seed: bool | None = None) -> Portal:
     """Connect, upgrade the schema, and seed demo data into an empty database when enabled; production refuses a
     demo database or demo accounts."""
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, pool=settings.pool)
     # Every ledger append signs the new head with this key, held outside the database (required in production).
     signing.attach(db.engine, signing.load_signing_key(settings))
     if upgrade:
@@ -168,7 +168,7 @@ def startup_checks(load: Callable[[], Settings] = load_settings) -> list[Check]:
     # Never a problem: the portal works without person detection; the note says whether it is on and how to turn it on.
     checks.append(Check("person detection", note=person_status_line(settings)))
     if state.current is not None:
-        db = Database(settings.database_url)
+        db = Database(settings.database_url, pool=settings.pool)
         try:
             production = production_problems(db)
         finally:

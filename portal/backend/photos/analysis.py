@@ -238,7 +238,7 @@ def run_worker(
 
 def _worker_process(settings: Settings, queue: Any) -> None:
     """Entry point of one worker process (PostgreSQL): its own engine and detectors."""
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, pool=settings.pool)
     try:
         queue.put(run_worker(db, make_blob_store(settings), settings))
     except PortalError as exc:

@@ -24,6 +24,16 @@ _BUCKET = re.compile(r"[a-z0-9][a-z0-9._-]{2,62}")
 
 
 @dataclass(frozen=True)
+class PoolSettings:
+    """The database connection pool: `size` kept open, up to `overflow` more under load, and how long (seconds) a
+    request waits for a free connection before the portal answers "busy, try again" (back-pressure, no error page)."""
+
+    size: int = 10
+    overflow: int = 20
+    timeout: float = 30.0
+
+
+@dataclass(frozen=True)
 class Setting:
     """One setting: its name (env var PORTAL_<NAME>), default, help text, other accepted names, and secrecy."""
 
@@ -143,6 +153,13 @@ SETTINGS: tuple[Setting, ...] = (
         "",
         "Transfer safeguard (Art. 46) of the e-mail provider when its country is outside the EU/EEA.",
     ),
+    Setting("db_pool_size", 10, "Database connections each portal process keeps open (PostgreSQL; SQLite file too)."),
+    Setting("db_max_overflow", 20, "Extra database connections a process opens under load, above the pool size."),
+    Setting(
+        "db_pool_timeout",
+        30,
+        "Seconds a request waits for a free database connection before the page says the portal is busy.",
+    ),
     Setting("supabase_country", "", "ISO country code of the Supabase project's region (hosted mode)."),
     Setting(
         "supabase_safeguard",
@@ -194,9 +211,17 @@ class Settings:
     smtp_provider: str = _BY_NAME["smtp_provider"].default
     smtp_provider_country: str = _BY_NAME["smtp_provider_country"].default
     smtp_provider_safeguard: str = _BY_NAME["smtp_provider_safeguard"].default
+    db_pool_size: int = _BY_NAME["db_pool_size"].default
+    db_max_overflow: int = _BY_NAME["db_max_overflow"].default
+    db_pool_timeout: int = _BY_NAME["db_pool_timeout"].default
     supabase_country: str = _BY_NAME["supabase_country"].default
     supabase_safeguard: str = _BY_NAME["supabase_safeguard"].default
     extra: Mapping[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def pool(self) -> PoolSettings:
+        """The database connection pool these settings ask for."""
+        return PoolSettings(size=self.db_pool_size, overflow=self.db_max_overflow, timeout=float(self.db_pool_timeout))
 
     @property
     def is_production(self) -> bool:
@@ -265,6 +290,13 @@ class Settings:
             raise ConfigError("PORTAL_SESSION_HOURS must be between 1 and 168 hours.")
         if not 3 <= self.kiosk_idle_seconds <= 3600:
             raise ConfigError("PORTAL_KIOSK_IDLE_SECONDS must be between 3 and 3600 seconds.")
+        if not 1 <= self.db_pool_size <= 1000 or not 0 <= self.db_max_overflow <= 1000:
+            raise ConfigError(
+                "PORTAL_DB_POOL_SIZE must be between 1 and 1000 and PORTAL_DB_MAX_OVERFLOW between 0 and 1000 "
+                "(their sum stays below the database server's max_connections, shared by every process)."
+            )
+        if not 1 <= self.db_pool_timeout <= 600:
+            raise ConfigError("PORTAL_DB_POOL_TIMEOUT must be between 1 and 600 seconds.")
         self._validate_smtp()
         for name in ("smtp_provider_country", "supabase_country"):
             value = getattr(self, name)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -13,8 +14,10 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from portal.backend.platform.errors import ConfigError, DatabaseUnavailable
+from portal.backend.platform.config import PoolSettings
+from portal.backend.platform.errors import ConfigError, DatabaseBusy, DatabaseUnavailable
 
 _WRITE = "portal_write"
 _log = logging.getLogger(__name__)
@@ -31,10 +34,25 @@ def safe_url(url: str) -> str:
 class Database:
     """One database: an engine plus the two verbs `read()` and `write()`."""
 
-    def __init__(self, url: str, *, schema: str | None = None, create: bool = True, echo: bool = False) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        schema: str | None = None,
+        create: bool = True,
+        echo: bool = False,
+        pool: PoolSettings | None = None,
+    ) -> None:
         self.url = url
         self.schema = schema
-        self.engine = _make_engine(url, schema=schema, create=create, echo=echo)
+        self.pool = pool or PoolSettings()
+        self.engine = _make_engine(url, schema=schema, create=create, echo=echo, pool=self.pool)
+        # Writers queue here before they take a pooled connection. SQLite has one writer at a time: its writers
+        # wait in turn instead of spinning in SQLite's busy handler (unfair under load, each spinner holding a
+        # connection). On PostgreSQL consent writes serialise on the ledger head's row lock, and a writer waiting
+        # for that lock holds a connection: capping this process's writers at half the pool keeps the other half
+        # for the pages' reads, so a burst of taps slows taps down, not everyone's page.
+        self._writers = _WriterQueue(1 if self.dialect == "sqlite" else max(1, self.pool.size // 2))
 
     @property
     def dialect(self) -> str:
@@ -51,10 +69,17 @@ class Database:
     def write(self) -> Iterator[Connection]:
         """A connection in a write transaction; on SQLite it takes the write lock up front."""
         # BEGIN IMMEDIATE avoids SQLite's deadlock when two deferred readers both try to upgrade to writers.
-        with _translate_errors(self.url), self.engine.connect() as raw:
+        with self._queued(), _translate_errors(self.url), self.engine.connect() as raw:
             conn = raw.execution_options(**{_WRITE: True})
             with conn.begin():
                 yield conn
+
+    @contextmanager
+    def _queued(self) -> Iterator[None]:
+        """Wait for this process's turn to write: up to the pool timeout, and at least as long as SQLite's own busy
+        timeout (60 s), which still orders writers of other processes."""
+        with self._writers.turn(timeout=max(self.pool.timeout, 60.0)):
+            yield
 
     def scrub(self, tables: Sequence[str], *, full: bool = False) -> None:
         """Make rows just overwritten or deleted in `tables` unreadable in the database files (after an erasure).
@@ -99,12 +124,46 @@ class Database:
         self.engine.dispose()
 
 
+class _WriterQueue:
+    """At most `permits` write transactions of this process at once, the others waiting in turn; re-entrant per
+    thread, so a write opened inside another one in the same thread does not wait for itself."""
+
+    def __init__(self, permits: int) -> None:
+        self._permits = threading.BoundedSemaphore(permits)
+        self._depth = threading.local()
+
+    @contextmanager
+    def turn(self, *, timeout: float) -> Iterator[None]:
+        """Hold a permit for the block; DatabaseBusy when none came free within `timeout` seconds."""
+        depth = getattr(self._depth, "n", 0)
+        if depth == 0 and not self._permits.acquire(timeout=timeout):
+            raise DatabaseBusy(_BUSY)
+        self._depth.n = depth + 1
+        try:
+            yield
+        finally:
+            self._depth.n = depth
+            if depth == 0:
+                self._permits.release()
+
+
+_BUSY = (
+    "The database is busy: every connection stayed in use while this request waited. Nothing was changed; "
+    "try again in a moment (operators: see PORTAL_DB_POOL_SIZE and PORTAL_DB_MAX_OVERFLOW)."
+)
+
+
 @contextmanager
 def _translate_errors(url: str) -> Iterator[None]:
-    """Turn connection failures into DatabaseUnavailable with an actionable message."""
+    """Turn connection failures into DatabaseUnavailable with an actionable message, and a full pool or a locked
+    SQLite file into DatabaseBusy (the request waited its bounded time; try again)."""
     try:
         yield
+    except PoolTimeout as exc:
+        raise DatabaseBusy(_BUSY) from exc
     except OperationalError as exc:
+        if getattr(exc.orig, "sqlite_errorcode", None) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+            raise DatabaseBusy(_BUSY) from exc
         if getattr(exc.orig, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
             # Not an unreachable server: SQLite's disk has no room for the write (the transaction was rolled back).
             raise DatabaseUnavailable(
@@ -124,7 +183,7 @@ def _is_connect_error(exc: DBAPIError) -> bool:
     return exc.statement is None or "unable to open database" in str(exc.orig).lower()
 
 
-def _make_engine(url: str, *, schema: str | None, create: bool, echo: bool) -> Engine:
+def _make_engine(url: str, *, schema: str | None, create: bool, echo: bool, pool: PoolSettings) -> Engine:
     """Create an engine with the pragmas and session settings the portal relies on."""
     try:
         parsed = make_url(url)
@@ -135,8 +194,12 @@ def _make_engine(url: str, *, schema: str | None, create: bool, echo: bool) -> E
         ) from None
     backend = parsed.get_backend_name()
     kwargs: dict[str, Any] = {"echo": echo, "future": True}
+    file_db = backend == "sqlite" and bool(parsed.database) and parsed.database != ":memory:"
+    if backend == "postgresql" or file_db:
+        # SQLAlchemy's default (5 + 10, 30 s) raised "QueuePool limit reached" at 100 sessions.
+        kwargs.update(pool_size=pool.size, max_overflow=pool.overflow, pool_timeout=pool.timeout)
     if backend == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
+        if file_db and parsed.database:
             path = Path(parsed.database)
             if not create and not path.is_file():
                 raise DatabaseUnavailable(
