@@ -8,14 +8,17 @@ import pytest
 from sqlalchemy import func, select
 from streamlit.testing.v1 import AppTest
 
+from portal.backend.consent.services import issue_receipt
 from portal.backend.consent.status import status_for, subject_consents
 from portal.backend.events.store import event_url, rotate_qr_secret
+from portal.backend.i18n import t
 from portal.backend.platform.config import load_settings
 from portal.backend.platform.db.engine import Database
 from portal.backend.platform.db.schema import consent_ledger, outbox, subject_templates, subjects
 from portal.backend.platform.db.schema import receipts as receipts_table
 from portal.backend.platform.db.types import utcnow
 from tests.conftest import APP
+from tests.factories import make_portal
 from tests.imagery import group_photo, sample_bytes
 
 
@@ -156,17 +159,48 @@ def test_minor_needs_a_guardian(site: Database) -> None:
     assert kid.is_minor and kid.guardian_name == "Pat Parent" and set(actor) == {"guardian"}
 
 
+def test_errors_show_at_their_field_in_the_visitors_language_and_keep_what_was_typed(site: Database) -> None:
+    """A pasted name that is too long stays in the field with a Swedish message under it; a child's form speaks about
+    the child; the guardian's missing answer is said under the guardian's fields; nothing is registered."""
+    at = _form(_token(site))
+    at.segmented_control(key="form_locale").set_value("sv").run()
+    long_name = "Maja " + "Långnamn" * 40
+    at.text_input(key="form_name").input(long_name).run()
+    assert at.text_input(key="form_name").value == long_name  # not emptied, as a browser's max length would
+    assert at.error[0].value.startswith(f"Namnet är {len(long_name)} tecken långt; högst 200")
+    at.text_input(key="form_email").input("not-an-address").run()
+    assert "ingen e-postadress" in at.error[1].value
+    _born(at, year=utcnow().year - 9).run()
+    assert at.text_input(key="form_name").label == "Barnets namn"
+    assert at.subheader[0].value == "Vad får vi använda bilder på barnet till?"
+    at.checkbox(key="agree_internal").check()
+    at.button(key="form_submit").click().run()
+    messages = [e.value for e in at.error]
+    assert messages[-1] == t("form.fix_above", "sv")
+    assert t("form.need_guardian", "sv") in messages
+    # The guardian's message sits under the guardian's fields: after the confirmation box, before the purposes.
+    flat = [getattr(e, "value", None) for e in at.main]
+    assert flat.index(t("form.need_guardian", "sv")) < flat.index("Vad får vi använda bilder på barnet till?")
+    assert not any("characters" in m or "e-mail address" in m for m in messages)  # no English from the services
+    assert _count(site, subjects) == 7
+
+
 def test_face_matching_needs_a_usable_selfie_then_keeps_only_the_template(site: Database) -> None:
     at = _form(_token(site))
     at.text_input(key="form_name").input("Grace Hopper")
     _born(at)
     at.checkbox(key="agree_face_matching").check().run()
-    assert at.file_uploader(key="selfie_upload")
+    # Ticking face matching starts no camera: the person first chooses between the camera and an upload.
+    assert not at.get("camera_input") and not [u for u in at.get("file_uploader") if u.key == "selfie_upload"]
+    at.radio(key="selfie_how").set_value("camera").run()
+    assert at.get("camera_input") and not [u for u in at.get("file_uploader") if u.key == "selfie_upload"]
+    at.radio(key="selfie_how").set_value("upload").run()
+    assert not at.get("camera_input") and at.file_uploader(key="selfie_upload")
     at.button(key="form_submit").click().run()
     assert "take or upload a selfie" in at.error[0].value
     at.file_uploader(key="selfie_upload").set_value(("two.jpg", group_photo(["grace_hopper", "zidane"]), "image/jpeg"))
     at.button(key="form_submit").click().run()
-    assert "shows 2 faces" in at.error[0].value
+    assert "more than one face" in at.error[0].value  # said at the selfie, not in the service's English
     assert _count(site, subjects) == 7  # nothing half-registered
     at.file_uploader(key="selfie_upload").set_value(("me.jpg", sample_bytes("grace_hopper"), "image/jpeg"))
     at.button(key="form_submit").click().run()
@@ -189,6 +223,11 @@ def test_submission_gives_downloadable_receipts(site: Database) -> None:
     assert not at.exception and not at.warning[1:]  # only the demo banner warns
     buttons = {b.label: b for b in at.get("download_button")}
     assert {"Receipt (PDF)", "Receipt (machine-readable JSON)"} <= set(buttons)
+    # Nothing was rendered on the request path: the buttons make the files on the first click, as here.
+    assert not list(Path("data/blobs/receipts").rglob("*"))
+    with site.read() as conn:
+        receipt_id = conn.execute(select(receipts_table.c.id)).scalar_one()
+    issue_receipt(make_portal(site, Path("data/blobs")), receipt_id=receipt_id)
     receipts = sorted(Path("data/blobs/receipts").rglob("*.json"))
     assert len(receipts) == 1
     data = json.loads(receipts[0].read_text())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -84,6 +85,9 @@ def test_manager_sees_overview_and_subjects(portal_env: Database) -> None:
     assert len(table) == 7
     erik = table[table["Name"] == "Erik Johansson"].iloc[0]
     assert "Withdrawn" in erik["website"] and "Given" in erik["internal"]
+    # The purpose columns are headed by their titles (the code is the tooltip; the data keeps it).
+    headers = json.loads(at.dataframe[0].proto.columns)
+    assert headers["website"]["label"] == "Our website" and headers["social_media"]["label"] == "Social media"
     liam = table[table["Name"] == "Liam O'Brien"].iloc[0]
     assert "Expired" in liam["print"]
     at.selectbox[0].select(_subject_id(portal_env, "Erik Johansson")).run()
@@ -196,7 +200,9 @@ def test_my_consents_shows_own_status_and_withdraws(portal_env: Database) -> Non
     assert not at.exception
     text = _texts(at)
     assert "Hello Olivia Karlsson" in text and "Anna" not in text
-    assert "Social media" in [s.value for s in at.subheader]
+    # The summary first, then one "Change" per purpose (its text behind it).
+    assert any("You allow:" in m.value for m in at.markdown)
+    assert "Change: Social media" in [e.label for e in at.expander]
     at.button(key="withdraw_website").click().run()
     assert not at.exception
     assert "Withdrawn" in at.success[0].value
@@ -207,7 +213,7 @@ def test_my_consents_shows_own_status_and_withdraws(portal_env: Database) -> Non
     assert status_for(statuses, "website") == "withdrawn"
     assert (last.channel, last.actor, last.action) == ("portal", "subject", "withdrawn")
     # The withdrawal produced a receipt the subject can download right here (R13).
-    assert "Your receipts" in [h.value for h in at.header]
+    assert any(e.label.startswith("Your receipts (") for e in at.expander)
     assert {"Receipt (PDF)", "Receipt (machine-readable JSON)"} <= {b.label for b in at.get("download_button")}
 
 
@@ -334,20 +340,23 @@ def test_erase_me_in_swedish_asks_for_the_swedish_word(portal_env: Database) -> 
 
 
 def test_manager_dashboard_shows_the_sql_figures(portal_env: Database) -> None:
+    from portal.backend.consent.titles import purpose_titles
     from portal.backend.risk.figures import summary
 
     at = _sign_in(_run(), "manager@demo.example", "demo-manager-pass")
     at.switch_page("portal/pages/dashboard.py").run()
     assert not at.exception
     assert [t.value for t in at.title] == ["At-risk photos"]
-    shown = at.dataframe[0].value.set_index("Purpose")
+    shown = at.dataframe[0].value.set_index("Code")
     with portal_env.read() as conn:
+        titles = purpose_titles(conn)
         for f in summary(conn):
             assert shown.loc[f.purpose, "At risk"] == f.at_risk
+            assert shown.loc[f.purpose, "Purpose"] == titles[f.purpose] != f.purpose  # titles shown, codes kept
     # The Critical tab: the demo's panel photo shows Erik, who withdrew.
     critical = next(d.value for d in at.dataframe if "Published at" in d.value.columns)
     assert list(zip(critical["File"], critical["Purpose"], critical["Why"], strict=True)) == [
-        ("spring-panel.jpg", "website", "Withdrawn")
+        ("spring-panel.jpg", "Our website", "Withdrawn")
     ]
 
 
@@ -362,8 +371,8 @@ def test_dashboard_drill_down_expiry_windows_and_history(portal_env: Database) -
     with portal_env.read() as conn:
         figures = summary(conn)
     at.switch_page("portal/pages/dashboard.py").run()
-    expiring = next(d.value for d in at.dataframe if "30 days" in d.value.columns).set_index("Purpose")
-    assert list(expiring.columns) == ["30 days", "60 days", "90 days"]
+    expiring = next(d.value for d in at.dataframe if "30 days" in d.value.columns).set_index("Code")
+    assert list(expiring.columns) == ["Purpose", "30 days", "60 days", "90 days"]
     for f in figures:
         assert expiring.loc[f.purpose, "30 days"] == f.expiring_in[30]
     assert not [i for i in at.info if "recorded once a day" in i.value]  # the history chart has data

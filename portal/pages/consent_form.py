@@ -14,15 +14,27 @@ from portal.backend.i18n import LOCALES, best_locale, t
 from portal.backend.people.queries import link_token
 from portal.backend.people.services import (
     KIOSK_METHODS,
+    NAME_MAX,
     PENDING_DAYS,
     email_my_link,
+    email_problem,
     method_label,
     minor_on,
+    name_problem,
     register_subject,
 )
 from portal.backend.platform.actors import Actor
-from portal.backend.platform.errors import NotFound, PortalError, TokenError
+from portal.backend.platform.errors import (
+    DatabaseBusy,
+    ImageRejected,
+    NotFound,
+    PortalError,
+    SelfieRejected,
+    TokenError,
+    ValidationError,
+)
 from portal.backend.staff.queries import organisation
+from portal.components.a11y import page_language
 from portal.components.context import get_portal
 from portal.components.kiosk import clear_form, exit_control, kiosk_session
 from portal.components.lost_link import lost_link_form
@@ -46,6 +58,7 @@ try:
 except (TokenError, NotFound) as exc:
     # In the visitor's language; a TokenError names its case, the message itself is English and for logs.
     visitor = best_locale([getattr(st.context, "locale", None) or "en"])
+    page_language(visitor)
     st.title(t("form.bad_token", visitor))
     st.error(t(f"token.{exc.reason}", visitor) if isinstance(exc, TokenError) else plain(exc))
     if kiosk:
@@ -70,6 +83,7 @@ locale = (
     or browser
 )
 texts = current_texts(portal, locale)
+page_language(locale)
 
 
 def _open_page(link: str) -> None:
@@ -146,7 +160,9 @@ if done and done["event"] == event.id:
         st.code(done["link"], language=None, wrap_lines=True)  # st.code keeps Streamlit's copy icon
         st.caption(t("form.copy_hint", locale))
         _email_me(done, locale)
-        st.image(qr_png(done["link"], box_size=6), width=220, caption=t("form.qr", locale))
+        st.image(
+            qr_png(done["link"], box_size=6), width=220, caption=t("form.qr", locale), alt=t("form.qr_alt", locale)
+        )
     if done.get("email"):
         st.caption(
             plain_t("form.link_mailed", locale, email=done["email"])
@@ -171,8 +187,33 @@ st.caption(
 )
 st.caption(t("form.separate", locale))
 
-name = st.text_input(t("form.name", locale), max_chars=200, key="form_name")
-email = st.text_input(t("form.email", locale), max_chars=254, key="form_email")
+
+def _is_minor(year: int | None, month: int | None) -> bool:
+    """A minor unless they have certainly reached the age today (born in the month's last day, judged the same way
+    as the service does when it records the form)."""
+    return bool(year and month and minor_on(year, month, None, consent_age=org.consent_age, on=now.date()))
+
+
+def _name_message(problem: str, typed: str) -> str:
+    """What is wrong with a typed name, in the visitor's language."""
+    if problem == "too_long":
+        return t("form.name_too_long", locale, n=len(typed.strip()), max=NAME_MAX)
+    return t("form.need_name" if problem == "empty" else "form.name_bad_chars", locale)
+
+
+# Once the birth date says a guardian fills in the form, it speaks about "the child", not to "you". The date is
+# chosen below the name, so this reads the choice of the previous run (the labels follow one tap later).
+child = _is_minor(st.session_state.get("form_birth_year"), st.session_state.get("form_birth_month"))
+# No max_chars: a browser empties a field when a longer text is pasted into it, silently. The length is judged here
+# and said at the field, with the text kept for the person to shorten.
+name = st.text_input(t("form.name_child" if child else "form.name", locale), key="form_name")
+name_error = st.empty()
+if (problem := name_problem(name)) not in (None, "empty"):
+    name_error.error(_name_message(problem, name))
+email = st.text_input(t("form.email_child" if child else "form.email", locale), key="form_email")
+email_error = st.empty()
+if email.strip() and email_problem(email):
+    email_error.error(t("form.bad_email", locale))
 # Month and year, not the day: enough to judge the age conservatively (Art. 8), no more than that (Art. 5(1)(c)).
 month_col, year_col = st.columns(2)
 birth_month = month_col.selectbox(
@@ -189,15 +230,12 @@ birth_year = year_col.selectbox(
     key="form_birth_year",
     help=t("form.birth_help", locale, age=org.consent_age),
 )
-# A minor unless they have certainly reached the age today (born in the month's last day, judged the same way as
-# the service does when it records the form).
-minor = bool(
-    birth_year and birth_month and minor_on(birth_year, birth_month, None, consent_age=org.consent_age, on=now.date())
-)
+minor = _is_minor(birth_year, birth_month)
+birth_error = st.empty()
 guardian, guardian_ok, method = "", False, None
 if minor:
     st.info(t("form.minor_note", locale, age=org.consent_age))
-    guardian = st.text_input(t("form.guardian_name", locale), max_chars=200, key="form_guardian")
+    guardian = st.text_input(t("form.guardian_name", locale), key="form_guardian")
     guardian_ok = st.checkbox(t("form.guardian_confirm", locale), key="form_guardian_ok")
     if kiosk:
         # On the tablet the staff member sees the guardian and records how they checked them (no free text).
@@ -211,7 +249,8 @@ if minor:
 
 # The notice's second layer (Art. 13), one tap away: the first layer above stays short.
 notice_expander(portal, locale, key="form_notice", purpose_codes=[p.code for p in purposes])
-st.subheader(t("form.purposes", locale))
+guardian_error = st.empty()  # under the guardian's fields, where the correction is made
+st.subheader(t("form.purposes_child" if minor else "form.purposes", locale))
 choices: dict[str, bool] = {}
 for p in purposes:
     text = texts.get(p.id)
@@ -233,33 +272,74 @@ selfie: bytes | None = None
 biometric = next((p for p in purposes if p.biometric), None)
 if biometric and choices.get(biometric.code):
     with st.container(border=True):
-        st.markdown(f"**{t('form.selfie_title', locale)}**")
-        st.write(t("form.selfie_text", locale))
-        shot = st.camera_input(t("form.selfie_camera", locale), key="selfie_camera")
-        upload = st.file_uploader(
-            t("form.selfie_upload", locale),
-            type=["jpg", "jpeg", "png", "webp"],
-            key="selfie_upload",
-            max_upload_size=MAX_SELFIE_BYTES >> 20,
+        st.markdown(f"**{t('form.selfie_title_child' if minor else 'form.selfie_title', locale)}**")
+        st.write(t("form.selfie_text_child" if minor else "form.selfie_text", locale))
+        # The camera starts only when the person asks for it: ticking face matching must not switch it on.
+        how = st.radio(
+            t("form.selfie_how", locale),
+            options=["camera", "upload"],
+            format_func=lambda way: t(f"form.selfie_how_{way}", locale),
+            index=None,
+            key="selfie_how",
         )
-        picked = shot or upload
+        picked = None
+        if how == "camera":
+            picked = st.camera_input(t("form.selfie_camera", locale), key="selfie_camera")
+        elif how == "upload":
+            picked = st.file_uploader(
+                t("form.selfie_upload", locale),
+                type=["jpg", "jpeg", "png", "webp"],
+                key="selfie_upload",
+                max_upload_size=MAX_SELFIE_BYTES >> 20,
+            )
         if picked is not None and picked.size > MAX_SELFIE_BYTES:
             # Judged by the declared size, before the bytes are read into memory.
             st.error(t("form.selfie_too_big", locale, mb=MAX_SELFIE_BYTES >> 20))
         elif picked is not None:
             selfie = picked.getvalue()
+selfie_error = st.empty()
+
+
+def _problems() -> list[tuple[Any, str]]:
+    """Each field that needs a correction, as (the place under it, what to do), in the visitor's language."""
+    wrong: list[tuple[Any, str]] = []
+    if (problem := name_problem(name)) is not None:
+        wrong.append((name_error, _name_message(problem, name)))
+    if email.strip() and email_problem(email):
+        wrong.append((email_error, t("form.bad_email", locale)))
+    if not (birth_year and birth_month):
+        wrong.append((birth_error, t("form.need_birth", locale)))
+    if minor and (not guardian.strip() or not guardian_ok):
+        wrong.append((guardian_error, t("form.need_guardian", locale)))
+    elif minor and (problem := name_problem(guardian)) is not None:
+        wrong.append((guardian_error, _name_message(problem, guardian)))
+    if minor and kiosk and method is None:
+        wrong.append((guardian_error, t("form.need_method", locale)))
+    if biometric and choices.get(biometric.code) and selfie is None:
+        wrong.append((selfie_error, t("form.need_selfie", locale)))
+    return wrong
+
+
+def _refusal(exc: PortalError) -> tuple[Any, str]:
+    """Where and how to say that the service refused the form: the services' own messages are English."""
+    if isinstance(exc, SelfieRejected):
+        return selfie_error, t(f"form.selfie_{exc.reason}", locale)
+    if isinstance(exc, ImageRejected):
+        return selfie_error, t("form.selfie_unreadable", locale)
+    if isinstance(exc, DatabaseBusy):
+        return None, t("error.busy", locale)
+    return None, plain_t("form.not_recorded", locale, controller=org.controller_name)
+
 
 submission = st.session_state.setdefault("submission_id", str(uuid.uuid4()))
-if st.button(t("form.submit", locale), type="primary", width="stretch", key="form_submit"):
+submit_label = t("form.submit_child" if minor else "form.submit", locale)
+if st.button(submit_label, type="primary", width="stretch", key="form_submit"):
     try:
-        if not (birth_year and birth_month):
-            raise PortalError(t("form.need_birth", locale))
-        if minor and (not guardian.strip() or not guardian_ok):
-            raise PortalError(t("form.need_guardian", locale))
-        if minor and kiosk and method is None:
-            raise PortalError(t("form.need_method", locale))
-        if biometric and choices.get(biometric.code) and selfie is None:
-            raise PortalError(t("form.need_selfie", locale))
+        if wrong := _problems():
+            # At each field, where the correction is made, and once here, where the person is looking.
+            for place, message in wrong:
+                place.error(message)
+            raise ValidationError(t("form.fix_above", locale))
         # One service call writes the person, their choices, the face template (from the selfie, which is kept
         # nowhere), the personal link, the receipt and the welcome e-mail, all of it or nothing.
         result = register_subject(
@@ -281,7 +361,11 @@ if st.button(t("form.submit", locale), type="primary", width="stretch", key="for
         )
         subject = result.subject
     except PortalError as exc:
-        st.error(plain(exc))
+        place, message = (None, str(exc)) if wrong else _refusal(exc)
+        if place is not None:
+            place.error(message)
+            message = t("form.fix_above", locale)
+        st.error(plain(message))
     else:
         if result.pending:
             # Only what the visitor typed is kept for the answer, nothing of the registered person.

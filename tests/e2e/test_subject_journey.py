@@ -89,8 +89,10 @@ def test_qr_form_link_and_withdrawal_on_a_phone(live_portal: LivePortal, browser
     # A typed place is plain text: a word joiner after "https:" keeps Markdown from turning it into a link.
     # The photo cards come after the greeting; wait for the one that carries the place.
     page.get_by_text(re.compile("https:\u2060?//example\\.org/summer")).first.wait_for()
+    # The summary's "Change" for the website opens its text and the one button; the answer appears right there.
+    page.locator(".st-key-change_website summary").click()
     page.locator(".st-key-withdraw_website button").click()
-    page.get_by_text("Withdrawn. We have recorded it").wait_for()
+    page.locator(".st-key-change_website").get_by_text("Withdrawn. We have recorded it").wait_for()
     settle(page)
     page.screenshot(path=str(ARTIFACTS / "my-consents-after-withdrawal-390x844.png"), full_page=True)
     assert _no_horizontal_scroll(page)
@@ -115,6 +117,7 @@ def test_qr_form_link_and_withdrawal_on_a_phone(live_portal: LivePortal, browser
     assert safe_rendition(db, blobs, asset_id=asset.id, purpose="website", max_pixels=10**8).kept == 0
 
     # 4. Download my data: a real ZIP download with her record, her ledger and her photo.
+    page.locator(".st-key-rights summary").click()
     page.locator(".st-key-prepare_export button").click()
     page.locator(".st-key-download_export button").wait_for()
     settle(page)

@@ -66,8 +66,10 @@ def test_a_withdrawal_on_a_phone_lands_on_the_takedown_list(  # type: ignore[no-
     phone.goto(link)
     phone.get_by_text("Hello Wanda Webb").wait_for()
     settle(phone)
+    # The summary's "Change" for the website opens its text and the one button; the answer appears right there.
+    phone.locator(".st-key-change_website summary").click()
     phone.locator(".st-key-withdraw_website button").click()
-    phone.get_by_text("Withdrawn. We have recorded it").wait_for()
+    phone.locator(".st-key-change_website").get_by_text("Withdrawn. We have recorded it").wait_for()
     phone.close()
 
     # 3. The staff list shows the photo on its next run (navigating within the app: a reload would sign out).

@@ -214,6 +214,19 @@ def _compose(conn: Connection, settings: Settings, row: dict[str, Any], *, now: 
         return messages.erasure_confirmation(org=org, locale=str(payload.get("locale") or default_locale)), None
     if kind == "takedown_notice":
         return _takedown_notice(conn, settings, org, default_locale, payload), None
+    if kind == "not_me_notice":
+        # A person said a photo is not them: the photo as it is now (no name: the notice is about a face to review).
+        filename = conn.execute(select(assets.c.filename).where(assets.c.id == row["asset_id"])).scalar()
+        if filename is None:
+            raise PortalError("the photo no longer exists")
+        faces = len(payload.get("detections") or []) or 1
+        link = settings.base_url.rstrip("/") + "/photos"
+        return (
+            messages.not_me_notice(
+                org=org, locale=default_locale, asset_id=row["asset_id"], filename=filename, faces=faces, link=link
+            ),
+            None,
+        )
     raise PortalError(f"no e-mail is made for kind {kind!r}")
 
 

@@ -63,6 +63,11 @@ MAIL: dict[str, dict[str, str]] = {
         "takedown.partner": "The photo was shared with a partner for “{purpose}”: tell them to stop using it and "
         "erase it, and note on the task when you did.",
         "takedown.open": "Open “To take down”",
+        "not_me.subject": "To review: photo {asset}, someone said it is not them",
+        "not_me.body": "A person linked to photo {asset} “{filename}” said on their personal page that the photo "
+        "does not show them. Their link was removed and {faces} face(s) are back to review: link the right person "
+        "or mark the face not identifiable.",
+        "not_me.open": "Open the photo on the review desk",
         "cause.withdrawn": "the person withdrew their consent",
         "cause.refused": "the person refused",
         "cause.veto": "a guardian or the person objected",
@@ -135,6 +140,11 @@ MAIL: dict[str, dict[str, str]] = {
         "takedown.partner": "Bilden delades med en partner för ”{purpose}”: be dem sluta använda den och radera den, "
         "och anteckna på uppgiften när du gjorde det.",
         "takedown.open": "Öppna ”Att ta ner”",
+        "not_me.subject": "Att granska: bild {asset}, någon säger att det inte är de",
+        "not_me.body": "En person kopplad till bild {asset} ”{filename}” sade på sin personliga sida att bilden inte "
+        "visar dem. Kopplingen togs bort och {faces} ansikte(n) ska granskas igen: koppla rätt person eller markera "
+        "ansiktet som inte identifierbart.",
+        "not_me.open": "Öppna bilden i granskningen",
         "cause.withdrawn": "personen återkallade sitt samtycke",
         "cause.refused": "personen sade nej",
         "cause.veto": "en vårdnadshavare eller personen invände",
@@ -424,3 +434,13 @@ def takedown_notice(
         _Part(mt("footer_staff", locale, controller=org.controller_name)),
     ]
     return _build(mt("takedown.subject", locale, asset=asset_id, place=place), parts)
+
+
+def not_me_notice(*, org: Organisation, locale: str, asset_id: int, filename: str, faces: int, link: str) -> Message:
+    """A notice to staff that a person said a photo linked to them is not them: which photo, and where to review it."""
+    parts = [
+        _Part(mt("not_me.body", locale, asset=asset_id, filename=filename, faces=faces)),
+        _Part(mt("not_me.open", locale), link=link),
+        _Part(mt("footer_staff", locale, controller=org.controller_name)),
+    ]
+    return _build(mt("not_me.subject", locale, asset=asset_id), parts)

@@ -79,6 +79,7 @@ MAIL_KINDS = (
     "expiry",
     "erasure_confirmation",
     "takedown_notice",
+    "not_me_notice",
     "new_link",
     "confirm_changes",
 )

@@ -23,6 +23,7 @@ KIND_LABELS = {
     "expiry": "expiry notice",
     "erasure_confirmation": "erasure confirmation",
     "takedown_notice": "takedown notice to staff",
+    "not_me_notice": "notice to staff: a person said a photo is not them",
     "confirm_changes": "request to confirm choices from a second form",
     "takedown": "takedown task (from before takedown tasks existed)",
 }

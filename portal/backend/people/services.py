@@ -1,13 +1,14 @@
 """People actions: register a person (QR form, kiosk, paper, CLI), personal links, viewing, export and erasure.
 
 Each service owns its transaction and writes in it everything the action implies; blobs are written before the
-transaction (and removed again if it fails), slow rendering (receipts) happens after the commit.
+transaction (and removed again if it fails); slow rendering (receipts) happens off the request path, on demand.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import unicodedata
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -50,7 +51,7 @@ from portal.backend.platform.db.types import utcnow
 from portal.backend.platform.errors import AuthError, ValidationError
 from portal.backend.platform.organisation import get_organisation
 from portal.backend.platform.runtime import Portal
-from portal.backend.platform.text import clean_email, clean_name
+from portal.backend.platform.text import NAME_MAX, clean_email, clean_name, has_control
 from portal.backend.staff.audit import audit
 
 if TYPE_CHECKING:
@@ -60,6 +61,7 @@ __all__ = [
     "KIOSK_METHODS",
     "MAX_SCAN_BYTES",
     "METHODS",
+    "NAME_MAX",
     "PENDING_DAYS",
     "STAFF_METHODS",
     "ErasureReport",
@@ -70,11 +72,13 @@ __all__ = [
     "consent_records",
     "create_personal_link",
     "email_my_link",
+    "email_problem",
     "erase_subject",
     "export_subject",
     "merge_subjects",
     "method_label",
     "minor_on",
+    "name_problem",
     "open_pending_change",
     "open_personal_link",
     "register_subject",
@@ -289,7 +293,6 @@ def register_subject(
             # The same form was entered before: it keeps its own scan, this copy goes.
             portal.blobs.delete(scan_key)
         return result
-    issue_pending_receipts(portal, receipt_ids=[result.receipt_id] if result.receipt_id else [])
     return result
 
 
@@ -709,6 +712,10 @@ def export_subject(portal: Portal, *, actor: Actor, subject_id: str, now: dateti
     """Everything about a person in one ZIP (Art. 15, 20), for the person or a manager; audited."""
     now = now or utcnow()
     _check_staff(actor, subject_id, "manager", own=True)
+    # Receipts are rendered on demand: the export holds every one the person has, so the pending ones are made now.
+    with portal.db.read() as conn:
+        due = [r.id for r in _receipts.subject_receipts(conn, subject_id) if not r.issued]
+    issue_pending_receipts(portal, receipt_ids=due, limit=None)
     with portal.db.write() as conn:
         data = _export.gather(
             conn,
@@ -837,7 +844,6 @@ def confirm_pending_change(portal: Portal, *, token: str, now: datetime | None =
         subject, entries, receipt_id = _duplicates.apply_pending(conn, pending=pending, now=now)
         # The link came to the person's address, so it is still theirs.
         _subjects.confirm_email(conn, subject_id=subject.id, now=now)
-    issue_pending_receipts(portal, receipt_ids=[receipt_id] if receipt_id else [])
     return ConfirmedChoices(subject=subject, entries=entries, receipt_id=receipt_id)
 
 
@@ -852,5 +858,26 @@ def merge_subjects(
         raise AuthError("This needs a staff member with the manager role.")
     with portal.db.write() as conn:
         result = _duplicates.merge(conn, keep_id=keep_id, drop_id=drop_id, actor=actor, now=now)
-    issue_pending_receipts(portal, receipt_ids=[result.receipt_id] if result.receipt_id else [])
     return result
+
+
+def name_problem(name: str) -> str | None:
+    """Why a typed name would be refused ("empty", "too_long", "bad_chars") or None, so that a public form can say
+    it at the field and in the visitor's language (the services' own messages are English, for staff)."""
+    text = unicodedata.normalize("NFC", name).strip()  # as clean_name judges it
+    if not text:
+        return "empty"
+    if len(text) > NAME_MAX:
+        return "too_long"
+    if has_control(text) or "<" in text or ">" in text:
+        return "bad_chars"
+    return None
+
+
+def email_problem(email: str) -> bool:
+    """Whether a typed, optional e-mail address would be refused (an empty one is fine)."""
+    try:
+        clean_email(email)
+    except ValidationError:
+        return True
+    return False

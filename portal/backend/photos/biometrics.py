@@ -32,6 +32,7 @@ from portal.backend.platform.errors import (
     ConsentStateError,
     FaceAlreadyLinked,
     NotFound,
+    SelfieRejected,
     UnknownSubject,
     ValidationError,
 )
@@ -102,9 +103,11 @@ def check_selfie(image: bytes, *, analyzer: FaceAnalyzer, max_pixels: int) -> np
     # Faint detections (badges, patterns) must not make a good selfie look crowded; real faces score far higher.
     faces = [f for f in found if f.score is None or f.score >= SELFIE_MIN_SCORE] or found[:1]
     if not faces:
-        raise ValidationError("No face was found in the selfie. Take it facing the camera, in good light.")
+        raise SelfieRejected(
+            "No face was found in the selfie. Take it facing the camera, in good light.", reason="no_face"
+        )
     if len(faces) > 1:
-        raise ValidationError(f"The selfie shows {len(faces)} faces; it must show only yours.")
+        raise SelfieRejected(f"The selfie shows {len(faces)} faces; it must show only yours.", reason="many_faces")
     return analyzer.describe(selfie, [faces[0].box])[0]
 
 

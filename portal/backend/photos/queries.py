@@ -4,6 +4,7 @@ status, stored match suggestions, and a person's own photos as they may see them
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -11,6 +12,7 @@ from PIL import Image
 from sqlalchemy import select
 
 from portal.backend.photos import assets as _assets
+from portal.backend.photos import disputes as _disputes
 from portal.backend.photos import library as _library
 from portal.backend.photos import publications as _publications
 from portal.backend.photos import renditions as _renditions
@@ -19,6 +21,7 @@ from portal.backend.photos import review as _review
 from portal.backend.photos import takedowns as _takedowns
 from portal.backend.photos.assets import AnalysisCounts, Asset, AssetRow, FaceBox, PhotoUse
 from portal.backend.photos.biometrics import Suggestion
+from portal.backend.photos.disputes import PersonalPhoto
 from portal.backend.photos.library import BADGE_LABELS, BADGES, LibraryCard, LibraryFilter, LibraryPage
 from portal.backend.photos.publications import Blocker, Publication, PublishCheck
 from portal.backend.photos.renditions import SubjectPhoto
@@ -53,6 +56,7 @@ __all__ = [
     "PastRetention",
     "PersonChoice",
     "PersonStatus",
+    "PersonalPhoto",
     "PhotoUse",
     "Publication",
     "PublishCheck",
@@ -79,7 +83,9 @@ __all__ = [
     "past_retention",
     "people_to_link",
     "person_detection_status",
+    "personal_photos",
     "photo_thumbnail",
+    "photo_thumbnails",
     "publish_check",
     "review_picture",
     "review_view",
@@ -169,6 +175,12 @@ def subject_photos(portal: Portal, *, subject_id: str) -> list[SubjectPhoto]:
     return _renditions.subject_photos(portal.db, subject_id=subject_id)
 
 
+def personal_photos(portal: Portal, *, subject_id: str) -> list[PersonalPhoto]:
+    """A person's own photos for their page, newest first: event, day and publications (their own view: not audited)."""
+    with portal.db.read() as conn:
+        return _disputes.personal_photos(conn, subject_id=subject_id)
+
+
 def subject_photo_view(portal: Portal, *, asset_id: int, subject_id: str) -> bytes:
     """A photo as the person in it may see it: everyone else blurred, their own face outlined."""
     return _renditions.subject_view(
@@ -220,6 +232,22 @@ def photo_thumbnail(portal: Portal, *, asset_id: int) -> bytes | None:
         return portal.blobs.get(asset.thumb_key or asset.blob_key)
     except NotFound:
         return None
+
+
+def photo_thumbnails(portal: Portal, *, asset_ids: Sequence[int]) -> dict[int, bytes]:
+    """The stored thumbnails (JPEG) of these photos, read in one query (a grid shows many per rerun); a photo that
+    is gone, or whose file is, has none."""
+    with portal.db.read() as conn:
+        rows = conn.execute(
+            select(assets.c.id, assets.c.thumb_key, assets.c.blob_key).where(assets.c.id.in_(list(asset_ids)))
+        ).all()
+    found: dict[int, bytes] = {}
+    for row in rows:
+        try:
+            found[row.id] = portal.blobs.get(row.thumb_key or row.blob_key)
+        except NotFound:
+            continue
+    return found
 
 
 def library_page(

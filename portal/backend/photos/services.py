@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from portal.backend.photos import assets as _assets
 from portal.backend.photos import biometrics as _biometrics
+from portal.backend.photos import disputes as _disputes
 from portal.backend.photos import matching_batch as _matching
 from portal.backend.photos import publications as _publications
 from portal.backend.photos import renditions as _renditions
@@ -25,6 +26,7 @@ from portal.backend.photos import takedowns as _takedowns
 from portal.backend.photos.analysis import RunSummary, run_worker, run_workers
 from portal.backend.photos.assets import MAX_FILE_BYTES, iter_image_files
 from portal.backend.photos.biometrics import FaceLink, Suggestion
+from portal.backend.photos.disputes import AlreadyDisputed, NotMe, NotYourPhoto
 from portal.backend.photos.matching_batch import MatchRun
 from portal.backend.photos.renditions import Rendition
 from portal.backend.photos.retention import DeletedPhoto
@@ -49,10 +51,13 @@ from portal.backend.staff.audit import audit
 __all__ = [
     "IMAGE_TYPES",
     "MAX_FILE_BYTES",
+    "AlreadyDisputed",
     "DeletedPhoto",
     "FaceLink",
     "ImportSummary",
     "MatchRun",
+    "NotMe",
+    "NotYourPhoto",
     "PublishBlocked",
     "Rendition",
     "RunSummary",
@@ -66,6 +71,7 @@ __all__ = [
     "import_photos",
     "link_face",
     "mark_not_a_face",
+    "not_me",
     "publish_photo",
     "reject_face",
     "render_rendition",
@@ -283,6 +289,17 @@ def restore_face(portal: Portal, *, actor: Actor, detection_id: int, now: dateti
     _require_staff(actor)
     with portal.db.write() as conn:
         return _review.restore_detection(conn, detection_id=detection_id, actor=actor, now=now or utcnow())
+
+
+def not_me(portal: Portal, *, actor: Actor, asset_id: int, now: datetime | None = None) -> NotMe:
+    """The person on their own page says a photo linked to them is not them: their links in it are rejected, the
+    face goes back to review, the photo is re-judged, audited, and managers get a notice; one transaction.
+
+    A second call raises AlreadyDisputed; a photo not linked to them, NotYourPhoto."""
+    if actor.kind != "subject" or not actor.id:
+        raise AuthError("Only the person themselves can say a photo is not them.")
+    with portal.db.write() as conn:
+        return _disputes.not_me(conn, subject_id=actor.id, asset_id=asset_id, now=now or utcnow())
 
 
 def confirm_face(portal: Portal, *, actor: Actor, detection_id: int, now: datetime | None = None) -> FaceLink:

@@ -15,8 +15,31 @@ class DatabaseUnavailable(PortalError):
     """The database cannot be reached or opened."""
 
 
+class DatabaseBusy(DatabaseUnavailable):
+    """Every database connection stayed in use for the whole wait: the portal is too busy right now; try again.
+
+    Public pages say so in the visitor's language (i18n `error.busy`); the message itself is English."""
+
+
+class ReceiptNotReady(PortalError):
+    """A consent receipt whose files cannot be made yet (the consent stands; the daily jobs retry it)."""
+
+
 class ValidationError(PortalError):
     """Input that the portal refuses, with the reason."""
+
+
+class ImageRejected(ValidationError):
+    """An upload that is not a usable image (broken, truncated, a bomb, too large, unsupported)."""
+
+
+class SelfieRejected(ValidationError):
+    """A selfie that gives no single face template; `reason` ("no_face", "many_faces") lets a public page say why in
+    the visitor's language (the message itself is English, for staff and logs)."""
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class NotFound(PortalError):

@@ -9,14 +9,11 @@ from typing import Literal, NamedTuple
 import numpy as np
 from PIL import Image
 
-from portal.backend.platform.errors import ValidationError
+# Defined with the other errors, so that pages can name it; re-exported for the vision package's callers.
+from portal.backend.platform.errors import ImageRejected as ImageRejected
 
 DetectionKind = Literal["face", "person"]
 TEMPLATE_SIZE = 128
-
-
-class ImageRejected(ValidationError):
-    """An upload that is not a usable image (broken, truncated, a bomb, too large, unsupported)."""
 
 
 class Box(NamedTuple):
