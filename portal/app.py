@@ -12,10 +12,12 @@ from typing import Literal
 
 import streamlit as st
 
+from portal.backend.i18n import t
 from portal.backend.staff.queries import organisation
+from portal.components.a11y import global_style
 from portal.components.context import current_user, end_session, get_portal
 from portal.components.kiosk import hide_chrome, idle_guard, kiosk_session
-from portal.components.public import public_errors
+from portal.components.public import public_errors, visitor_locale
 from portal.components.session_cookie import from_cookie, sync
 from portal.components.text import plain
 
@@ -25,30 +27,31 @@ SUBJECT_PARAMS = ("event", "confirm", "link")
 
 
 def _page(name: str, title: str, icon: str, url_path: str, *, default: bool = False) -> st.Page:
-    """One page of portal/pages/ by file name."""
+    """One page of portal/pages/ by file name; its icon is a Material icon (Streamlit serves that font itself, where
+    an emoji shows as an empty box on a system without an emoji font)."""
     return st.Page(PAGES / f"{name}.py", title=title, icon=icon, url_path=url_path, default=default)
 
 
 def staff_pages(role_can: dict[str, bool]) -> list[st.Page]:
     """The staff pages a signed-in user with these role checks may open, in menu order."""
     pages = [
-        _page("overview", "Overview", "🏠", "overview", default=True),
-        _page("events", "Events", "📅", "events"),
-        _page("capture", "Paper forms", "📝", "capture"),
-        _page("assets", "Photos", "🖼️", "photos"),
-        _page("takedowns", "To take down", "🛑", "takedowns"),
+        _page("overview", "Overview", ":material/home:", "overview", default=True),
+        _page("events", "Events", ":material/event:", "events"),
+        _page("capture", "Paper forms", ":material/edit_note:", "capture"),
+        _page("assets", "Photos", ":material/photo_library:", "photos"),
+        _page("takedowns", "To take down", ":material/block:", "takedowns"),
     ]
     if role_can["manager"]:
         pages += [
-            _page("dashboard", "At-risk photos", "🚦", "dashboard"),
-            _page("retention", "Past retention", "🗄️", "retention"),
-            _page("outbox", "Outbox", "✉️", "outbox"),
-            _page("subjects", "Subjects", "👥", "subjects"),
-            _page("reports", "Reports", "📄", "reports"),
-            _page("audit", "Audit log", "🔍", "audit"),
+            _page("dashboard", "At-risk photos", ":material/warning:", "dashboard"),
+            _page("retention", "Past retention", ":material/inventory_2:", "retention"),
+            _page("outbox", "Outbox", ":material/mail:", "outbox"),
+            _page("subjects", "Subjects", ":material/group:", "subjects"),
+            _page("reports", "Reports", ":material/description:", "reports"),
+            _page("audit", "Audit log", ":material/manage_search:", "audit"),
         ]
     if role_can["admin"]:
-        pages.append(_page("settings", "Settings", "⚙️", "settings"))
+        pages.append(_page("settings", "Settings", ":material/settings:", "settings"))
     return pages
 
 
@@ -62,36 +65,35 @@ def main() -> None:
     if user is None and not any(p in st.query_params for p in SUBJECT_PARAMS) and from_cookie() is not None:
         user = current_user()
     sync()  # hand the browser its sign-in cookie after a sign-in, or delete it after a sign-out
+    global_style()  # touch targets of 44 px on phones and tablets, on every page
 
     if organisation(portal).is_demo:
-        st.warning(
-            "**Demo data.** Everything here is invented for trying the portal; the demo accounts are public.",
-            icon="🧪",
-        )
+        # In the visitor's language; a Material icon, as an emoji shows as an empty box without an emoji font.
+        st.warning(t("demo.banner", visitor_locale()), icon=":material/science:")
 
     position: Literal["sidebar", "hidden"]
     kiosk = kiosk_session() if user is not None else None
     if kiosk is not None:
         # Kiosk mode comes first, before any query parameter: the tablet shows one event's form and nothing else,
         # no staff page and no sidebar, until the staff member who started it ends it with their password.
-        pages = [_page("consent_form", "Photo consent", "📷", "kiosk", default=True)]
+        pages = [_page("consent_form", "Photo consent", ":material/photo_camera:", "kiosk", default=True)]
         position = "hidden"
         hide_chrome()
         idle_guard(portal.settings.kiosk_idle_seconds)
     elif "event" in st.query_params:
         # Someone who scanned an event's QR code: the public consent form, nothing else.
-        pages = [_page("consent_form", "Photo consent", "📷", "consent", default=True)]
+        pages = [_page("consent_form", "Photo consent", ":material/photo_camera:", "consent", default=True)]
         position = "hidden"
     elif "confirm" in st.query_params:
         # A person confirming the choices of a second form, from the link e-mailed to their confirmed address.
-        pages = [_page("confirm_changes", "Confirm your choices", "✅", "confirm", default=True)]
+        pages = [_page("confirm_changes", "Confirm your choices", ":material/check_circle:", "confirm", default=True)]
         position = "hidden"
     elif "link" in st.query_params:
         # A data subject with a personal link sees their own page and nothing of the staff side.
-        pages = [_page("my_consents", "My consents", "🔗", "my-consents", default=True)]
+        pages = [_page("my_consents", "My consents", ":material/link:", "my-consents", default=True)]
         position = "hidden"
     elif user is None:
-        pages = [_page("sign_in", "Sign in", "🔑", "sign-in", default=True)]
+        pages = [_page("sign_in", "Sign in", ":material/key:", "sign-in", default=True)]
         position = "hidden"
     else:
         pages = staff_pages({"manager": user.can("manager"), "admin": user.can("admin")})

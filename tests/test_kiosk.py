@@ -212,7 +212,7 @@ def test_an_idle_form_shows_a_countdown_and_is_cleared_language_included(
     """Issue 16, item 3 (the browser test in tests/e2e/test_signed_in.py waits for the real timer)."""
     monkeypatch.setenv("PORTAL_KIOSK_IDLE_SECONDS", "20")
     at = _staff_in_kiosk()
-    countdown = lambda: [w.value for w in at.warning if w.icon == "⏳"]  # noqa: E731 - the demo banner is one, too
+    countdown = lambda: [w.value for w in at.warning if w.icon == ":material/hourglass_top:"]  # noqa: E731 - the demo banner is one, too
     assert not countdown()  # an untouched form counts nothing down
     at.segmented_control(key="form_locale").set_value("sv").run()
     at.text_input(key="form_name").input("Ylva Halvfylld")

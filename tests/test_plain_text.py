@@ -3,6 +3,7 @@ purpose text rendered through every page as every role (AppTest, both databases)
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import uuid
@@ -90,9 +91,16 @@ def test_line_breaks_stay_line_breaks_and_none_is_empty() -> None:
 
 
 def _strings(message: Message, kind: str) -> Iterator[tuple[str, str, str]]:
-    """(element kind, field, text) for every string in a proto; selectbox options and input values are plain."""
+    """(element kind, field, text) for every string in a proto; selectbox options, input values and image alt texts
+    are plain (an image's alt is an HTML attribute, which the browser never renders as Markdown)."""
     for field, value in message.ListFields():
-        if field.name in {"options", "default", "value", "code_text", "id", "form_id", "placeholder", "url"}:
+        if field.name in {"options", "default", "value", "code_text", "id", "form_id", "placeholder", "url", "alt"}:
+            continue
+        if kind == "Dataframe" and field.name == "columns":
+            # Column labels are drawn as text on the grid's canvas; only a column's help tooltip is Markdown.
+            for column in json.loads(value).values():
+                if isinstance(column, dict) and isinstance(column.get("help"), str):
+                    yield kind, "columns.help", column["help"]
             continue
         values = value if isinstance(value, Sequence) and not isinstance(value, (str, bytes)) else [value]
         for item in values:

@@ -131,7 +131,7 @@ def _countdown(seconds: int) -> None:
     if left <= COUNTDOWN_SECONDS:
         locale = str(st.session_state.get("form_locale") or kiosk_locale())
         with st.container(border=True, key="kiosk_idle"):
-            st.warning(t("kiosk.idle", locale, seconds=math.ceil(left)), icon="⏳")
+            st.warning(t("kiosk.idle", locale, seconds=math.ceil(left)), icon=":material/hourglass_top:")
             st.button(t("kiosk.idle_stay", locale), key="kiosk_idle_stay", on_click=_still_here)
 
 

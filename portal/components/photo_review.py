@@ -127,7 +127,7 @@ def _link_search(portal: Portal, user: Any, face: ReviewFace, view: ReviewView) 
         row = st.columns([1, 4, 2], vertical_alignment="center")
         crop = known_face(portal, detection_id=p.known_face) if p.known_face else None
         if crop is not None:
-            row[0].image(crop, width=48)
+            row[0].image(crop, width=48, alt=f"A known face of {p.name or 'this person'}")
         else:
             row[0].caption("no photo")
         about = [p.name or "(no name)", *(x for x in (p.email_hint, p.event_name) if x)]
@@ -165,10 +165,10 @@ def _face_card(
     det, actor = face.face.id, user.as_actor()
     with st.container(border=True, key=f"face_{det}"):
         left, right = st.columns([1, 3])
+        kind = "Face" if face.face.kind == "face" else "Person"
         if crop is not None:
-            left.image(crop, width=96)
+            left.image(crop, width=96, alt=f"{kind} {face.number}, close up")
         with right:
-            kind = "Face" if face.face.kind == "face" else "Person"
             st.markdown(f"**{kind} {face.number}** · {STATE_LABELS[face.state]}")
             _person_line(face, titles)
             buttons = st.container(horizontal=True, gap="small")
@@ -299,7 +299,12 @@ def show_review(
     picture, faces = st.columns([3, 2])
     with picture:
         try:
-            st.image(review_picture(portal, view=view), width="stretch")
+            st.image(
+                review_picture(portal, view=view),
+                width="stretch",
+                alt=f"Photo #{asset.id}, {asset.filename}, with {len(view.faces)} numbered boxes around the "
+                "faces and persons listed beside it",
+            )
         except NotFound:
             st.caption("The photo's file is missing.")
         if (original := original_url(portal, asset_id=asset.id)) is not None:

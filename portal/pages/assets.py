@@ -16,7 +16,7 @@ from portal.backend.photos.queries import (
     analysis_counts,
     detector_status,
     library_page,
-    photo_thumbnail,
+    photo_thumbnails,
 )
 from portal.backend.photos.services import IMAGE_TYPES, analyse_pending, import_photos
 from portal.backend.platform.errors import PortalError
@@ -199,11 +199,12 @@ def _pager(where: str) -> None:
 
 _pager("top")
 columns = st.columns(4)
+thumbs = photo_thumbnails(portal, asset_ids=[card.id for card in found.cards])  # one query, not one per card
 for n, card in enumerate(found.cards):
     with columns[n % 4].container(border=True, key=f"card_{card.id}"):
-        thumb = photo_thumbnail(portal, asset_id=card.id)
+        thumb = thumbs.get(card.id)
         if thumb is not None:
-            st.image(thumb, width="stretch")
+            st.image(thumb, width="stretch", alt=f"Photo #{card.id}, {card.filename}")
         st.badge(BADGE_LABELS[card.badge], color=BADGE_COLOURS[card.badge])
         st.markdown(f"**#{card.id}** {plain(card.filename)}")
         facts = [f"{card.faces} faces"]

@@ -66,7 +66,7 @@ for event in events:
         st.markdown("Asks for: " + ", ".join(plain(titles.get(c, c)) for c in event.purpose_codes))
         url = event_url(portal, event_id=event.id)
         left, right = st.columns([1, 2])
-        left.image(qr_png(url, box_size=5), width=180)
+        left.image(qr_png(url, box_size=5), width=180, alt=f"QR code of the consent form for {event.name}")
         right.code(url, language=None, wrap_lines=True)
         poster_key = f"poster_pdf_{event.id}"
         if right.button("Make the QR poster (PDF)", key=f"make_poster_{event.id}"):
