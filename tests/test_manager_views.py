@@ -204,10 +204,14 @@ def test_dashboard_headline_bars_and_drill_grid_open_the_review_desk(portal_env:
     # The demo's panel photo shows Erik, who withdrew: one published photo without a basis, said first.
     assert "1 published photo lost its basis" in at.error[0].value
     worst = next(m for m in at.metric if m.label == "Worst purpose with publications")
-    assert worst.value.startswith("website ")
+    assert worst.value.startswith("Our website ")  # the purpose's title, not its code (issue 16)
     table = next(d.value for d in at.dataframe if "Published" in d.value.columns and "Purpose" in d.value.columns)
     parts = [c for c in table.columns if c in set(REASON_LABELS.values())]
     assert (table[parts].sum(axis=1) == table["At risk"]).all()
+    # Purposes are offered by their titles; the code stays the value (and a column of the table, for its CSV).
+    offered = at.selectbox(key="drill_purpose").options
+    assert "Our website" in offered and "Social media" in offered and not {"website", "social_media"} & set(offered)
+    assert set(table["Purpose"]) <= set(offered) and "social_media" in set(table["Code"])
     at.selectbox(key="drill_purpose").select("website").run()
     at.selectbox(key="drill_what").select("withdrawn").run()
     assert not at.exception

@@ -155,6 +155,7 @@ def test_the_to_take_down_page_shows_a_new_task_and_ends_the_publication(seeded_
     before = {t.id for t in tasks(db, open_only=True)}
     # The demo's photo published on the website while someone in it had withdrawn: already listed.
     assert before and all(at.button(key=f"end_{t}") for t in before if t)
+    assert any("Published for **Our website**" in m.value for m in at.markdown)  # the title, not `website`
     with db.read() as conn:
         use, asset = conn.execute(
             select(asset_uses.c.id, asset_uses.c.asset_id)

@@ -124,7 +124,8 @@ def test_record_follows_recipients_and_configuration(org_db: Database, tmp_path:
     )
     se_only = art30.make_record(org_db, portal.settings)
     assert se_only.transfers == [] and se_only.version != base.version
-    assert not any(w.startswith("partners:") for w in se_only.warnings)
+    assert not any("(partners)" in w for w in se_only.warnings)
+    assert any(w.startswith("Sharing with partners (partners): ") for w in base.warnings)  # by title (issue 16)
     add_recipient(
         portal,
         actor=ADMIN,
@@ -298,12 +299,16 @@ def test_compliance_report_counts_what_happened_in_the_period(org_db: Database, 
         "1 person was erased in the period",
         "2 renewal requests were queued in the period",
         "2 opened and 1 closed in the period; 1 open when the report was made",
-        "withdrawn",
+        "Withdrawn",  # the critical photo's reason, by its label
         "Signed head",
     ):
         assert needle in flat, needle
     # Each file name stays whole on one line (never broken inside a word across lines or pages).
     assert text.count(LONG_NAME) == 2  # the critical list and the open takedown
+    # Purposes by their titles (issue 16): the code only once, in the key at the top that ties titles to codes.
+    assert "Our website = website" in flat and "Social media = social_media" in flat
+    assert len(re.findall(r"(?<!Our )\bwebsite\b", flat)) == 1 and flat.count("social_media") == 1
+    assert flat.count("Our website") >= 6  # coverage, reasons, critical, decisions, renewals, takedowns, ...
     assert re.search(r"Intact: \d+ entries verified", flat)
     assert (page < 128).mean() > 0.01
 

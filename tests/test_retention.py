@@ -214,6 +214,7 @@ def test_the_past_retention_page_lists_and_deletes(seeded_portal: SeededPortal) 
     assert at.title[0].value == "Past retention"
     # The published photo cannot be deleted from here until its publication ends.
     assert at.button(key=f"delete_{used}").disabled and any("End the publication" in w.value for w in at.warning)
+    assert any(w.value.startswith("Published: Printed material: ") for w in at.warning)  # a title, not `print`
     at.button(key=f"delete_{free}").click().run()
     assert not at.exception and any(f"Photo #{free} was deleted" in s.value for s in at.success)
     assert f"delete_{free}" not in [b.key for b in at.button]

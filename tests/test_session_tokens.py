@@ -13,7 +13,7 @@ from portal.backend.platform.actors import Actor
 from portal.backend.platform.db.engine import Database
 from portal.backend.platform.db.schema import audit_log, staff_session_tokens, staff_users
 from portal.backend.platform.db.types import utcnow
-from portal.backend.platform.errors import AuthError, SessionExpired
+from portal.backend.platform.errors import SessionExpired
 from portal.backend.platform.runtime import Portal
 from portal.backend.staff import remember
 from portal.backend.staff.services import (
@@ -195,19 +195,3 @@ def test_the_kiosk_comes_back_with_the_cookie(portal: Portal) -> None:
     remember_kiosk(portal, session=session, event_id=None)
     restored = restore_sign_in(portal, token=token)
     assert restored is not None and restored[1] is None
-
-
-def test_supabase_sign_ins_are_not_remembered(portal: Portal) -> None:
-    _admin(portal)
-    session = sign_in(portal, email=SAM, password="sam password 1")
-    hosted = StaffSession(
-        user=session.user,
-        provider="supabase",
-        started_at=session.started_at,
-        expires_at=session.expires_at,
-        ends_at=session.ends_at,
-    )
-    with pytest.raises(AuthError, match="Only embedded"):
-        remember_sign_in(portal, session=hosted)
-    with portal.db.read() as conn:
-        assert not conn.execute(select(staff_session_tokens)).all()

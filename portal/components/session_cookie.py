@@ -95,9 +95,9 @@ def routes() -> list[Route]:
 
 
 def remember(session: StaffSession) -> StaffSession:
-    """A new embedded sign-in bound to a server-side row; the next page run hands its one-time code to the route.
-    Supabase sign-ins are returned as they are: their tokens stay in this tab's memory (a reload signs out)."""
-    if session.provider != "embedded" or session.token_id is not None:
+    """A new sign-in (embedded or Supabase) bound to a server-side row; the next page run hands its one-time code to
+    the route."""
+    if session.token_id is not None:
         return session
     session, code = remember_sign_in(open_current_portal(), session=session)
     st.session_state[_HANDOFF_KEY] = code

@@ -10,7 +10,8 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from portal.backend.photos.queries import photo_thumbnail
+from portal.backend.consent.queries import purpose_titles
+from portal.backend.photos.queries import photo_thumbnails
 from portal.backend.risk.queries import (
     PRIMARY_ORDER,
     REASON_LABELS,
@@ -37,11 +38,14 @@ risk = risk_overview(portal)
 figures, events, warning = risk.figures, risk.events, risk.warning_days
 critical = critical_photos(portal)
 history = coverage_history(portal)
+# Purposes by their titles (a code such as `social_media` means little to a manager); CSVs keep the code too.
+titles = purpose_titles(portal)
 
 
 def _csv_button(frame: pd.DataFrame, name: str, key: str) -> None:
     """A CSV download of exactly what the table shows."""
-    st.download_button("Download as CSV", safe_csv(frame), file_name=name, mime="text/csv", key=key)
+    # Made when clicked, not on every rerun: six formula-safe CSVs per run cost more than the page's queries.
+    st.download_button("Download as CSV", lambda: safe_csv(frame), file_name=name, mime="text/csv", key=key)
 
 
 top = headline(figures, critical)
@@ -58,11 +62,14 @@ cols = st.columns(4)
 cols[0].metric("Critical (published, no basis)", top.published_at_risk)
 cols[1].metric(
     "Worst purpose with publications",
-    "—" if top.worst_purpose is None else f"{top.worst_purpose} {top.worst_coverage:.0%}",
+    "—"
+    if top.worst_purpose is None
+    else f"{plain(titles.get(top.worst_purpose, top.worst_purpose))} {top.worst_coverage:.0%}",
     help=(
         "no photo is published"
         if top.worst_purpose is None
-        else f"{top.worst_at_risk} of {top.worst_published} photos published for {top.worst_purpose} are at risk"
+        else f"{top.worst_at_risk} of {top.worst_published} photos published for "
+        f"{plain(titles.get(top.worst_purpose, top.worst_purpose))} are at risk"
     ),
 )
 cols[2].metric(
@@ -81,7 +88,11 @@ cols[3].metric(
 declared = staff_declared_consents(portal)
 st.caption(
     f"Consents resting only on a staff declaration: {declared.consents} (of {declared.people} people)"
-    + (" · " + ", ".join(f"{code} {n}" for code, n in declared.by_purpose.items()) if declared.by_purpose else "")
+    + (
+        " · " + ", ".join(f"{plain(titles.get(code, code))} {n}" for code, n in declared.by_purpose.items())
+        if declared.by_purpose
+        else ""
+    )
     + ". No scan and no box ticked by the person: ask them to confirm on their personal link.",
     help="Current given or renewed consents whose latest entry was recorded by staff on channel staff.",
 )
@@ -99,13 +110,14 @@ with tab_purpose:
     table = pd.DataFrame(
         [
             {
-                "Purpose": f.purpose,
+                "Purpose": titles.get(f.purpose, f.purpose),
                 "With people": f.with_people,
                 "Published": f.published,
                 "At risk": f.at_risk,
                 "Critical": f.critical,
                 "Coverage": None if f.coverage is None else round(100 * f.coverage, 1),
                 **{REASON_LABELS[r]: f.primary.get(r, 0) for r in PRIMARY_ORDER},
+                "Code": f.purpose,
             }
             for f in figures
         ]
@@ -139,7 +151,13 @@ with tab_purpose:
     with st.expander("Every reason that applies (a photo can have several)"):
         st.dataframe(
             pd.DataFrame(
-                [{"Purpose": f.purpose, **{REASON_LABELS[r]: f.by_reason.get(r, 0) for r in REASONS}} for f in figures]
+                [
+                    {
+                        "Purpose": titles.get(f.purpose, f.purpose),
+                        **{REASON_LABELS[r]: f.by_reason.get(r, 0) for r in REASONS},
+                    }
+                    for f in figures
+                ]
             ),
             hide_index=True,
             width="stretch",
@@ -150,7 +168,14 @@ with tab_expiring:
         "Photos covered today whose earliest consent lapses within the window. The daily job asks the people to renew."
     )
     expiring = pd.DataFrame(
-        [{"Purpose": f.purpose, **{f"{d} days": f.expiring_in.get(d, 0) for d in WINDOWS}} for f in figures]
+        [
+            {
+                "Purpose": titles.get(f.purpose, f.purpose),
+                **{f"{d} days": f.expiring_in.get(d, 0) for d in WINDOWS},
+                "Code": f.purpose,
+            }
+            for f in figures
+        ]
     )
     st.dataframe(expiring, hide_index=True, width="stretch")
     _csv_button(expiring, "expiring.csv", "csv_expiring")
@@ -161,12 +186,13 @@ with tab_events:
     rows = [
         {
             "Event": e.event_name,
-            "Purpose": e.figures.purpose,
+            "Purpose": titles.get(e.figures.purpose, e.figures.purpose),
             "With people": e.figures.with_people,
             "At risk": e.figures.at_risk,
             "Critical": e.figures.critical,
             "Coverage": None if e.figures.coverage is None else round(100 * e.figures.coverage, 1),
             f"Lapsing in {warning} d": e.figures.expiring,
+            "Code": e.figures.purpose,
         }
         for e in events
         if not chosen or e.event_name in chosen
@@ -190,6 +216,7 @@ with tab_time:
         frame = pd.DataFrame([asdict(h) for h in history])
         frame["day"] = frame["day"].map(lambda d: d.isoformat())
         frame["Coverage %"] = frame["coverage"].map(lambda c: None if c is None else round(100 * c, 1))
+        frame["Purpose"] = frame["purpose"].map(lambda c: titles.get(c, c))
         # Points as well as lines: the first days have a single snapshot, which a bare line would not show.
         chart = (
             alt.Chart(frame)
@@ -197,12 +224,12 @@ with tab_time:
             .encode(
                 x=alt.X("day:T", title="Day"),
                 y=alt.Y("Coverage %:Q", scale=alt.Scale(domain=[0, 100])),
-                color=alt.Color("purpose:N", title="Purpose"),
-                tooltip=["day", "purpose", "Coverage %", "at_risk"],
+                color=alt.Color("Purpose:N", title="Purpose"),
+                tooltip=["day", "Purpose", "Coverage %", "at_risk"],
             )
         )
         st.altair_chart(chart.properties(height=300), width="stretch")
-        _csv_button(frame.drop(columns=["Coverage %"]), "coverage-history.csv", "csv_history")
+        _csv_button(frame.drop(columns=["Coverage %", "Purpose"]), "coverage-history.csv", "csv_history")
 
 with tab_critical:
     if critical:
@@ -211,10 +238,11 @@ with tab_critical:
                 {
                     "Photo": c.asset_id,
                     "File": c.filename,
-                    "Purpose": c.purpose,
+                    "Purpose": titles.get(c.purpose, c.purpose),
                     "Published at": c.place,
                     "Since": c.since.date().isoformat(),
                     "Why": REASON_LABELS.get(c.reason, c.reason),
+                    "Code": c.purpose,
                 }
                 for c in critical
             ]
@@ -227,7 +255,9 @@ with tab_critical:
 with tab_drill:
     st.caption("The photos behind a figure, with the people in them. Review opens the photo on the Photos page.")
     c1, c2, c3 = st.columns(3)
-    purpose = c1.selectbox("Purpose", [f.purpose for f in figures], key="drill_purpose")
+    purpose = c1.selectbox(
+        "Purpose", [f.purpose for f in figures], key="drill_purpose", format_func=lambda c: titles.get(c, c)
+    )
     shows = {"": "at risk (any reason)", **{r: REASON_LABELS[r] for r in PRIMARY_ORDER}}
     shows.update({f"lapse:{d}": f"lapsing within {d} days" for d in WINDOWS})
     what = c2.selectbox("Show", list(shows), key="drill_what", format_func=shows.__getitem__)
@@ -274,11 +304,12 @@ with tab_drill:
             st.session_state["drill_page"] = page_no + 1
             st.rerun()
         columns = st.columns(4)
+        thumbs = photo_thumbnails(portal, asset_ids=[d.asset_id for d in found])  # one query, not one per card
         for n, d in enumerate(found):
             with columns[n % 4].container(border=True, key=f"drill_card_{d.asset_id}"):
-                thumb = photo_thumbnail(portal, asset_id=d.asset_id)
+                thumb = thumbs.get(d.asset_id)
                 if thumb is not None:
-                    st.image(thumb, width="stretch")
+                    st.image(thumb, width="stretch", alt=f"Photo #{d.asset_id}, {d.filename}")
                 if d.published:
                     st.badge("Published", color="red")
                 st.markdown(f"**#{d.asset_id}** {plain(d.filename)}")

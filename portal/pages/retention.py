@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from portal.backend.consent.queries import purpose_titles
 from portal.backend.photos.queries import past_retention
 from portal.backend.photos.services import delete_photo
 from portal.backend.platform.errors import PortalError
@@ -34,13 +35,23 @@ if not found.photos:
     st.success("No photo is past retention.")
     st.stop()
 
+titles = purpose_titles(portal)
+
+
+def _publication(line: str) -> str:
+    """'code: where' with the purpose's title instead of its code."""
+    code, _, place = line.partition(": ")
+    return f"{titles.get(code, code)}: {place}"
+
+
 for p in found.photos:
     with st.container(border=True):
         left, right = st.columns([4, 1])
         left.markdown(f"**#{p.asset_id} {plain(p.filename)}**")
         left.caption(f"Dated {p.date:%Y-%m-%d}: {p.age_days} days old; the period is {p.period_days} days.")
         if p.publications:
-            left.warning(f"Published: {plain('; '.join(p.publications))}. End the publication before deleting.")
+            where = "; ".join(_publication(x) for x in p.publications)
+            left.warning(f"Published: {plain(where)}. End the publication before deleting.")
         if right.button(
             "Delete", key=f"delete_{p.asset_id}", disabled=bool(p.publications), type="primary", width="stretch"
         ):

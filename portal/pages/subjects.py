@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pandas as pd
 import streamlit as st
 
-from portal.backend.consent.queries import list_purposes
+from portal.backend.consent.queries import list_purposes, purpose_titles
 from portal.backend.people.queries import likely_duplicates, list_subjects
 from portal.backend.people.services import (
     create_personal_link,
@@ -76,6 +76,7 @@ with st.expander(f"Likely duplicates ({len(groups)})", expanded=bool(groups)):
 
 search = st.text_input("Search by name", max_chars=200, placeholder="e.g. Lindqvist")
 codes = [p.code for p in list_purposes(portal)]
+titles = purpose_titles(portal)  # shown instead of codes such as `social_media`; the code is the column's tooltip
 total = list_subjects(portal, now=now, search=search, limit=0).total
 pages = max(1, -(-total // PAGE_SIZE))
 page = st.number_input("Page", min_value=1, max_value=pages, value=1, step=1) if pages > 1 else 1
@@ -95,7 +96,12 @@ table = pd.DataFrame(
     ],
     columns=["Name", "E-mail", "Minor", *codes],
 )
-st.dataframe(table, hide_index=True, width="stretch")
+st.dataframe(
+    table,
+    hide_index=True,
+    width="stretch",
+    column_config={c: st.column_config.TextColumn(titles.get(c, c), help=f"Purpose code: {c}") for c in codes},
+)
 
 if rows:
     choice = st.selectbox(
@@ -125,7 +131,7 @@ if rows:
                 pd.DataFrame(
                     [
                         {
-                            "Purpose": s.purpose_code,
+                            "Purpose": titles.get(s.purpose_code, s.purpose_code),
                             "Image": s.scope_asset_id or "all",
                             "Status": status_label(s.status),
                             "Since": s.since,
@@ -145,7 +151,7 @@ if rows:
                         {
                             "#": h.entry.seq,
                             "Time": h.entry.recorded_at,
-                            "Purpose": h.purpose_code,
+                            "Purpose": titles.get(h.purpose_code, h.purpose_code),
                             "Action": h.entry.action,
                             "Channel": h.entry.channel,
                             "Actor": h.entry.actor,

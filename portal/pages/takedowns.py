@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import streamlit as st
 
+from portal.backend.consent.queries import purpose_titles
 from portal.backend.photos.queries import Task, closed_takedowns, list_takedowns, photo_thumbnail
 from portal.backend.photos.services import close_task, unpublish_photo
 from portal.components.context import get_portal, require_role, shows_errors
@@ -32,6 +33,7 @@ st.caption(
     "A consent change that makes a published photo unusable lists it here at once. Take it down where it is "
     "published, then record that here; for a partner, also record that they were told to stop using it."
 )
+titles = purpose_titles(portal)  # purposes by their titles, not codes such as `social_media`
 
 
 def _age(since: datetime) -> str:
@@ -46,10 +48,11 @@ def _card(task: Task) -> None:
         left, right = st.columns([1, 3])
         thumb = photo_thumbnail(portal, asset_id=task.asset_id)
         if thumb is not None:
-            left.image(thumb, width=160)  # small on a phone too: the text and button matter more
+            # Small on a phone too: the text and button matter more.
+            left.image(thumb, width=160, alt=f"Photo #{task.asset_id}, {task.filename}")
         what = "Tell the partner" if task.kind == "notify_partner" else "Take down"
         right.markdown(f"**{what}: photo #{task.asset_id}** · {plain(task.filename)}")
-        right.markdown(f"Published for **{plain(task.purpose)}** at {plain(task.place)}")
+        right.markdown(f"Published for **{plain(titles.get(task.purpose, task.purpose))}** at {plain(task.place)}")
         right.markdown(f"Why: {WHY.get(task.cause, plain(task.cause))}")
         right.caption(f"Open since {task.opened_at:%Y-%m-%d %H:%M} UTC ({_age(task.opened_at)}) · task {task.id}")
         with shows_errors():
@@ -85,7 +88,7 @@ with tab_closed:
                     "Task": t.id,
                     "Kind": "tell partner" if t.kind == "notify_partner" else "take down",
                     "Photo": f"#{t.asset_id} {t.filename}",
-                    "Purpose": t.purpose,
+                    "Purpose": titles.get(t.purpose, t.purpose),
                     "Where": t.place,
                     "Why": WHY.get(t.cause, t.cause),
                     "Opened": t.opened_at,

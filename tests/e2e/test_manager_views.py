@@ -81,7 +81,7 @@ def test_manager_drills_into_a_purpose_reviews_a_photo_and_exports_the_audit_log
     # The headline says first what must be acted on: the panel photo is published and Erik said no.
     expect(page.get_by_text("1 published photo lost its basis")).to_be_visible(timeout=30_000)
     page.get_by_role("tab", name="Drill down").click()
-    _choose(page, "drill_purpose", "website")
+    _choose(page, "drill_purpose", "Our website")  # by its title (issue 16)
     _choose(page, "drill_what", "Refused")
     card = page.locator(f".st-key-drill_card_{panel}")
     expect(card).to_contain_text("spring-panel.jpg", timeout=30_000)

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, String, and_, bindparam, func, select, text
 
 from portal.backend.consent.queries import verify_ledger
+from portal.backend.consent.titles import purpose_titles
 from portal.backend.platform.db import migrate
 from portal.backend.platform.db.schema import (
     asset_uses,
@@ -66,13 +67,19 @@ def _render(template: str, **values: object) -> bytes:
     )
 
 
-def bar_chart_svg(figures: list[PurposeRisk], *, width: int = 640, row: int = 22) -> str:
-    """A stacked horizontal bar per purpose, one colour per reason, as inline SVG (no plotting library needed)."""
+def bar_chart_svg(
+    figures: list[PurposeRisk], *, width: int = 640, row: int = 22, titles: dict[str, str] | None = None
+) -> str:
+    """A stacked horizontal bar per purpose (labelled with its title), one colour per reason, as inline SVG (no
+    plotting library needed)."""
     top = max((sum(f.by_reason.values()) for f in figures), default=0) or 1
     label_w, parts = 110, []
     for i, f in enumerate(figures):
         y, x = 38 + i * row, float(label_w)
-        parts.append(f'<text x="0" y="{y + 13}" font-size="10">{escape(f.purpose)}</text>')
+        label = (titles or {}).get(f.purpose, f.purpose)
+        # The label column is 110 px wide: a long title is cut with an ellipsis (the tables above name it in full).
+        label = label if len(label) <= 20 else label[:19].rstrip() + "…"
+        parts.append(f'<text x="0" y="{y + 13}" font-size="10">{escape(label)}</text>')
         for reason in REASONS:
             n = f.by_reason.get(reason, 0)
             if n:
@@ -289,6 +296,8 @@ def compliance_report_pdf(
     with portal.db.read() as conn:
         org = get_organisation(conn)
         values = period_figures(conn, period=period, now=now, window_days=window)
+        # Purposes by their current titles; the codes (what CSV exports and the CLI use) are listed once at the top.
+        titles = purpose_titles(conn)
     report = verify_ledger(portal)
     revision = migrate.current_revision(portal.db) or "none"
     return _render(
@@ -302,7 +311,9 @@ def compliance_report_pdf(
         reasons=REASONS,
         labels=REASON_LABELS,
         actions=_ACTIONS,
-        chart=bar_chart_svg(values["figures"]),
+        chart=bar_chart_svg(values["figures"], titles=titles),
+        titles=titles,
+        title=lambda code: titles.get(code, code),
         ledger=report,
         **values,
     )
@@ -319,4 +330,6 @@ def record_of_processing_pdf(portal: Portal, *, author: str = "", now: datetime 
         author=author or "unknown",
         label=art30.category_label,
         line=art30.recipient_line,
+        # A recipient for one purpose names it by its title, as the activities do.
+        purpose_title=lambda code: {a.code: a.name for a in record.activities}.get(code, code),
     )

@@ -406,9 +406,9 @@ def sign_out(portal: Portal, *, session: StaffSession) -> None:
 
 
 def remember_sign_in(portal: Portal, *, session: StaffSession) -> tuple[StaffSession, str]:
-    """Let this browser keep an embedded sign-in across reloads: the session bound to its server-side row, and the
-    one-time code the browser exchanges at /api/session for the HttpOnly cookie (staff/remember.py)."""
-    return _sessions.remember_sign_in(portal.db, session)
+    """Let this browser keep a sign-in (embedded or Supabase) across reloads: the session bound to its server-side
+    row, and the one-time code the browser exchanges at /api/session for the HttpOnly cookie (staff/remember.py)."""
+    return _sessions.remember_sign_in(portal.settings, portal.db, session)
 
 
 def redeem_sign_in_code(portal: Portal, *, code: str) -> tuple[str, datetime] | None:
@@ -418,12 +418,13 @@ def redeem_sign_in_code(portal: Portal, *, code: str) -> tuple[str, datetime] | 
 
 def restore_sign_in(portal: Portal, *, token: str) -> tuple[StaffSession, int | None] | None:
     """The sign-in a cookie's token brings back (and its kiosk's event), audited; None when it no longer stands."""
-    return _sessions.restore_sign_in(portal.db, token=token)
+    return _sessions.restore_sign_in(portal.settings, portal.db, token=token)
 
 
 def forget_sign_in(portal: Portal, *, token: str) -> bool:
-    """End the remembered sign-in of a cookie's token (the sign-out route); True when one was ended."""
-    return _remember.revoke(portal.db, token=token, reason="signed_out", now=utcnow())
+    """End the remembered sign-in of a cookie's token (the sign-out route), at Supabase too; True when one was
+    ended."""
+    return _sessions.forget_sign_in(portal.settings, portal.db, token=token)
 
 
 def remember_kiosk(portal: Portal, *, session: StaffSession, event_id: int | None) -> None:

@@ -50,7 +50,7 @@ class StaffSession:
     ends_at: datetime  # the absolute end (PORTAL_SESSION_HOURS after sign-in), whatever renewals happen
     access_token: str | None = field(default=None, repr=False)
     refresh_token: str | None = field(default=None, repr=False)
-    # The row of staff_session_tokens that lets the browser's cookie bring this sign-in back (embedded mode).
+    # The row of staff_session_tokens that lets the browser's cookie bring this sign-in back (both modes).
     token_id: int | None = None
 
 
@@ -59,6 +59,7 @@ _ENDED = {
     "signed_out": "You signed out in another tab or window; please sign in again.",
     "account_disabled": "Your portal account was disabled or removed; ask an admin.",
     "password_changed": "Your password was changed; please sign in again.",
+    "supabase_ended": "Your session has ended in Supabase Auth; please sign in again.",
 }
 
 
@@ -162,20 +163,39 @@ def keep_alive(settings: Settings, db: Database, session: StaffSession, *, now: 
             raise SessionExpired(_ENDED.get(reason, "Your session has ended; please sign in again."))
     if now < session.expires_at - RENEW_MARGIN or session.provider != "supabase":
         return session
-    if not session.refresh_token:
+    refresh_token = session.refresh_token
+    if session.token_id is not None:
+        # A remembered sign-in renews through its row: another tab or a reload may have renewed it already, and
+        # Supabase ends the whole session when a refresh token it has replaced is used again.
+        held = remember.held_tokens(db, secret=settings.secret_key, token_id=session.token_id)
+        if held is not None:
+            tokens_now = held[1]
+            if now < tokens_now.expires_at - RENEW_MARGIN:
+                return replace(
+                    session,
+                    expires_at=min(tokens_now.expires_at, session.ends_at),
+                    access_token=tokens_now.access_token,
+                    refresh_token=tokens_now.refresh_token,
+                )
+            refresh_token = tokens_now.refresh_token
+    if not refresh_token:
         raise SessionExpired("Your session has ended; please sign in again.")
     try:
-        tokens = _supabase(settings).refresh(session.refresh_token)
+        tokens = _supabase(settings).refresh(refresh_token)
         # The role is read again: a manager demoted or an account disabled since sign-in takes effect now.
         with db.read() as conn:
             row = conn.execute(select(staff_users).where(staff_users.c.email == tokens.email)).one_or_none()
     except SessionExpired:
+        _forget_row(db, session.token_id, "supabase_ended", now)
         raise
     except PortalError as exc:
         raise SessionExpired(f"Your session could not be renewed ({exc}); please sign in again.") from None
     if row is None or not row.active:
         _revoke(settings, tokens.access_token)
+        _forget_row(db, session.token_id, "account_disabled", now)
         raise SessionExpired("Your portal account was disabled or removed; ask an admin.")
+    if session.token_id is not None:
+        remember.keep_tokens(db, token_id=session.token_id, tokens=_held(tokens), secret=settings.secret_key)
     user = StaffUser(id=row.id, email=row.email, display_name=row.display_name, role=row.role, active=row.active)
     return replace(
         session,
@@ -184,6 +204,19 @@ def keep_alive(settings: Settings, db: Database, session: StaffSession, *, now: 
         access_token=tokens.access_token,
         refresh_token=tokens.refresh_token,
     )
+
+
+def _held(tokens: AuthTokens) -> remember.HeldTokens:
+    """Supabase's answer as a remembered sign-in keeps it."""
+    return remember.HeldTokens(
+        expires_at=tokens.expires_at, access_token=tokens.access_token, refresh_token=tokens.refresh_token
+    )
+
+
+def _forget_row(db: Database, token_id: int | None, reason: str, now: datetime) -> None:
+    """Revoke a remembered sign-in's row, if the session has one."""
+    if token_id is not None:
+        remember.revoke(db, token_id=token_id, reason=reason, now=now)
 
 
 def _revoke(settings: Settings, access_token: str | None) -> None:
@@ -201,36 +234,106 @@ def sign_out(
 ) -> None:
     """End a session: its remembered sign-in (every tab with the cookie) and, in hosted mode, its Supabase session;
     the caller clears the browser's session state."""
+    access_token = session.access_token
     if session.token_id is not None and db is not None:
+        # Another tab or a reload may hold a newer access token of the same Supabase session: sign that one out.
+        held = remember.held_tokens(db, secret=settings.secret_key, token_id=session.token_id)
+        if held is not None and held[1].expires_at >= session.expires_at:
+            access_token = held[1].access_token
         remember.revoke(db, token_id=session.token_id, reason="signed_out", now=now or utcnow())
     if session.provider == "supabase":
-        _revoke(settings, session.access_token)
+        _revoke(settings, access_token)
 
 
-def remember_sign_in(db: Database, session: StaffSession, *, now: datetime | None = None) -> tuple[StaffSession, str]:
-    """Let the browser keep this embedded sign-in across reloads: the session with its row, and the one-time code
-    the browser exchanges for the HttpOnly cookie. Supabase sessions are not remembered (their tokens stay in the
-    tab's memory only), so a reload signs them out as before."""
-    if session.provider != "embedded":
-        raise AuthError("Only embedded sign-ins are remembered by the browser.")
+def forget_sign_in(settings: Settings, db: Database, *, token: str, now: datetime | None = None) -> bool:
+    """End the remembered sign-in of a cookie's token (the sign-out route), its Supabase session included; True
+    when one was ended."""
+    held = remember.held_tokens(db, secret=settings.secret_key, token=token)
+    ended = remember.revoke(db, token=token, reason="signed_out", now=now or utcnow())
+    if held is not None:
+        _revoke(settings, held[1].access_token)
+    return ended
+
+
+def remember_sign_in(
+    settings: Settings, db: Database, session: StaffSession, *, now: datetime | None = None
+) -> tuple[StaffSession, str]:
+    """Let the browser keep this sign-in across reloads: the session with its row, and the one-time code the browser
+    exchanges for the HttpOnly cookie. A Supabase sign-in's tokens go into the row, sealed (staff/remember.py)."""
+    held = None
+    if session.provider == "supabase":
+        if not session.access_token or not session.refresh_token:
+            raise AuthError("This Supabase sign-in has no tokens to remember; please sign in again.")
+        held = remember.HeldTokens(
+            expires_at=session.expires_at, access_token=session.access_token, refresh_token=session.refresh_token
+        )
     token_id, code = remember.issue(
-        db, user=session.user, started_at=session.started_at, ends_at=session.ends_at, now=now or utcnow()
+        db,
+        user=session.user,
+        started_at=session.started_at,
+        ends_at=session.ends_at,
+        now=now or utcnow(),
+        provider=session.provider,
+        tokens=held,
+        secret=settings.secret_key,
     )
     return replace(session, token_id=token_id), code
 
 
-def restore_sign_in(db: Database, *, token: str, now: datetime | None = None) -> tuple[StaffSession, int | None] | None:
+def restore_sign_in(
+    settings: Settings, db: Database, *, token: str, now: datetime | None = None
+) -> tuple[StaffSession, int | None] | None:
     """The sign-in a browser's cookie stands for, with the event of its kiosk if it runs one; None when it is no
-    longer good (see remember.restore)."""
-    found = remember.restore(db, token=token, now=now or utcnow())
+    longer good (see remember.restore) or, for a Supabase sign-in, when Supabase no longer renews its session."""
+    now = now or utcnow()
+    found = remember.restore(db, token=token, now=now, secret=settings.secret_key)
     if found is None:
         return None
+    if found.provider == "supabase":
+        return _restore_supabase(settings, db, found, now=now)
     session = StaffSession(
         user=found.user,
         provider="embedded",
         started_at=found.started_at,
         expires_at=found.ends_at,
         ends_at=found.ends_at,
+        token_id=found.token_id,
+    )
+    return session, found.kiosk_event_id
+
+
+def _restore_supabase(
+    settings: Settings, db: Database, found: remember.Remembered, *, now: datetime
+) -> tuple[StaffSession, int | None] | None:
+    """A remembered Supabase sign-in, renewed at Supabase first: a reload asks Supabase whether the session still
+    stands (signed out there, the user banned or deleted, the refresh token revoked or expired) and ends the row if
+    it does not. An unreachable Supabase leaves the row for a later try."""
+    if found.tokens is None or settings.auth_backend != "supabase":
+        # Sealed under another secret, or the portal has left hosted sign-in since: nothing can renew it.
+        remember.settle(db, found=found, now=now, refused="supabase_ended")
+        return None
+    try:
+        tokens = _supabase(settings).refresh(found.tokens.refresh_token)
+    except SessionExpired:
+        remember.settle(db, found=found, now=now, refused="supabase_ended")
+        return None
+    except PortalError as exc:
+        log.warning("Could not renew a remembered Supabase sign-in: %s", exc)
+        return None
+    if tokens.email != found.user.email:  # the Supabase user's address changed: it no longer names this account
+        _revoke(settings, tokens.access_token)
+        remember.settle(db, found=found, now=now, refused="account_disabled")
+        return None
+    remember.keep_tokens(db, token_id=found.token_id, tokens=_held(tokens), secret=settings.secret_key)
+    remember.settle(db, found=found, now=now)
+    session = StaffSession(
+        user=found.user,
+        provider="supabase",
+        started_at=found.started_at,
+        expires_at=min(tokens.expires_at, found.ends_at),
+        ends_at=found.ends_at,
+        access_token=tokens.access_token,
+        refresh_token=tokens.refresh_token,
         token_id=found.token_id,
     )
     return session, found.kiosk_event_id
