@@ -1,4 +1,5 @@
-"""Face detection (dlib HOG or CNN) on a downscaled copy, and 128-d descriptors from full-resolution face crops."""
+"""Face detection (dlib HOG or CNN) on a downscaled copy plus a full-resolution pass where small faces may be, and
+128-d descriptors from full-resolution face crops."""
 
 from __future__ import annotations
 
@@ -21,12 +22,41 @@ CROP_MARGIN = 0.6  # of the face size on each side: room for the aligned, padded
 # dlib's resnet and CNN keep per-call state inside the network object, so concurrent calls are serialised.
 _NET_LOCK = threading.Lock()
 
+# The small-face pass. The first pass only sees faces down to about 2-3% of the long side (HOG needs ~60 px on
+# the 2x-upsampled 1600 px copy); below that, HOG runs on the full-resolution image, upsampled once like
+# face_recognition's recipe, but only around face-sized blobs of skin-coloured, detailed cells of a coarse grid
+# (a flat wall, sky or backdrop holds no face) that lie outside the faces already found.
+CUE_SIDE = 800  # long side of the copy the cues are computed on
+CELL_SHARE = 0.01  # one grid cell is 1% of the long side: about the smallest face the full-resolution pass finds
+SKIN_SHARE = 0.45  # a cell is a candidate when this share of its pixels has skin colour ...
+DETAIL_SHARE = 0.45  # ... and this share has a visible edge (eyes, mouth, hairline)
+EDGE_STEP = 12  # grey-level difference between neighbours that counts as an edge
+# A blob of candidate cells wider or taller than this (6% of the long side) is an arm, a big face or a skin-coloured
+# surface, not a face the first pass could miss (a small face with its neck and ears spans up to 4-5 cells).
+MAX_BLOB_CELLS = 6
+# The regions are scanned as if the long side were this long: a face of 0.75% of the long side is then 75 px, where
+# HOG (which needs about 60 px) scores it clearly; face_recognition's recipe (full resolution, upsampled once) scans
+# a 4000 px photo as if it were 8000 px, where such faces only just pass.
+SMALL_FACE_SIDE = 10_000
+EDGE_PAD = 0.5  # of a cell around every region: HOG's window reaches past the face's box
+# Skin colour in YCbCr (after Chai & Ngan, narrowed so that beige walls and orange cloth fall outside).
+SKIN_Y_MIN, SKIN_CR, SKIN_CB = 50, (138, 170), (85, 125)
+GREY_CHROMA = 3.0  # mean |Cb-128|+|Cr-128| below this: a black-and-white photo, where detail alone is the cue
+# Faces the small-face pass finds are kept from the same HOG score as the first pass's (dlib's own threshold): every
+# stored face is shown to staff, and on the bench the regions held no false positive at any score, while some real
+# faces under 1% of the long side score only 0.02-0.3 (bench/pipeline.py prints precision by face size).
+SMALL_FACE_MIN_SCORE = 0.0
+DUPLICATE_IOU = 0.3  # a small-face detection overlapping a first-pass face this much is the same face
+
 
 class FaceAnalyzer:
     """Finds faces and computes their descriptors; models load on first use and are shared per process."""
 
-    def __init__(self, *, model: FaceModel = "hog", detect_max_side: int = 1600, upsample: int = 1) -> None:
-        """Choose the detector, the longest side of the copy detection runs on, and dlib's upsampling count."""
+    def __init__(
+        self, *, model: FaceModel = "hog", detect_max_side: int = 1600, upsample: int = 1, small_faces: bool = True
+    ) -> None:
+        """Choose the detector, the longest side of the copy detection runs on, dlib's upsampling count, and
+        whether HOG also looks for small faces at full resolution where the cues suggest them."""
         if model not in ("hog", "cnn"):
             raise ValueError(f"Unknown face model {model!r}; use 'hog' or 'cnn'.")
         if detect_max_side < 64 or upsample < 0:
@@ -34,6 +64,7 @@ class FaceAnalyzer:
         self.model = model
         self.detect_max_side = detect_max_side
         self.upsample = upsample
+        self.small_faces = small_faces
         self.detector_name = f"dlib-{model}"
 
     def load(self) -> None:
@@ -64,7 +95,32 @@ class FaceAnalyzer:
             box = Box.from_pixels(left, top, right + 1, bottom + 1, small.width, small.height)
             if box.w > 0 and box.h > 0:
                 detections.append(Detection("face", box, score, self.detector_name))
+        if self.small_faces and self.model == "hog" and small is not image:
+            detections += self._small_faces(image, small, detections)
         return detections
+
+    def _small_faces(self, image: Image.Image, small: Image.Image, found: list[Detection]) -> list[Detection]:
+        """Faces below the first pass's reach: HOG at full resolution, upsampled once, in the candidate regions."""
+        detector = self._detector()
+        extra: list[Detection] = []
+        scale = SMALL_FACE_SIDE / max(image.size)
+        for left, top, right, bottom in small_face_regions(small, image.size, [d.box for d in found]):
+            crop = image.crop((left, top, right, bottom))
+            size = (max(1, round(crop.width * scale)), max(1, round(crop.height * scale)))
+            rects, scores, _ = detector.run(np.asarray(crop.resize(size, Image.Resampling.BILINEAR)), 0, 0.0)
+            for r, score in zip(rects, scores, strict=True):
+                if score < SMALL_FACE_MIN_SCORE:
+                    continue
+                box = Box.from_pixels(
+                    left + r.left() / scale,
+                    top + r.top() / scale,
+                    left + (r.right() + 1) / scale,
+                    top + (r.bottom() + 1) / scale,
+                    *image.size,
+                )
+                if box.w > 0 and box.h > 0 and all(_iou(box, d.box) < DUPLICATE_IOU for d in found + extra):
+                    extra.append(Detection("face", box, float(score), self.detector_name))
+        return extra
 
     def _predict(self, pixels: np.ndarray) -> list[tuple[tuple[int, int, int, int], float]]:
         """Raw detector output on an RGB array: inclusive pixel rectangles and scores."""
@@ -99,6 +155,98 @@ class FaceAnalyzer:
             return detections
         templates = self.describe(image, [d.box for d in detections])
         return [dataclasses.replace(d, template=t) for d, t in zip(detections, templates, strict=True)]
+
+
+def small_face_regions(
+    copy: Image.Image, full_size: tuple[int, int], faces: list[Box]
+) -> list[tuple[int, int, int, int]]:
+    """Full-resolution pixel rectangles where faces too small for the first pass may be.
+
+    A cell of a grid (1% of the long side) is a candidate when it holds skin-coloured pixels and detail and its
+    centre is not inside a face already found; each face-sized blob of touching candidate cells, widened by a cell
+    on every side, is scanned, and touching scans are merged into one rectangle.
+    """
+    scale = CUE_SIDE / max(copy.size)
+    cue = copy if scale >= 1 else copy.resize(
+        (max(1, round(copy.width * scale)), max(1, round(copy.height * scale))), Image.Resampling.BILINEAR
+    )  # fmt: skip
+    ycc = np.asarray(cue.convert("YCbCr"), dtype=np.int16)
+    luma, cb, cr = ycc[..., 0], ycc[..., 1], ycc[..., 2]
+    grey = luma.astype(np.float32)
+    edges = np.zeros(grey.shape, dtype=bool)
+    edges[:, 1:] = np.abs(np.diff(grey, axis=1)) > EDGE_STEP
+    edges[1:, :] |= np.abs(np.diff(grey, axis=0)) > EDGE_STEP
+    cell = max(2, round(CELL_SHARE * max(cue.size)))
+    detail = _cell_share(edges, cell) >= DETAIL_SHARE
+    if float(np.mean(np.abs(cb - 128) + np.abs(cr - 128))) < GREY_CHROMA:
+        candidate = detail  # no colour to go by: every cell with detail
+    else:
+        skin = (luma > SKIN_Y_MIN) & (cr >= SKIN_CR[0]) & (cr <= SKIN_CR[1]) & (cb >= SKIN_CB[0]) & (cb <= SKIN_CB[1])
+        candidate = detail & (_cell_share(skin, cell) >= SKIN_SHARE)
+    rows, cols = candidate.shape
+    centres_y = (np.arange(rows) + 0.5) * cell / cue.height
+    centres_x = (np.arange(cols) + 0.5) * cell / cue.width
+    for face in faces:  # a face inside a face already found is no face
+        inside_y = (centres_y >= face.y) & (centres_y <= face.y + face.h)
+        inside_x = (centres_x >= face.x) & (centres_x <= face.x + face.w)
+        candidate[np.ix_(inside_y, inside_x)] = False
+    cover = np.zeros(candidate.shape, dtype=bool)
+    for top, left, bottom, right in _groups(candidate):
+        if bottom - top <= MAX_BLOB_CELLS and right - left <= MAX_BLOB_CELLS:
+            # widened by a cell on every side so that a face around the blob is whole inside the region
+            cover[max(0, top - 1) : bottom + 1, max(0, left - 1) : right + 1] = True
+    width, height = full_size
+    fx, fy = width / cue.width, height / cue.height
+    pad = cell * EDGE_PAD  # in cue pixels
+    return [
+        (
+            max(0, round((left * cell - pad) * fx)),
+            max(0, round((top * cell - pad) * fy)),
+            min(width, round((right * cell + pad) * fx)),
+            min(height, round((bottom * cell + pad) * fy)),
+        )
+        for top, left, bottom, right in _groups(cover)
+    ]
+
+
+def _cell_share(mask: np.ndarray, cell: int) -> np.ndarray:
+    """The share of True pixels in each cell x cell block of a mask (the last, partial blocks padded with False)."""
+    rows, cols = -(-mask.shape[0] // cell), -(-mask.shape[1] // cell)
+    padded = np.zeros((rows * cell, cols * cell), dtype=np.float32)
+    padded[: mask.shape[0], : mask.shape[1]] = mask
+    return padded.reshape(rows, cell, cols, cell).mean(axis=(1, 3))
+
+
+def _groups(mask: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """Bounding boxes (top, left, bottom, right; end exclusive) of the 8-connected groups of True cells."""
+    seen = np.zeros(mask.shape, dtype=bool)
+    rows, cols = mask.shape
+    boxes = []
+    for start in zip(*np.nonzero(mask), strict=True):
+        if seen[start]:
+            continue
+        seen[start] = True
+        stack = [start]
+        top, left, bottom, right = start[0], start[1], start[0] + 1, start[1] + 1
+        while stack:
+            r, c = stack.pop()
+            top, left, bottom, right = min(top, r), min(left, c), max(bottom, r + 1), max(right, c + 1)
+            for nr in range(max(0, r - 1), min(rows, r + 2)):
+                for nc in range(max(0, c - 1), min(cols, c + 2)):
+                    if mask[nr, nc] and not seen[nr, nc]:
+                        seen[nr, nc] = True
+                        stack.append((nr, nc))
+        boxes.append((int(top), int(left), int(bottom), int(right)))
+    return boxes
+
+
+def _iou(a: Box, b: Box) -> float:
+    """Intersection over union of two relative boxes."""
+    ix = max(0.0, min(a.x + a.w, b.x + b.w) - max(a.x, b.x))
+    iy = max(0.0, min(a.y + a.h, b.y + b.h) - max(a.y, b.y))
+    inter = ix * iy
+    union = a.w * a.h + b.w * b.h - inter
+    return inter / union if union else 0.0
 
 
 def _rgb(image: Image.Image) -> Image.Image:
