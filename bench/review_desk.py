@@ -11,22 +11,19 @@ thumbnail) and its risk index derived, as the other benches do. "Interactive" is
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import make_url, text
+from sqlalchemy import text
 
+from bench.browser import app_env, chromium_page, portal_and_bare, settled
 from bench.databases import add_database_options, each_database
 from portal.backend.photos.queries import LibraryFilter, face_crops, review_picture, review_view
 from portal.backend.photos.queries import library_page as grid
@@ -40,10 +37,7 @@ from portal.backend.staff.accounts import create_user
 from tests.factories import make_org
 from tests.library_fill import fill_library
 
-ROOT = Path(__file__).resolve().parent.parent
 STAFF = ("bench-staff@example.org", "bench-staff-password")
-BARE = 'import streamlit as st\nst.title("Bare page")\nst.button("Ready")\n'
-CHROMIUM = "/usr/bin/chromium"
 
 
 def _best(fn: Callable[[], object], runs: int = 3) -> tuple[float, float]:
@@ -56,117 +50,45 @@ def _best(fn: Callable[[], object], runs: int = 3) -> tuple[float, float]:
     return times[0], min(times[1:])
 
 
-def _url_for(db: Database) -> str:
-    """The database URL the app can use (a PostgreSQL bench schema goes into the search path)."""
-    if not db.schema:
-        return db.url
-    return make_url(db.url).update_query_dict({"options": f"-csearch_path={db.schema}"}).render_as_string(False)
-
-
-def _serve(script: Path, env: dict[str, str], cwd: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """`streamlit run script` on a free port; returns the process and its address once healthy."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            str(script),
-            "--server.port",
-            str(port),
-            "--server.headless",
-            "true",
-        ],
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2):
-                return proc, url
-        except OSError:
-            time.sleep(0.2)
-    proc.terminate()
-    raise RuntimeError(f"{script} did not start")
-
-
-def _settled(page) -> None:  # type: ignore[no-untyped-def]
-    """Streamlit's run has finished: no running indicator and no stale element."""
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]') "
-        "&& !document.querySelector('[data-stale=\"true\"]')",
-        timeout=120_000,
-    )
-
-
 def browser_figures(db: Database, data_dir: Path, first_id: int, photo: int) -> dict[str, float]:
     """Seconds to interactive: a bare page, the Photos page's grid, and one photo's review view."""
-    from playwright.sync_api import sync_playwright
-
-    work = Path(tempfile.mkdtemp(prefix="bench-desk-"))
-    shutil.copytree(ROOT / ".streamlit", work / ".streamlit", ignore=shutil.ignore_patterns("secrets.toml"))
-    (work / "bare").mkdir()
-    (work / "bare" / "bare.py").write_text(BARE)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")} | {
-        "PORTAL_DATABASE_URL": _url_for(db),
-        "PORTAL_DATA_DIR": str(data_dir),
-        "PORTAL_LEDGER_KEY": os.environ["PORTAL_LEDGER_KEY"],
-    }
-    app, app_url = _serve(ROOT / "streamlit_app.py", env, work)
-    bare, bare_url = _serve(work / "bare" / "bare.py", env, work)
     out: dict[str, float] = {}
-    try:
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.set_default_timeout(120_000)
-            bare_times = []
-            for _ in range(3):
-                start = time.perf_counter()
-                page.goto(bare_url)
-                page.get_by_role("button", name="Ready").wait_for()
-                _settled(page)
-                bare_times.append(time.perf_counter() - start)
-            out["bare page"] = min(bare_times)
-            page.goto(app_url)
-            page.get_by_role("textbox", name="E-mail").fill(STAFF[0])
-            page.get_by_role("textbox", name="Password").fill(STAFF[1])
-            page.get_by_role("button", name="Sign in").click()
-            page.get_by_text("Signed in as").wait_for()
-            _settled(page)
-            grid_times, review_times = [], []
-            nav = page.locator("[data-testid='stSidebarNav']")
-            for k in range(3):
-                nav.get_by_text("Overview" if k % 2 == 0 else "Events", exact=True).click()
-                _settled(page)
-                start = time.perf_counter()
-                nav.get_by_text("Photos", exact=True).click()
-                page.locator(f".st-key-open_{first_id - 23} button").wait_for()
-                _settled(page)
-                grid_times.append(time.perf_counter() - start)
-                start = time.perf_counter()
-                page.locator(f".st-key-open_{photo} button").click()
-                page.locator("[class*='st-key-face_']").nth(1).wait_for()
-                page.locator(".st-key-publish_place input").wait_for()
-                _settled(page)
-                review_times.append(time.perf_counter() - start)
-                page.locator(".st-key-desk_back button").click()
-                _settled(page)
-            out["Photos page (grid of 24)"] = min(grid_times)
-            out["review view (one photo)"] = min(review_times)
-            browser.close()
-    finally:
-        for proc in (app, bare):
-            proc.terminate()
-            proc.wait(timeout=30)
-        shutil.rmtree(work, ignore_errors=True)
+    with portal_and_bare(app_env(db, data_dir)) as servers, chromium_page() as page:
+        app_url, bare_url = servers.app_url, servers.bare_url
+        bare_times = []
+        for _ in range(3):
+            start = time.perf_counter()
+            page.goto(bare_url)
+            page.get_by_role("button", name="Ready").wait_for()
+            settled(page)
+            bare_times.append(time.perf_counter() - start)
+        out["bare page"] = min(bare_times)
+        page.goto(app_url)
+        page.get_by_role("textbox", name="E-mail").fill(STAFF[0])
+        page.get_by_role("textbox", name="Password").fill(STAFF[1])
+        page.get_by_role("button", name="Sign in").click()
+        page.get_by_text("Signed in as").wait_for()
+        settled(page)
+        grid_times, review_times = [], []
+        nav = page.locator("[data-testid='stSidebarNav']")
+        for k in range(3):
+            nav.get_by_text("Overview" if k % 2 == 0 else "Events", exact=True).click()
+            settled(page)
+            start = time.perf_counter()
+            nav.get_by_text("Photos", exact=True).click()
+            page.locator(f".st-key-open_{first_id - 23} button").wait_for()
+            settled(page)
+            grid_times.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            page.locator(f".st-key-open_{photo} button").click()
+            page.locator("[class*='st-key-face_']").nth(1).wait_for()
+            page.locator(".st-key-publish_place input").wait_for()
+            settled(page)
+            review_times.append(time.perf_counter() - start)
+            page.locator(".st-key-desk_back button").click()
+            settled(page)
+        out["Photos page (grid of 24)"] = min(grid_times)
+        out["review view (one photo)"] = min(review_times)
     return out
 
 

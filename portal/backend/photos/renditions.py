@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from PIL import Image
 from sqlalchemy import select
 
 from portal.backend.consent.purposes import get_purpose
 from portal.backend.consent.status import ALLOWING, status_for, subject_consents
-from portal.backend.photos.assets import get_asset
+from portal.backend.photos.assets import Asset, get_asset
 from portal.backend.photos.vision.intake import encode_jpeg, prepare_image
 from portal.backend.photos.vision.redaction import blur_regions, highlight
 from portal.backend.photos.vision.schemas import Box
@@ -49,6 +55,22 @@ def safe_rendition(
     """
     if (purpose is None) == (keep_subject is None):
         raise ValidationError("Choose either a purpose or the one person to keep visible.")
+    asset, code, faces, blur = _faces_to_blur(
+        db, asset_id=asset_id, purpose=purpose, keep_subject=keep_subject, now=now
+    )
+    image = prepare_image(blobs.get(asset.blob_key), max_pixels=max_pixels).image
+    data = encode_jpeg(blur_regions(image, blur) if blur else image, quality=90)
+    key = None
+    if store:
+        key = f"renditions/{asset_id}/{code or 'subject-' + str(keep_subject)}.jpg"
+        blobs.put(key, data, content_type="image/jpeg")
+    return Rendition(data=data, blurred=len(blur), kept=len(faces) - len(blur), blob_key=key)
+
+
+def _faces_to_blur(
+    db: Database, *, asset_id: int, purpose: str | None, keep_subject: str | None, now: datetime | None
+) -> tuple[Asset, str | None, list[Any], list[Box]]:
+    """The photo, the purpose's code, its faces, and the boxes of those to blur (see safe_rendition)."""
     now = now or utcnow()
     with db.read() as conn:
         asset = get_asset(conn, asset_id)
@@ -76,13 +98,7 @@ def safe_rendition(
         keep = sid == keep_subject if keep_subject else bool(sid and allowed.get(sid))
         if not keep:
             blur.append(Box(f.x, f.y, f.w, f.h))
-    image = prepare_image(blobs.get(asset.blob_key), max_pixels=max_pixels).image
-    data = encode_jpeg(blur_regions(image, blur) if blur else image, quality=90)
-    key = None
-    if store:
-        key = f"renditions/{asset_id}/{code or 'subject-' + str(keep_subject)}.jpg"
-        blobs.put(key, data, content_type="image/jpeg")
-    return Rendition(data=data, blurred=len(blur), kept=len(faces) - len(blur), blob_key=key)
+    return asset, code, list(faces), blur
 
 
 @dataclass(frozen=True)
@@ -139,7 +155,49 @@ def subject_view(
         if not own:
             # Never render a photo for someone who is not confirmed in it (R21).
             raise ValidationError("This photo is not linked to you.")
-    safe = safe_rendition(db, blobs, asset_id=asset_id, keep_subject=subject_id, max_pixels=max_pixels)
-    image = Image.open(io.BytesIO(safe.data))
-    image.thumbnail((max_side, max_side))
-    return encode_jpeg(highlight(image, own), quality=85)
+    asset, _code, _faces, blur = _faces_to_blur(db, asset_id=asset_id, purpose=None, keep_subject=subject_id, now=None)
+    original = blobs.get(asset.blob_key)
+    # Decoding and blurring an original costs far more than reading it, and a person's page shows the same photos
+    # at every rerun (each tap): the view is remembered by everything that decides its pixels, the original's bytes
+    # (by digest: a redaction rewrites a key's bytes) and every box, for a few minutes at most.
+    key = (hashlib.blake2b(original, digest_size=16).digest(), tuple(blur), tuple(own), max_pixels, max_side)
+    if (seen := _VIEWS.get(key)) is not None:
+        return seen
+    image = prepare_image(original, max_pixels=max_pixels).image
+    safe = encode_jpeg(blur_regions(image, blur) if blur else image, quality=90)
+    view = Image.open(io.BytesIO(safe))
+    view.thumbnail((max_side, max_side))
+    data = encode_jpeg(highlight(view, own), quality=85)
+    _VIEWS.put(key, data)
+    return data
+
+
+class _RecentViews:
+    """A small, thread-safe LRU of rendered views whose entries also expire (no person's view lingers long)."""
+
+    def __init__(self, size: int, seconds: float) -> None:
+        self._size, self._seconds = size, seconds
+        self._items: OrderedDict[Hashable, tuple[float, bytes]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable) -> bytes | None:
+        """The view under `key`, unless it is missing or expired."""
+        with self._lock:
+            found = self._items.get(key)
+            if found is None or time.monotonic() - found[0] > self._seconds:
+                self._items.pop(key, None)
+                return None
+            self._items.move_to_end(key)
+            return found[1]
+
+    def put(self, key: Hashable, data: bytes) -> None:
+        """Remember a view, dropping the least recently used beyond the size."""
+        with self._lock:
+            self._items[key] = (time.monotonic(), data)
+            self._items.move_to_end(key)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+
+# Screen-sized JPEGs (~0.1-0.3 MB): 64 of them are a few pages' worth of people, at most ~20 MB.
+_VIEWS = _RecentViews(size=64, seconds=600)
