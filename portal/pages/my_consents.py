@@ -3,6 +3,7 @@ rights; every change answered next to the control that made it (R7)."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 
 import streamlit as st
@@ -118,13 +119,14 @@ page_language(locale)
 me = Actor.subject(subject.id)
 _GUARDIAN_STEP = "guardian_step"
 _FEEDBACK = "personal_feedback"
+_FEEDBACK_SECONDS = 60.0
 _CONFIRM_ALL = "confirm_all"
 _NOT_ME = "confirm_not_me"
 
 
 def _say(where: str, message: str, kind: str = "success") -> None:
-    """Keep a message for the control at `where`: shown there (and as a toast) on the next run."""
-    st.session_state[_FEEDBACK] = (where, message, kind)
+    """Keep a message for the control at `where`: shown there (and once as a toast) on the next runs."""
+    st.session_state[_FEEDBACK] = (where, message, kind, time.monotonic(), False)
 
 
 def _feedback(where: str) -> None:
@@ -132,11 +134,17 @@ def _feedback(where: str) -> None:
     kept = st.session_state.get(_FEEDBACK)
     if not kept or kept[0] != where:
         return
-    st.session_state.pop(_FEEDBACK, None)
-    _, message, kind = kept
+    _, message, kind, said_at, toasted = kept
+    # Kept for a while rather than for one run: another rerun right after the tap (a second tap elsewhere, an
+    # expander opening) must not wipe the answer before the person has read it. The next answer replaces it.
+    if time.monotonic() - said_at > _FEEDBACK_SECONDS:
+        st.session_state.pop(_FEEDBACK, None)
+        return
     if kind == "success":
         st.success(message)
-        st.toast(message)
+        if not toasted:
+            st.toast(message)
+            st.session_state[_FEEDBACK] = (where, message, kind, said_at, True)
     elif kind == "info":
         st.info(message)
     else:

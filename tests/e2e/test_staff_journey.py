@@ -154,6 +154,8 @@ def test_staff_review_then_the_dashboard_follows_a_withdrawal(  # type: ignore[n
     settle(phone)
     # The summary's "Change" for the website opens its text and the one button; the answer appears right there.
     phone.locator(".st-key-change_website summary").click()
+    phone.locator(".st-key-withdraw_website button").wait_for()
+    settle(phone)  # a tap while a run is still drawing the page can be lost under load
     phone.locator(".st-key-withdraw_website button").click()
     phone.locator(".st-key-change_website").get_by_text("Withdrawn. We have recorded it").wait_for()
     phone.close()

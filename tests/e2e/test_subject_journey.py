@@ -91,6 +91,8 @@ def test_qr_form_link_and_withdrawal_on_a_phone(live_portal: LivePortal, browser
     page.get_by_text(re.compile("https:\u2060?//example\\.org/summer")).first.wait_for()
     # The summary's "Change" for the website opens its text and the one button; the answer appears right there.
     page.locator(".st-key-change_website summary").click()
+    page.locator(".st-key-withdraw_website button").wait_for()
+    settle(page)  # a tap while a run is still drawing the page can be lost under load
     page.locator(".st-key-withdraw_website button").click()
     page.locator(".st-key-change_website").get_by_text("Withdrawn. We have recorded it").wait_for()
     settle(page)
