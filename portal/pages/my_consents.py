@@ -4,7 +4,9 @@ rights; every change answered next to the control that made it (R7)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 
 import streamlit as st
 
@@ -122,6 +124,26 @@ _FEEDBACK = "personal_feedback"
 _FEEDBACK_SECONDS = 60.0
 _CONFIRM_ALL = "confirm_all"
 _NOT_ME = "confirm_not_me"
+
+
+def _first_tap(label: str, *, key: str, state: str, value: object) -> None:
+    """The first tap of a two-step action: it only asks (remembers `value` under `state`), nothing is changed."""
+    st.button(label, key=key, width="stretch", on_click=st.session_state.__setitem__, args=(state, value))
+
+
+def _ask_first(ask: str, confirm: str, *, key: str, state: str, on_confirm: Callable[[], None]) -> None:
+    """The second step: the question, then Confirm (runs `on_confirm`) or Cancel (forgets `state`); `key` holds {}
+    for "_confirm" / "_cancel"."""
+    st.warning(ask)
+    yes, no = st.columns(2)
+    yes.button(confirm, key=key.format("_confirm"), type="primary", width="stretch", on_click=on_confirm)
+    no.button(
+        t("personal.cancel", locale),
+        key=key.format("_cancel"),
+        width="stretch",
+        on_click=st.session_state.pop,
+        args=(state, None),
+    )
 
 
 def _say(where: str, message: str, kind: str = "success") -> None:
@@ -332,30 +354,16 @@ def _withdraw_all(where: str) -> None:
     if can_withdraw_all:
         if st.session_state.get(_CONFIRM_ALL) == where:
             with st.container(border=True, key=f"withdraw_all_box{suffix}"):
-                st.warning(t("personal.withdraw_all_ask", locale))
-                yes, no = st.columns(2)
-                yes.button(
+                _ask_first(
+                    t("personal.withdraw_all_ask", locale),
                     t("my_consents.withdraw_all_confirm", locale),
-                    key=f"withdraw_all_confirm{suffix}",
-                    type="primary",
-                    width="stretch",
-                    on_click=_withdraw_all_now,
-                    args=(where,),
-                )
-                no.button(
-                    t("personal.cancel", locale),
-                    key=f"withdraw_all_cancel{suffix}",
-                    width="stretch",
-                    on_click=st.session_state.pop,
-                    args=(_CONFIRM_ALL, None),
+                    key=f"withdraw_all{{}}{suffix}",
+                    state=_CONFIRM_ALL,
+                    on_confirm=partial(_withdraw_all_now, where),
                 )
         else:
-            st.button(
-                t("my_consents.withdraw_all", locale),
-                key=f"withdraw_all{suffix}",
-                width="stretch",
-                on_click=st.session_state.__setitem__,
-                args=(_CONFIRM_ALL, where),
+            _first_tap(
+                t("my_consents.withdraw_all", locale), key=f"withdraw_all{suffix}", state=_CONFIRM_ALL, value=where
             )
     _feedback(f"all_{where}")
 
@@ -483,31 +491,15 @@ def _photo_card(photo: PersonalPhoto) -> None:
                     )
             _feedback(where)
             if st.session_state.get(_NOT_ME) == asset:
-                st.warning(t("personal.not_me_ask", locale))
-                yes, no = st.columns(2)
-                yes.button(
+                _ask_first(
+                    t("personal.not_me_ask", locale),
                     t("personal.not_me_confirm", locale),
-                    key=f"not_me_confirm_{asset}",
-                    type="primary",
-                    width="stretch",
-                    on_click=_not_me,
-                    args=(asset,),
-                )
-                no.button(
-                    t("personal.cancel", locale),
-                    key=f"not_me_cancel_{asset}",
-                    width="stretch",
-                    on_click=st.session_state.pop,
-                    args=(_NOT_ME, None),
+                    key=f"not_me{{}}_{asset}",
+                    state=_NOT_ME,
+                    on_confirm=partial(_not_me, asset),
                 )
             else:
-                st.button(
-                    t("personal.not_me", locale),
-                    key=f"not_me_{asset}",
-                    width="stretch",
-                    on_click=st.session_state.__setitem__,
-                    args=(_NOT_ME, asset),
-                )
+                _first_tap(t("personal.not_me", locale), key=f"not_me_{asset}", state=_NOT_ME, value=asset)
 
 
 st.header(t("photos.title", locale), anchor=False)
