@@ -2,8 +2,8 @@
 
     python bench/rejudge.py [--scale 0.5] [--photos 5000] [--postgres URL] [--skip-sqlite] [--explain]
 
-Fills the synthetic library of `bench/dashboard.py` at `--scale` (a copy of its fill, so the two benches can change apart), links one person into `--photos` photos (beside the
-people already in them), then times three consent changes of that person through the same path a staff change takes
+Fills the synthetic library of `bench/dashboard.py` at `--scale` (with its `fill`), links one person into `--photos`
+photos (beside the people already in them), then times three consent changes of that person through the same path a staff change takes
 (the ledger append, `consent_current`, the risk index and takedowns, in one write transaction). Printed beside it, as
 a baseline measured in the same run: the bare ledger append alone (no risk index), i.e. what the lock must hold at
 the least. Ends with `risk check` (the stored index equals a fresh computation).
@@ -12,135 +12,36 @@ the least. Ends with `risk check` (the stored index equals a fresh computation).
 from __future__ import annotations
 
 import argparse
-import random
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import bindparam, event, insert, select, text, update
+from sqlalchemy import bindparam, event, select, text
 
+from bench import dashboard
 from bench.databases import add_database_options, each_database
 from portal.backend.consent import ledger
 from portal.backend.consent.records import Context, Decision
-from portal.backend.platform import signing
-from portal.backend.platform.db import migrate
 from portal.backend.platform.db.engine import Database
-from portal.backend.platform.db.schema import asset_uses, assets, consent_ledger, detections, ledger_head, subjects
+from portal.backend.platform.db.schema import detections
 from portal.backend.risk import index as risk_index
-from tests.factories import make_org, record_consent
+from tests.factories import record_consent
 
 NOW = datetime.now(UTC)
 CHUNK = 20_000
 
 
 def fill(db: Database, scale: float) -> None:
-    """The synthetic library of `bench/dashboard.py` (100,000 photos with 3 detections each, 50,000 people, 500,000
-    ledger entries with a valid hash chain, at scale 1), bulk-inserted, then the risk index derived once."""
-    rng = random.Random(7)
-    n_assets, n_subjects, n_events = int(100_000 * scale), int(50_000 * scale), int(500_000 * scale)
-    migrate.upgrade(db)
-    make_org(db, now=NOW - timedelta(days=900))
-    ids = [str(uuid.UUID(int=rng.getrandbits(128), version=4)) for _ in range(n_subjects)]
-    with db.write() as conn:
-        for i in range(0, n_subjects, CHUNK):
-            conn.execute(
-                insert(subjects),
-                [
-                    {"id": s, "display_name": f"Person {i + k}", "locale": "en", "is_minor": False, "created_at": NOW}
-                    for k, s in enumerate(ids[i : i + CHUNK])
-                ],
-            )
-        for i in range(0, n_assets, CHUNK):
-            conn.execute(
-                insert(assets),
-                [
-                    {
-                        "sha256": f"{a:064x}",
-                        "blob_key": f"o/{a}",
-                        "filename": f"{a}.jpg",
-                        "content_type": "image/jpeg",
-                        "width": 4000,
-                        "height": 3000,
-                        "bytes": 1,
-                        "uploaded_at": NOW,
-                        "analysis_state": "done",
-                    }
-                    for a in range(i + 1, min(n_assets, i + CHUNK) + 1)
-                ],
-            )
-        dets = []
-        for a in range(1, n_assets + 1):
-            for k in range(3):
-                roll = rng.random()
-                linked = roll < 0.8
-                dets.append(
-                    {
-                        "asset_id": a,
-                        "kind": "person" if roll > 0.95 else "face",
-                        "x": 0.1 + 0.3 * k,
-                        "y": 0.2,
-                        "w": 0.1,
-                        "h": 0.15,
-                        "detector": "dlib-hog",
-                        "created_at": NOW,
-                        "subject_id": rng.choice(ids) if linked else None,
-                        "link_method": "manual" if linked else None,
-                        "link_status": "confirmed" if linked else None,
-                    }
-                )
-            if len(dets) >= CHUNK:
-                conn.execute(insert(detections), dets)
-                dets = []
-        if dets:
-            conn.execute(insert(detections), dets)
-        conn.execute(
-            insert(asset_uses),
-            [
-                {"asset_id": a, "purpose_id": 2, "place": f"https://example.org/{a}", "since": NOW - timedelta(days=10)}
-                for a in range(1, n_assets + 1, 20)
-            ],
-        )
-        prev, rows = ledger.GENESIS_HASH, []
-        actions = ["given"] * 7 + ["refused", "withdrawn", "renewed"]
-        for seq in range(1, n_events + 1):
-            action = rng.choice(actions)
-            at = NOW - timedelta(days=rng.randint(1, 700))
-            row = {
-                "seq": seq,
-                "entry_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
-                "subject_id": rng.choice(ids),
-                "purpose_id": rng.randint(1, 5),
-                "action": action,
-                "scope_asset_id": rng.randint(1, n_assets) if rng.random() < 0.05 else None,
-                "text_version": 1,
-                "text_locale": "en",
-                "text_hash": "0" * 64,
-                "channel": "qr_form",
-                "actor": "subject",
-                "event_id": None,
-                "recorded_at": at,
-                "valid_until": at + timedelta(days=365) if action in ("given", "renewed") else None,
-                "evidence": "{}",
-                "idempotency_key": None,
-                "prev_hash": prev,
-            }
-            row["entry_hash"] = prev = ledger.compute_hash(row)
-            rows.append(row)
-            if len(rows) >= CHUNK:
-                conn.execute(insert(consent_ledger), rows)
-                rows = []
-        if rows:
-            conn.execute(insert(consent_ledger), rows)
-        conn.execute(update(ledger_head).values(seq=n_events, entry_hash=prev))
-        ledger.adopt_unsigned_head(conn, signing.signing_key_for(conn), now=NOW)
-    if db.dialect == "postgresql":  # fresh tables without statistics make the rebuild's plan quadratic
+    """The synthetic library of `bench/dashboard.py` at `scale`, then the risk index derived once (after ANALYZE on
+    PostgreSQL: fresh tables without statistics make the rebuild's plan quadratic)."""
+    dashboard.fill(db, scale)
+    if db.dialect == "postgresql":
         with db.write() as conn:
             conn.execute(text("ANALYZE"))
     with db.write() as conn:

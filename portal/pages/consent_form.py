@@ -222,12 +222,14 @@ birth_month = month_col.selectbox(
     index=None,
     format_func=lambda m: f"{m:02d}",
     key="form_birth_month",
+    placeholder=t("form.choose", locale),
 )
 birth_year = year_col.selectbox(
     t("form.birth_year", locale),
     options=list(range(now.year, now.year - 121, -1)),
     index=None,
     key="form_birth_year",
+    placeholder=t("form.choose", locale),
     help=t("form.birth_help", locale, age=org.consent_age),
 )
 minor = _is_minor(birth_year, birth_month)
@@ -245,6 +247,7 @@ if minor:
             index=None,
             format_func=lambda code: method_label(code, locale),
             key="form_guardian_method",
+            placeholder=t("form.choose", locale),
         )
 
 # The notice's second layer (Art. 13), one tap away: the first layer above stays short.
