@@ -33,7 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import create_engine, insert, make_url, text, update
+from sqlalchemy import String, create_engine, insert, make_url, text, update
 
 from bench.databases import add_database_options, each_database
 from portal.backend.consent import ledger
@@ -46,6 +46,7 @@ from portal.backend.platform.config import load_settings
 from portal.backend.platform.db import migrate
 from portal.backend.platform.db.engine import Database
 from portal.backend.platform.db.schema import asset_uses, assets, consent_ledger, detections, ledger_head, subjects
+from portal.backend.platform.db.types import UTCDateTime
 from portal.backend.platform.runtime import Portal
 from portal.backend.risk import index as risk_index
 from portal.backend.risk.figures import critical_assets, drill_down, per_event, scan_summary, staff_declared, summary
@@ -283,13 +284,19 @@ def run(db: Database, label: str, scale: float, *, page: bool, reference: bool =
         ).one()
         state = conn.execute(
             text(
-                "SELECT action FROM consent_current WHERE subject_id = :s AND scope_key = 0 AND purpose_id = "
-                "(SELECT id FROM purposes WHERE code = 'social_media')"
-            ),
+                "SELECT action, valid_until FROM consent_current WHERE subject_id = :s AND scope_key = 0 AND "
+                "purpose_id = (SELECT id FROM purposes WHERE code = 'social_media')"
+            ).columns(action=String, valid_until=UTCDateTime),
             {"s": busiest},
-        ).scalar()
+        ).first()
     times = []
-    steps = ("withdrawn", "given", "withdrawn") if state in ("given", "renewed") else ("given", "withdrawn", "given")
+    # A consent given but lapsed counts as not given: the first step gives it again.
+    allowed = (
+        state is not None
+        and state.action in ("given", "renewed")
+        and (state.valid_until is None or state.valid_until > NOW)
+    )
+    steps = ("withdrawn", "given", "withdrawn") if allowed else ("given", "withdrawn", "given")
     for k, action in enumerate(steps):
         start = time.perf_counter()
         try:
