@@ -208,6 +208,10 @@ def test_dashboard_headline_bars_and_drill_grid_open_the_review_desk(portal_env:
     table = next(d.value for d in at.dataframe if "Published" in d.value.columns and "Purpose" in d.value.columns)
     parts = [c for c in table.columns if c in set(REASON_LABELS.values())]
     assert (table[parts].sum(axis=1) == table["At risk"]).all()
+    # Only the open tab is drawn: the drill-down's controls appear once its tab is chosen.
+    assert not [s for s in at.selectbox if s.key == "drill_purpose"]
+    at.session_state["dash_tab"] = "Drill down"
+    at.run()
     # Purposes are offered by their titles; the code stays the value (and a column of the table, for its CSV).
     offered = at.selectbox(key="drill_purpose").options
     assert "Our website" in offered and "Social media" in offered and not {"website", "social_media"} & set(offered)

@@ -353,7 +353,10 @@ def test_manager_dashboard_shows_the_sql_figures(portal_env: Database) -> None:
         for f in summary(conn):
             assert shown.loc[f.purpose, "At risk"] == f.at_risk
             assert shown.loc[f.purpose, "Purpose"] == titles[f.purpose] != f.purpose  # titles shown, codes kept
-    # The Critical tab: the demo's panel photo shows Erik, who withdrew.
+    # The Critical tab (drawn once chosen): the demo's panel photo shows Erik, who withdrew.
+    assert not [d for d in at.dataframe if "Published at" in d.value.columns]
+    at.session_state["dash_tab"] = "Critical"
+    at.run()
     critical = next(d.value for d in at.dataframe if "Published at" in d.value.columns)
     assert list(zip(critical["File"], critical["Purpose"], critical["Why"], strict=True)) == [
         ("spring-panel.jpg", "Our website", "Withdrawn")
@@ -371,11 +374,18 @@ def test_dashboard_drill_down_expiry_windows_and_history(portal_env: Database) -
     with portal_env.read() as conn:
         figures = summary(conn)
     at.switch_page("portal/pages/dashboard.py").run()
+    at.session_state["dash_tab"] = "Expiring"
+    at.run()
     expiring = next(d.value for d in at.dataframe if "30 days" in d.value.columns).set_index("Code")
     assert list(expiring.columns) == ["Purpose", "30 days", "60 days", "90 days"]
     for f in figures:
         assert expiring.loc[f.purpose, "30 days"] == f.expiring_in[30]
+    at.session_state["dash_tab"] = "Over time"
+    at.run()
+    assert at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart"), "the history chart is drawn"
     assert not [i for i in at.info if "recorded once a day" in i.value]  # the history chart has data
+    at.session_state["dash_tab"] = "Drill down"
+    at.run()
     purpose, reason = next((f.purpose, r) for f in figures for r in f.primary)
     at.selectbox(key="drill_purpose").select(purpose).run()
     at.selectbox(key="drill_what").select(reason).run()

@@ -37,7 +37,6 @@ st.title("At-risk photos")
 risk = risk_overview(portal)
 figures, events, warning = risk.figures, risk.events, risk.warning_days
 critical = critical_photos(portal)
-history = coverage_history(portal)
 # Purposes by their titles (a code such as `social_media` means little to a manager); CSVs keep the code too.
 titles = purpose_titles(portal)
 
@@ -97,11 +96,9 @@ st.caption(
     help="Current given or renewed consents whose latest entry was recorded by staff on channel staff.",
 )
 
-tab_purpose, tab_expiring, tab_events, tab_time, tab_critical, tab_drill = st.tabs(
-    ["Per purpose", "Expiring", "Per event", "Over time", "Critical", "Drill down"]
-)
 
-with tab_purpose:
+def _per_purpose() -> None:
+    """Per purpose: the table, the reasons as bars, and every reason that applies."""
     st.caption(
         "Each photo at risk counts once per purpose, under its first reason in this order: "
         + ", ".join(REASON_LABELS[r] for r in PRIMARY_ORDER)
@@ -163,7 +160,9 @@ with tab_purpose:
             width="stretch",
         )
 
-with tab_expiring:
+
+def _expiring() -> None:
+    """What lapses within 30, 60 and 90 days, per purpose."""
     st.caption(
         "Photos covered today whose earliest consent lapses within the window. The daily job asks the people to renew."
     )
@@ -180,7 +179,9 @@ with tab_expiring:
     st.dataframe(expiring, hide_index=True, width="stretch")
     _csv_button(expiring, "expiring.csv", "csv_expiring")
 
-with tab_events:
+
+def _per_event() -> None:
+    """The figures per event, filterable by event."""
     names = sorted({e.event_name for e in events})
     chosen = st.multiselect("Events", names, placeholder="All events")
     rows = [
@@ -209,7 +210,10 @@ with tab_events:
         )
         _csv_button(per_event_table, "risk-per-event.csv", "csv_events")
 
-with tab_time:
+
+def _over_time() -> None:
+    """Coverage per purpose from the daily snapshots."""
+    history = coverage_history(portal)
     if not history:
         st.info("Coverage is recorded once a day by `python -m portal jobs run`; the chart starts with its first run.")
     else:
@@ -231,7 +235,9 @@ with tab_time:
         st.altair_chart(chart.properties(height=300), width="stretch")
         _csv_button(frame.drop(columns=["Coverage %", "Purpose"]), "coverage-history.csv", "csv_history")
 
-with tab_critical:
+
+def _critical() -> None:
+    """Published photos without a basis, and where they are published."""
     if critical:
         crit = pd.DataFrame(
             [
@@ -252,7 +258,9 @@ with tab_critical:
     else:
         st.success("No published photo is at risk.")
 
-with tab_drill:
+
+def _drill() -> None:
+    """The photos behind a figure as a paged thumbnail grid that opens the review desk."""
     st.caption("The photos behind a figure, with the people in them. Review opens the photo on the Photos page.")
     c1, c2, c3 = st.columns(3)
     purpose = c1.selectbox(
@@ -349,3 +357,19 @@ with tab_drill:
         with st.expander("This page as a table"):
             st.dataframe(drill, hide_index=True, width="stretch")
             _csv_button(drill, f"at-risk-{purpose}.csv", "csv_drill")
+
+
+# Only the open tab is drawn (a tab switch reruns the page): at 10,000 photos drawing all six tables and charts on
+# every run cost more than the page's queries, in the server and above all in the browser.
+TABS = {
+    "Per purpose": _per_purpose,
+    "Expiring": _expiring,
+    "Per event": _per_event,
+    "Over time": _over_time,
+    "Critical": _critical,
+    "Drill down": _drill,
+}
+for tab, draw in zip(st.tabs(list(TABS), key="dash_tab", on_change="rerun"), TABS.values(), strict=True):
+    if tab.open:
+        with tab:
+            draw()

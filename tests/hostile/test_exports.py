@@ -246,7 +246,12 @@ def test_dashboard_csv_downloads_neutralise_formulas(
         at.button[0].click().run()
         at.switch_page("portal/pages/dashboard.py").run()
         assert not at.exception, [e.value for e in at.exception]
+        # Only the open tab is drawn: choose each tab whose CSV is checked.
+        at.session_state["dash_tab"] = "Critical"
+        at.run()
         critical = csv_cells(_download(media, "critical.csv"))
+        at.session_state["dash_tab"] = "Per event"
+        at.run()
         per_event = csv_cells(_download(media, "risk-per-event.csv"))
         assert "@SUM(1+1).jpg" in {c.lstrip("'") for row in critical for c in row}
         assert_no_formula_cells(critical)
