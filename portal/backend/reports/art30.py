@@ -131,7 +131,7 @@ PERSONAL_DATA: dict[str, dict[str, str]] = {
         **_cols("event", "event_id"),
         **_cols("activity", "actor"),
     },
-    "consent_current": _cols("consent", "subject_id purpose_id scope_asset_id action text_version valid_until"),
+    "consent_current": _cols("consent", "subject_id purpose_id scope_asset_id action text_version valid_until channel"),
     "receipts": {
         **_cols("consent", "id subject_id created_at channel summary entry_seqs issued_at json_key pdf_key"),
         **_cols("language", "locale"),

@@ -436,9 +436,8 @@ def drill_down(
 # read from the ledger, by primary key, instead of grouping the whole ledger.
 _STAFF_DECLARED = """
 WITH declared AS (SELECT cc.subject_id, cc.purpose_id FROM consent_current cc
-             JOIN consent_ledger c ON c.seq = cc.seq
              JOIN subjects s ON s.id = cc.subject_id
-             WHERE cc.scope_key = 0 AND cc.action IN ('given', 'renewed') AND c.channel = 'staff'
+             WHERE cc.channel = 'staff' AND cc.scope_key = 0 AND cc.action IN ('given', 'renewed')
                AND s.erased_at IS NULL AND s.merged_into IS NULL
                AND (cc.valid_until IS NULL OR cc.valid_until > :now))
 """

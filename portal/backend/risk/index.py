@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, func, select, text
+from sqlalchemy import Connection, bindparam, delete, func, inspect, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from portal.backend.photos import takedowns as _takedowns
@@ -221,6 +221,7 @@ def note_entries(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
             "action": r["action"],
             "text_version": r["text_version"],
             "valid_until": r["valid_until"],
+            "channel": r["channel"],
         }
     values = list(newest.values())
     if not values:
@@ -230,7 +231,9 @@ def note_entries(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     # The WHERE keeps a replayed older entry from moving the state back.
     stmt = stmt.on_conflict_do_update(
         index_elements=["subject_id", "purpose_id", "scope_key"],
-        set_={c: stmt.excluded[c] for c in ("seq", "action", "text_version", "valid_until", "scope_asset_id")},
+        set_={
+            c: stmt.excluded[c] for c in ("seq", "action", "text_version", "valid_until", "scope_asset_id", "channel")
+        },
         where=stmt.excluded.seq > consent_current.c.seq,
     )
     conn.execute(stmt, values)
@@ -250,7 +253,7 @@ def note_entries(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
 
 _CURRENT_FROM_LEDGER = """
 SELECT c.subject_id, c.purpose_id, coalesce(c.scope_asset_id, 0) AS scope_key, c.scope_asset_id, c.seq, c.action,
-       c.text_version, c.valid_until
+       c.text_version, c.valid_until, c.channel
 FROM consent_ledger c
 JOIN (SELECT max(seq) AS seq FROM consent_ledger GROUP BY subject_id, purpose_id, scope_asset_id) latest
   ON latest.seq = c.seq
@@ -260,12 +263,12 @@ JOIN (SELECT max(seq) AS seq FROM consent_ledger GROUP BY subject_id, purpose_id
 def rebuild(conn: Connection) -> int:
     """Recompute both projections from the ledger and the detections; returns the number of risk rows."""
     conn.execute(delete(consent_current))
-    conn.execute(
-        text(
-            f"INSERT INTO consent_current (subject_id, purpose_id, scope_key, scope_asset_id, seq, action, "
-            f"text_version, valid_until) {_CURRENT_FROM_LEDGER}"
-        )
-    )
+    columns = "subject_id, purpose_id, scope_key, scope_asset_id, seq, action, text_version, valid_until, channel"
+    source = _CURRENT_FROM_LEDGER
+    if "channel" not in {c["name"] for c in inspect(conn).get_columns("consent_current")}:
+        # Called by revision 0004, before revision 0017 adds the column (and fills it from the ledger).
+        columns, source = columns.removesuffix(", channel"), source.replace(", c.channel", "")
+    conn.execute(text(f"INSERT INTO consent_current ({columns}) {source}"))
     refresh_all(conn)
     return int(conn.execute(select(func.count()).select_from(asset_risk)).scalar_one())
 
@@ -282,10 +285,11 @@ def check(conn: Connection) -> list[str]:
                 consent_current.c.scope_key,
                 consent_current.c.seq,
                 consent_current.c.action,
+                consent_current.c.channel,
             )
         )
     }
-    fresh_current = {tuple(r[:3]): (r.seq, r.action) for r in conn.execute(text(_CURRENT_FROM_LEDGER))}
+    fresh_current = {tuple(r[:3]): (r.seq, r.action, r.channel) for r in conn.execute(text(_CURRENT_FROM_LEDGER))}
     if stored_current != fresh_current:
         bad = sorted(set(stored_current.items()) ^ set(fresh_current.items()))[:5]
         problems.append(f"consent_current differs from the ledger, e.g. {bad}")

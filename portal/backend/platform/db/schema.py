@@ -414,9 +414,18 @@ consent_current = Table(
     Column("action", String(16), nullable=False),
     Column("text_version", Integer, nullable=False),
     Column("valid_until", UTCDateTime),
+    Column("channel", String(32)),  # the entry's channel: 'staff' marks a consent resting on a staff declaration
 )
 # The daily expiry reads lapsed consents as a range of this index instead of scanning the ledger under its lock.
 Index("ix_consent_current_valid_until", consent_current.c.valid_until)
+# The dashboard counts staff-declared consents from these rows alone (few, next to every current consent).
+Index(
+    "ix_consent_current_staff",
+    consent_current.c.purpose_id,
+    consent_current.c.subject_id,
+    sqlite_where=consent_current.c.channel == "staff",
+    postgresql_where=consent_current.c.channel == "staff",
+)
 
 asset_risk = Table(
     "asset_risk",
