@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -447,30 +448,48 @@ def summary_of(entries: list[LedgerEntry]) -> str:
 
 def add_receipt(conn: Connection, *, entries: list[LedgerEntry], actor: str, now: datetime) -> str | None:
     """Write the pending receipt row of one change in the caller's transaction; None when nothing was recorded."""
-    if not entries:
-        return None
-    subject_ids = {e.subject_id for e in entries}
-    if len(subject_ids) != 1:
-        raise ValueError("Every entry on a receipt must belong to one subject.")
-    subject_id = subject_ids.pop()
-    subject_locale = conn.execute(select(subjects.c.locale).where(subjects.c.id == subject_id)).scalar()
-    receipt_id = str(uuid.uuid4())
-    ordered = sorted(entries, key=lambda e: e.seq)
-    conn.execute(
-        insert(receipts).values(
-            id=receipt_id,
-            subject_id=subject_id,
-            created_at=now,
-            channel=ordered[0].channel,
-            actor=actor[:100],
-            summary=summary_of(ordered),
-            # The language the receipt is written in (the same rule `build_receipt` follows).
-            locale=receipt_locale(ordered, subject_locale),
-            entry_seqs=json.dumps([e.seq for e in ordered]),
-            state="pending",
+    return add_receipts(conn, changes=[entries], actor=actor, now=now)[0]
+
+
+def add_receipts(
+    conn: Connection, *, changes: Sequence[list[LedgerEntry]], actor: str, now: datetime
+) -> list[str | None]:
+    """Write one pending receipt row per change (each one person's entries) in one statement; the ids in order,
+    None for a change that recorded nothing. The daily expiry writes thousands at once."""
+    for entries in changes:
+        if len({e.subject_id for e in entries}) > 1:
+            raise ValueError("Every entry on a receipt must belong to one subject.")
+    wanted = list({entries[0].subject_id for entries in changes if entries})
+    locales: dict[str, str] = {}
+    if wanted:
+        found = conn.execute(select(subjects.c.id, subjects.c.locale).where(subjects.c.id.in_(wanted)))
+        locales = {row[0]: row[1] for row in found}
+    ids: list[str | None] = []
+    rows = []
+    for entries in changes:
+        if not entries:
+            ids.append(None)
+            continue
+        ordered = sorted(entries, key=lambda e: e.seq)
+        receipt_id = str(uuid.uuid4())
+        ids.append(receipt_id)
+        rows.append(
+            {
+                "id": receipt_id,
+                "subject_id": ordered[0].subject_id,
+                "created_at": now,
+                "channel": ordered[0].channel,
+                "actor": actor[:100],
+                "summary": summary_of(ordered),
+                # The language the receipt is written in (the same rule `build_receipt` follows).
+                "locale": receipt_locale(ordered, locales.get(ordered[0].subject_id)),
+                "entry_seqs": json.dumps([e.seq for e in ordered]),
+                "state": "pending",
+            }
         )
-    )
-    return receipt_id
+    if rows:
+        conn.execute(insert(receipts), rows)
+    return ids
 
 
 def receipt_for_entries(conn: Connection, entries: list[LedgerEntry]) -> str | None:

@@ -15,7 +15,7 @@ from sqlalchemy import Connection, Select, and_, func, select, update
 
 from portal.backend.consent import ledger
 from portal.backend.consent.ledger import NewEntry
-from portal.backend.consent.receipts import add_receipt
+from portal.backend.consent.receipts import add_receipts
 from portal.backend.ops.outbox import queue
 from portal.backend.photos import takedowns as _takedowns
 from portal.backend.photos.face_templates import delete_biometrics
@@ -125,8 +125,7 @@ def expire_lapsed(conn: Connection, *, now: datetime, limit: int = EXPIRY_BATCH)
     by_subject: dict[str, list[ledger.LedgerEntry]] = {}
     for entry in written:
         by_subject.setdefault(entry.subject_id, []).append(entry)
-    for subject_entries in by_subject.values():
-        add_receipt(conn, entries=subject_entries, actor=Actor.system().ref, now=now)
+    add_receipts(conn, changes=list(by_subject.values()), actor=Actor.system().ref, now=now)
     for r in lapsed:
         if r.biometric and r.scope_asset_id is None:
             delete_biometrics(conn, r.subject_id)  # Art. 9: no template without valid consent
