@@ -153,6 +153,7 @@ def refresh_assets(
     pids = None if purpose_ids is None else sorted({int(p) for p in purpose_ids})
     if not ids or pids == []:
         return
+    _without_jit(conn)
     for start in range(0, len(ids), _CHUNK):
         chunk = ids[start : start + _CHUNK]
         with _counts.tracking(conn, asset_ids=chunk, purpose_ids=pids):  # the per-purpose counters move with the rows
@@ -163,6 +164,15 @@ def refresh_assets(
             _store(conn, ids=chunk, purpose_ids=pids)
         one = pids[0] if pids is not None and len(pids) == 1 else None
         _takedowns.open_tasks(conn, now=now or utcnow(), asset_ids=chunk, purpose_id=one)
+
+
+def _without_jit(conn: Connection) -> None:
+    """Turn PostgreSQL's JIT compilation off for the rest of this transaction.
+
+    A chunk's judgement is estimated costly enough to compile, but runs in tens of milliseconds: compiling took about
+    50 ms per chunk and made re-judging 2.4x slower (a consent change, every batch of the daily expiry)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SET LOCAL jit = off"))
 
 
 def refresh_all(conn: Connection) -> None:
@@ -176,6 +186,7 @@ def refresh_all(conn: Connection) -> None:
 def refresh_purpose(conn: Connection, purpose_id: int, *, now: datetime | None = None) -> None:
     """Re-judge every photo for one purpose: it was added, or its text got a new version (R16); publications it
     makes unusable (consents under the replaced text) get their takedown task."""
+    _without_jit(conn)
     with _counts.tracking(conn, purpose_ids=[purpose_id]):
         conn.execute(delete(asset_risk).where(asset_risk.c.purpose_id == purpose_id))
         _store(conn, purpose_ids=[purpose_id])
