@@ -23,6 +23,7 @@ from portal.backend.platform.actors import Actor
 from portal.backend.platform.db.engine import Database
 from portal.backend.platform.db.schema import assets, audit_log, detections, subject_templates
 from portal.backend.platform.db.types import utcnow
+from portal.backend.platform.errors import ValidationError
 from portal.backend.platform.runtime import Portal
 from portal.backend.risk import index as risk_index
 from portal.cli import main as cli_main
@@ -93,19 +94,22 @@ def test_batch_finds_the_planted_match_and_no_face_keeps_a_template(
 ) -> None:
     event_id = _event(portal)
     pair, zidane = _photos(portal, event_id)
-    # Nobody enrolled yet: the photos are looked at (stamped) and nothing is suggested.
+    # Nobody enrolled yet: nothing to compare with, so no photo is looked at and all stay unmatched.
     first = _cli_json(capsys, portal, "matching", "run")
     assert first == {
         "enabled": True,
-        "photos": 2,
+        "photos": 0,
         "faces": 0,
         "enrolled": 0,
         "suggested": 0,
         "confirmed": 0,
         "failed": 0,
+        "left": 0,
     }
+    with portal.db.read() as conn:
+        assert set(conn.execute(select(assets.c.matched_at)).scalars()) == {None}
     grace = _enrol_grace(portal, event_id)
-    # Grace registered at the event after its photos were matched: the next run compares them with her.
+    # The first person to enrol: the next run compares every unmatched photo with her.
     second = _cli_json(capsys, portal, "matching", "run")
     assert second["enabled"] and second["enrolled"] == 1 and second["suggested"] == 1 and second["faces"] >= 3
     shown = _cli_json(capsys, portal, "assets", "show", str(pair))
@@ -143,9 +147,9 @@ def test_withdrawal_removes_the_batch_suggestions_and_later_runs_skip_the_person
     assert all(subject is None for subject, _, _ in _links(portal).values())
     with portal.db.read() as conn:
         assert conn.execute(select(func.count()).select_from(subject_templates)).scalar_one() == 0
-    # Every photo of the event again: Grace is no longer anyone the batch compares with.
+    # Every photo of the event again: Grace is no longer anyone the batch compares with, so nothing is looked at.
     again = run_matching(portal, actor=OPERATOR, event_id=event_id)
-    assert (again.photos, again.enrolled, again.suggested) == (2, 0, 0)
+    assert (again.photos, again.enrolled, again.suggested) == (0, 0, 0)
 
 
 def test_expired_face_matching_consent_is_not_used(portal: Portal) -> None:
@@ -155,8 +159,35 @@ def test_expired_face_matching_consent_is_not_used(portal: Portal) -> None:
     _enrol_grace(portal, event_id, now=utcnow() - timedelta(days=400))
     _photos(portal, event_id)
     result = run_matching(portal, actor=OPERATOR)
-    assert (result.photos, result.enrolled, result.suggested) == (2, 0, 0)
+    assert (result.photos, result.enrolled, result.suggested) == (0, 0, 0)
     assert all(subject is None for subject, _, _ in _links(portal).values())
+
+
+def test_the_daily_run_matches_a_bounded_share_and_leaves_the_rest_for_later(
+    portal: Portal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A library that turns matching on with a large backlog: each daily run compares at most JOB_MATCH_LIMIT
+    # photos (oldest first), says how many wait, and the next runs take the rest until the planted match is found.
+    from portal.backend.ops import services as ops_services
+
+    event_id = _event(portal)
+    pair, zidane = _photos(portal, event_id)
+    _enrol_grace(portal, event_id)
+    with portal.db.write() as conn:  # as if the two photos were imported before anyone enrolled
+        conn.execute(assets.update().values(matched_at=None))
+    monkeypatch.setattr(ops_services, "JOB_MATCH_LIMIT", 1)
+    first = ops_services.run_daily_jobs(portal, actor=OPERATOR)
+    assert (first.photos_matched, first.photos_left_to_match) == (1, 1)
+    with portal.db.read() as conn:
+        stamped = {r.id for r in conn.execute(select(assets.c.id).where(assets.c.matched_at.is_not(None)))}
+    assert stamped == {min(pair, zidane)}
+    second = ops_services.run_daily_jobs(portal, actor=OPERATOR)
+    assert (second.photos_matched, second.photos_left_to_match) == (1, 0)
+    assert any(method == "match" for _, method, _ in _links(portal).values())
+    third = ops_services.run_daily_jobs(portal, actor=OPERATOR)
+    assert (third.photos_matched, third.photos_left_to_match) == (0, 0)
+    with pytest.raises(ValidationError):
+        run_matching(portal, actor=OPERATOR, limit=0)
 
 
 def test_matching_off_does_nothing_and_says_so(portal: Portal, capsys: pytest.CaptureFixture[str]) -> None:
@@ -189,6 +220,17 @@ def test_subjects_match_describes_faces_on_the_fly(portal: Portal) -> None:
 
     event_id = _event(portal)
     _photos(portal, event_id)
+    # The astronaut enrolled first, so the batch matches the photos against her and stamps them.
+    astronaut = register_subject(
+        portal,
+        actor=Actor(kind="subject"),
+        channel="qr_form",
+        name="The Astronaut",
+        choices={"internal": True, "face_matching": True},
+        event_id=event_id,
+        selfie=sample_bytes("astronaut"),
+    )
+    assert astronaut.template_enrolled
     assert run_matching(portal, actor=OPERATOR).photos == 2
     # Enrolled later and at no event: the batch has no reason to look at the old photos again for her ...
     grace = _enrol_grace(portal, None)

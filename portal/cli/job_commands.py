@@ -33,7 +33,12 @@ def run_command(args: argparse.Namespace) -> int:
         + (
             "face matching is off."
             if report.photos_matched is None
-            else f"{report.photos_matched} photo(s) compared with the people enrolled for face matching."
+            else f"{report.photos_matched} photo(s) compared with the people enrolled for face matching"
+            + (
+                f"; {report.photos_left_to_match} more wait for the next runs (or `matching run`)."
+                if report.photos_left_to_match
+                else "."
+            )
         )
     )
     return 0

@@ -47,6 +47,7 @@ class JobReport:
     receipts_issued: int = 0
     past_retention: int = 0  # photos newly flagged past the retention period (R17)
     photos_matched: int | None = None  # None: library face matching is off, the batch did nothing
+    photos_left_to_match: int | None = None  # beyond the daily run's share; None as above
     takedowns_opened: int = 0  # tasks the safety net opened (consent changes open their own)
 
 

@@ -50,6 +50,7 @@ class MatchRun:
     suggested: int = 0
     confirmed: int = 0
     failed: int = 0  # photos whose file could not be read; they stay unmatched for the next run
+    left: int = 0  # photos in scope beyond the run's `limit`, for a later run
 
 
 @dataclass(frozen=True)
@@ -360,15 +361,23 @@ def run_batch(
     thresholds: tuple[float, float],
     event_id: int | None = None,
     workers: int = 1,
+    limit: int | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> MatchRun:
-    """Match the photos in scope against every person enrolled with valid consent; see the module docstring."""
+    """Match the photos in scope (at most `limit`, oldest first) against every person enrolled with valid consent;
+    see the module docstring."""
     suggest, auto = thresholds
     with db.read() as conn:
         if not matching_enabled(conn):
             return MatchRun(enabled=False)
         enrolled = enrolled_templates(conn, now=now)
+        if not enrolled.ids:
+            # Nobody to compare with: the photos stay unmatched, so the first people to enrol are compared with
+            # all of them, and the run costs one query instead of a pass over every photo of the library.
+            return MatchRun(enabled=True)
         plan = _plan(conn, enrolled, event_id=event_id)
+    left = max(0, len(plan) - limit) if limit is not None else 0
+    plan = plan[:limit] if limit is not None else plan
     photos = faces = suggested = confirmed = failed = 0
     with Describer(workers=workers, max_pixels=max_pixels) as describer:
         for start in range(0, len(plan), CHUNK):
@@ -409,7 +418,7 @@ def run_batch(
             failed += len(unread)
             if progress:
                 progress(len(chunk))
-    return MatchRun(True, photos, faces, len(enrolled.ids), suggested, confirmed, failed)
+    return MatchRun(True, photos, faces, len(enrolled.ids), suggested, confirmed, failed, left)
 
 
 def match_one(

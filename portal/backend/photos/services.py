@@ -365,16 +365,20 @@ def run_matching(
     actor: Actor,
     event_id: int | None = None,
     workers: int = 1,
+    limit: int | None = None,
     progress: Callable[[int], None] | None = None,
     now: datetime | None = None,
 ) -> MatchRun:
-    """The matching batch: faces of photos not matched yet (or of `event_id`) against every person enrolled with
-    valid face-matching consent; only suggestions are stored. Does nothing when matching is off (`enabled` False).
+    """The matching batch: faces of photos not matched yet (or of `event_id`; at most `limit` photos, the rest in
+    `left`) against every person enrolled with valid face-matching consent; only suggestions are stored. Does
+    nothing when matching is off (`enabled` False) or nobody is enrolled.
 
     One audit row per run that looked at photos, with its counts."""
     _require_staff(actor)
     if workers < 1:
         raise ValidationError("--workers must be at least 1.")
+    if limit is not None and limit < 1:
+        raise ValidationError("--limit must be at least 1.")
     now = now or utcnow()
     if event_id is not None:
         with portal.db.read() as conn:
@@ -388,6 +392,7 @@ def run_matching(
         thresholds=portal.settings.thresholds,
         event_id=event_id,
         workers=workers,
+        limit=limit,
         progress=progress,
     )
     if result.enabled:
