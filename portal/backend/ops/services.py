@@ -35,6 +35,9 @@ JOB_RECEIPT_LIMIT = 500  # receipts pre-rendered per daily run; the rest are mad
 # matching on with a million unmatched photos must not keep every daily run busy for days. The rest wait for the
 # next days, or for `matching run --workers N`, which takes them all.
 JOB_MATCH_LIMIT = 2_000
+# Tables the daily run rewrites in bulk (expiry moves consents, the risk index re-judges their photos, counters are
+# compacted): vacuumed after the run on PostgreSQL.
+JOB_REWRITTEN_TABLES = ("consent_current", "asset_risk", "risk_counts")
 
 if TYPE_CHECKING:  # supabase-py is loaded only in hosted mode
     from portal.backend.platform.hosted import SupabaseBlobStore
@@ -106,6 +109,7 @@ def run_daily_jobs(portal: Portal, *, actor: Actor, now: datetime | None = None)
     # transaction, and pruned bytes stay in free space, so the tables are rewritten (outside any transaction).
     if jobs.recent_erasures(portal.db, now=now):
         portal.db.scrub(ERASED_TABLES, full=True)
+    portal.db.vacuum(JOB_REWRITTEN_TABLES)
     return report
 
 
