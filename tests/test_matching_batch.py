@@ -57,16 +57,16 @@ def _photos(portal: Portal, event_id: int) -> list[int]:
     return list(imported.imported)
 
 
-def _enrol_grace(portal: Portal, event_id: int | None, **kw: object) -> str:
-    """Grace registers on the event's form with face-matching consent and her selfie."""
+def _enrol_grace(portal: Portal, event_id: int | None, *, selfie: str = GRACE_SELFIE, **kw: object) -> str:
+    """Grace (or whoever's sample `selfie` is) registers on the event's form with face-matching consent."""
     result = register_subject(
         portal,
         actor=Actor(kind="subject"),
         channel="qr_form",
-        name="Grace Hopper",
+        name="Grace Hopper" if selfie == GRACE_SELFIE else selfie.replace("_", " ").title(),
         choices={"internal": True, "face_matching": True},
         event_id=event_id,
-        selfie=sample_bytes(GRACE_SELFIE),
+        selfie=sample_bytes(selfie),
         **kw,  # type: ignore[arg-type]
     )
     assert result.template_enrolled
@@ -221,16 +221,7 @@ def test_subjects_match_describes_faces_on_the_fly(portal: Portal) -> None:
     event_id = _event(portal)
     _photos(portal, event_id)
     # The astronaut enrolled first, so the batch matches the photos against her and stamps them.
-    astronaut = register_subject(
-        portal,
-        actor=Actor(kind="subject"),
-        channel="qr_form",
-        name="The Astronaut",
-        choices={"internal": True, "face_matching": True},
-        event_id=event_id,
-        selfie=sample_bytes("astronaut"),
-    )
-    assert astronaut.template_enrolled
+    _enrol_grace(portal, event_id, selfie="astronaut")
     assert run_matching(portal, actor=OPERATOR).photos == 2
     # Enrolled later and at no event: the batch has no reason to look at the old photos again for her ...
     grace = _enrol_grace(portal, None)
