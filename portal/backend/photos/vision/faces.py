@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import threading
 from typing import Any, Literal
 
@@ -14,6 +15,7 @@ from portal.backend.photos.vision import models
 from portal.backend.photos.vision.schemas import TEMPLATE_SIZE, Box, Detection
 
 FaceModel = Literal["hog", "cnn"]
+Cells = tuple[int, int, int, int]  # top, left, bottom, right (end exclusive) in cells of the cue's grid
 # Faces are described at 80..320 px wide: below ~80 px the 5 landmarks get unreliable, above ~320 px the
 # 150 px face chip gains nothing and the crop only costs time.
 MIN_DESCRIBE_SIDE = 80
@@ -47,6 +49,14 @@ GREY_CHROMA = 3.0  # mean |Cb-128|+|Cr-128| below this: a black-and-white photo,
 # faces under 1% of the long side score only 0.02-0.3 (bench/pipeline.py prints precision by face size).
 SMALL_FACE_MIN_SCORE = 0.0
 DUPLICATE_IOU = 0.3  # a small-face detection overlapping a first-pass face this much is the same face
+# A face already found brings its own hair, ears, neck and collar, which pass the cue but hold no second face (a
+# face behind it shows beside that margin, and a blob reaching past it is still scanned with a cell around it).
+# As shares of the found face's box: to each side, above, and below.
+HEAD_MARGIN = (0.3, 0.3, 0.6)
+# Touching scans are merged into one rectangle only where it costs at most this much more than scanning the area
+# they cover: an L of blobs (a face's neck and an arm) is cheaper scanned as two rectangles than as their box.
+MERGE_WASTE = 1.2
+MAX_MERGE_SCANS = 40  # a group of more touching scans (a skin-coloured, detailed surface) is scanned as its box
 
 
 class FaceAnalyzer:
@@ -163,8 +173,8 @@ def small_face_regions(
     """Full-resolution pixel rectangles where faces too small for the first pass may be.
 
     A cell of a grid (1% of the long side) is a candidate when it holds skin-coloured pixels and detail and its
-    centre is not inside a face already found; each face-sized blob of touching candidate cells, widened by a cell
-    on every side, is scanned, and touching scans are merged into one rectangle.
+    centre is not inside a face already found or its head's margin; each face-sized blob of touching candidate
+    cells, widened by a cell on every side, is scanned, and touching scans are merged where that wastes little area.
     """
     scale = CUE_SIDE / max(copy.size)
     cue = copy if scale >= 1 else copy.resize(
@@ -186,15 +196,17 @@ def small_face_regions(
     rows, cols = candidate.shape
     centres_y = (np.arange(rows) + 0.5) * cell / cue.height
     centres_x = (np.arange(cols) + 0.5) * cell / cue.width
-    for face in faces:  # a face inside a face already found is no face
-        inside_y = (centres_y >= face.y) & (centres_y <= face.y + face.h)
-        inside_x = (centres_x >= face.x) & (centres_x <= face.x + face.w)
+    side, above, below = HEAD_MARGIN
+    for face in faces:  # a face inside a face already found, or in its head's margin, is no other face
+        inside_y = (centres_y >= face.y - above * face.h) & (centres_y <= face.y + (1 + below) * face.h)
+        inside_x = (centres_x >= face.x - side * face.w) & (centres_x <= face.x + (1 + side) * face.w)
         candidate[np.ix_(inside_y, inside_x)] = False
-    cover = np.zeros(candidate.shape, dtype=bool)
-    for top, left, bottom, right in _groups(candidate):
-        if bottom - top <= MAX_BLOB_CELLS and right - left <= MAX_BLOB_CELLS:
-            # widened by a cell on every side so that a face around the blob is whole inside the region
-            cover[max(0, top - 1) : bottom + 1, max(0, left - 1) : right + 1] = True
+    # each face-sized blob, widened by a cell on every side so that a face around the blob is whole inside its scan
+    scans = [
+        (max(0, top - 1), max(0, left - 1), min(rows, bottom + 1), min(cols, right + 1))
+        for top, left, bottom, right in _groups(candidate)
+        if bottom - top <= MAX_BLOB_CELLS and right - left <= MAX_BLOB_CELLS
+    ]
     width, height = full_size
     fx, fy = width / cue.width, height / cue.height
     pad = cell * EDGE_PAD  # in cue pixels
@@ -205,8 +217,48 @@ def small_face_regions(
             min(width, round((right * cell + pad) * fx)),
             min(height, round((bottom * cell + pad) * fy)),
         )
-        for top, left, bottom, right in _groups(cover)
+        for top, left, bottom, right in _merge_scans(scans, candidate.shape)
     ]
+
+
+def _merge_scans(scans: list[Cells], shape: tuple[int, int]) -> list[Cells]:
+    """Rectangles to scan for a set of cell rectangles: touching ones merged wherever that wastes little area."""
+    cover = np.zeros(shape, dtype=bool)
+    for top, left, bottom, right in scans:
+        cover[top:bottom, left:right] = True
+    out: list[Cells] = []
+    for group in _groups(cover):
+        members = [s for s in scans if _inside(s, group)]
+        out += [group] if len(members) > MAX_MERGE_SCANS else _merge_cheap(members)
+    return out
+
+
+def _merge_cheap(rects: list[Cells]) -> list[Cells]:
+    """Merge two rectangles into their box while the box is at most MERGE_WASTE times the area the two cover."""
+    rects = list(rects)
+    merged = True
+    while merged:
+        merged = False
+        for i, j in itertools.combinations(range(len(rects)), 2):
+            a, b = rects[i], rects[j]
+            box = (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
+            overlap = max(0, min(a[2], b[2]) - max(a[0], b[0])) * max(0, min(a[3], b[3]) - max(a[1], b[1]))
+            if _area(box) <= MERGE_WASTE * (_area(a) + _area(b) - overlap):
+                rects[i] = box
+                del rects[j]
+                merged = True
+                break
+    return rects
+
+
+def _area(rect: Cells) -> int:
+    """The number of cells in a (top, left, bottom, right) rectangle."""
+    return (rect[2] - rect[0]) * (rect[3] - rect[1])
+
+
+def _inside(rect: Cells, box: Cells) -> bool:
+    """Whether a cell rectangle lies within another."""
+    return rect[0] >= box[0] and rect[1] >= box[1] and rect[2] <= box[2] and rect[3] <= box[3]
 
 
 def _cell_share(mask: np.ndarray, cell: int) -> np.ndarray:
@@ -217,7 +269,7 @@ def _cell_share(mask: np.ndarray, cell: int) -> np.ndarray:
     return padded.reshape(rows, cell, cols, cell).mean(axis=(1, 3))
 
 
-def _groups(mask: np.ndarray) -> list[tuple[int, int, int, int]]:
+def _groups(mask: np.ndarray) -> list[Cells]:
     """Bounding boxes (top, left, bottom, right; end exclusive) of the 8-connected groups of True cells."""
     seen = np.zeros(mask.shape, dtype=bool)
     rows, cols = mask.shape
