@@ -33,9 +33,11 @@ CELL_SHARE = 0.01  # one grid cell is 1% of the long side: about the smallest fa
 SKIN_SHARE = 0.45  # a cell is a candidate when this share of its pixels has skin colour ...
 DETAIL_SHARE = 0.45  # ... and this share has a visible edge (eyes, mouth, hairline)
 EDGE_STEP = 12  # grey-level difference between neighbours that counts as an edge
-# A blob of candidate cells wider or taller than this (6% of the long side) is an arm, a big face or a skin-coloured
-# surface, not a face the first pass could miss (a small face with its neck and ears spans up to 4-5 cells).
-MAX_BLOB_CELLS = 6
+# A blob of candidate cells wider or taller than this (9% of the long side) is an arm, a big face or a skin-coloured
+# surface, not a face the first pass could miss. A small face with its neck and ears spans up to 4-5 cells, but one
+# above a beige coat or touching a neighbour's face joins a blob of 7-9 cells (on the bench's second set of photos,
+# a cap of 6 lost 2 of 14 faces of 1-2% that way; 12 finds no more than 9).
+MAX_BLOB_CELLS = 9
 # The regions are scanned as if the long side were this long: a face of 0.75% of the long side is then 75 px, where
 # HOG (which needs about 60 px) scores it clearly; face_recognition's recipe (full resolution, upsampled once) scans
 # a 4000 px photo as if it were 8000 px, where such faces only just pass.
