@@ -190,6 +190,26 @@ def test_the_daily_run_matches_a_bounded_share_and_leaves_the_rest_for_later(
         run_matching(portal, actor=OPERATOR, limit=0)
 
 
+def test_matching_run_takes_a_limit_and_says_how_many_wait(portal: Portal, capsys: pytest.CaptureFixture[str]) -> None:
+    event_id = _event(portal)
+    pair, zidane = _photos(portal, event_id)
+    _enrol_grace(portal, event_id)
+    with portal.db.write() as conn:  # a backlog of two photos imported before anyone enrolled
+        conn.execute(assets.update().values(matched_at=None))
+    capsys.readouterr()
+    assert cli_main(["matching", "run", "--limit", "1", "--database-url", portal.db.url]) == 0
+    out = capsys.readouterr().out
+    assert "Matched 1 photo(s)" in out and "1 more wait for the next run." in out
+    with portal.db.read() as conn:  # the oldest photo went first
+        stamped = {r.id for r in conn.execute(select(assets.c.id).where(assets.c.matched_at.is_not(None)))}
+    assert stamped == {min(pair, zidane)}
+    second = _cli_json(capsys, portal, "matching", "run", "--limit", "1")
+    assert (second["photos"], second["left"]) == (1, 0)
+    assert any(method == "match" for _, method, _ in _links(portal).values())  # Grace found in one of the two runs
+    assert cli_main(["matching", "run", "--limit", "0", "--database-url", portal.db.url]) != 0
+    assert "--limit must be at least 1." in capsys.readouterr().err
+
+
 def test_matching_off_does_nothing_and_says_so(portal: Portal, capsys: pytest.CaptureFixture[str]) -> None:
     event_id = _event(portal)
     _enrol_grace(portal, event_id)

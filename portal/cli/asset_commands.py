@@ -64,6 +64,7 @@ def register(groups: argparse._SubParsersAction) -> None:
     )
     run.add_argument("--event", help="every photo of this event (name or id), matched or not")
     run.add_argument("--workers", type=int, default=1, help="processes computing face descriptors")
+    run.add_argument("--limit", type=int, help="compare at most this many photos (oldest first); the rest wait")
     run.add_argument("--json", action="store_true")
     run.set_defaults(handler=matching_run_command)
 
@@ -225,6 +226,7 @@ def matching_run_command(args: argparse.Namespace) -> int:
         actor=cli_actor(portal, args),
         event_id=event_id,
         workers=args.workers,
+        limit=args.limit,
         progress=(lambda n: bar.update(n)) if bar else None,
     )
     if bar:
@@ -239,6 +241,7 @@ def matching_run_command(args: argparse.Namespace) -> int:
         f"Matched {result.photos} photo(s): {result.faces} face(s) against {result.enrolled} enrolled person(s); "
         f"{result.suggested} suggestion(s), {result.confirmed} confirmed automatically; "
         f"{result.failed} photo(s) could not be read."
+        + (f" {result.left} more wait for the next run." if result.left else "")
     )
     return 0
 
