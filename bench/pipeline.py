@@ -25,8 +25,10 @@ import random
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections import defaultdict
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -46,6 +48,8 @@ CONFIDENT = 0.25  # HOG scores below this are borderline detections that come an
 FORMATS = [("JPEG", ".jpg", {"quality": 90}), ("WEBP", ".webp", {"quality": 90}), ("PNG", ".png", {})]
 Found = list[tuple[Box, float]]
 _ANALYZER: FaceAnalyzer | None = None
+# Seconds spent in each stage in this process (the 1-process runs), to show where each pipeline's time goes.
+STAGES: dict[str, float] = defaultdict(float)
 
 
 def source_faces() -> dict[str, list[Box]]:
@@ -111,14 +115,39 @@ def build_photos(folder: Path, count: int, small: int, seed: int) -> tuple[list[
     return main, tiny
 
 
+@contextmanager
+def stage(name: str) -> Iterator[None]:
+    """Add the time of the block to STAGES[name]."""
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        STAGES[name] += time.perf_counter() - start
+
+
+def _timed_method(obj: object, name: str, label: str) -> None:
+    """Wrap one method of an object so that its calls add to STAGES[label]."""
+    method = getattr(obj, name)
+
+    def wrapper(*args: object, **kwargs: object) -> object:
+        """The method, timed."""
+        with stage(label):
+            return method(*args, **kwargs)
+
+    setattr(obj, name, wrapper)
+
+
 def baseline(path: Path) -> Found:
     """face_recognition's recipe on one file: full-resolution HOG, then descriptors on the full image."""
-    pixels = np.array(Image.open(path).convert("RGB"))  # face_recognition.load_image_file
+    with stage("baseline: decode"):
+        pixels = np.array(Image.open(path).convert("RGB"))  # face_recognition.load_image_file
     height, width = pixels.shape[:2]
-    rects, scores, _ = models.hog_detector.load().run(pixels, 1, 0.0)  # face_locations(img, upsample=1)
+    with stage("baseline: HOG"):
+        rects, scores, _ = models.hog_detector.load().run(pixels, 1, 0.0)  # face_locations(img, upsample=1)
     predictor, encoder = models.shape_predictor.load(), models.face_encoder.load()
-    for rect in rects:  # face_encodings(img, known_face_locations, num_jitters=1, model="small")
-        np.array(encoder.compute_face_descriptor(pixels, predictor(pixels, rect), 1))
+    with stage("baseline: descriptors"):
+        for rect in rects:  # face_encodings(img, known_face_locations, num_jitters=1, model="small")
+            np.array(encoder.compute_face_descriptor(pixels, predictor(pixels, rect), 1))
     return [
         (Box.from_pixels(r.left(), r.top(), r.right() + 1, r.bottom() + 1, width, height), float(s))
         for r, s in zip(rects, scores, strict=True)
@@ -130,6 +159,10 @@ def _init_worker() -> None:
     global _ANALYZER
     _ANALYZER = FaceAnalyzer()
     _ANALYZER.load()
+    # The analyzer's own steps, timed where they are called (detect() covers the copy, the first pass and the cue).
+    _timed_method(_ANALYZER, "detect", "portal: copy, first pass, cue, small-face pass")
+    _timed_method(_ANALYZER, "_small_faces", "portal: small-face pass (cue and scans)")
+    _timed_method(_ANALYZER, "describe", "portal: descriptors")
 
 
 def portal(path: Path) -> Found:
@@ -137,7 +170,8 @@ def portal(path: Path) -> Found:
     if _ANALYZER is None:
         _init_worker()
     assert _ANALYZER is not None
-    prepared = prepare_image(path.read_bytes(), filename=path.name)
+    with stage("portal: intake (decode, orientation, sha256)"):
+        prepared = prepare_image(path.read_bytes(), filename=path.name)
     found = _ANALYZER.analyze(prepared.image, with_templates=True)
     assert all(d.template is not None for d in found)
     return [(d.box, d.score or 0.0) for d in found]
@@ -150,6 +184,16 @@ def timed(label: str, run: Callable[[list[Path]], list[Found]], paths: list[Path
     seconds = time.perf_counter() - start
     print(f"  {label:<26} {seconds:7.1f} s  {len(paths) / seconds:6.2f} images/s")
     return seconds, found
+
+
+def print_stages(photos: int) -> None:
+    """Print the seconds per photo of each stage timed since the last call, then start afresh."""
+    detect, small = "portal: copy, first pass, cue, small-face pass", "portal: small-face pass (cue and scans)"
+    if detect in STAGES:  # detect() holds the small-face pass: show the first pass (with the copy) on its own
+        STAGES["portal: copy and first pass"] = STAGES.pop(detect) - STAGES.get(small, 0.0)
+    parts = [f"{name} {seconds / photos:.3f}" for name, seconds in sorted(STAGES.items())]
+    print("  seconds per photo: " + "; ".join(parts))
+    STAGES.clear()
 
 
 def score_against_truth(label: str, photos: list[tuple[Path, list[Box]]], found: list[Found]) -> None:
@@ -242,8 +286,10 @@ def main() -> None:
             with ProcessPoolExecutor(args.workers, initializer=_init_worker) as pool:
                 return list(pool.map(portal, batch, chunksize=2))
 
+        STAGES.clear()
         base_s, base = timed("baseline (full-res HOG)", lambda b: [baseline(p) for p in b], paths)
         one_s, ours = timed("portal, 1 process", lambda b: [portal(p) for p in b], paths)
+        print_stages(len(paths))
         pool_s, ours_pooled = timed(f"portal, {args.workers} processes", pooled, paths)
         assert [len(f) for f in ours] == [len(f) for f in ours_pooled]
         print(f"  speed-up: {base_s / one_s:.1f}x in 1 process, {base_s / pool_s:.1f}x with {args.workers} processes")
@@ -259,6 +305,7 @@ def main() -> None:
             print(f"{len(small)} photos whose smallest face is under {MIN_FACE_SHARE:.1%} of the longer side:")
             small_base_s, base_small = timed("baseline (full-res HOG)", lambda b: [baseline(p) for p in b], small_paths)
             small_one_s, ours_small = timed("portal, 1 process", lambda b: [portal(p) for p in b], small_paths)
+            print_stages(len(small_paths))
             print(f"  speed-up: {small_base_s / small_one_s:.1f}x in 1 process")
             score_against_truth("baseline", small, base_small)
             score_against_truth("portal", small, ours_small)
