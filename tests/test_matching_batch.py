@@ -21,7 +21,7 @@ from portal.backend.people.services import register_subject
 from portal.backend.photos.services import analyse_pending, import_photos, run_matching, set_matching
 from portal.backend.platform.actors import Actor
 from portal.backend.platform.db.engine import Database
-from portal.backend.platform.db.schema import assets, audit_log, detections, subject_templates
+from portal.backend.platform.db.schema import assets, audit_log, detections, organisation, subject_templates
 from portal.backend.platform.db.types import utcnow
 from portal.backend.platform.errors import ValidationError
 from portal.backend.platform.runtime import Portal
@@ -312,3 +312,15 @@ def test_the_kept_templates_follow_enrolment_withdrawal_and_a_replaced_text(port
         everyone = [grace, other]
         assert matching_allowed_subjects(conn, now) == {s for s in everyone if _matching_allowed(conn, s, now)}
         assert conn.execute(select(func.count()).select_from(subject_templates)).scalar() == 1
+
+
+def test_matching_cannot_be_switched_before_the_organisation_is_set_up(
+    db: Database, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A migrated database without an organisation: `matching on` used to say "on" and store nothing.
+    assert cli_main(["matching", "on", "--database-url", db.url]) != 0
+    err = capsys.readouterr().err
+    assert "not set up yet" in err and "Traceback" not in err
+    with db.read() as conn:
+        assert conn.execute(select(func.count()).select_from(organisation)).scalar_one() == 0
+        assert conn.execute(select(func.count()).select_from(audit_log)).scalar_one() == 0

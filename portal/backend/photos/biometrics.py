@@ -36,6 +36,7 @@ from portal.backend.platform.errors import (
     UnknownSubject,
     ValidationError,
 )
+from portal.backend.platform.organisation import get_organisation
 from portal.backend.risk import index as risk_index
 from portal.backend.staff.audit import audit
 
@@ -299,7 +300,11 @@ def review_suggestion(conn: Connection, *, detection_id: int, accept: bool, acto
 
 
 def set_matching_enabled(conn: Connection, *, enabled: bool, actor: Actor, now: datetime) -> int:
-    """Switch library matching on or off. Photos keep no templates; off also clears any a pre-0008 version left."""
+    """Switch library matching on or off. Photos keep no templates; off also clears any a pre-0008 version left.
+
+    The switch is a setting of the organisation: before it is set up there is nothing to switch (NotFound), rather
+    than a success that stores nothing."""
+    get_organisation(conn)
     conn.execute(update(organisation).where(organisation.c.id == 1).values(matching_enabled=enabled))
     removed = 0
     if not enabled:
