@@ -15,7 +15,7 @@ its `until` index.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -151,14 +151,16 @@ def stored(conn: Connection) -> dict[Key, int]:
     return {(r[0], r[1], r[2], r[3]): int(r[4]) for r in conn.execute(text(_SUMS)) if int(r[4])}
 
 
-def check(conn: Connection, judged: Iterable[tuple[int | None, int, int, datetime | None]]) -> list[str]:
-    """Differences between the stored counters and those of a fresh judgement (its rows as (event, purpose,
-    reasons, until)); empty when they agree."""
-    want: Counter[Key] = Counter(
-        (event_id, purpose_id, reasons, None if until is None else day_of(until))
-        for event_id, purpose_id, reasons, until in judged
-    )
+def key_of(event_id: int | None, purpose_id: int, reasons: int, until: datetime | None) -> Key:
+    """The counter key of one index row."""
+    return (event_id, purpose_id, reasons, None if until is None else day_of(until))
+
+
+def check(conn: Connection, want: Counter[Key]) -> list[str]:
+    """Differences between the stored counters and those of a fresh judgement (tallied with key_of); empty when
+    they agree."""
     have = stored(conn)
+    want = Counter({k: n for k, n in want.items() if n})
     if have == want:
         return []
     bad = sorted(
