@@ -96,6 +96,27 @@ def org_db(db: Database) -> Database:
 
 
 @pytest.fixture(autouse=True)
+def _own_working_folder(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test runs in an empty folder of its own.
+
+    The settings' defaults `data` (the SQLite file, blobs and the ledger signing key) and `.streamlit/secrets.toml`
+    are relative to the working directory; in the checkout they are the developer's own portal, which a test must
+    neither read (another signing key made a report test fail) nor write. Tests that need a particular folder
+    still change to it themselves."""
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _checkout_left_alone() -> Iterator[None]:
+    """The suite creates no `data` folder in the checkout (where `python -m portal` keeps a developer's portal)."""
+    data = ROOT / "data"
+    existed = data.exists()
+    yield
+    if not existed and data.exists():
+        pytest.fail(f"The test suite wrote into {data}: a test used the working directory instead of its own folder.")
+
+
+@pytest.fixture(autouse=True)
 def _keep_main_module() -> Iterator[None]:
     """Put back `sys.modules["__main__"]` after each test.
 
