@@ -8,7 +8,9 @@ packages in a temporary folder, then runs, per photo from its file bytes:
               then the 5-landmark shape and the resnet descriptor of every face on the full image (1 process);
   portal    - `prepare_image` (full decode, EXIF orientation, sha256) and `FaceAnalyzer().analyze(with_templates=True)`
               (HOG on a copy of at most 1600 px, then the small-face pass at full resolution around face-sized
-              skin-and-detail blobs, descriptors on face crops), in 1 process and in a pool of --workers.
+              skin-and-detail blobs, descriptors on face crops by dlib's network run in PyTorch on one thread,
+              portal/backend/photos/vision/resnet.py), in 1 process and in a pool of --workers (each worker loads
+              the models, PyTorch included, inside the timed run).
 It prints images/s, the speed-up, and the faces each found against where the samples' faces were pasted.
 The main set holds photos whose smallest face is at least 3.2% of the longer side (about 51 px in the 1600 px
 detection copy); a separate "small faces" set, timed too, holds photos with one sample 5-9 times smaller.

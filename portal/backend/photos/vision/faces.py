@@ -11,7 +11,7 @@ from typing import Any, Literal
 import numpy as np
 from PIL import Image
 
-from portal.backend.photos.vision import models
+from portal.backend.photos.vision import models, resnet
 from portal.backend.photos.vision.schemas import TEMPLATE_SIZE, Box, Detection
 
 FaceModel = Literal["hog", "cnn"]
@@ -21,7 +21,7 @@ Cells = tuple[int, int, int, int]  # top, left, bottom, right (end exclusive) in
 MIN_DESCRIBE_SIDE = 80
 MAX_DESCRIBE_SIDE = 320
 CROP_MARGIN = 0.6  # of the face size on each side: room for the aligned, padded, possibly rotated face chip
-# dlib's resnet and CNN keep per-call state inside the network object, so concurrent calls are serialised.
+# dlib's CNN detector keeps per-call state inside the network object, so concurrent calls are serialised.
 _NET_LOCK = threading.Lock()
 
 # The small-face pass. The first pass only sees faces down to about 2-3% of the long side (HOG needs ~60 px on
@@ -83,7 +83,7 @@ class FaceAnalyzer:
         """Load every model this analyzer needs now (e.g. in a worker process) rather than on the first photo."""
         self._detector()
         models.shape_predictor.load()
-        models.face_encoder.load()
+        models.chip_describer.load()
 
     def _detector(self) -> Any:
         """The dlib detector object for the chosen model."""
@@ -146,18 +146,19 @@ class FaceAnalyzer:
 
     def describe(self, image: Image.Image, boxes: list[Box]) -> list[np.ndarray]:
         """A 128-d float32 descriptor for each box, computed on a crop around the face at a useful resolution."""
+        if not boxes:
+            return []
         image = _rgb(image)
         predictor = models.shape_predictor.load()
-        encoder = models.face_encoder.load()
         dlib = models.import_dlib()
-        out = []
+        chips = []
         for box in boxes:
             pixels, rect = _face_crop(image, box)
             shape = predictor(pixels, dlib.rectangle(*rect))
-            with _NET_LOCK:
-                vector = encoder.compute_face_descriptor(pixels, shape)
-            out.append(np.asarray(vector, dtype=np.float32).reshape(TEMPLATE_SIZE))
-        return out
+            # The aligned chip dlib's compute_face_descriptor makes for itself, here made once for all the faces.
+            chips.append(dlib.get_face_chip(pixels, shape, size=resnet.CHIP_SIZE, padding=resnet.CHIP_PADDING))
+        vectors = models.chip_describer.load().describe(np.stack(chips))
+        return [v.astype(np.float32).reshape(TEMPLATE_SIZE) for v in vectors]
 
     def analyze(self, image: Image.Image, *, with_templates: bool) -> list[Detection]:
         """Detect faces and, only when asked (templates are biometric data), add their descriptors."""

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import importlib.util
+import logging
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
+
+import numpy as np
 
 from portal.backend.platform.errors import ConfigError
 
@@ -17,6 +20,7 @@ FACE_ENCODER_FILE = "dlib_face_recognition_resnet_model_v1.dat"
 CNN_DETECTOR_FILE = "mmod_human_face_detector.dat"
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 def models_dir() -> Path:
@@ -88,6 +92,54 @@ hog_detector: LazyModel[Any] = LazyModel("dlib-hog", lambda: import_dlib().get_f
 cnn_detector: LazyModel[Any] = LazyModel("dlib-cnn", _file_model("cnn_face_detection_model_v1", CNN_DETECTOR_FILE))
 shape_predictor: LazyModel[Any] = LazyModel("dlib-5-landmarks", _file_model("shape_predictor", SHAPE_PREDICTOR_FILE))
 face_encoder: LazyModel[Any] = LazyModel("dlib-resnet", _file_model("face_recognition_model_v1", FACE_ENCODER_FILE))
+# The same network as face_encoder, run by PyTorch where it can be (portal/backend/photos/vision/resnet.py).
+chip_describer: LazyModel[ChipDescriber] = LazyModel("face-descriptor", lambda: _chip_describer())
+
+
+class ChipDescriber(Protocol):
+    """Turns aligned 150x150 RGB face chips (n, 150, 150, 3) into 128-d float32 descriptors (n, 128)."""
+
+    name: str
+
+    def describe(self, chips: np.ndarray) -> np.ndarray:
+        """The descriptors of the chips, in order."""
+        ...
+
+
+class DlibChipDescriber:
+    """dlib's own network: the reference, and the fallback where the PyTorch copy cannot run."""
+
+    name = "dlib"
+
+    def __init__(self, encoder: Any) -> None:
+        """Wrap a dlib.face_recognition_model_v1."""
+        self._encoder = encoder
+        self._lock = threading.Lock()  # the dlib network keeps per-call state: one call at a time
+
+    def describe(self, chips: np.ndarray) -> np.ndarray:
+        """The descriptors of the chips, by dlib."""
+        with self._lock:
+            vectors = self._encoder.compute_face_descriptor(list(chips))
+        return np.asarray([np.asarray(v) for v in vectors], dtype=np.float32).reshape(len(chips), -1)
+
+
+def _chip_describer() -> ChipDescriber:
+    """The PyTorch copy of dlib's network when it loads and agrees with dlib on a test chip, else dlib's own."""
+    from portal.backend.photos.vision import resnet
+
+    reference = DlibChipDescriber(face_encoder.load())
+    try:
+        net = resnet.FaceNet(resnet.read_weights(model_path(FACE_ENCODER_FILE)))
+        # A chip of noise exercises every weight: the copy must give dlib's descriptor, or it is not used.
+        chip = np.random.default_rng(150).integers(0, 256, (1, resnet.CHIP_SIZE, resnet.CHIP_SIZE, 3), dtype=np.uint8)
+        difference = float(np.abs(net.describe(chip) - reference.describe(chip)).max())
+    except (ImportError, OSError, resnet.ModelFormatError) as exc:
+        log.warning("Face descriptors use dlib's own (slower) network: the PyTorch copy cannot run (%s).", exc)
+        return reference
+    if difference > resnet.SELF_CHECK_TOLERANCE:
+        log.warning("Face descriptors use dlib's own network: the PyTorch copy differs by %.2g.", difference)
+        return reference
+    return net
 
 
 def check_models() -> None:
