@@ -207,7 +207,7 @@ def batch_main(argv: list[str]) -> None:
                 conn.execute(insert(detections), rows)
         setup_photos = time.perf_counter() - t0
         rng = np.random.default_rng(5)
-        analyzer = FaceAnalyzer()
+        analyzer = FaceAnalyzer(descriptors="pytorch")
         grace = check_selfie(sample_bytes("grace_hopper"), analyzer=analyzer, max_pixels=60_000_000)
         context = Context(channel="staff", actor="staff:bench", evidence={"act": "staff_entry"})
         t0 = time.perf_counter()

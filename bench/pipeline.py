@@ -159,7 +159,7 @@ def baseline(path: Path) -> Found:
 def _init_worker() -> None:
     """Load the analyzer's models once per process."""
     global _ANALYZER
-    _ANALYZER = FaceAnalyzer()
+    _ANALYZER = FaceAnalyzer(descriptors="pytorch")
     _ANALYZER.load()
     # The analyzer's own steps, timed where they are called (detect() covers the copy, the first pass and the cue).
     _timed_method(_ANALYZER, "detect", "portal: copy, first pass, cue, small-face pass")

@@ -44,11 +44,12 @@ def test_the_pytorch_network_gives_dlibs_descriptors_for_real_faces() -> None:
     assert float(np.linalg.norm(ours[0] - ours[-1])) > 0.3
 
 
-def test_the_analyzer_describes_with_the_pytorch_network() -> None:
+def test_the_analyzer_describes_with_the_pytorch_network_when_asked() -> None:
     describer = models.chip_describer.load()
     assert isinstance(describer, resnet.FaceNet) and describer.name == "pytorch"
+    assert FaceAnalyzer()._describer().name == "dlib"  # one selfie does not pay for importing PyTorch
     grace = sample("grace_hopper")
-    analyzer = FaceAnalyzer()
+    analyzer = FaceAnalyzer(descriptors="pytorch")
     boxes = [d.box for d in analyzer.detect(grace)]
     ours = analyzer.describe(grace, boxes)
     reference = models.DlibChipDescriber(models.face_encoder.load())
@@ -60,6 +61,10 @@ def test_the_analyzer_describes_with_the_pytorch_network() -> None:
     # The analyzer describes a crop of the face, not the whole photo: close, not identical, to dlib on the whole.
     assert float(np.linalg.norm(ours[0] - reference.describe(chip[None])[0])) < 0.15
     assert analyzer.describe(grace, []) == []
+    # dlib's engine on the same crop gives the same descriptor.
+    assert float(np.abs(FaceAnalyzer().describe(grace, boxes)[0] - ours[0]).max()) < AGREEMENT
+    with pytest.raises(ValueError, match="descriptor engine"):
+        FaceAnalyzer(descriptors="onnx")  # type: ignore[arg-type]
 
 
 def test_a_different_model_file_is_refused(tmp_path: Path) -> None:

@@ -191,7 +191,7 @@ _WORKER_ANALYZER: FaceAnalyzer | None = None
 def _worker_init() -> None:
     """Load the models once per worker process."""
     global _WORKER_ANALYZER
-    _WORKER_ANALYZER = FaceAnalyzer()
+    _WORKER_ANALYZER = FaceAnalyzer(descriptors="pytorch")
     _WORKER_ANALYZER.load()
 
 
@@ -213,7 +213,7 @@ class Describer:
         if workers < 1:
             raise ValueError("workers must be at least 1")
         self.max_pixels = max_pixels
-        self._analyzer = FaceAnalyzer() if workers == 1 else None
+        self._analyzer = FaceAnalyzer(descriptors="pytorch") if workers == 1 else None
         self._pool = (
             ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init)
             if workers > 1

@@ -15,6 +15,9 @@ from portal.backend.photos.vision import models, resnet
 from portal.backend.photos.vision.schemas import TEMPLATE_SIZE, Box, Detection
 
 FaceModel = Literal["hog", "cnn"]
+# Who runs dlib's descriptor network: dlib itself (about 80 ms a face) or the PyTorch copy (about 11 ms a face, the
+# same descriptors, but importing PyTorch takes about 2 s and 0.5 GB once per process): worth it for batches only.
+DescriptorEngine = Literal["dlib", "pytorch"]
 Cells = tuple[int, int, int, int]  # top, left, bottom, right (end exclusive) in cells of the cue's grid
 # Faces are described at 80..320 px wide: below ~80 px the 5 landmarks get unreliable, above ~320 px the
 # 150 px face chip gains nothing and the crop only costs time.
@@ -65,25 +68,39 @@ class FaceAnalyzer:
     """Finds faces and computes their descriptors; models load on first use and are shared per process."""
 
     def __init__(
-        self, *, model: FaceModel = "hog", detect_max_side: int = 1600, upsample: int = 1, small_faces: bool = True
+        self,
+        *,
+        model: FaceModel = "hog",
+        detect_max_side: int = 1600,
+        upsample: int = 1,
+        small_faces: bool = True,
+        descriptors: DescriptorEngine = "dlib",
     ) -> None:
-        """Choose the detector, the longest side of the copy detection runs on, dlib's upsampling count, and
-        whether HOG also looks for small faces at full resolution where the cues suggest them."""
+        """Choose the detector, the longest side of the copy detection runs on, dlib's upsampling count, whether HOG
+        also looks for small faces at full resolution where the cues suggest them, and who runs the descriptor
+        network (`pytorch` for batches of many faces)."""
         if model not in ("hog", "cnn"):
             raise ValueError(f"Unknown face model {model!r}; use 'hog' or 'cnn'.")
+        if descriptors not in ("dlib", "pytorch"):
+            raise ValueError(f"Unknown descriptor engine {descriptors!r}; use 'dlib' or 'pytorch'.")
         if detect_max_side < 64 or upsample < 0:
             raise ValueError("detect_max_side must be at least 64 and upsample at least 0.")
         self.model = model
         self.detect_max_side = detect_max_side
         self.upsample = upsample
         self.small_faces = small_faces
+        self.descriptors = descriptors
         self.detector_name = f"dlib-{model}"
 
     def load(self) -> None:
         """Load every model this analyzer needs now (e.g. in a worker process) rather than on the first photo."""
         self._detector()
         models.shape_predictor.load()
-        models.chip_describer.load()
+        self._describer()
+
+    def _describer(self) -> models.ChipDescriber:
+        """The descriptor network as the chosen engine runs it."""
+        return (models.chip_describer if self.descriptors == "pytorch" else models.dlib_chip_describer).load()
 
     def _detector(self) -> Any:
         """The dlib detector object for the chosen model."""
@@ -157,7 +174,7 @@ class FaceAnalyzer:
             shape = predictor(pixels, dlib.rectangle(*rect))
             # The aligned chip dlib's compute_face_descriptor makes for itself, here made once for all the faces.
             chips.append(dlib.get_face_chip(pixels, shape, size=resnet.CHIP_SIZE, padding=resnet.CHIP_PADDING))
-        vectors = models.chip_describer.load().describe(np.stack(chips))
+        vectors = self._describer().describe(np.stack(chips))
         return [v.astype(np.float32).reshape(TEMPLATE_SIZE) for v in vectors]
 
     def analyze(self, image: Image.Image, *, with_templates: bool) -> list[Detection]:

@@ -92,8 +92,10 @@ hog_detector: LazyModel[Any] = LazyModel("dlib-hog", lambda: import_dlib().get_f
 cnn_detector: LazyModel[Any] = LazyModel("dlib-cnn", _file_model("cnn_face_detection_model_v1", CNN_DETECTOR_FILE))
 shape_predictor: LazyModel[Any] = LazyModel("dlib-5-landmarks", _file_model("shape_predictor", SHAPE_PREDICTOR_FILE))
 face_encoder: LazyModel[Any] = LazyModel("dlib-resnet", _file_model("face_recognition_model_v1", FACE_ENCODER_FILE))
-# The same network as face_encoder, run by PyTorch where it can be (portal/backend/photos/vision/resnet.py).
-chip_describer: LazyModel[ChipDescriber] = LazyModel("face-descriptor", lambda: _chip_describer())
+# The descriptor network on aligned chips: dlib's own, and the same network run by PyTorch where it can be
+# (portal/backend/photos/vision/resnet.py), for batches.
+dlib_chip_describer: LazyModel[ChipDescriber] = LazyModel("dlib-chips", lambda: DlibChipDescriber(face_encoder.load()))
+chip_describer: LazyModel[ChipDescriber] = LazyModel("pytorch-chips", lambda: _chip_describer())
 
 
 class ChipDescriber(Protocol):
