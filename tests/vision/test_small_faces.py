@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from PIL import Image
 
 from portal.backend.photos.vision import faces as faces_module
+from portal.backend.photos.vision import models
 from portal.backend.photos.vision.faces import FaceAnalyzer, small_face_regions
 from portal.backend.photos.vision.schemas import Box, Detection
 from tests.vision.conftest import Placement, iou, map_box, sample
@@ -207,3 +209,22 @@ def _covered(box: Box, regions: list[tuple[int, int, int, int]], canvas: Image.I
     """Whether one region holds the whole box."""
     left, top, right, bottom = box.to_pixels(*canvas.size)
     return any(r[0] <= left and r[1] <= top and r[2] >= right and r[3] >= bottom for r in regions)
+
+
+def test_the_small_face_pass_scans_only_the_pyramid_levels_the_first_pass_cannot_cover() -> None:
+    capped, full = models.small_face_hog.load(), models.hog_detector.load()
+    grace = sample("grace_hopper")
+    face_height = 0.33 * grace.height  # Grace's face box is about a third of the photo's height
+    for face_px, capped_finds in ((90, True), (200, True), (420, False)):
+        # Grace scaled so her face is `face_px` wide, as a region of the 10,000 px scan would show her.
+        scale = face_px / face_height
+        pixels = np.asarray(grace.resize((round(grace.width * scale), round(grace.height * scale))))
+        rects, scores, _ = full.run(pixels, 0, 0.0)
+        assert len(rects) == 1 and scores[0] > CONFIDENT
+        capped_rects, capped_scores, _ = capped.run(pixels, 0, 0.0)
+        if capped_finds:  # the same face and score: the first levels are scanned exactly as before
+            assert [r.left() for r in capped_rects] == [r.left() for r in rects] and capped_scores == scores
+        else:  # a face this large (4% at the 10,000 px scale) is the first pass's, and no longer scanned for
+            assert len(capped_rects) == 0
+    # The largest window the capped pyramid scans is below the first pass's smallest face (2.5% of 10,000 px).
+    assert 80 * 1.2 ** (models.SMALL_FACE_LEVELS - 1) < 0.025 * faces_module.SMALL_FACE_SIDE

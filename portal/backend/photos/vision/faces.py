@@ -45,6 +45,8 @@ MAX_BLOB_CELLS = 9
 # HOG (which needs about 60 px) scores it clearly; face_recognition's recipe (full resolution, upsampled once) scans
 # a 4000 px photo as if it were 8000 px, where such faces only just pass.
 SMALL_FACE_SIDE = 10_000
+# The regions are scanned with HOG's image pyramid cut to models.SMALL_FACE_LEVELS levels: the faces it no longer
+# sees are ones the first pass finds.
 EDGE_PAD = 0.5  # of a cell around every region: HOG's window reaches past the face's box
 # Skin colour in YCbCr (after Chai & Ngan, narrowed so that beige walls and orange cloth fall outside).
 SKIN_Y_MIN, SKIN_CR, SKIN_CB = 50, (138, 170), (85, 125)
@@ -130,7 +132,7 @@ class FaceAnalyzer:
 
     def _small_faces(self, image: Image.Image, small: Image.Image, found: list[Detection]) -> list[Detection]:
         """Faces below the first pass's reach: HOG at full resolution, upsampled once, in the candidate regions."""
-        detector = self._detector()
+        detector = models.small_face_hog.load()
         extra: list[Detection] = []
         scale = SMALL_FACE_SIDE / max(image.size)
         for left, top, right, bottom in small_face_regions(small, image.size, [d.box for d in found]):

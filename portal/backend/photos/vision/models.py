@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +19,10 @@ INSTALL_HINT = "Install the PyPI packages `face-recognition-models` and `dlib-bi
 SHAPE_PREDICTOR_FILE = "shape_predictor_5_face_landmarks.dat"
 FACE_ENCODER_FILE = "dlib_face_recognition_resnet_model_v1.dat"
 CNN_DETECTOR_FILE = "mmod_human_face_detector.dat"
+# Pyramid levels of the small-face pass (faces.py). It looks only for faces the first pass cannot see: levels 0-6 at
+# its 10,000 px scale see faces of 80-240 px (0.8-2.4% of the long side, each level a little beyond), and the first
+# pass sees faces from about 2.4% up. The levels above only find larger faces again, and cost 9% of the pass.
+SMALL_FACE_LEVELS = 7
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -88,7 +93,39 @@ def _file_model(constructor: str, filename: str) -> Callable[[], Any]:
     return build
 
 
+def _dlib_integer(value: int) -> bytes:
+    """An unsigned integer as dlib serialises it: the byte count, then the bytes, least significant first."""
+    raw = value.to_bytes(max(1, (value.bit_length() + 7) // 8), "little")
+    return bytes([len(raw)]) + raw
+
+
+def hog_with_levels(levels: int) -> Any:
+    """dlib's frontal face detector scanning at most `levels` image pyramid levels (each 5/6 the size of the last).
+
+    dlib's Python API cannot set scan_fhog_pyramid's max_pyramid_levels, so the detector is saved, that one field
+    rewritten and the file read back; on any other layout than the expected one the full detector is returned.
+    """
+    dlib = import_dlib()
+    full = dlib.get_frontal_face_detector()
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "hog.svm"
+        full.save(str(path))
+        data = path.read_bytes()
+        # object_detector version 2, scan_fhog_pyramid version 1, an empty feature pyramid (max size, size), cell
+        # size 8, padding 0, an 80x80 window, then max_pyramid_levels: 1000.
+        head = bytes.fromhex("01020101010001000108010001500150")
+        unlimited = _dlib_integer(1000)
+        if not data.startswith(head + unlimited):
+            log.warning(
+                "The HOG detector's file layout is not the expected one: the small-face pass scans every level."
+            )
+            return full
+        path.write_bytes(head + _dlib_integer(levels) + data[len(head) + len(unlimited) :])
+        return dlib.fhog_object_detector(str(path))
+
+
 hog_detector: LazyModel[Any] = LazyModel("dlib-hog", lambda: import_dlib().get_frontal_face_detector())
+small_face_hog: LazyModel[Any] = LazyModel("dlib-hog-small", lambda: hog_with_levels(SMALL_FACE_LEVELS))
 cnn_detector: LazyModel[Any] = LazyModel("dlib-cnn", _file_model("cnn_face_detection_model_v1", CNN_DETECTOR_FILE))
 shape_predictor: LazyModel[Any] = LazyModel("dlib-5-landmarks", _file_model("shape_predictor", SHAPE_PREDICTOR_FILE))
 face_encoder: LazyModel[Any] = LazyModel("dlib-resnet", _file_model("face_recognition_model_v1", FACE_ENCODER_FILE))
