@@ -21,7 +21,7 @@ FACE_ENCODER_FILE = "dlib_face_recognition_resnet_model_v1.dat"
 CNN_DETECTOR_FILE = "mmod_human_face_detector.dat"
 # Pyramid levels of the small-face pass (faces.py). It looks only for faces the first pass cannot see: levels 0-6 at
 # its 10,000 px scale see faces of 80-240 px (0.8-2.4% of the long side, each level a little beyond), and the first
-# pass sees faces from about 2.4% up. The levels above only find larger faces again, and cost 9% of the pass.
+# pass sees faces from about 2.4% up. The levels above only find larger faces again, and cost 6% of the pass.
 SMALL_FACE_LEVELS = 7
 
 T = TypeVar("T")
