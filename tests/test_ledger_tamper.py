@@ -273,11 +273,11 @@ def test_bad_keys_and_readable_key_files_are_refused(tmp_path: Path) -> None:
 # --- the command line, as a real process -----------------------------------------------------------------------
 
 
-def _cli(url: str, *args: str, env: dict[str, str] | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    """python -m portal ARGS against `url`."""
-    full = {**os.environ, "PORTAL_DATABASE_URL": url, **(env or {})}
+def _cli(url: str, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """python -m portal ARGS against `url`, run in the test's own working folder (its data folder is there)."""
+    full = {**os.environ, "PYTHONPATH": str(ROOT), "PORTAL_DATABASE_URL": url, **(env or {})}
     return subprocess.run(
-        [sys.executable, "-m", "portal", *args], capture_output=True, text=True, env=full, cwd=cwd, timeout=120
+        [sys.executable, "-m", "portal", *args], capture_output=True, text=True, env=full, cwd=Path.cwd(), timeout=120
     )
 
 
