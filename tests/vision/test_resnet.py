@@ -76,6 +76,15 @@ def test_a_different_model_file_is_refused(tmp_path: Path) -> None:
     cut.write_bytes(real[: len(real) // 2])
     with pytest.raises(resnet.ModelFormatError):
         resnet.read_weights(cut)  # the first half of the network only
+    # The first convolution's filter count (32, after its 4,736 weights) made 0: refused, not a division by zero.
+    at = real.index(b"\x01\x05con_4") + 7
+    # The tensor's version (2 bytes), its dimensions 4736 x 1 x 1 x 1 (3 + 2 + 2 + 2 bytes), then the float32 values.
+    weights_end = at + 11 + 4 * 4736
+    assert real[weights_end : weights_end + 2] == b"\x01\x20"
+    zero = tmp_path / "zero.dat"
+    zero.write_bytes(real[:weights_end] + b"\x00" + real[weights_end + 2 :])
+    with pytest.raises(resnet.ModelFormatError, match="convolution"):
+        resnet.read_weights(zero)
     without_fc = tmp_path / "no-fc.dat"
     without_fc.write_bytes(real.replace(b"\x01\x04fc_2", b"\x01\x04fd_2"))
     with pytest.raises(resnet.ModelFormatError, match="unexpected layers"):

@@ -167,12 +167,13 @@ def _chip_describer() -> ChipDescriber:
     from portal.backend.photos.vision import resnet
 
     reference = DlibChipDescriber(face_encoder.load())
+    # Any failure of the copy (a file it cannot read, PyTorch missing or refusing a shape) leaves dlib's network.
     try:
         net = resnet.FaceNet(resnet.read_weights(model_path(FACE_ENCODER_FILE)))
         # A chip of noise exercises every weight: the copy must give dlib's descriptor, or it is not used.
         chip = np.random.default_rng(150).integers(0, 256, (1, resnet.CHIP_SIZE, resnet.CHIP_SIZE, 3), dtype=np.uint8)
         difference = float(np.abs(net.describe(chip) - reference.describe(chip)).max())
-    except (ImportError, OSError, resnet.ModelFormatError) as exc:
+    except (ImportError, OSError, ValueError, RuntimeError) as exc:
         log.warning("Face descriptors use dlib's own (slower) network: the PyTorch copy cannot run (%s).", exc)
         return reference
     if difference > resnet.SELF_CHECK_TOLERANCE:

@@ -188,6 +188,8 @@ def _layers(reader: _Reader) -> Iterator[tuple[str, Any]]:
 def _conv(value: tuple[np.ndarray, tuple[int, ...]]) -> Conv:
     """A convolution from con_'s parameters (filters then biases) and its settings."""
     params, (filters, rows, cols, stride_y, stride_x, pad_y, pad_x) = value
+    if min(filters, rows, cols, stride_y, stride_x) <= 0 or min(pad_y, pad_x) < 0:
+        raise ModelFormatError(f"a convolution with settings {value[1]}")
     inputs, rest = divmod(params.size - filters, filters * rows * cols)
     if rest or inputs <= 0:
         raise ModelFormatError(f"a convolution of {filters} {rows}x{cols} filters has {params.size} parameters")
