@@ -17,7 +17,8 @@ detection copy); a separate "small faces" set, timed too, holds photos with one 
 The small set is run a second time as if taken with --dim of the light (0 skips it): event halls are dim.
 For every set it prints recall (pasted faces found) and precision (detections that are on a pasted face) by face
 size as a share of the long side. Every stored face detection is shown to staff and counted by the risk index
-(no score cut-off exists after the detector's own threshold of 0), so any detection off the pasted faces counts.
+(no score cut-off exists after the detector's own: 0, and -0.05 in the small-face pass's regions), so any
+detection off the pasted faces counts.
 """
 
 from __future__ import annotations
