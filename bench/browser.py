@@ -173,6 +173,32 @@ def settled(page: Any) -> None:
     )
 
 
+# What `shown_at` checks, in the page: an element's box is drawn, and the main area's images have all loaded.
+_IN_PAGE = """
+const visible = (el) => !!el && el.getClientRects().length > 0 && getComputedStyle(el).visibility !== 'hidden';
+const imagesLoaded = (n) => {
+  const imgs = [...document.querySelectorAll('[data-testid="stMain"] [data-testid="stImage"] img,'
+    + ' [data-testid="stMain"] [data-testid="stFullScreenFrame"] img')];
+  return imgs.length >= n && imgs.every((i) => i.complete && i.naturalWidth > 0);
+};
+const settled = !document.querySelector('[data-testid="stStatusWidget"]')
+  && !document.querySelector('[data-stale="true"]');
+"""
+
+
+def shown_at(page: Any, condition: str, arg: object = None, timeout_s: float = 180) -> float:
+    """Seconds from the start of the page's navigation until `condition` (a JavaScript expression over `arg`, with
+    `visible(el)` and `imagesLoaded(n)` at hand) holds and Streamlit's run has finished, by the page's own clock.
+
+    Checked in the page on every animation frame. Playwright's own waits (`locator.wait_for`) check again after
+    0, 20, 50, 100, 100, 500, 500, ... ms, so an element that appears 300 ms into a load is seen at 770 ms: a slower
+    page looked up to half a second slower than it was.
+    """
+    script = f"(arg) => {{ {_IN_PAGE} return settled && ({condition}) ? performance.now() : false; }}"
+    handle = page.wait_for_function(script, arg=arg, polling="raf", timeout=timeout_s * 1000)
+    return float(handle.json_value()) / 1000
+
+
 def images_loaded(page: Any, at_least: int = 1) -> None:
     """At least `at_least` images of the main area are shown and every one of them has finished loading."""
     page.wait_for_function(
