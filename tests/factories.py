@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from portal.backend.consent.ledger import LedgerEntry
 from portal.backend.consent.records import Context, Decision, record_decisions
@@ -126,3 +127,11 @@ def resolve_personal_link(db: Database, *, token: str, secret: str, now: datetim
     """resolve_link on a read connection."""
     with db.read() as conn:
         return resolve_link(conn, token=token, secret=secret, now=now or utcnow())
+
+
+def open_folded(at: Any, *keys: str) -> Any:
+    """Open the folded expanders with these keys and rerun, as a tap on each does (portal/components/lazy.py: their
+    content is drawn only while they are open)."""
+    for key in keys:
+        at.session_state[key] = True
+    return at.run()

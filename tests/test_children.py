@@ -26,7 +26,7 @@ from portal.backend.platform.errors import GuardianRequired, ValidationError
 from portal.backend.platform.organisation import AGE_OF_CONSENT, DEFAULT_AGE_OF_CONSENT
 from portal.backend.risk import index as risk_index
 from tests.conftest import APP
-from tests.factories import MANAGER, create_personal_link, make_portal
+from tests.factories import MANAGER, create_personal_link, make_portal, open_folded
 from tests.seeded import SeededPortal
 
 # Expected from each country's national implementation of Art. 8 (EU 27 + Iceland, Liechtenstein, Norway).
@@ -309,7 +309,7 @@ def test_the_link_page_asks_for_the_guardian_and_keeps_withdrawal_one_tap(seeded
     at, sid = _link_page(db, "Ella Svensson")
     at.segmented_control(key="locale").set_value("en").run()
     before = len(_ledger(db, sid))
-    at.button(key="give_social_media").click().run()
+    open_folded(at, "change_social_media", "change_website").button(key="give_social_media").click().run()
     assert not at.exception
     assert len(_ledger(db, sid)) == before  # nothing recorded by the child's tap
     assert "A parent or guardian must give this consent" in [s.value for s in at.subheader]

@@ -32,7 +32,7 @@ from portal.backend.staff.audit import audit
 from portal.backend.staff.queries import AuditFilter, audit_count
 from portal.backend.staff.queries import audit_log as read_audit_log
 from portal.backend.staff.services import export_audit_log
-from tests.factories import STAFF, make_subject, record_consent
+from tests.factories import STAFF, make_subject, open_folded, record_consent
 from tests.seeded import SeededPortal
 from tests.test_pages import _run, _sign_in
 from tests.test_risk import DAY, OPERATOR, T0, _asset, portal_of
@@ -219,7 +219,8 @@ def test_dashboard_headline_bars_and_drill_grid_open_the_review_desk(portal_env:
     at.selectbox(key="drill_purpose").select("website").run()
     at.selectbox(key="drill_what").select("withdrawn").run()
     assert not at.exception
-    shown = at.dataframe[-1].value
+    assert "drill_table" in [e.key for e in at.expander] and not at.dataframe  # the table is folded, not drawn
+    shown = open_folded(at, "drill_table").dataframe[-1].value
     assert list(shown["File"]) == ["spring-panel.jpg"]
     assert "Erik" in shown["People"][0]
     photo = int(shown["Photo"][0])

@@ -19,7 +19,7 @@ from portal.backend.platform.db.schema import purposes, recipients, subjects
 from portal.backend.platform.db.types import utcnow
 from portal.backend.platform.organisation import get_organisation, save_organisation
 from tests.conftest import APP, shown
-from tests.factories import create_personal_link
+from tests.factories import create_personal_link, open_folded
 from tests.seeded import SeededPortal
 
 STANDARD = ["internal", "website", "social_media", "print", "partners", "face_matching"]
@@ -235,14 +235,17 @@ def test_form_and_personal_page_hold_the_second_layer(seeded_portal: SeededPorta
     at.run()
     assert not at.exception
     assert [e.label for e in at.expander] == ["More about your data"]
-    text = _page_text(at)
+    # Folded: the notice is read and drawn when the visitor opens it.
+    assert "Integritetsskyddsmyndigheten" not in _page_text(at)
+    text = _page_text(open_folded(at, "form_notice"))
     assert "Art. 9(2)(a)" in text and "Integritetsskyddsmyndigheten (IMY)" in text
     # The authority's address from Settings is a real link; everything else on the notice is plain text.
     assert "IMY). [https://www.imy.se](<https://www.imy.se>)" in text
     assert "“Erase me”" in text
     at.segmented_control(key="form_locale").set_value("sv").run()
     assert [e.label for e in at.expander] == ["Mer om dina uppgifter"]
-    assert "artikel 9.2 a i dataskyddsförordningen" in _page_text(at)
+    # Streamlit keys an expander's state by its label too: in the other language it is a new, closed expander.
+    assert "artikel 9.2 a i dataskyddsförordningen" in _page_text(open_folded(at, "form_notice"))
 
     with db.read() as conn:
         olivia, locale = conn.execute(
@@ -257,6 +260,7 @@ def test_form_and_personal_page_hold_the_second_layer(seeded_portal: SeededPorta
     assert [e.label for e in page.expander if e.key == "my_notice"] == [NOTICE_MESSAGES[locale]["heading"]]
     page.segmented_control(key="locale").set_value("en").run()
     assert "More about your data" in [e.label for e in page.expander]
+    open_folded(page, "my_notice")
     assert "You have the right to complain to the supervisory authority: Integritetsskyddsmyndigheten" in _page_text(
         page
     )

@@ -16,7 +16,7 @@ from portal.backend.platform.db.engine import Database
 from portal.backend.platform.db.schema import assets, audit_log, consent_ledger, subjects
 from portal.backend.platform.db.types import utcnow
 from tests.conftest import APP
-from tests.factories import create_personal_link
+from tests.factories import create_personal_link, open_folded
 from tests.seeded import SeededPortal
 
 
@@ -203,7 +203,8 @@ def test_my_consents_shows_own_status_and_withdraws(portal_env: Database) -> Non
     # The summary first, then one "Change" per purpose (its text behind it).
     assert any("You allow:" in m.value for m in at.markdown)
     assert "Change: Social media" in [e.label for e in at.expander]
-    at.button(key="withdraw_website").click().run()
+    assert "withdraw_website" not in [b.key for b in at.button]  # behind its "Change", drawn when opened
+    open_folded(at, "change_website").button(key="withdraw_website").click().run()
     assert not at.exception
     assert "Withdrawn" in at.success[0].value
     sid = _subject_id(portal_env, "Olivia Karlsson")
@@ -214,6 +215,7 @@ def test_my_consents_shows_own_status_and_withdraws(portal_env: Database) -> Non
     assert (last.channel, last.actor, last.action) == ("portal", "subject", "withdrawn")
     # The withdrawal produced a receipt the subject can download right here (R13).
     assert any(e.label.startswith("Your receipts (") for e in at.expander)
+    open_folded(at, "receipts")
     assert {"Receipt (PDF)", "Receipt (machine-readable JSON)"} <= {b.label for b in at.get("download_button")}
 
 
@@ -236,7 +238,8 @@ def test_withdraw_everything_needs_one_confirmation(portal_env: Database) -> Non
 
 
 def test_subject_can_give_a_purpose_with_one_click(portal_env: Database) -> None:
-    at = _run(link=_link(portal_env, "Noah Berg"))
+    at = open_folded(_run(link=_link(portal_env, "Noah Berg")), "change_print", "change_face_matching")
+    assert "Face matching needs a photo of your face" in _texts(at)
     at.button(key="give_print").click().run()
     assert not at.exception
     with portal_env.read() as conn:
@@ -276,6 +279,7 @@ def test_my_photos_show_own_face_and_take_a_per_photo_veto(portal_env: Database,
     assert not at.exception
     assert "Your photos" in [h.value for h in at.header]
     assert len(at.image) == 3  # this photo and Olivia's two in the demo library
+    open_folded(at, f"choices_{asset.id}")
     # The place is typed by staff: shown as text, with an invisible word joiner that keeps the URL from linking.
     assert "Our website at https:\u2060//example.org/festival" in _texts(at)
     at.button(key=f"veto_{asset.id}_website").click().run()
@@ -389,6 +393,7 @@ def test_dashboard_drill_down_expiry_windows_and_history(portal_env: Database) -
     purpose, reason = next((f.purpose, r) for f in figures for r in f.primary)
     at.selectbox(key="drill_purpose").select(purpose).run()
     at.selectbox(key="drill_what").select(reason).run()
+    open_folded(at, "drill_table")
     assert not at.exception
     with portal_env.read() as conn:
         expected = drill_down(conn, purpose=purpose, primary_reason=reason, limit=12)
@@ -426,7 +431,7 @@ def test_staff_uploads_reviews_links_and_publishes_a_photo(portal_env: Database)
     at.switch_page("portal/pages/assets.py").run()
     assert not at.exception
     assert any("Person detection is off" in c.value for c in at.caption)
-    at.file_uploader(key="uploads").set_value(
+    open_folded(at, "upload_box").file_uploader(key="uploads").set_value(
         [
             ("pair.jpg", group_photo(["astronaut", "grace_hopper"]), "image/jpeg"),
             ("broken.jpg", b"not an image", "image/jpeg"),

@@ -17,7 +17,7 @@ from portal.backend.platform.config import load_settings
 from portal.backend.platform.db.schema import audit_log, detections, subjects
 from portal.backend.platform.runtime import Portal
 from tests.conftest import APP
-from tests.factories import create_personal_link, make_portal
+from tests.factories import create_personal_link, make_portal, open_folded
 from tests.seeded import SeededPortal
 
 
@@ -41,7 +41,7 @@ def _person_in_photos(seeded: SeededPortal) -> str:
 
 
 def _page(seeded: SeededPortal, subject_id: str, locale: str) -> AppTest:
-    """The person's page, opened with a fresh link, in `locale`."""
+    """The person's page, opened with a fresh link, in `locale`, every section open."""
     s = load_settings(env={}, secrets_path=None)
     url = create_personal_link(seeded.db, subject_id=subject_id, secret=s.secret_key, base_url=s.base_url, ttl_days=30)
     at = AppTest.from_file(APP, default_timeout=90)
@@ -49,7 +49,8 @@ def _page(seeded: SeededPortal, subject_id: str, locale: str) -> AppTest:
     at.run()
     at.segmented_control(key="locale").set_value(locale).run()
     assert not at.exception
-    return at
+    # Every section opened, as a person who taps each one (the folded ones draw their content only then).
+    return open_folded(at, *(e.key for e in at.expander if e.key))
 
 
 def _texts(at: AppTest) -> str:

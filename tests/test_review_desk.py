@@ -31,7 +31,7 @@ from portal.backend.platform.errors import ConsentStateError, ValidationError
 from portal.backend.platform.runtime import Portal
 from portal.backend.risk import index as risk_index
 from tests.conftest import APP
-from tests.factories import make_portal, make_staff, make_subject
+from tests.factories import make_portal, make_staff, make_subject, open_folded
 from tests.library_fill import STAFF_ENTRY, THUMB_KEY, Library, fill_library
 from tests.risk_reference import reference_rows
 from tests.seeded import SeededPortal
@@ -344,6 +344,30 @@ def test_the_desk_page_filters_pages_and_opens_a_photo(seeded_portal: SeededPort
     assert any("Face 1" in m.value for m in at.markdown)
     at.button(key="desk_back").click().run()
     assert at.checkbox(key="desk_unreviewed").value is True  # the filter outlived the review view
+
+
+def test_the_purpose_and_reason_filters_are_folded_and_keep_their_choice(seeded_portal: SeededPortal) -> None:
+    desk = make_portal(seeded_portal.db, seeded_portal.data_dir / "blobs")
+
+    def cards(at: AppTest) -> list[int]:
+        return [int(b.key.removeprefix("open_")) for b in at.button if b.key and b.key.startswith("open_")]
+
+    at = _staff_app().switch_page("portal/pages/assets.py").run()
+    everything = cards(at)
+    # Folded: the two filters are not drawn until the expander is opened.
+    assert "desk_rare" in [e.key for e in at.expander]
+    assert not [s for s in at.selectbox if s.key in ("desk_purpose", "desk_reason")]
+    open_folded(at, "desk_rare").selectbox(key="desk_purpose").select("website").run()
+    at.selectbox(key="desk_reason").select("unidentified").run()
+    assert not at.exception
+    chosen = LibraryFilter(purpose="website", reason="unidentified")
+    expected = [card.id for card in library_page(desk, chosen=chosen).cards]
+    assert expected and cards(at) == expected != everything
+    # Closed again, the filter still holds (its values are kept without the selectboxes being drawn).
+    at.session_state["desk_rare"] = False
+    at.run()
+    assert not [s for s in at.selectbox if s.key == "desk_purpose"]
+    assert cards(at) == expected
 
 
 def test_replacing_a_qr_code_asks_first_and_the_created_message_stays(seeded_portal: SeededPortal) -> None:

@@ -35,7 +35,7 @@ from portal.backend.risk import index as risk_index
 from portal.backend.risk.index import REASON_BITS
 from portal.cli import main as cli_main
 from tests.conftest import APP
-from tests.factories import create_personal_link, make_portal, make_staff, make_subject, record_consent
+from tests.factories import create_personal_link, make_portal, make_staff, make_subject, open_folded, record_consent
 from tests.imagery import group_photo
 from tests.seeded import SeededPortal
 
@@ -306,6 +306,7 @@ def test_the_personal_page_asks_to_renew_and_records_renewed_under_the_new_versi
     assert "We now also post them on TikTok." in shown.replace("\\", "")
     assert "TikTok" in shown  # the new recipient is named
     # The consent card says the text changed and still offers the one-tap withdrawal.
+    open_folded(at, "change_social_media")
     assert any("Text changed" in str(m.value) for m in at.markdown)
     assert "withdraw_social_media" in [b.key for b in at.button]
 

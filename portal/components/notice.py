@@ -12,6 +12,7 @@ import streamlit as st
 from portal.backend.consent.queries import Notice, NoticeRecipient, notice
 from portal.backend.i18n.notice import notice_text
 from portal.backend.platform.runtime import Portal
+from portal.components.lazy import folded
 from portal.components.text import plain
 
 # Markdown's inline punctuation; a checked address keeps its text (no word joiner, so its accessible name is the URL).
@@ -84,6 +85,8 @@ def render_notice(n: Notice) -> None:
 def notice_expander(
     portal: Portal, locale: str, *, key: str, purpose_codes: Sequence[str] | None = None, asks_phone: bool = False
 ) -> None:
-    """'More about your data' as an expander (a native, keyboard-operable disclosure) holding the full notice."""
-    with st.expander(notice_text("heading", locale), icon=":material/info:", key=key):
-        render_notice(notice(portal, locale=locale, purpose_codes=purpose_codes, asks_phone=asks_phone))
+    """'More about your data' as an expander (a native, keyboard-operable disclosure) holding the full notice, which is
+    read and drawn when the expander is opened."""
+    if (box := folded(notice_text("heading", locale), icon=":material/info:", key=key)) is not None:
+        with box:
+            render_notice(notice(portal, locale=locale, purpose_codes=purpose_codes, asks_phone=asks_phone))

@@ -22,6 +22,7 @@ from portal.backend.photos.services import IMAGE_TYPES, analyse_pending, import_
 from portal.backend.platform.errors import PortalError
 from portal.backend.risk.queries import REASON_LABELS, REASONS
 from portal.components.context import get_portal, require_role, shows_errors
+from portal.components.lazy import folded
 from portal.components.photo_review import BADGE_COLOURS, show_review
 from portal.components.text import plain
 
@@ -31,8 +32,7 @@ portal = get_portal()
 user = require_role("staff")
 actor = user.as_actor()
 st.title("Photos")
-for line in detector_status(portal):
-    st.caption(line)
+st.caption("  \n".join(detector_status(portal)))  # one element, a line each
 
 events = list_events(portal)
 event_names = {e.id: e.name for e in events}
@@ -70,7 +70,8 @@ def _analyse_all(pending: int, said: list[tuple[str, str]]) -> None:
     st.rerun()
 
 
-with st.expander("Upload photos", expanded=False):
+def _upload_form() -> None:
+    """The uploader, the event the photos belong to, and Import (every new photo is analysed on the spot)."""
     files = st.file_uploader("Photos", type=list(IMAGE_TYPES), accept_multiple_files=True, key="uploads")
     event = st.selectbox(
         "Event",
@@ -102,6 +103,12 @@ with st.expander("Upload photos", expanded=False):
                 _analyse_all(analysis_counts(portal).pending, said)
             st.session_state["desk_flash_list"] = said
             st.rerun()
+
+
+# Folded until opened (portal/components/lazy.py): the uploader, its event choice and button are not drawn otherwise.
+if (upload_box := folded("Upload photos", key="upload_box")) is not None:
+    with upload_box:
+        _upload_form()
 
 counts = analysis_counts(portal)
 if counts.pending:
@@ -137,9 +144,12 @@ with st.container(border=True):
         "State", options=["", *BADGES], key="desk_badge", format_func=lambda b: BADGE_LABELS.get(b, "Any state")
     )
     unreviewed = st.checkbox("Only photos with faces to review", key="desk_unreviewed")
-    folded = not st.session_state.get("desk_purpose") and not st.session_state.get("desk_reason")
-    with st.expander("Purpose and reason", expanded=not folded):
-        low = st.columns(2)
+    rare_unset = not st.session_state.get("desk_purpose") and not st.session_state.get("desk_reason")
+    # Folded (portal/components/lazy.py): closed, its two filters keep their values (kept above) without being drawn.
+    purpose = st.session_state.get("desk_purpose") or ""
+    reason = st.session_state.get("desk_reason") or ""
+    if (rare := folded("Purpose and reason", key="desk_rare", expanded=not rare_unset)) is not None:
+        low = rare.columns(2)
         purpose = low[0].selectbox(
             "Purpose",
             options=["", *titles],
@@ -205,8 +215,10 @@ for n, card in enumerate(found.cards):
         thumb = thumbs.get(card.id)
         if thumb is not None:
             st.image(thumb, width="stretch", alt=f"Photo #{card.id}, {card.filename}")
-        st.badge(BADGE_LABELS[card.badge], color=BADGE_COLOURS[card.badge])
-        st.markdown(f"**#{card.id}** {plain(card.filename)}")
+        # The badge (a fixed label) and the file name in one element, the facts in another: 24 cards of six
+        # elements each were most of what the browser drew on this page.
+        badge = f":{BADGE_COLOURS[card.badge]}-badge[{BADGE_LABELS[card.badge]}]"
+        st.markdown(f"{badge}  \n**#{card.id}** {plain(card.filename)}")
         facts = [f"{card.faces} faces"]
         if card.unreviewed:
             facts.append(f"{card.unreviewed} to review")
@@ -214,9 +226,8 @@ for n, card in enumerate(found.cards):
             facts.append(f"published {card.published}×")
         if card.event_name:
             facts.append(card.event_name)
-        st.caption(plain(" · ".join(facts)))
-        if card.reasons:
-            st.caption(plain(", ".join(REASON_LABELS[r] for r in card.reasons)))
+        lines = [" · ".join(facts)] + ([", ".join(REASON_LABELS[r] for r in card.reasons)] if card.reasons else [])
+        st.caption("  \n".join(plain(line) for line in lines))
         if st.button("Review", key=f"open_{card.id}", width="stretch"):
             st.session_state["desk_photo"] = card.id
             st.rerun()

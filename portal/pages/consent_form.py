@@ -175,17 +175,16 @@ if done and done["event"] == event.id:
 st.title(plain_t("form.title", locale, event=event.name), anchor=False)
 st.markdown(plain_t("form.intro", locale, controller=org.controller_name))
 address = ", ".join(x for x in (org.street, f"{org.postal_code} {org.locality}".strip(), org.country) if x)
-st.caption(
-    plain_t(
-        "form.controller",
-        locale,
-        controller=org.controller_name,
-        address=address,
-        email=org.contact_email,
-        dpo=f"{org.dpo_name} ({org.dpo_email})" if org.dpo_name else "-",
-    )
+# One caption, two lines: every element costs the browser time on each load (portal/components/lazy.py).
+controller = plain_t(
+    "form.controller",
+    locale,
+    controller=org.controller_name,
+    address=address,
+    email=org.contact_email,
+    dpo=f"{org.dpo_name} ({org.dpo_email})" if org.dpo_name else "-",
 )
-st.caption(t("form.separate", locale))
+st.caption(f"{controller}  \n{t('form.separate', locale)}")
 
 
 def _is_minor(year: int | None, month: int | None) -> bool:
@@ -260,8 +259,7 @@ for p in purposes:
     if text is None:
         continue
     with st.container(border=True):
-        st.markdown(f"**{plain(text.title)}**")
-        st.markdown(plain(text.body))
+        st.markdown(f"**{plain(text.title)}**\n\n{plain(text.body)}")
         st.caption(
             f"{t('form.recipients', locale)}: {plain(', '.join(text.recipients))} · "
             f"{t('form.data', locale)}: {plain(', '.join(text.data_categories))}"

@@ -26,6 +26,7 @@ from portal.backend.risk.queries import (
     staff_declared_consents,
 )
 from portal.components.context import get_portal, require_role
+from portal.components.lazy import folded
 from portal.components.tables import safe_csv
 from portal.components.text import plain
 
@@ -145,7 +146,10 @@ def _per_purpose() -> None:
                 )
             )
             st.altair_chart(chart.properties(height=60 + 40 * len(table)), width="stretch")
-    with st.expander("Every reason that applies (a photo can have several)"):
+    box = folded("Every reason that applies (a photo can have several)", key="every_reason")
+    if box is None:
+        return
+    with box:
         st.dataframe(
             pd.DataFrame(
                 [
@@ -354,9 +358,10 @@ def _drill() -> None:
             ],
             columns=["Photo", "File", "Event", "People", "Why", "Earliest consent lapses", "Published"],
         )
-        with st.expander("This page as a table"):
-            st.dataframe(drill, hide_index=True, width="stretch")
-            _csv_button(drill, f"at-risk-{purpose}.csv", "csv_drill")
+        if (box := folded("This page as a table", key="drill_table")) is not None:
+            with box:
+                st.dataframe(drill, hide_index=True, width="stretch")
+                _csv_button(drill, f"at-risk-{purpose}.csv", "csv_drill")
 
 
 # Only the open tab is drawn (a tab switch reruns the page): at 10,000 photos drawing all six tables and charts on

@@ -43,6 +43,7 @@ from portal.backend.staff.queries import organisation
 from portal.components.a11y import page_language
 from portal.components.consent_labels import status_label
 from portal.components.context import get_portal
+from portal.components.lazy import folded
 from portal.components.lost_link import lost_link_form
 from portal.components.notice import notice_expander
 from portal.components.receipts import receipt_download_buttons
@@ -395,7 +396,10 @@ def _change(code: str, biometric: bool) -> None:
     text, status = shown_texts[code], statuses[code]
     where = f"purpose_{code}"
     # The key keeps the expander open across the rerun a tap causes, so the answer below the button is seen.
-    with st.expander(plain_t("personal.change", locale, title=text.title), key=f"change_{code}"):
+    box = folded(plain_t("personal.change", locale, title=text.title), key=f"change_{code}")
+    if box is None:
+        return
+    with box:
         line = status_label(status.status, locale)
         if status.allowed and status.valid_until:
             line += " · " + t("my_consents.valid_until", locale, date=status.valid_until.date().isoformat())
@@ -465,7 +469,10 @@ def _photo_card(photo: PersonalPhoto) -> None:
     with st.container(border=True, key=where):
         st.image(subject_photo_view(portal, asset_id=asset, subject_id=subject.id), width="stretch", alt=alt)
         st.markdown(f"{used} · {t('personal.allowed_of', locale, allowed=allowed, total=len(per_photo))}")
-        with st.expander(t("personal.photo_choices", locale), key=f"choices_{asset}"):
+        box = folded(t("personal.photo_choices", locale), key=f"choices_{asset}")
+        if box is None:
+            return
+        with box:
             for p in per_photo:
                 title = titles[p.code]
                 st.markdown(f"{plain(title)}: **{status_label(here[p.code], locale)}**")
@@ -541,13 +548,13 @@ def _receipt(receipt: ReceiptRecord, entries: dict[int, tuple[int, str, int | No
 
 # Every receipt, newest first, each labelled, one tap away (a page of its own would push the rest off the phone).
 receipts = list(reversed(subject_receipts(portal, subject_id=subject.id)))
-if receipts:
+if receipts and (box := folded(t("personal.receipts", locale, count=len(receipts)), key="receipts")) is not None:
     every_purpose = list_purposes(portal, active_only=False)
     entries = {
         e.seq: (e.purpose_id, e.action, e.scope_asset_id)
         for e in ledger_entries(portal, subject_id=subject.id, limit=100_000)
     }
-    with st.expander(t("personal.receipts", locale, count=len(receipts)), key="receipts"):
+    with box:
         for receipt in receipts:
             _receipt(receipt, entries)
 

@@ -197,6 +197,7 @@ def test_personal_page_on_a_phone_and_a_laptop(live_portal: LivePortal, browser_
 
     # Receipts are labelled (date, what, language), newest first, all of them one tap away, each with PDF and JSON.
     page.locator(".st-key-receipts summary").click()
+    settle(page)  # the receipts are drawn when the expander opens (a rerun)
     box = page.locator(".st-key-receipts")
     labels = box.locator("[data-testid='stMarkdownContainer']").filter(
         has_text=re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC")
@@ -208,11 +209,13 @@ def test_personal_page_on_a_phone_and_a_laptop(live_portal: LivePortal, browser_
     expect(box.locator("[data-testid='stDownloadButton']").filter(has_text="JSON")).to_have_count(2)
     _screenshot(page, "personal-page-receipts-390x844")
     page.locator(".st-key-receipts summary").click()
+    settle(page)
     problems += _accessibility(page, "personal page 390x844", phone=True)
 
     # 2. A per-photo choice: answered inside that photo's card (and as a toast), not at the top of the page.
     card = page.locator(f".st-key-photo_{photos[1]}")
     card.locator(f".st-key-choices_{photos[1]} summary").click()
+    settle(page)
     card.locator(f".st-key-veto_{photos[1]}_website button").click()
     settle(page)
     expect(card.get_by_text("Withdrawn. We have recorded it")).to_be_visible(timeout=WAIT)
