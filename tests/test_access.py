@@ -18,7 +18,7 @@ from portal.backend.platform.db.engine import Database
 from portal.backend.platform.db.schema import assets, consent_ledger, subjects
 from portal.cli import build_parser, main
 from tests.conftest import APP, ROOT
-from tests.factories import create_personal_link
+from tests.factories import create_personal_link, open_folded
 from tests.seeded import SeededPortal
 
 CLOSED = "postgresql+psycopg://nobody:secret-pw@127.0.0.1:1/portal"  # nothing listens on port 1
@@ -160,7 +160,7 @@ def test_forged_session_state_cannot_act_for_someone_else(two_people: tuple[Data
         ).scalar_one()
     assert after == before  # nothing was recorded for Erik
     # Preparing the export builds Olivia's archive from the link, whatever the session state says.
-    at.button(key="prepare_export").click().run()
+    open_folded(at, "rights").button(key="prepare_export").click().run()
     archive = zipfile.ZipFile(io.BytesIO(at.session_state["export_zip"]))
     everything = b"".join(archive.read(n) for n in archive.namelist() if n.endswith((".json", ".csv")))
     assert olivia.encode() in everything and erik.encode() not in everything and b"Erik" not in everything

@@ -300,7 +300,8 @@ def test_download_my_data_and_erase_me(portal_env: Database) -> None:
 
     token = _link(portal_env, "Liam O'Brien")
     at = _run(link=token)
-    at.button(key="prepare_export").click().run()
+    assert "prepare_export" not in [b.key for b in at.button]  # folded until opened
+    open_folded(at, "rights").button(key="prepare_export").click().run()
     assert not at.exception
     download = next(b for b in at.get("download_button") if b.label == "Download my data (ZIP)")
     assert download is not None
@@ -335,7 +336,7 @@ def test_download_my_data_and_erase_me(portal_env: Database) -> None:
 def test_erase_me_in_swedish_asks_for_the_swedish_word(portal_env: Database) -> None:
     at = _run(link=_link(portal_env, "Liam O'Brien"))
     at.segmented_control(key="locale").set_value("sv").run()
-    at.button(key="erase").click().run()
+    open_folded(at, "rights").button(key="erase").click().run()
     at.text_input(key="erase_word").input("radera").run()
     at.button(key="erase_confirm").click().run()
     assert not at.exception

@@ -133,19 +133,32 @@ def _per_purpose() -> None:
         if bars.empty:
             st.success("No photo is at risk for any purpose.")
         else:
-            chart = (
-                alt.Chart(bars)
-                .mark_bar()
-                .encode(
-                    y=alt.Y("Purpose:N", title=None),
-                    x=alt.X("sum(value):Q", title="Photos at risk (each once)"),
-                    color=alt.Color(
-                        "Reason:N", sort=[REASON_LABELS[r] for r in PRIMARY_ORDER], legend=alt.Legend(orient="bottom")
-                    ),
-                    tooltip=["Purpose", "Reason", alt.Tooltip("value:Q", title="Photos")],
-                )
-            )
-            st.altair_chart(chart.properties(height=60 + 40 * len(table)), width="stretch")
+            # A Vega-Lite spec as a plain dict: Altair built and validated the same spec in about 20 ms per run.
+            spec = {
+                "mark": {"type": "bar"},
+                "height": 60 + 40 * len(table),
+                "encoding": {
+                    "y": {"field": "Purpose", "type": "nominal", "title": None},
+                    "x": {
+                        "aggregate": "sum",
+                        "field": "value",
+                        "type": "quantitative",
+                        "title": "Photos at risk (each once)",
+                    },
+                    "color": {
+                        "field": "Reason",
+                        "type": "nominal",
+                        "sort": [REASON_LABELS[r] for r in PRIMARY_ORDER],
+                        "legend": {"orient": "bottom"},
+                    },
+                    "tooltip": [
+                        {"field": "Purpose", "type": "nominal"},
+                        {"field": "Reason", "type": "nominal"},
+                        {"field": "value", "type": "quantitative", "title": "Photos"},
+                    ],
+                },
+            }
+            st.vega_lite_chart(bars, spec, width="stretch", alt="Photos at risk per purpose, by reason")
     box = folded("Every reason that applies (a photo can have several)", key="every_reason")
     if box is None:
         return

@@ -558,7 +558,9 @@ if receipts and (box := folded(t("personal.receipts", locale, count=len(receipts
         for receipt in receipts:
             _receipt(receipt, entries)
 
-with st.expander(t("personal.rights_more", locale), key="rights"):
+
+def _rights() -> None:
+    """Download everything held about the person, or erase them (typing a word to confirm)."""
     st.markdown(t("rights.intro", locale))
     if st.button(t("rights.prepare", locale), key="prepare_export", width="stretch"):
         try:
@@ -593,3 +595,8 @@ with st.expander(t("personal.rights_more", locale), key="rights"):
                     st.session_state.clear()
                     st.session_state["erased"] = (token, locale)
                     st.rerun()
+
+
+if (rights_box := folded(t("personal.rights_more", locale), key="rights")) is not None:
+    with rights_box:
+        _rights()

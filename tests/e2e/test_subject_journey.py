@@ -120,6 +120,8 @@ def test_qr_form_link_and_withdrawal_on_a_phone(live_portal: LivePortal, browser
 
     # 4. Download my data: a real ZIP download with her record, her ledger and her photo.
     page.locator(".st-key-rights summary").click()
+    page.locator(".st-key-prepare_export button").wait_for()  # drawn when the expander opens (a rerun)
+    settle(page)
     page.locator(".st-key-prepare_export button").click()
     page.locator(".st-key-download_export button").wait_for()
     settle(page)
