@@ -259,10 +259,12 @@ for p in purposes:
     if text is None:
         continue
     with st.container(border=True):
-        st.markdown(f"**{plain(text.title)}**\n\n{plain(text.body)}")
-        st.caption(
-            f"{t('form.recipients', locale)}: {plain(', '.join(text.recipients))} · "
-            f"{t('form.data', locale)}: {plain(', '.join(text.data_categories))}"
+        # One element per purpose's text (each element costs the browser time on every load): the title, what it
+        # means, and who receives the photos (named, R4) with the data used.
+        st.markdown(
+            f"**{plain(text.title)}**\n\n{plain(text.body)}\n\n"
+            f"*{t('form.recipients', locale)}:* {plain(', '.join(text.recipients))} · "
+            f"*{t('form.data', locale)}:* {plain(', '.join(text.data_categories))}"
         )
         # value=False always: an untouched form records no consent (R2).
         choices[p.code] = st.checkbox(

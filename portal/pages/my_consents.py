@@ -374,18 +374,20 @@ def _summary() -> None:
     allowed = [titles[p.code] for p in purposes if statuses[p.code].allowed]
     refused = [titles[p.code] for p in purposes if not statuses[p.code].allowed]
     with st.container(border=True, key="summary"):
-        if allowed:
-            st.markdown(plain_t("personal.you_allow", locale, titles=", ".join(allowed)))
-        else:
-            st.markdown(t("personal.allow_nothing", locale))
+        lines = [
+            plain_t("personal.you_allow", locale, titles=", ".join(allowed))
+            if allowed
+            else t("personal.allow_nothing", locale)
+        ]
         if refused:
-            st.markdown(plain_t("personal.you_dont_allow", locale, titles=", ".join(refused)))
+            lines.append(plain_t("personal.you_dont_allow", locale, titles=", ".join(refused)))
         ending = sorted(
             (s.valid_until, s.purpose_code) for s in statuses.values() if s.allowed and s.valid_until is not None
         )
         if ending and ending[0][1] in titles:
             until, code = ending[0]
-            st.markdown(plain_t("personal.next_expiry", locale, date=until.date().isoformat(), title=titles[code]))
+            lines.append(plain_t("personal.next_expiry", locale, date=until.date().isoformat(), title=titles[code]))
+        st.markdown("\n\n".join(lines))  # one element, a paragraph each
         for p in purposes:
             _change(p.code, p.biometric)
     _withdraw_all("top")
