@@ -32,27 +32,30 @@ def _page(name: str, title: str, icon: str, url_path: str, *, default: bool = Fa
     return st.Page(PAGES / f"{name}.py", title=title, icon=icon, url_path=url_path, default=default)
 
 
+# The staff pages in menu order: file in portal/pages/, title, Material icon, address, and the role that sees it.
+STAFF_PAGES: tuple[tuple[str, str, str, str, str], ...] = (
+    ("overview", "Overview", ":material/home:", "overview", "staff"),
+    ("events", "Events", ":material/event:", "events", "staff"),
+    ("capture", "Paper forms", ":material/edit_note:", "capture", "staff"),
+    ("assets", "Photos", ":material/photo_library:", "photos", "staff"),
+    ("takedowns", "To take down", ":material/block:", "takedowns", "staff"),
+    ("dashboard", "At-risk photos", ":material/warning:", "dashboard", "manager"),
+    ("retention", "Past retention", ":material/inventory_2:", "retention", "manager"),
+    ("outbox", "Outbox", ":material/mail:", "outbox", "manager"),
+    ("subjects", "Subjects", ":material/group:", "subjects", "manager"),
+    ("reports", "Reports", ":material/description:", "reports", "manager"),
+    ("audit", "Audit log", ":material/manage_search:", "audit", "manager"),
+    ("settings", "Settings", ":material/settings:", "settings", "admin"),
+)
+
+
 def staff_pages(role_can: dict[str, bool]) -> list[st.Page]:
     """The staff pages a signed-in user with these role checks may open, in menu order."""
-    pages = [
-        _page("overview", "Overview", ":material/home:", "overview", default=True),
-        _page("events", "Events", ":material/event:", "events"),
-        _page("capture", "Paper forms", ":material/edit_note:", "capture"),
-        _page("assets", "Photos", ":material/photo_library:", "photos"),
-        _page("takedowns", "To take down", ":material/block:", "takedowns"),
+    return [
+        _page(name, title, icon, path, default=path == "overview")
+        for name, title, icon, path, role in STAFF_PAGES
+        if role == "staff" or role_can[role]
     ]
-    if role_can["manager"]:
-        pages += [
-            _page("dashboard", "At-risk photos", ":material/warning:", "dashboard"),
-            _page("retention", "Past retention", ":material/inventory_2:", "retention"),
-            _page("outbox", "Outbox", ":material/mail:", "outbox"),
-            _page("subjects", "Subjects", ":material/group:", "subjects"),
-            _page("reports", "Reports", ":material/description:", "reports"),
-            _page("audit", "Audit log", ":material/manage_search:", "audit"),
-        ]
-    if role_can["admin"]:
-        pages.append(_page("settings", "Settings", ":material/settings:", "settings"))
-    return pages
 
 
 def main() -> None:

@@ -60,7 +60,9 @@ def test_form_shows_every_purpose_of_the_event_unticked(site: Database) -> None:
         "agree_face_matching",
     ]
     assert not any(c.value for c in agree)  # R2
-    assert "Nordic Event Partners AB" in " ".join(c.value for c in at.caption)  # recipients named (R4)
+    # Recipients named (R4), in the purpose's own text.
+    partners = next(m.value for m in at.markdown if m.value.startswith("**Sharing with partners**"))
+    assert "Who receives the photos:* Nordic Event Partners AB" in partners
     assert at.segmented_control[0].value == "en"
     at.segmented_control[0].set_value("sv").run()
     assert at.title[0].value == "Bilder från Summer festival"

@@ -72,8 +72,13 @@ def test_a_reload_and_a_deep_link_stay_signed_in_until_sign_out(live_portal: Liv
 
     # A deep link to a manager page in a new tab: the same sign-in, that page.
     deep = page.context.new_page()
+    asked: list[str] = []
+    deep.on("request", lambda r: asked.append(r.url))
     deep.goto(f"{live_portal.url}/subjects")
     expect(deep.get_by_role("heading", name="Subjects")).to_be_visible()
+    # The page's address told the frontend where the server is: no probe of /subjects/_stcore/ first.
+    assert f"{live_portal.url}/_stcore/health" in asked
+    assert not [url for url in asked if "/subjects/_stcore/" in url]
     expect(deep.get_by_text(SIGNED_IN)).to_be_visible()
     settle(deep)
     deep.screenshot(path=str(ARTIFACTS / "signed-in-deep-link.png"), full_page=True)
