@@ -356,22 +356,22 @@ def _drill() -> None:
                     # The review desk opens the photo kept under this key (as its own grid does).
                     st.session_state["desk_photo"] = d.asset_id
                     st.switch_page("portal/pages/assets.py")
-        drill = pd.DataFrame(
-            [
-                {
-                    "Photo": d.asset_id,
-                    "File": d.filename,
-                    "Event": d.event,
-                    "People": ", ".join(d.people),
-                    "Why": ", ".join(REASON_LABELS.get(r, r) for r in d.reasons),
-                    "Earliest consent lapses": d.covered_until.date().isoformat() if d.covered_until else "",
-                    "Published": d.published,
-                }
-                for d in found
-            ],
-            columns=["Photo", "File", "Event", "People", "Why", "Earliest consent lapses", "Published"],
-        )
         if (box := folded("This page as a table", key="drill_table")) is not None:
+            drill = pd.DataFrame(
+                [
+                    {
+                        "Photo": d.asset_id,
+                        "File": d.filename,
+                        "Event": d.event,
+                        "People": ", ".join(d.people),
+                        "Why": ", ".join(REASON_LABELS.get(r, r) for r in d.reasons),
+                        "Earliest consent lapses": d.covered_until.date().isoformat() if d.covered_until else "",
+                        "Published": d.published,
+                    }
+                    for d in found
+                ],
+                columns=["Photo", "File", "Event", "People", "Why", "Earliest consent lapses", "Published"],
+            )
             with box:
                 st.dataframe(drill, hide_index=True, width="stretch")
                 _csv_button(drill, f"at-risk-{purpose}.csv", "csv_drill")
